@@ -106,9 +106,13 @@ export class FsError extends Error {
 
   static readonly EPERM = factory('EPERM');
   static readonly ENOENT = factory('ENOENT');
+  static readonly EINTR = factory('EINTR');
   static readonly EIO = factory('EIO');
+  static readonly ENXIO = factory('ENXIO');
+  static readonly E2BIG = factory('E2BIG');
   static readonly EBADF = factory('EBADF');
   static readonly EAGAIN = factory('EAGAIN');
+  static readonly ENOMEM = factory('ENOMEM');
   static readonly EACCES = factory('EACCES');
   static readonly EBUSY = factory('EBUSY');
   static readonly EEXIST = factory('EEXIST');
@@ -116,8 +120,11 @@ export class FsError extends Error {
   static readonly ENOTDIR = factory('ENOTDIR');
   static readonly EISDIR = factory('EISDIR');
   static readonly EINVAL = factory('EINVAL');
+  static readonly EMFILE = factory('EMFILE');
+  static readonly ETXTBSY = factory('ETXTBSY');
   static readonly EFBIG = factory('EFBIG');
   static readonly ENOSPC = factory('ENOSPC');
+  static readonly ESPIPE = factory('ESPIPE');
   static readonly EROFS = factory('EROFS');
   static readonly EMLINK = factory('EMLINK');
   static readonly ERANGE = factory('ERANGE');
@@ -129,13 +136,19 @@ export class FsError extends Error {
   static readonly ELOOP = factory('ELOOP');
   static readonly ENODATA = factory('ENODATA');
   static readonly EPROTO = factory('EPROTO');
+  static readonly EOVERFLOW = factory('EOVERFLOW');
   static readonly EOPNOTSUPP = factory('EOPNOTSUPP');
+  static readonly EADDRINUSE = factory('EADDRINUSE');
+  static readonly ENETUNREACH = factory('ENETUNREACH');
+  static readonly ECONNABORTED = factory('ECONNABORTED');
   static readonly ECONNRESET = factory('ECONNRESET');
   static readonly ENOTCONN = factory('ENOTCONN');
   static readonly ESHUTDOWN = factory('ESHUTDOWN');
   static readonly ETIMEDOUT = factory('ETIMEDOUT');
   static readonly ECONNREFUSED = factory('ECONNREFUSED');
+  static readonly EHOSTUNREACH = factory('EHOSTUNREACH');
   static readonly ESTALE = factory('ESTALE');
+  static readonly EDQUOT = factory('EDQUOT');
   static readonly ECANCELED = factory('ECANCELED');
   static readonly EKEYREJECTED = factory('EKEYREJECTED');
 }
