@@ -10,7 +10,6 @@ import type {
   Handle,
   InvalidationListener,
   LockInfo,
-  OpenFlags,
   Source,
   SourceOp,
   StatFs,
@@ -142,7 +141,8 @@ export abstract class BaseSource implements Source {
       if (req.size !== undefined && (!Number.isSafeInteger(req.size) || req.size < 0)) {
         throw FsError.EINVAL('setattr', req.id.toString(), `bad size ${req.size}`);
       }
-      if (req.size !== undefined && req.size > this.caps.max_file_size) throw FsError.EFBIG('setattr', req.id.toString());
+      if (req.size !== undefined && req.size > this.caps.max_file_size)
+        throw FsError.EFBIG('setattr', req.id.toString());
       return this.doSetattr(req);
     });
   }
@@ -212,10 +212,14 @@ export abstract class BaseSource implements Source {
     });
   }
   getxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
-    return this.#run('getxattr', { id: req.id }, () => this.doGetxattr({ ...req, name: checkXattrName(req.name) }));
+    return this.#run('getxattr', { id: req.id }, () =>
+      this.doGetxattr({ ...req, name: checkXattrName(req.name) }),
+    );
   }
   setxattr(req: Req<'setxattr'>): Promise<void> {
-    return this.#run('setxattr', { id: req.id }, () => this.doSetxattr({ ...req, name: checkXattrName(req.name) }));
+    return this.#run('setxattr', { id: req.id }, () =>
+      this.doSetxattr({ ...req, name: checkXattrName(req.name) }),
+    );
   }
   listxattr(req: Req<'listxattr'>): Promise<string[]> {
     return this.#run('listxattr', { id: req.id }, () => this.doListxattr(req));
@@ -251,7 +255,9 @@ export abstract class BaseSource implements Source {
   protected async doSetattr(req: Req<'setattr'>): Promise<Attr> {
     throw unsupported('setattr', req);
   }
-  protected async doReaddirp(req: Req<'readdirp'>): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
+  protected async doReaddirp(
+    req: Req<'readdirp'>,
+  ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     throw unsupported('readdirp', req);
   }
   protected async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
@@ -321,7 +327,9 @@ export abstract class SingleExportSource extends BaseSource {
   protected exportsInfo(): ExportInfo[] {
     const { name, exportIndex, ro, desc, sourceKind, sourceId } = this.identity;
     const caps = { ...this.caps, writable: this.caps.writable && !ro };
-    return [{ name, root: rootId(exportIndex), ro, desc, source_kind: sourceKind, source_id: sourceId, caps }];
+    return [
+      { name, root: rootId(exportIndex), ro, desc, source_kind: sourceKind, source_id: sourceId, caps },
+    ];
   }
   protected readOnlyFor(_id: NodeId): boolean {
     return this.identity.ro;
@@ -339,8 +347,10 @@ function checkSameExport(op: string, a: NodeId, b: NodeId): void {
 }
 
 function checkRange(op: string, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw FsError.EINVAL(op, undefined, `bad offset ${offset}`);
-  if (!Number.isSafeInteger(length) || length < 0) throw FsError.EINVAL(op, undefined, `bad length ${length}`);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw FsError.EINVAL(op, undefined, `bad offset ${offset}`);
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw FsError.EINVAL(op, undefined, `bad length ${length}`);
 }
 
 /** Xattr names are `namespace.name` (user., trusted., security., system.), at most 255 bytes. */

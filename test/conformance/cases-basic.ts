@@ -24,7 +24,7 @@ export function basicCases(ctx: Ctx): void {
     const exports = await ctx.src.listExports();
     assert.ok(exports.length >= 1);
     for (const e of exports) {
-      assert.match(e.name, /^[^/\0]+$/);
+      assert.ok(e.name.length > 0 && !e.name.includes('\0'), `bad export name '${e.name}'`);
       assert.equal(e.root & 0xffff_ffff_ffffn, 1n, `root of ${e.name} is (k << 48) | 1`);
       assert.equal(typeof e.source_kind, 'string');
       assert.ok(e.source_id.length > 0);
@@ -35,13 +35,32 @@ export function basicCases(ctx: Ctx): void {
   });
 
   ctx.test('supportsOperation agrees with caps', async () => {
-    const gated = { symlink: ['symlink', 'readlink'], hardlink: ['link'], xattr: ['getxattr', 'setxattr', 'listxattr', 'removexattr'], lock: ['lock'] } as const;
+    const gated = {
+      symlink: ['symlink', 'readlink'],
+      hardlink: ['link'],
+      xattr: ['getxattr', 'setxattr', 'listxattr', 'removexattr'],
+      lock: ['lock'],
+    } as const;
     for (const [cap, ops] of Object.entries(gated) as [keyof typeof gated, readonly string[]][]) {
       for (const op of ops) {
-        if (!ctx.caps[cap]) assert.equal(ctx.src.supportsOperation(op as never), false, `${op} supported but caps.${cap} is false`);
+        if (!ctx.caps[cap])
+          assert.equal(
+            ctx.src.supportsOperation(op as never),
+            false,
+            `${op} supported but caps.${cap} is false`,
+          );
       }
     }
-    for (const op of ['lookup', 'getattr', 'readdirp', 'openFile', 'read', 'closeFile', 'statfs', 'listExports'] as const) {
+    for (const op of [
+      'lookup',
+      'getattr',
+      'readdirp',
+      'openFile',
+      'read',
+      'closeFile',
+      'statfs',
+      'listExports',
+    ] as const) {
       assert.ok(ctx.src.supportsOperation(op), `${op} must be supported by every Source`);
     }
   });
@@ -74,8 +93,14 @@ export function basicCases(ctx: Ctx): void {
     assert.equal(f.attr.size, data.length);
     assert.deepEqual(await readFile(ctx.src, f.id, 100_000), data);
     const { handle } = await ctx.src.openFile({ id: f.id, flags: { read: true, write: false } });
-    assert.deepEqual(Buffer.from(await ctx.src.read({ handle, offset: 1000, length: 10 })), data.subarray(1000, 1010));
-    assert.deepEqual(Buffer.from(await ctx.src.read({ handle, offset: data.length - 3, length: 100 })), data.subarray(data.length - 3));
+    assert.deepEqual(
+      Buffer.from(await ctx.src.read({ handle, offset: 1000, length: 10 })),
+      data.subarray(1000, 1010),
+    );
+    assert.deepEqual(
+      Buffer.from(await ctx.src.read({ handle, offset: data.length - 3, length: 100 })),
+      data.subarray(data.length - 3),
+    );
     assert.equal((await ctx.src.read({ handle, offset: data.length + 10, length: 10 })).byteLength, 0);
     await ctx.src.closeFile({ handle });
     const empty = await writeFile(ctx.src, dir, 'empty', '');
@@ -89,7 +114,10 @@ export function basicCases(ctx: Ctx): void {
     const f = await writeFile(ctx.src, dir, 'big.bin', data);
     assert.equal(f.attr.size, data.length);
     const back = await readFile(ctx.src, f.id, 1 << 20);
-    assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'));
+    assert.equal(
+      createHash('sha256').update(back).digest('hex'),
+      createHash('sha256').update(data).digest('hex'),
+    );
   });
 
   ctx.test('many requests in flight on different files', async () => {
@@ -130,7 +158,9 @@ export function basicCases(ctx: Ctx): void {
     await writeFile(ctx.src, dir, 'x', 'first');
     await expectErr('EEXIST', ctx.src.create({ parent: dir, name: 'x', mode: 0o644, exclusive: true }));
     const a = await ctx.src.create({ parent: dir, name: 'y', mode: 0o644, exclusive: true });
-    const b = await ctx.src.create({ parent: dir, name: 'y', mode: 0o644, exclusive: true }).catch((err: unknown) => err);
+    const b: { handle: number } | Error = await ctx.src
+      .create({ parent: dir, name: 'y', mode: 0o644, exclusive: true })
+      .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     await ctx.src.write({ handle: a.handle, offset: 0, data: Buffer.from('A') });
     await ctx.src.closeFile({ handle: a.handle });
     if (!(b instanceof Error)) {
@@ -147,7 +177,10 @@ export function basicCases(ctx: Ctx): void {
     const f = await writeFile(ctx.src, dir, 'f', '0123456789');
     const w = await ctx.src.openFile({ id: f.id, flags: { read: true, write: true } });
     await ctx.src.write({ handle: w.handle, offset: 3, data: Buffer.from('abc') });
-    assert.equal(Buffer.from(await ctx.src.read({ handle: w.handle, offset: 0, length: 100 })).toString(), '012abc6789');
+    assert.equal(
+      Buffer.from(await ctx.src.read({ handle: w.handle, offset: 0, length: 100 })).toString(),
+      '012abc6789',
+    );
     await ctx.src.closeFile({ handle: w.handle });
     assert.equal((await readFile(ctx.src, f.id)).toString(), '012abc6789');
     const ap = await ctx.src.openFile({ id: f.id, flags: { read: false, write: true, append: true } });

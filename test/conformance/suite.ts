@@ -43,7 +43,9 @@ export function runConformance(opts: ConformanceOptions): void {
     group(opts, stats, 'readdirp paging', bigDirCases);
     group(opts, stats, 'invalidation', watchCases);
     after(() => {
-      const skipped = [...stats.skipped].map(([reason, tests]) => `${tests.length} for "${reason}" (${tests.join(', ')})`);
+      const skipped = [...stats.skipped].map(
+        ([reason, tests]) => `${tests.length} for "${reason}" (${tests.join(', ')})`,
+      );
       const total = stats.ran + [...stats.skipped.values()].reduce((n, t) => n + t.length, 0);
       console.log(
         `conformance ${opts.name}: ${total} tests, ${stats.ran} ran, ${total - stats.ran} skipped${skipped.length ? ': ' + skipped.join('; ') : ''}`,
@@ -58,7 +60,11 @@ function group(opts: ConformanceOptions, stats: Stats, title: string, register: 
     const ctx = {
       opts,
       async fresh() {
-        const entry = await ctx.src.mkdir({ parent: ctx.root, name: `t${++seq}-${process.pid}-${Date.now() % 100000}`, mode: 0o755 });
+        const entry = await ctx.src.mkdir({
+          parent: ctx.root,
+          name: `t${++seq}-${process.pid}-${Date.now() % 100000}`,
+          mode: 0o755,
+        });
         return entry.id;
       },
       need(t: TestContext, cond: boolean, reason: string) {
@@ -81,8 +87,13 @@ function group(opts: ConformanceOptions, stats: Stats, title: string, register: 
       ctx.fx = await opts.setup();
       ctx.src = ctx.fx.source;
       const exports = await ctx.src.listExports();
-      const exp = ctx.fx.exportName ? exports.find((e) => e.name === ctx.fx.exportName) : exports.find((e) => !e.ro);
-      if (!exp) throw new Error(`fixture for ${opts.name} has no export to test (${exports.map((e) => e.name).join(', ')})`);
+      const exp = ctx.fx.exportName
+        ? exports.find((e) => e.name === ctx.fx.exportName)
+        : exports.find((e) => !e.ro);
+      if (!exp)
+        throw new Error(
+          `fixture for ${opts.name} has no export to test (${exports.map((e) => e.name).join(', ')})`,
+        );
       ctx.exp = exp;
       ctx.root = exp.root;
       ctx.caps = exp.caps;
