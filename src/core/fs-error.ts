@@ -81,14 +81,19 @@ export class FsError extends Error {
       : rawCode !== undefined && ERRNO_ALIASES[rawCode] !== undefined
         ? ERRNO_ALIASES[rawCode]
         : 'EIO';
-    const detail =
-      code === 'EIO' && typeof native?.message === 'string' ? native.message : ERRNO[code].text;
+    const detail = code === 'EIO' && typeof native?.message === 'string' ? native.message : ERRNO[code].text;
     return new FsError({ code, op, path, detail, cause: err });
   }
 
   /** Serialize for the wire or a log line. */
   toJSON(): FsErrorJSON {
-    return { code: this.code, op: this.op, path: this.path, message: this.message, retryable: this.retryable };
+    return {
+      code: this.code,
+      op: this.op,
+      path: this.path,
+      message: this.message,
+      retryable: this.retryable,
+    };
   }
 
   /** Rebuild an error from its JSON form; malformed input or an unknown code gives `EIO`. */
@@ -99,7 +104,13 @@ export class FsError extends Error {
     }
     const { code, op, path, message, retryable } = parsed.data;
     if (!isErrnoName(code)) {
-      return new FsError({ code: 'EIO', op, path, retryable, message: `EIO: unknown error code ${code}: ${message}` });
+      return new FsError({
+        code: 'EIO',
+        op,
+        path,
+        retryable,
+        message: `EIO: unknown error code ${code}: ${message}`,
+      });
     }
     return new FsError({ code, op, path, retryable, message });
   }

@@ -29,7 +29,10 @@ export class LockTable {
   readonly #waiters = new Map<string, Set<Waiter>>();
 
   /** The first lock held by another owner that conflicts with the request, or null. */
-  test(file: string, req: { owner: string; type: 'read' | 'write'; start: number; length: number }): LockInfo | null {
+  test(
+    file: string,
+    req: { owner: string; type: 'read' | 'write'; start: number; length: number },
+  ): LockInfo | null {
     const end = endOf(req.start, req.length);
     for (const held of this.#locks.get(file) ?? []) {
       if (held.owner === req.owner) continue;
@@ -106,7 +109,12 @@ export class LockTable {
 
   /** Locks currently held on a file (for diagnostics and tests). */
   held(file: string): LockInfo[] {
-    return (this.#locks.get(file) ?? []).map(({ type, start, length, owner }) => ({ type, start, length, owner }));
+    return (this.#locks.get(file) ?? []).map(({ type, start, length, owner }) => ({
+      type,
+      start,
+      length,
+      owner,
+    }));
   }
 
   #span(base: { type: 'read' | 'write'; owner: string }, start: number, end: number): HeldLock {

@@ -47,7 +47,11 @@ export function isSourceKind(kind: string): kind is SourceKind {
  */
 export async function createSource(spec: SourceSpec): Promise<Source> {
   if (!isSourceKind(spec.kind)) {
-    throw FsError.EINVAL('export', spec.name, `unknown source kind '${String(spec.kind)}' (one of ${SOURCE_KINDS.join(', ')})`);
+    throw FsError.EINVAL(
+      'export',
+      spec.name,
+      `unknown source kind '${String(spec.kind)}' (one of ${SOURCE_KINDS.join(', ')})`,
+    );
   }
   const mod = await loaders[spec.kind]();
   return mod.createSource(spec);

@@ -5,7 +5,11 @@ import type { NodeId } from '../../src/core/ids.ts';
 import type { DirEntry, Entry, Source } from '../../src/sources/source.ts';
 
 /** Assert that `promise` rejects with an FsError of one of `codes`. */
-export async function expectErr(codes: ErrnoName | ErrnoName[], promise: Promise<unknown>, what = ''): Promise<FsError> {
+export async function expectErr(
+  codes: ErrnoName | ErrnoName[],
+  promise: Promise<unknown>,
+  what = '',
+): Promise<FsError> {
   const want = Array.isArray(codes) ? codes : [codes];
   try {
     const value = await promise;
@@ -20,14 +24,23 @@ export async function expectErr(codes: ErrnoName | ErrnoName[], promise: Promise
 
 function describe(value: unknown): string {
   try {
-    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))?.slice(0, 200) ?? 'undefined';
+    return (
+      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))?.slice(0, 200) ??
+      'undefined'
+    );
   } catch {
     return String(value);
   }
 }
 
 /** Write a whole file through the Source (create, write in chunks, close). */
-export async function writeFile(src: Source, parent: NodeId, name: string, data: Uint8Array | string, chunk = 1 << 20): Promise<Entry> {
+export async function writeFile(
+  src: Source,
+  parent: NodeId,
+  name: string,
+  data: Uint8Array | string,
+  chunk = 1 << 20,
+): Promise<Entry> {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const created = await src.create({ parent, name, mode: 0o644 });
   for (let off = 0; off < bytes.byteLength || off === 0; off += chunk) {
@@ -43,7 +56,7 @@ export async function readFile(src: Source, id: NodeId, chunk = 1 << 20): Promis
   const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
   const parts: Uint8Array[] = [];
   try {
-    for (let off = 0; ; ) {
+    for (let off = 0; ;) {
       const part = await src.read({ handle, offset: off, length: chunk });
       if (part.byteLength === 0) break;
       parts.push(part);
@@ -75,7 +88,11 @@ export async function names(src: Source, dir: NodeId): Promise<string[]> {
 }
 
 /** Run `fn` over items with at most `limit` in flight. */
-export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {

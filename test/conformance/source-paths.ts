@@ -21,7 +21,11 @@ export function behindThrough(other: Source, root: NodeId): BehindTheBack {
     async writeFile(path, data) {
       const { parent, name } = await parentOf(other, root, path);
       const created = await other.create({ parent, name, mode: 0o644 });
-      await other.write({ handle: created.handle, offset: 0, data: typeof data === 'string' ? Buffer.from(data) : data });
+      await other.write({
+        handle: created.handle,
+        offset: 0,
+        data: typeof data === 'string' ? Buffer.from(data) : data,
+      });
       await other.closeFile({ handle: created.handle });
     },
     async mkdir(path) {

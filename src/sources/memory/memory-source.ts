@@ -31,7 +31,13 @@ export class MemorySource extends SingleExportSource {
   #nextHandle = 1;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(opts: { name?: string; exportIndex?: number; ro?: boolean; store?: MemoryStore; desc?: string }) {
+  constructor(opts: {
+    name?: string;
+    exportIndex?: number;
+    ro?: boolean;
+    store?: MemoryStore;
+    desc?: string;
+  }) {
     const name = opts.name ?? 'memory';
     super({
       name,
@@ -71,7 +77,8 @@ export class MemorySource extends SingleExportSource {
   }
 
   #announce(change: StoreChange): void {
-    if (change.kind === 'entry') this.hub.emit({ kind: 'entry', parent: this.#id(change.parent), name: change.name });
+    if (change.kind === 'entry')
+      this.hub.emit({ kind: 'entry', parent: this.#id(change.parent), name: change.name });
     else this.hub.emit({ kind: change.kind, id: this.#id(change.local) });
   }
 
@@ -144,7 +151,11 @@ export class MemorySource extends SingleExportSource {
 
   protected override async doReaddirp(req: { dir: NodeId; cookie: string; max: number }) {
     const dir = this.#dir(req.dir, 'readdirp');
-    const page = await this.#pager.page({ cookie: req.cookie, max: req.max, list: async () => [...dir.children.keys()] });
+    const page = await this.#pager.page({
+      cookie: req.cookie,
+      max: req.max,
+      list: async () => [...dir.children.keys()],
+    });
     const entries: DirEntry[] = [];
     for (const name of page.names) {
       const local = dir.children.get(name);
@@ -158,7 +169,9 @@ export class MemorySource extends SingleExportSource {
     const writes = flags.write || flags.truncate === true || flags.append === true;
     let staged: OpenHandle['staged'];
     if (writes) {
-      staged = flags.truncate ? { data: Buffer.alloc(0), size: 0 } : { data: Buffer.from(node.data.subarray(0, node.size)), size: node.size };
+      staged = flags.truncate
+        ? { data: Buffer.alloc(0), size: 0 }
+        : { data: Buffer.from(node.data.subarray(0, node.size)), size: node.size };
     }
     const handle = this.#nextHandle++;
     node.opens++;
@@ -173,16 +186,25 @@ export class MemorySource extends SingleExportSource {
     return { handle: this.#openNode(node, req.flags) };
   }
 
-  protected override async doRead(req: { handle: Handle; offset: number; length: number }): Promise<Uint8Array> {
+  protected override async doRead(req: {
+    handle: Handle;
+    offset: number;
+    length: number;
+  }): Promise<Uint8Array> {
     const h = this.#handle(req.handle, 'read');
-    if (!h.flags.read && !h.staged) throw FsError.EBADF('read', String(req.handle), 'handle not open for reading');
+    if (!h.flags.read && !h.staged)
+      throw FsError.EBADF('read', String(req.handle), 'handle not open for reading');
     const src = h.staged ?? h.node;
     const end = Math.min(src.size, req.offset + req.length);
     if (end <= req.offset) return new Uint8Array(0);
     return Buffer.from(src.data.subarray(req.offset, end));
   }
 
-  protected override async doWrite(req: { handle: Handle; offset: number; data: Uint8Array }): Promise<{ written: number }> {
+  protected override async doWrite(req: {
+    handle: Handle;
+    offset: number;
+    data: Uint8Array;
+  }): Promise<{ written: number }> {
     const h = this.#handle(req.handle, 'write');
     if (!h.staged) throw FsError.EBADF('write', String(req.handle), 'handle not open for writing');
     writeInto(h.staged, h.flags.append ? h.staged.size : req.offset, req.data);
@@ -229,7 +251,9 @@ export class MemorySource extends SingleExportSource {
     this.store.release(h.node);
   }
 
-  protected override async doCreate(req: Parameters<Source['create']>[0]): Promise<Entry & { handle: Handle }> {
+  protected override async doCreate(
+    req: Parameters<Source['create']>[0],
+  ): Promise<Entry & { handle: Handle }> {
     const dir = this.#dir(req.parent, 'create');
     const existing = dir.children.get(req.name);
     if (existing !== undefined) {
@@ -239,7 +263,11 @@ export class MemorySource extends SingleExportSource {
     }
     const node = this.store.allocate('file', req.mode);
     const flags = { read: req.flags?.read ?? false, write: true, truncate: true };
-    const handle = this.#openNode(node, flags, { parent: dir.local, name: req.name, exclusive: req.exclusive ?? false });
+    const handle = this.#openNode(node, flags, {
+      parent: dir.local,
+      name: req.name,
+      exclusive: req.exclusive ?? false,
+    });
     return { ...this.#entry(node), handle };
   }
 
@@ -306,12 +334,14 @@ export class MemorySource extends SingleExportSource {
       if (req.noreplace) throw FsError.EEXIST('rename', req.newName);
       if (node.kind === 'dir' && target.kind !== 'dir') throw FsError.ENOTDIR('rename', req.newName);
       if (node.kind !== 'dir' && target.kind === 'dir') throw FsError.EISDIR('rename', req.newName);
-      if (target.kind === 'dir' && (target.children?.size ?? 0) > 0) throw FsError.ENOTEMPTY('rename', req.newName);
+      if (target.kind === 'dir' && (target.children?.size ?? 0) > 0)
+        throw FsError.ENOTEMPTY('rename', req.newName);
     }
     if (node.kind === 'dir') {
       // Refuse moving a directory into its own subtree.
-      for (let cur: bigint | undefined = to.local; cur !== undefined; ) {
-        if (cur === node.local) throw FsError.EINVAL('rename', req.newName, 'cannot move a directory into itself');
+      for (let cur: bigint | undefined = to.local; cur !== undefined;) {
+        if (cur === node.local)
+          throw FsError.EINVAL('rename', req.newName, 'cannot move a directory into itself');
         if (cur === 1n) break;
         cur = this.store.nodes.get(cur)?.parent;
       }
@@ -332,7 +362,8 @@ export class MemorySource extends SingleExportSource {
 
   protected override async doSetxattr(req: Parameters<Source['setxattr']>[0]): Promise<void> {
     const node = this.#node(req.id, 'setxattr');
-    if (!req.name.startsWith('user.')) throw FsError.EOPNOTSUPP('setxattr', req.name, 'only user.* attributes');
+    if (!req.name.startsWith('user.'))
+      throw FsError.EOPNOTSUPP('setxattr', req.name, 'only user.* attributes');
     if (req.value.byteLength > 65536) throw FsError.E2BIG('setxattr', req.name);
     const has = node.xattrs.has(req.name);
     if (req.mode === 'create' && has) throw FsError.EEXIST('setxattr', req.name);
@@ -373,7 +404,15 @@ export class MemorySource extends SingleExportSource {
     const bsize = 4096;
     const blocks = Math.floor(this.store.capacity / bsize);
     const free = Math.max(0, blocks - Math.ceil(this.store.usedBytes() / bsize));
-    return { bsize, blocks, bfree: free, bavail: free, files: 1 << 24, ffree: (1 << 24) - this.store.nodes.size, namemax: 255 };
+    return {
+      bsize,
+      blocks,
+      bfree: free,
+      bavail: free,
+      files: 1 << 24,
+      ffree: (1 << 24) - this.store.nodes.size,
+      namemax: 255,
+    };
   }
 }
 
@@ -382,7 +421,11 @@ export function createSource(spec: SourceSpec): Source {
   const parsed = optionsSchema.safeParse(spec.options ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw FsError.EINVAL('export', spec.name, `bad memory option ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`);
+    throw FsError.EINVAL(
+      'export',
+      spec.name,
+      `bad memory option ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`,
+    );
   }
   return new MemorySource({
     name: spec.name,

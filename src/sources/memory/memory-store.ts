@@ -32,8 +32,7 @@ export interface MemNode {
 
 /** A change in the store, announced to every Source attached to it. */
 export type StoreChange =
-  | { kind: 'entry'; parent: bigint; name: string }
-  | { kind: 'data' | 'attr'; local: bigint };
+  { kind: 'entry'; parent: bigint; name: string } | { kind: 'data' | 'attr'; local: bigint };
 
 /**
  * The data of a memory tree, separate from the adapter so several Sources can share it (a
@@ -183,11 +182,7 @@ export class MemoryStore {
 }
 
 /** Grow-on-write byte buffer used for file contents and write staging. */
-export function writeInto(
-  state: { data: Buffer; size: number },
-  offset: number,
-  bytes: Uint8Array,
-): void {
+export function writeInto(state: { data: Buffer; size: number }, offset: number, bytes: Uint8Array): void {
   const end = offset + bytes.byteLength;
   if (end > state.data.length) {
     const grown = Buffer.alloc(Math.max(end, Math.min(state.data.length * 2, end + 64 * 1024 * 1024)));
