@@ -1,0 +1,69 @@
+/**
+ * Tessera as a library: the error model, the Source contract and its adapters, and a
+ * node's home and configuration. (`createNode` arrives with the node process.)
+ */
+export { FsError, type FsErrorJSON } from './core/fs-error.ts';
+export {
+  ERRNO,
+  ERRNO_ALIASES,
+  errnoNameOf,
+  exitCodeOf,
+  fuseCodeOf,
+  httpStatusOf,
+  isErrnoName,
+  type ErrnoEntry,
+  type ErrnoName,
+} from './core/errno.ts';
+export { exportIndexOf, localPartOf, makeId, parseNodeId, rootId, type NodeId } from './core/ids.ts';
+export type { Attr, FileKind } from './core/attr.ts';
+export {
+  CONFIG_FILE_NAME,
+  DEFAULT_LISTEN,
+  EXPORT_KINDS,
+  configSchema,
+  loadConfig,
+  parseConfigText,
+  type ExportEntry,
+  type ExportKind,
+  type IndexedExportEntry,
+  type TesseraConfig,
+} from './core/config.ts';
+export {
+  addExport,
+  homePaths,
+  initHome,
+  openHome,
+  removeExport,
+  resolveHome,
+  type Home,
+  type HomeConfig,
+  type HomePaths,
+} from './core/home.ts';
+export { loadIdentity, type NodeIdentity } from './core/identity.ts';
+export { createLogger, Logger, type LogFields, type LogLevel, type LogSink } from './core/log.ts';
+export {
+  SOURCE_OPS,
+  type Caps,
+  type DirEntry,
+  type Entry,
+  type ExportInfo,
+  type Invalidation,
+} from './sources/source.ts';
+export type {
+  Handle,
+  InvalidationListener,
+  LockInfo,
+  LockType,
+  OpenFlags,
+  Source,
+  SourceOp,
+  StatFs,
+} from './sources/source.ts';
+export {
+  createSource,
+  isSourceKind,
+  SOURCE_KINDS,
+  type SourceKind,
+  type SourceSpec,
+} from './sources/registry.ts';
+export { ExportRegistry, probeExport, sourceSpecOf } from './node/export-registry.ts';
