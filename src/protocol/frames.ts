@@ -1,0 +1,70 @@
+import { FsError } from '../core/fs-error.ts';
+import { stringifyWire } from './schemas.ts';
+
+/** Largest JSON header (or text frame) accepted. */
+export const MAX_HEADER_BYTES = 256 * 1024;
+/** Largest payload of one binary frame (reads and writes are chunked below this). */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** Largest whole WebSocket message a peer may send. */
+export const MAX_FRAME_BYTES = 4 + MAX_HEADER_BYTES + MAX_PAYLOAD_BYTES;
+
+/** A decoded frame: its JSON message and, for binary frames, the bytes that follow it. */
+export interface Frame {
+  message: unknown;
+  payload: Buffer | undefined;
+}
+
+/** A protocol error (malformed, truncated, oversized or out-of-order frame). */
+export function protocolError(detail: string): FsError {
+  return new FsError({ code: 'EPROTO', op: 'frame', detail });
+}
+
+/**
+ * Encode a message. Without a payload it is a text frame (plain JSON, easy to read in a
+ * capture); with one, a binary frame: u32 big-endian header length, the JSON header, then
+ * the raw bytes — file data is never base64.
+ */
+export function encodeFrame(message: unknown, payload?: Uint8Array): string | Buffer[] {
+  const json = stringifyWire(message);
+  if (payload === undefined) return json;
+  const header = Buffer.from(json, 'utf8');
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(header.length, 0);
+  const body = Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  return [prefix, header, body];
+}
+
+/** Join an encoded binary frame into one buffer (for transports that need one). */
+export function joinFrame(parts: string | Buffer[]): string | Buffer {
+  return typeof parts === 'string' ? parts : Buffer.concat(parts);
+}
+
+/** Decode one WebSocket message; throws an EPROTO FsError on anything malformed. */
+export function decodeFrame(data: Buffer | string, isBinary: boolean): Frame {
+  if (!isBinary) {
+    const text = typeof data === 'string' ? data : data.toString('utf8');
+    if (Buffer.byteLength(text) > MAX_HEADER_BYTES) throw protocolError('text frame too large');
+    return { message: parseJson(text), payload: undefined };
+  }
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (buf.length < 4) throw protocolError('binary frame shorter than its length prefix');
+  if (buf.length > MAX_FRAME_BYTES) throw protocolError('binary frame too large');
+  const headerLength = buf.readUInt32BE(0);
+  if (headerLength === 0 || headerLength > MAX_HEADER_BYTES)
+    throw protocolError(`bad header length ${headerLength}`);
+  if (4 + headerLength > buf.length) throw protocolError('binary frame truncated inside its header');
+  const message = parseJson(buf.toString('utf8', 4, 4 + headerLength));
+  const payload = buf.subarray(4 + headerLength);
+  if (payload.length > MAX_PAYLOAD_BYTES) throw protocolError('payload too large');
+  return { message, payload };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw protocolError('frame is not valid JSON');
+  }
+}

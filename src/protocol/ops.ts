@@ -1,0 +1,296 @@
+import { z } from 'zod';
+import {
+  attrSchema,
+  dirEntrySchema,
+  entrySchema,
+  exportInfoSchema,
+  invalidationSchema,
+  lockInfoSchema,
+  openFlagsSchema,
+  statfsSchema,
+  wireCookie,
+  wireHandle,
+  wireId,
+  wireLength,
+  wireName,
+  wireNs,
+  wireOffset,
+} from './schemas.ts';
+
+/** Which capability of a credential an op needs on the export it touches. */
+export type Need = 'none' | 'show' | 'read' | 'write' | 'execute';
+
+/** Where an op's bytes travel, if it has any. */
+export type PayloadDir = 'none' | 'request' | 'response';
+
+interface OpSpec<A extends z.ZodType, R extends z.ZodType> {
+  args: A;
+  result: R;
+  payload: PayloadDir;
+  need: Need;
+}
+
+function op<A extends z.ZodType, R extends z.ZodType>(spec: OpSpec<A, R>): OpSpec<A, R> {
+  return spec;
+}
+
+const empty = z.strictObject({});
+const versionRange = z.strictObject({
+  min: z.number().int().min(1).max(1000),
+  max: z.number().int().min(1).max(1000),
+});
+
+/** Client authentication in HELLO: SCRAM-style over an argon2id-derived key. */
+export const helloAuthSchema = z.strictObject({
+  method: z.literal('scram-argon2id'),
+  key_id: z.string().min(1).max(128),
+  client_nonce: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/),
+});
+
+/**
+ * Every op of protocol version 1: arguments, result, payload direction and the credential
+ * capability it needs. Argument and result shapes are the Source request objects with ids
+ * and nanosecond times as decimal strings.
+ */
+export const OPS = {
+  HELLO: op({
+    args: z.strictObject({
+      versions: versionRange,
+      caps: z.record(z.string().max(64), z.boolean()).optional(),
+      client: z.string().max(256).optional(),
+      auth: helloAuthSchema,
+    }),
+    result: z.strictObject({
+      version: z.number().int(),
+      node_id: z.string().max(128),
+      node_name: z.string().max(256),
+      salt: z.string().max(256),
+      argon2: z.strictObject({ m: z.number().int(), t: z.number().int(), p: z.number().int() }),
+      server_nonce: z.string().max(256),
+    }),
+    payload: 'none',
+    need: 'none',
+  }),
+  AUTH: op({
+    args: z.strictObject({ proof: z.string().max(256) }),
+    result: z.strictObject({
+      session_id: z.string().max(128),
+      server_signature: z.string().max(256),
+      principal: z.string().max(256),
+      caps: z.record(z.string().max(64), z.boolean()),
+    }),
+    payload: 'none',
+    need: 'none',
+  }),
+  PING: op({ args: empty, result: z.strictObject({ timeMs: z.number() }), payload: 'none', need: 'none' }),
+  EXPORTS: op({
+    args: empty,
+    result: z.strictObject({ exports: z.array(exportInfoSchema).max(65536) }),
+    payload: 'none',
+    need: 'none',
+  }),
+  LOOKUP: op({
+    args: z.strictObject({ parent: wireId, name: wireName }),
+    result: entrySchema,
+    payload: 'none',
+    need: 'show',
+  }),
+  GETATTR: op({ args: z.strictObject({ id: wireId }), result: attrSchema, payload: 'none', need: 'show' }),
+  SETATTR: op({
+    args: z.strictObject({
+      id: wireId,
+      handle: wireHandle.optional(),
+      mode: z.number().int().min(0).max(0o7777).optional(),
+      uid: z.number().int().min(0).optional(),
+      gid: z.number().int().min(0).optional(),
+      size: wireOffset.optional(),
+      atimeNs: wireNs.optional(),
+      mtimeNs: wireNs.optional(),
+    }),
+    result: attrSchema,
+    payload: 'none',
+    need: 'write',
+  }),
+  READDIRP: op({
+    args: z.strictObject({ dir: wireId, cookie: wireCookie, max: z.number().int().min(1).max(100_000) }),
+    result: z.strictObject({
+      entries: z.array(dirEntrySchema).max(100_000),
+      cookie: wireCookie,
+      eof: z.boolean(),
+    }),
+    payload: 'none',
+    need: 'show',
+  }),
+  OPEN: op({
+    args: z.strictObject({ id: wireId, flags: openFlagsSchema }),
+    result: z.strictObject({ handle: wireHandle }),
+    payload: 'none',
+    need: 'read',
+  }),
+  READ: op({
+    args: z.strictObject({ handle: wireHandle, offset: wireOffset, length: wireLength }),
+    result: empty,
+    payload: 'response',
+    need: 'read',
+  }),
+  WRITE: op({
+    args: z.strictObject({ handle: wireHandle, offset: wireOffset }),
+    result: z.strictObject({ written: wireOffset }),
+    payload: 'request',
+    need: 'write',
+  }),
+  FLUSH: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none', need: 'read' }),
+  CLOSE: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none', need: 'none' }),
+  CREATE: op({
+    args: z.strictObject({
+      parent: wireId,
+      name: wireName,
+      mode: z.number().int().min(0).max(0o7777),
+      exclusive: z.boolean().optional(),
+      flags: openFlagsSchema.optional(),
+    }),
+    result: z.strictObject({ id: wireId, attr: attrSchema, handle: wireHandle }),
+    payload: 'none',
+    need: 'write',
+  }),
+  MKDIR: op({
+    args: z.strictObject({ parent: wireId, name: wireName, mode: z.number().int().min(0).max(0o7777) }),
+    result: entrySchema,
+    payload: 'none',
+    need: 'write',
+  }),
+  UNLINK: op({
+    args: z.strictObject({ parent: wireId, name: wireName }),
+    result: empty,
+    payload: 'none',
+    need: 'write',
+  }),
+  RMDIR: op({
+    args: z.strictObject({ parent: wireId, name: wireName }),
+    result: empty,
+    payload: 'none',
+    need: 'write',
+  }),
+  RENAME: op({
+    args: z.strictObject({
+      parent: wireId,
+      name: wireName,
+      newParent: wireId,
+      newName: wireName,
+      noreplace: z.boolean().optional(),
+    }),
+    result: empty,
+    payload: 'none',
+    need: 'write',
+  }),
+  SYMLINK: op({
+    args: z.strictObject({ parent: wireId, name: wireName, target: z.string().max(4096) }),
+    result: entrySchema,
+    payload: 'none',
+    need: 'write',
+  }),
+  READLINK: op({
+    args: z.strictObject({ id: wireId }),
+    result: z.strictObject({ target: z.string().max(4096) }),
+    payload: 'none',
+    need: 'read',
+  }),
+  LINK: op({
+    args: z.strictObject({ id: wireId, newParent: wireId, newName: wireName }),
+    result: entrySchema,
+    payload: 'none',
+    need: 'write',
+  }),
+  GETXATTR: op({
+    args: z.strictObject({ id: wireId, name: wireName }),
+    result: empty,
+    payload: 'response',
+    need: 'read',
+  }),
+  SETXATTR: op({
+    args: z.strictObject({ id: wireId, name: wireName, mode: z.enum(['create', 'replace']).optional() }),
+    result: empty,
+    payload: 'request',
+    need: 'write',
+  }),
+  LISTXATTR: op({
+    args: z.strictObject({ id: wireId }),
+    result: z.strictObject({ names: z.array(z.string().max(4096)).max(65536) }),
+    payload: 'none',
+    need: 'read',
+  }),
+  REMOVEXATTR: op({
+    args: z.strictObject({ id: wireId, name: wireName }),
+    result: empty,
+    payload: 'none',
+    need: 'write',
+  }),
+  LOCK: op({
+    args: z.strictObject({
+      handle: wireHandle,
+      cmd: z.enum(['test', 'set', 'wait']),
+      type: z.enum(['read', 'write', 'unlock']),
+      start: wireOffset,
+      length: wireOffset,
+      owner: z.string().max(256).optional(),
+    }),
+    result: z.strictObject({ conflict: lockInfoSchema.nullable() }),
+    payload: 'none',
+    need: 'read',
+  }),
+  STATFS: op({ args: z.strictObject({ id: wireId }), result: statfsSchema, payload: 'none', need: 'show' }),
+  HASH: op({
+    args: z.strictObject({ id: wireId, algo: z.enum(['sha256']).optional() }),
+    result: z.strictObject({
+      algo: z.literal('sha256'),
+      hex: z.string().regex(/^[0-9a-f]{64}$/),
+      size: wireOffset,
+    }),
+    payload: 'none',
+    need: 'read',
+  }),
+  SUBSCRIBE: op({
+    args: empty,
+    result: z.strictObject({ sub: z.number().int().min(1) }),
+    payload: 'none',
+    need: 'none',
+  }),
+  UNSUBSCRIBE: op({
+    args: z.strictObject({ sub: z.number().int().min(1) }),
+    result: empty,
+    payload: 'none',
+    need: 'none',
+  }),
+  WAIT: op({
+    args: z.strictObject({ id: wireId, timeoutMs: z.number().int().min(0).max(3_600_000) }),
+    result: z.strictObject({ changed: z.boolean(), events: z.array(invalidationSchema).max(10_000) }),
+    payload: 'none',
+    need: 'show',
+  }),
+  TAKE: op({
+    args: z.strictObject({ dir: wireId, timeoutMs: z.number().int().min(0).max(3_600_000).optional() }),
+    result: z.strictObject({ name: wireName, size: wireOffset }),
+    payload: 'response',
+    need: 'write',
+  }),
+} as const;
+
+/** An op name of the protocol. */
+export type OpName = keyof typeof OPS;
+/** Typed (decoded) arguments of an op. */
+export type OpArgs<K extends OpName> = z.output<(typeof OPS)[K]['args']>;
+/** Typed (decoded) result of an op. */
+export type OpResult<K extends OpName> = z.output<(typeof OPS)[K]['result']>;
+
+/** Whether `name` is an op of the protocol. */
+export function isOpName(name: unknown): name is OpName {
+  return typeof name === 'string' && Object.hasOwn(OPS, name);
+}
+
+/** Server push of invalidations for a subscription. */
+export const invalidatePushSchema = z.strictObject({
+  t: z.literal('push'),
+  ev: z.literal('INVALIDATE'),
+  sub: z.number().int().min(1),
+  events: z.array(invalidationSchema).max(100_000),
+});
