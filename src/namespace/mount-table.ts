@@ -25,14 +25,31 @@ export class MountTable {
   readonly #bySlot = new Map<number, Mount>();
   readonly #byPath = new Map<string, Mount>();
 
-  /** Add a mount; the path must be free. Returns the new entry. */
-  add(opts: { path: string; source: Source; exp: ExportInfo; ro: boolean }): Mount {
+  /**
+   * Add a mount; the path must be free. `slot` pins the mount's export index (so ids stay the
+   * same across restarts when the caller keeps slots stable); by default the lowest free one.
+   */
+  add(opts: {
+    path: string;
+    source: Source;
+    exp: ExportInfo;
+    ro: boolean;
+    slot?: number | undefined;
+  }): Mount {
     const segments = splitPath('mount', opts.path);
     const path = joinPath(segments);
     if (this.#byPath.has(path)) throw FsError.EBUSY('mount', path, 'something is already mounted there');
-    let slot = 1;
-    while (this.#bySlot.has(slot)) slot++;
-    if (slot > MAX_EXPORT_INDEX) throw FsError.ENOSPC('mount', path, 'mount table is full');
+    let slot = opts.slot ?? 1;
+    if (opts.slot !== undefined) {
+      if (!Number.isInteger(slot) || slot < 1 || slot > MAX_EXPORT_INDEX) {
+        throw FsError.EINVAL('mount', path, `slot ${slot} out of range 1..${MAX_EXPORT_INDEX}`);
+      }
+      if (this.#bySlot.has(slot))
+        throw FsError.EBUSY('mount', path, `slot ${slot} is taken by ${this.#bySlot.get(slot)?.path}`);
+    } else {
+      while (this.#bySlot.has(slot)) slot++;
+      if (slot > MAX_EXPORT_INDEX) throw FsError.ENOSPC('mount', path, 'mount table is full');
+    }
     const mount: Mount = { slot, path, segments, source: opts.source, exp: opts.exp, ro: opts.ro };
     this.#bySlot.set(slot, mount);
     this.#byPath.set(path, mount);

@@ -113,15 +113,25 @@ export class Namespace extends BaseSource {
     this.#handles.clear();
   }
 
-  /** Mount export `exportName` of `source` (open) at `path`. */
-  async mount(opts: { path: string; source: Source; exportName: string; ro?: boolean }): Promise<MountInfo> {
+  /**
+   * Mount export `exportName` of `source` (open) at `path`. `slot` pins the export index the
+   * mount gets in namespace ids (keep it stable across restarts so ids held by clients stay
+   * valid); by default the lowest free slot.
+   */
+  async mount(opts: {
+    path: string;
+    source: Source;
+    exportName: string;
+    ro?: boolean;
+    slot?: number;
+  }): Promise<MountInfo> {
     const path = joinPath(splitPath('mount', opts.path));
     if (path === '/') throw FsError.EINVAL('mount', path, 'mount under a path, not at the namespace root');
     const exp = (await opts.source.listExports()).find((e) => e.name === opts.exportName);
     if (!exp)
       throw FsError.ENOENT('mount', opts.exportName, `source has no export named '${opts.exportName}'`);
     const covering = this.table.locate(path);
-    const mount = this.table.add({ path, source: opts.source, exp, ro: opts.ro ?? false });
+    const mount = this.table.add({ path, source: opts.source, exp, ro: opts.ro ?? false, slot: opts.slot });
     this.#routes.set(rootId(mount.slot), path);
     for (const p of ancestors(path)) if (!this.table.locate(p)) this.#synthetic.set(syntheticLocal(p), p);
     const innerIndex = exportIndexOf(exp.root);

@@ -137,3 +137,18 @@ describe('namespace', () => {
     await a.close();
   });
 });
+
+describe('namespace slots', () => {
+  it('pins a mount to a given slot so its ids are stable, and refuses a taken slot', async () => {
+    const a = await mem('a', 1);
+    const b = await mem('b', 1);
+    await using ns = new Namespace();
+    await ns.open();
+    await ns.mount({ path: '/a', source: a, exportName: 'a', slot: 40 });
+    assert.equal((await ns.resolve({ path: '/a' })).id, (40n << 48n) | 1n);
+    await rejectsWith('EBUSY', ns.mount({ path: '/b', source: b, exportName: 'b', slot: 40 }));
+    await rejectsWith('EINVAL', ns.mount({ path: '/b', source: b, exportName: 'b', slot: 0 }));
+    await a.close();
+    await b.close();
+  });
+});
