@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { exitCodeOf, isErrnoName } from '../core/errno.ts';
+import { EXIT_INTERNAL_ERROR, exitCodeOf, isErrnoName } from '../core/errno.ts';
 import { FsError } from '../core/fs-error.ts';
 import { usageError } from './args.ts';
 import type { Command } from './command.ts';
@@ -29,7 +29,7 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Every command takes --home DIR (default: $TESSERA_HOME, else ~/.tessera) and --help.
 Errors go to stderr as one line; the exit code is the errno number (ENOENT 2, EINVAL 22,
-EEXIST 17, …; see docs/errors.md); 1 means an internal error.
+EEXIST 17, …; see docs/errors.md); 70 means an internal error.
 `;
 }
 
@@ -64,8 +64,8 @@ export function formatCliError(opts: { command: string; error: FsError }): strin
 
 /**
  * Run the `tessera` CLI with `argv` (the arguments after the program name). Resolves to the
- * exit code: 0, the errno number of an `FsError` (usage errors are `EINVAL`, 22), or 1 when
- * something unexpected was thrown. Never throws.
+ * exit code: 0, the errno number of an `FsError` (usage errors are `EINVAL`, 22), or
+ * `EXIT_INTERNAL_ERROR` (70) when something unexpected was thrown. Never throws.
  */
 export async function runCli(opts: { argv: readonly string[]; io?: CliIO }): Promise<number> {
   const io = opts.io ?? processIO();
@@ -113,7 +113,7 @@ function reportError(opts: { io: CliIO; command: string; err: unknown }): number
     );
     if (debug && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
     else io.err('tessera: run with TESSERA_DEBUG=1 for the stack trace\n');
-    return 1;
+    return EXIT_INTERNAL_ERROR;
   }
   const error = FsError.from(err, opts.command === '' ? 'tessera' : opts.command);
   io.err(formatCliError({ command: opts.command, error }));

@@ -1,5 +1,14 @@
 // The `tessera` executable: bin/tessera.js loads this through tsx; `npm start -- …` runs it directly.
+import { EXIT_INTERNAL_ERROR } from '../core/errno.ts';
 import { runCli } from './cli.ts';
+
+// An error escaping every handler (an adapter's event emitter, say) is a bug: say so on one
+// line and exit with the internal-error code rather than node's default 1 (which is EPERM).
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`tessera: internal error: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  if (process.env.TESSERA_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(EXIT_INTERNAL_ERROR);
+});
 
 const code = await runCli({ argv: process.argv.slice(2) });
 process.exitCode = code;

@@ -61,6 +61,21 @@ function exportBlocks(lines: readonly string[]): { start: number; end: number }[
   return blocks;
 }
 
+/**
+ * A parsed TOML value as plain data: smol-toml builds tables without a prototype and dates
+ * as `TomlDate`, so comparisons go through this copy (key order does not matter).
+ */
+function plain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plain);
+  if (value instanceof Date) return { date: value.toISOString() };
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) out[key] = plain(inner);
+    return out;
+  }
+  return value;
+}
+
 function rawExports(raw: TomlTable): TomlTable[] {
   const list = raw.export;
   return Array.isArray(list) ? (list as TomlTable[]) : [];
@@ -74,7 +89,10 @@ function settle(opts: { text: string; expected: TomlTable; file: string }): stri
   let result = opts.text;
   let matches: boolean;
   try {
-    matches = isDeepStrictEqual(parseTomlText({ text: result, file: opts.file }), opts.expected);
+    matches = isDeepStrictEqual(
+      plain(parseTomlText({ text: result, file: opts.file })),
+      plain(opts.expected),
+    );
   } catch {
     matches = false;
   }

@@ -3,7 +3,8 @@
  * derives its code for an error from this table and nowhere else.
  *
  * CLI exit codes are the Linux errno number itself (so `ENOENT` exits 2, `EACCES` 13), which
- * keeps them distinct and documented by the platform; exit 1 is reserved for a crash.
+ * keeps them distinct and documented by the platform. `EPERM` is errno 1, so a crash exits
+ * with {@link EXIT_INTERNAL_ERROR} (70, sysexits' EX_SOFTWARE) instead, outside the table.
  */
 export interface ErrnoEntry {
   /** Linux errno number. */
@@ -93,6 +94,12 @@ export function httpStatusOf(code: ErrnoName): number {
 export function fuseCodeOf(code: ErrnoName): number {
   return -ERRNO[code].errno;
 }
+
+/**
+ * CLI exit code for an internal error (something other than an `FsError` was thrown):
+ * sysexits' `EX_SOFTWARE`, a number no entry of the table uses.
+ */
+export const EXIT_INTERNAL_ERROR = 70;
 
 /** CLI exit code for an errno name: the errno number itself. */
 export function exitCodeOf(code: ErrnoName): number {

@@ -86,7 +86,7 @@ export async function loadOrCreateIdentity(opts: {
   const identity: NodeIdentity = { id: newNodeId(), createdAt: new Date().toISOString() };
   const body = `${JSON.stringify({ version: 1, ...identity }, null, 2)}\n`;
   // Write beside, then hard-link into place: link fails with EEXIST if someone else won.
-  const tmp = `${opts.file}.${process.pid}.new`;
+  const tmp = `${opts.file}.${process.pid}.${randomBytes(6).toString('hex')}.new`;
   await writeFileAtomic({ file: tmp, data: body, mode: 0o644 });
   try {
     await link(tmp, opts.file);

@@ -1,6 +1,12 @@
 import { resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { EXPORT_KINDS, LOCAL_EXPORT_KINDS, nameProblem, type ExportKind } from '../../core/config.ts';
+import {
+  EXPORT_KINDS,
+  exportPathProblem,
+  LOCAL_EXPORT_KINDS,
+  nameProblem,
+  type ExportKind,
+} from '../../core/config.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { addExport, openHome, removeExport } from '../../core/home.ts';
 import { probeExport } from '../../node/export-registry.ts';
@@ -101,6 +107,8 @@ ${HOME_OPTION_HELP}
     if (LOCAL_EXPORT_KINDS.has(kind) && (kind !== 'windows' || process.platform === 'win32')) {
       path = resolve(io.cwd, path);
     }
+    const pathProblem = exportPathProblem(kind, path);
+    if (pathProblem !== undefined) throw invalid('export add', `PATH: ${pathProblem}`);
     const options: Record<string, unknown> = {};
     for (const text of values.option ?? []) {
       const [key, value] = parseExportOption(text);
