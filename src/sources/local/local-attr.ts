@@ -1,0 +1,57 @@
+import type { BigIntStats } from 'node:fs';
+import type { Attr, FileKind } from '../../core/attr.ts';
+
+const S_IFMT = 0o170000;
+
+/** The kind of a full `st_mode`. */
+export function kindOfMode(mode: number): FileKind {
+  switch (mode & S_IFMT) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    default:
+      return 'file';
+  }
+}
+
+/** Generation of an inode: from its birth time, so a reused inode number gets a new one. */
+export function genOf(st: BigIntStats): number {
+  return Number(st.birthtimeNs & 0x7fffffffn);
+}
+
+/** Normalized attributes from `lstat`. `gen` overrides the inode's own generation. */
+export function attrOf(st: BigIntStats, gen?: number): Attr {
+  const mode = Number(st.mode);
+  return {
+    kind: kindOfMode(mode),
+    mode: mode & 0o7777,
+    nlink: Number(st.nlink),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    gen: gen ?? genOf(st),
+  };
+}
+
+/**
+ * Seconds for `fs.utimes`. libuv truncates to microseconds after a float conversion, so
+ * half a microsecond is added to land on the intended microsecond rather than the one below.
+ */
+export function nsToUtimeSeconds(ns: bigint): number {
+  const us = ns / 1000n;
+  return Number(us / 1_000_000n) + Number(us % 1_000_000n) / 1e6 + 5e-7;
+}

@@ -1,0 +1,512 @@
+import { constants, type BigIntStats } from 'node:fs';
+import { chmod, lchown, link, lstat, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { FsError } from '../../core/fs-error.ts';
+import type { NodeId } from '../../core/ids.ts';
+import type { Handle, OpenFlags } from '../source.ts';
+import { genOf } from './local-attr.ts';
+import type { LocalLocks } from './local-locks.ts';
+import type { XattrOps } from './local-platform.ts';
+import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
+import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+
+/** Reads above this size are clamped to the file size first (no huge allocation for a short file). */
+const CLAMP_READS_ABOVE = 4 << 20;
+
+/** A created file waiting for its writer's close to appear under its name. */
+interface PendingCreate extends PendingPlace {
+  name: string;
+  exclusive: boolean;
+  handle: Handle;
+}
+
+/** A private copy an existing file is written through, replacing it at close. */
+interface Stage {
+  /** Directory (local id) the temp file is in. */
+  dir: number;
+  tmpName: string;
+  st: BigIntStats;
+}
+
+/**
+ * One open file. Modes: `read` (the file itself, read-only); `direct` (writes go to the file
+ * itself: a created file not yet visible, or a hard-linked file whose other names must see
+ * the writes); `lazy` (opened for writing, nothing written yet: reads use the file, the
+ * first write makes the private copy); `staged` (reads and writes use the private copy).
+ */
+export interface LocalHandle {
+  readonly handle: Handle;
+  readonly local: number;
+  readonly flags: OpenFlags;
+  readonly writable: boolean;
+  mode: 'read' | 'direct' | 'lazy' | 'staged';
+  fh: FileHandle;
+  /** The original file, kept open after staging for reads still in flight on it. */
+  orig: FileHandle | undefined;
+  stage: Stage | undefined;
+  created: PendingCreate | undefined;
+  /** Something was written or truncated: the copy must replace the file at close. */
+  dirty: boolean;
+  staging: Promise<void> | undefined;
+  /** Lock owners used through this handle (released at close). */
+  readonly owners: Set<string>;
+}
+
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function closeQuietly(fh: FileHandle | undefined): Promise<void> {
+  await fh?.close().catch(() => undefined);
+}
+
+/**
+ * Open files of a local export and the atomic-write machinery: a created file is written
+ * under a temp name in its directory and renamed (or, for `exclusive`, hard-linked, which
+ * fails EEXIST without clobbering) to its name at close; an existing file opened for writing
+ * is copied (reflink where possible) on the first write and the copy renamed over it at
+ * close, the id following the new inode. Hard-linked files are written in place, so every
+ * name keeps seeing one file.
+ */
+export class LocalFiles {
+  readonly #resolver: Resolver;
+  readonly #locks: LocalLocks;
+  readonly #xattr: XattrOps | undefined;
+  readonly #handles = new Map<Handle, LocalHandle>();
+  readonly #pending = new Map<number, PendingCreate>();
+  readonly #commits = new Map<number, Promise<void>>();
+  #next = 1;
+
+  constructor(opts: { resolver: Resolver; locks: LocalLocks; xattr?: XattrOps | undefined }) {
+    this.#resolver = opts.resolver;
+    this.#locks = opts.locks;
+    this.#xattr = opts.xattr;
+    opts.resolver.pending = (local) => this.#pending.get(local);
+    opts.resolver.committing = (local) => this.#commits.get(local);
+  }
+
+  /** The open handle, or EBADF. */
+  get(handle: Handle, op: string): LocalHandle {
+    const h = this.#handles.get(handle);
+    if (h === undefined) throw FsError.EBADF(op, String(handle), 'no such open handle');
+    return h;
+  }
+
+  has(handle: Handle): boolean {
+    return this.#handles.has(handle);
+  }
+
+  /** Whether a temp file belongs to a live handle (so a sweep must leave it alone). */
+  ownsTemp(dir: number, name: string): boolean {
+    for (const h of this.#handles.values()) {
+      const place = h.created ?? h.stage;
+      if (place && place.dir === dir && place.tmpName === name) return true;
+    }
+    return false;
+  }
+
+  /** Handles writing a private copy of `local` (so attribute changes reach the copy too). */
+  stagedFor(local: number): LocalHandle[] {
+    return [...this.#handles.values()].filter((h) => h.local === local && h.stage !== undefined);
+  }
+
+  async open(id: NodeId, flags: OpenFlags): Promise<Handle> {
+    const writable = flags.write || flags.truncate === true || flags.append === true;
+    const r = await this.#resolver.resolve(id, 'open');
+    checkOpenable(r, id);
+    const append = flags.append ? constants.O_APPEND : 0;
+    const h = this.#newHandle(r.local, flags, writable);
+    try {
+      if (!writable) {
+        h.fh = await this.#openVerified(r, constants.O_RDONLY);
+        h.mode = 'read';
+      } else if (this.#pending.has(r.local) || r.st.nlink > 1n) {
+        h.fh = await this.#openVerified(r, constants.O_RDWR | append);
+        if (flags.truncate) await h.fh.truncate(0);
+        h.mode = 'direct';
+      } else if (flags.truncate) {
+        await this.#stageEmpty(h, r);
+      } else {
+        h.fh = await this.#openVerified(r, constants.O_RDONLY);
+        h.mode = 'lazy';
+      }
+    } catch (err) {
+      await closeQuietly(h.fh);
+      throw err;
+    }
+    this.#handles.set(h.handle, h);
+    return h.handle;
+  }
+
+  async create(req: {
+    parent: NodeId;
+    name: string;
+    mode: number;
+    exclusive?: boolean | undefined;
+    flags?: OpenFlags | undefined;
+  }): Promise<{ local: number; st: BigIntStats; handle: Handle }> {
+    refuseReserved('create', req.name);
+    const dir = await this.#resolver.resolveDir(req.parent, 'create');
+    const existing = await lstat(this.#resolver.child(dir.path, req.name), { bigint: true }).catch(
+      (err: unknown) => {
+        if (isGone(err)) return undefined;
+        throw err;
+      },
+    );
+    if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
+    if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
+    const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
+    const tmpName = tempName();
+    const tmpPath = this.#resolver.child(dir.path, tmpName);
+    const want = req.mode & 0o7777;
+    const fh = await open(tmpPath, tmpFlags(flags.append === true), want);
+    try {
+      let st = await fh.stat({ bigint: true });
+      if ((Number(st.mode) & 0o7777) !== want) {
+        await fh.chmod(want); // the process umask narrowed it
+        st = await fh.stat({ bigint: true });
+      }
+      const local = this.#resolver.table.idFor(st.dev, st.ino, true)!;
+      const h = this.#newHandle(local, flags, true);
+      h.fh = fh;
+      h.mode = 'direct';
+      h.created = {
+        dir: dir.local,
+        tmpName,
+        name: req.name,
+        exclusive: req.exclusive === true,
+        handle: h.handle,
+      };
+      h.dirty = true;
+      this.#pending.set(local, h.created);
+      this.#resolver.table.addTemp(dir.local, tmpName);
+      this.#handles.set(h.handle, h);
+      return { local, st, handle: h.handle };
+    } catch (err) {
+      await closeQuietly(fh);
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+  }
+
+  async read(req: { handle: Handle; offset: number; length: number }): Promise<Uint8Array> {
+    const h = this.get(req.handle, 'read');
+    if (!h.flags.read && !h.writable)
+      throw FsError.EBADF('read', String(req.handle), 'handle not open for reading');
+    const fh = h.fh;
+    let length = req.length;
+    if (length > CLAMP_READS_ABOVE) {
+      const size = Number((await fh.stat()).size);
+      length = Math.max(0, Math.min(length, size - req.offset));
+    }
+    const buf = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await fh.read(buf, filled, length - filled, req.offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === length ? buf : buf.subarray(0, filled);
+  }
+
+  async write(req: { handle: Handle; offset: number; data: Uint8Array }): Promise<{ written: number }> {
+    const h = this.get(req.handle, 'write');
+    if (!h.writable) throw FsError.EBADF('write', String(req.handle), 'handle not open for writing');
+    if (h.mode === 'lazy') await (h.staging ??= this.#stageCopy(h));
+    const append = h.flags.append === true;
+    const len = req.data.byteLength;
+    for (let done = 0; done < len;) {
+      const { bytesWritten } = await h.fh.write(
+        req.data,
+        done,
+        len - done,
+        append ? null : req.offset + done,
+      );
+      done += bytesWritten;
+    }
+    h.dirty = true;
+    return { written: len };
+  }
+
+  /** Truncate or extend the file a write handle writes (its private copy if it has one). */
+  async truncate(h: LocalHandle, size: number): Promise<BigIntStats> {
+    if (h.mode === 'lazy') await (h.staging ??= this.#stageCopy(h));
+    await h.fh.truncate(size);
+    h.dirty = true;
+    return h.fh.stat({ bigint: true });
+  }
+
+  /** Truncate or extend a file in place (`setattr` without a write handle, like truncate(2)). */
+  async truncateInPlace(r: Resolved, size: number): Promise<void> {
+    const fh = await this.#openVerified(r, constants.O_WRONLY);
+    try {
+      await fh.truncate(size);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Open a second descriptor on the handle's file to mirror locks on (the current file of
+   * the id, checked to be the inode the id resolves to).
+   */
+  async openForLocks(h: LocalHandle, writable: boolean): Promise<FileHandle> {
+    const r = await this.#resolver.resolve(h.local, 'lock');
+    try {
+      return await this.#openVerified(r, writable ? constants.O_RDWR : constants.O_RDONLY);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!writable || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM' && code !== 'ETXTBSY'))
+        throw err;
+      return this.#openVerified(r, constants.O_RDONLY);
+    }
+  }
+
+  async close(handle: Handle): Promise<void> {
+    const h = this.get(handle, 'close');
+    this.#handles.delete(handle);
+    try {
+      await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
+      if (h.staging) await h.staging.catch(() => undefined);
+    } finally {
+      await closeQuietly(h.fh);
+      if (h.orig !== h.fh) await closeQuietly(h.orig);
+    }
+    if (h.created) await this.#commitCreate(h, h.created);
+    else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
+    else if (h.stage) await this.#discard(h.stage);
+  }
+
+  /** Close every handle without committing anything (source close): unfinished writes vanish. */
+  async closeAll(): Promise<void> {
+    const all = [...this.#handles.values()];
+    this.#handles.clear();
+    for (const h of all) {
+      if (h.staging) await h.staging.catch(() => undefined);
+      await closeQuietly(h.fh);
+      if (h.orig !== h.fh) await closeQuietly(h.orig);
+      const place = h.created ?? h.stage;
+      if (place) await this.#discard(place);
+      if (h.created) this.#pending.delete(h.local);
+    }
+  }
+
+  #newHandle(local: number, flags: OpenFlags, writable: boolean): LocalHandle {
+    return {
+      handle: this.#next++,
+      local,
+      flags,
+      writable,
+      mode: 'read',
+      fh: undefined as unknown as FileHandle,
+      orig: undefined,
+      stage: undefined,
+      created: undefined,
+      dirty: false,
+      staging: undefined,
+      owners: new Set(),
+    };
+  }
+
+  /** Open the resolved path without following a symlink and check it is still the same inode. */
+  async #openVerified(r: Resolved, flags: number): Promise<FileHandle> {
+    const fh = await open(r.path, flags | O_NOFOLLOW | O_NONBLOCK);
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (st.ino !== r.st.ino || st.dev !== r.st.dev)
+        throw FsError.ESTALE('open', this.#resolver.idOf(r.local).toString());
+      if (!st.isFile())
+        throw FsError.EINVAL('open', this.#resolver.idOf(r.local).toString(), 'not a regular file');
+      return fh;
+    } catch (err) {
+      await closeQuietly(fh);
+      throw err;
+    }
+  }
+
+  /** Truncating open: the private copy starts empty, with the file's mode and owner. */
+  async #stageEmpty(h: LocalHandle, r: Resolved): Promise<void> {
+    const tmpName = tempName();
+    const tmpPath = this.#tmpPathBeside(r, tmpName);
+    const mode = Number(r.st.mode) & 0o7777;
+    const fh = await open(tmpPath, tmpFlags(h.flags.append === true), mode);
+    try {
+      await fh.chmod(mode);
+      await fh.chown(Number(r.st.uid), Number(r.st.gid)).catch(() => undefined);
+      h.stage = { dir: r.parent, tmpName, st: await fh.stat({ bigint: true }) };
+    } catch (err) {
+      await closeQuietly(fh);
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+    this.#resolver.table.addTemp(r.parent, tmpName);
+    h.fh = fh;
+    h.mode = 'staged';
+    h.dirty = true;
+  }
+
+  /** First write through a `lazy` handle: copy the file and switch to the copy. */
+  async #stageCopy(h: LocalHandle): Promise<void> {
+    const r = await this.#resolver.resolve(h.local, 'write');
+    if (!r.st.isFile()) throw FsError.ESTALE('write', this.#resolver.idOf(h.local).toString());
+    const tmpName = tempName();
+    const tmpPath = this.#tmpPathBeside(r, tmpName);
+    await copyToNew(r.path, tmpPath);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(tmpPath, (h.flags.append ? constants.O_APPEND : 0) | constants.O_RDWR | O_NOFOLLOW);
+      await fh.chown(Number(r.st.uid), Number(r.st.gid)).catch(() => undefined);
+      h.stage = { dir: r.parent, tmpName, st: await fh.stat({ bigint: true }) };
+    } catch (err) {
+      await closeQuietly(fh);
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+    this.#resolver.table.addTemp(r.parent, tmpName);
+    h.orig = h.fh;
+    h.fh = fh;
+    h.mode = 'staged';
+  }
+
+  #tmpPathBeside(r: Resolved, tmpName: string): string {
+    return r.path.slice(0, r.path.length - r.name.length) + tmpName;
+  }
+
+  async #tmpPath(place: PendingPlace): Promise<string> {
+    const dir = await this.#resolver.resolveDir(place.dir, 'close');
+    return this.#resolver.child(dir.path, place.tmpName);
+  }
+
+  async #discard(place: PendingPlace): Promise<void> {
+    const path = await this.#tmpPath(place).catch(() => undefined);
+    if (path !== undefined) await rm(path, { force: true }).catch(() => undefined);
+    this.#resolver.table.removeTemp(place.dir, place.tmpName);
+  }
+
+  async #commitCreate(h: LocalHandle, p: PendingCreate): Promise<void> {
+    const table = this.#resolver.table;
+    const run = (async () => {
+      const dir = await this.#resolver.resolveDir(p.dir, 'close');
+      const tmpPath = this.#resolver.child(dir.path, p.tmpName);
+      const finalPath = this.#resolver.child(dir.path, p.name);
+      try {
+        if (p.exclusive) await linkExclusive(tmpPath, finalPath, p.name);
+        else await rename(tmpPath, finalPath);
+      } catch (err) {
+        await rm(tmpPath, { force: true }).catch(() => undefined);
+        throw err;
+      }
+      table.learn(h.local, p.dir, p.name, false);
+    })();
+    this.#commits.set(
+      h.local,
+      run.catch(() => undefined),
+    );
+    try {
+      await run;
+    } finally {
+      this.#pending.delete(h.local);
+      this.#commits.delete(h.local);
+      table.removeTemp(p.dir, p.tmpName);
+    }
+  }
+
+  /** Replace the file with its private copy; the id moves to the copy's inode. */
+  async #commitReplace(h: LocalHandle, stage: Stage): Promise<void> {
+    const prev = this.#commits.get(h.local);
+    const run = (async () => {
+      if (prev) await prev;
+      let target: Resolved;
+      try {
+        target = await this.#resolver.resolve(h.local, 'close', { noWait: true });
+      } catch (err) {
+        // The file was removed meanwhile: like writes to an unlinked file, they go nowhere.
+        if (FsError.is(err, 'ESTALE')) return this.#discard(stage);
+        throw err;
+      }
+      if (!target.st.isFile()) return this.#discard(stage);
+      const tmpPath = await this.#tmpPath(stage);
+      try {
+        await this.#keepMetadata(target, tmpPath, stage.st);
+        await rename(tmpPath, target.path);
+      } catch (err) {
+        await this.#discard(stage);
+        throw err;
+      }
+      const table = this.#resolver.table;
+      table.bind(h.local, table.keyOf(stage.st.dev, stage.st.ino), table.genOf(h.local) ?? genOf(target.st));
+      table.removeTemp(stage.dir, stage.tmpName);
+    })();
+    const settled = run.catch(() => undefined);
+    this.#commits.set(h.local, settled);
+    try {
+      await run;
+    } finally {
+      if (this.#commits.get(h.local) === settled) this.#commits.delete(h.local);
+    }
+  }
+
+  /** The copy takes the file's current mode, owner and user xattrs (changed since it was made). */
+  async #keepMetadata(target: Resolved, tmpPath: string, tmp: BigIntStats): Promise<void> {
+    const mode = Number(target.st.mode) & 0o7777;
+    if ((Number(tmp.mode) & 0o7777) !== mode) await chmod(tmpPath, mode);
+    if (tmp.uid !== target.st.uid || tmp.gid !== target.st.gid) {
+      await lchown(tmpPath, Number(target.st.uid), Number(target.st.gid)).catch(() => undefined);
+    }
+    const xattr = this.#xattr;
+    if (!xattr) return;
+    const user = (names: string[]) => names.filter((n) => n.startsWith('user.'));
+    const [want, have] = await Promise.all([
+      xattr.list(target.path).then(user),
+      xattr.list(tmpPath).then(user),
+    ]);
+    for (const name of want) {
+      const value = await xattr.get(target.path, name).catch(() => undefined);
+      if (value !== undefined) await xattr.set(tmpPath, name, value);
+    }
+    for (const name of have)
+      if (!want.includes(name)) await xattr.remove(tmpPath, name).catch(() => undefined);
+  }
+}
+
+function tmpFlags(append: boolean): number {
+  return (
+    constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | O_NOFOLLOW | (append ? constants.O_APPEND : 0)
+  );
+}
+
+function checkOpenable(r: Resolved, id: NodeId): void {
+  if (r.st.isDirectory()) throw FsError.EISDIR('open', id.toString());
+  if (r.st.isSymbolicLink()) throw FsError.ELOOP('open', id.toString(), 'is a symlink (never followed)');
+  if (!r.st.isFile()) throw FsError.EINVAL('open', id.toString(), 'not a regular file');
+}
+
+/** Give the temp file its name only if the name is free: link fails EEXIST without clobbering. */
+async function linkExclusive(tmpPath: string, finalPath: string, name: string): Promise<void> {
+  try {
+    await link(tmpPath, finalPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw FsError.EEXIST('close', name, 'another writer created the file first');
+    if (
+      code !== 'EPERM' &&
+      code !== 'ENOTSUP' &&
+      code !== 'EOPNOTSUPP' &&
+      code !== 'ENOSYS' &&
+      code !== 'EMLINK'
+    )
+      throw err;
+    // No hard links here: check, then rename (a narrow race remains on such filesystems).
+    const there = await lstat(finalPath).then(
+      () => true,
+      (e: unknown) => !isGone(e),
+    );
+    if (there) throw FsError.EEXIST('close', name, 'another writer created the file first');
+    await rename(tmpPath, finalPath);
+    return;
+  }
+  await unlink(tmpPath);
+}

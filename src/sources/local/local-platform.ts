@@ -1,0 +1,35 @@
+import type { Caps } from '../source.ts';
+import type { KernelLocks } from './local-locks.ts';
+import type { ChangeWatcher, WatchContext } from './watch-context.ts';
+
+/** Extended attributes by path, never following a final symlink. */
+export interface XattrOps {
+  get(path: string, name: string): Promise<Uint8Array>;
+  set(path: string, name: string, value: Uint8Array, mode?: 'create' | 'replace'): Promise<void>;
+  list(path: string): Promise<string[]>;
+  remove(path: string, name: string): Promise<void>;
+}
+
+/**
+ * What differs between the local source kinds (the seed's "separate selection points"):
+ * which caps hold, and the host facilities used for xattrs, kernel lock mirroring and
+ * change events. Everything else is the one shared local implementation.
+ */
+export interface LocalPlatform {
+  kind: 'linux' | 'posix' | 'windows';
+  caps: Pick<Caps, 'native_watch' | 'case_sensitive' | 'symlink' | 'xattr' | 'hardlink'>;
+  xattr?: XattrOps | undefined;
+  kernelLocks?: KernelLocks | undefined;
+  /** Native change events; without it the polling scanner is used. */
+  nativeWatcher?:
+    | ((opts: { ctx: WatchContext; dirs: () => Iterable<number>; fallback: ChangeWatcher }) => ChangeWatcher)
+    | undefined;
+  /** Throws when this host cannot run the kind (checked at open). */
+  requireHost?: (() => void) | undefined;
+}
+
+/** The portable platform: plain `node:fs`, no xattrs, in-process locks, polling scanner. */
+export const POSIX_PLATFORM: LocalPlatform = {
+  kind: 'posix',
+  caps: { native_watch: false, case_sensitive: true, symlink: true, xattr: false, hardlink: true },
+};
