@@ -10,6 +10,19 @@ process.on('uncaughtException', (err) => {
   process.exit(EXIT_INTERNAL_ERROR);
 });
 
+// Libraries warn on stderr in multi-line prose (the AWS SDK about future Node versions), which
+// would break the CLI's one-line errors: warnings become one `tessera: warning:` line, and the
+// purely advisory version notice shows only with TESSERA_DEBUG=1.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  const debug = process.env.TESSERA_DEBUG === '1';
+  const advisory = /^NodeVersionSupportWarning\b/.test(
+    `${warning.name === 'Warning' ? '' : warning.name}${warning.message}`,
+  );
+  if (advisory && !debug) return;
+  process.stderr.write(`tessera: warning: ${warning.name}: ${warning.message.replace(/\s*\n\s*/g, ' ')}\n`);
+});
+
 const code = await runCli({ argv: process.argv.slice(2) });
 process.exitCode = code;
 // A Source that leaks a handle must not keep a finished command hanging.

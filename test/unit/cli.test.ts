@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { startS3rver } from '../helpers/s3rver.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(repoRoot, 'bin', 'tessera.js');
@@ -309,23 +310,75 @@ describe('tessera CLI', () => {
     assert.match(loud.stderr, /\n\s+at /, 'a stack trace follows');
   });
 
-  it('resolves a relative export path against the working directory', async (t) => {
+  it('exports local directories (relative paths made absolute) and drops their state on removal', async () => {
     const home = freshHome();
     const work = join(dir, 'work');
     await mkdir(join(work, 'data'), { recursive: true });
-    assert.equal((await tessera(['init', '--home', home])).code, 0);
-    const run = await tessera(['export', 'add', 'data', 'data', '--kind', 'posix', '--home', home], {
-      cwd: work,
-    });
-    if (run.code !== 0 && /Cannot find module .*posix-source/.test(run.stderr)) {
-      t.skip('the posix adapter is not in the tree yet');
-      return;
-    }
-    assert.equal(run.code, 0, run.stderr);
-    const list = JSON.parse((await tessera(['export', 'list', '--json', '--home', home])).stdout) as {
-      path: string;
-    }[];
-    assert.equal(list[0]?.path, join(work, 'data'));
+    await writeFile(join(work, 'data', 'f.txt'), 'hello');
+    const h = ['--home', home];
+    assert.equal((await tessera(['init', ...h])).code, 0);
+    const linux = await tessera(['export', 'add', 'data', 'data', '--kind', 'linux', ...h], { cwd: work });
+    assert.equal(linux.code, 0, linux.stderr);
+    assert.equal(linux.stdout, `added export data: kind linux, index 1, ${join(work, 'data')}\n`);
+    const posix = await tessera([
+      'export',
+      'add',
+      'data-ro',
+      join(work, 'data'),
+      '--kind',
+      'posix',
+      '--ro',
+      ...h,
+    ]);
+    assert.equal(posix.code, 0, posix.stderr);
+    const list = JSON.parse((await tessera(['export', 'list', '--json', ...h])).stdout) as unknown;
+    assert.deepEqual(list, [
+      { name: 'data', kind: 'linux', path: join(work, 'data'), ro: false, index: 1, desc: '' },
+      { name: 'data-ro', kind: 'posix', path: join(work, 'data'), ro: true, index: 2, desc: '' },
+    ]);
+    // The probe opened the adapters with their state dirs; removal deletes that state only.
+    const state = join(home, 'state', 'exports', '1');
+    await stat(state);
+    assert.equal((await tessera(['export', 'remove', 'data', ...h])).code, 0);
+    await assert.rejects(stat(state), { code: 'ENOENT' });
+    assert.equal(
+      await readFile(join(work, 'data', 'f.txt'), 'utf8'),
+      'hello',
+      'exported files are untouched',
+    );
+    assertFails(
+      await tessera(['export', 'add', 'win', 'C:\\data', '--kind', 'windows', ...h]),
+      38,
+      /^tessera: export add: .*windows source runs only on Windows/,
+    );
+  });
+
+  it('exports an S3 bucket only when the bucket answers', async () => {
+    await using s3 = await startS3rver({ bucket: 'cli-bucket' });
+    const home = freshHome();
+    const h = ['--home', home];
+    assert.equal((await tessera(['init', ...h])).code, 0);
+    const options = Object.entries(s3.sourceOptions()).flatMap(([k, v]) => ['--option', `${k}=${String(v)}`]);
+    assertFails(
+      await tessera(['export', 'add', 'nob', 's3://no-such-bucket', '--kind', 's3', ...options, ...h]),
+      2,
+      /^tessera: export add: ENOENT: .*no-such-bucket/,
+    );
+    const added = await tessera([
+      'export',
+      'add',
+      'b',
+      's3://cli-bucket/photos',
+      '--kind',
+      's3',
+      ...options,
+      ...h,
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(added.stdout, 'added export b: kind s3, index 1, s3://cli-bucket/photos\n');
+    const config = await readFile(join(home, 'tessera.toml'), 'utf8');
+    assert.match(config, /force_path_style = true\n/, '--option true is typed as a boolean');
+    assert.doesNotMatch(config, /nob/);
   });
 
   it('runs through npm start as well as the bin launcher', async () => {
