@@ -1,0 +1,566 @@
+// tessera_linux: the Linux syscalls Node has no API for — extended attributes,
+// open-file-description (OFD) byte-range locks and inotify — exposed through N-API.
+//
+// The JS surface is deliberately raw (numbers, Buffers, an external handle); the typed,
+// validated API lives in src/sources/local/linux-native.ts.
+//
+// Errors are Node-style: an Error with .code (the errno name as libuv spells it, so
+// 'ENOTSUP' not 'EOPNOTSUPP', exactly like Node's own fs errors), .errno (negative),
+// .syscall and, when there is one, .path.
+
+#define _GNU_SOURCE // F_OFD_SETLK / F_OFD_GETLK
+#define NAPI_VERSION 8 // async cleanup hooks
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <uv.h>
+
+// Bail out of a binding function when an N-API call fails; N-API has already left an
+// exception pending (or there is nothing sensible left to do), so returning NULL is enough.
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) return NULL;                                                            \
+  } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *path) {
+  char name[64], text[128];
+  uv_err_name_r(-err, name, sizeof name);
+  uv_strerror_r(-err, text, sizeof text);
+  const char *fmt = path ? "%s: %s, %s '%s'" : "%s: %s, %s";
+  int len = snprintf(NULL, 0, fmt, name, text, syscall, path);
+  char *msg = malloc((size_t)len + 1);
+  if (!msg) return NULL;
+  snprintf(msg, (size_t)len + 1, fmt, name, text, syscall, path);
+
+  napi_value code, message, error, v;
+  napi_status s = napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  if (s == napi_ok) s = napi_create_string_utf8(env, msg, (size_t)len, &message);
+  free(msg);
+  if (s != napi_ok || napi_create_error(env, code, message, &error) != napi_ok) return NULL;
+  if (napi_create_int32(env, -err, &v) == napi_ok) napi_set_named_property(env, error, "errno", v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, error, "syscall", v);
+  if (path && napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, error, "path", v);
+  return error;
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_value e = errno_error(env, err, syscall, path);
+  if (e) napi_throw(env, e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers (the TS wrapper validates first; these only keep C memory-safe)
+
+// Throws a TypeError with code EINVAL (a programming error: the TS wrapper validates first).
+static bool invalid(napi_env env, const char *what) {
+  napi_throw_type_error(env, "EINVAL", what);
+  return false;
+}
+
+static bool out_of_memory(napi_env env) {
+  napi_throw_error(env, "ENOMEM", "out of memory");
+  return false;
+}
+
+// Copies a JS string into a fresh NUL-terminated heap buffer (caller frees). An embedded
+// NUL would silently truncate the path the kernel sees, so it is refused outright.
+static bool get_string(napi_env env, napi_value v, const char *what, char **out) {
+  size_t len, got;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return invalid(env, what);
+  char *buf = malloc(len + 1);
+  if (!buf) return out_of_memory(env);
+  napi_get_value_string_utf8(env, v, buf, len + 1, &got);
+  if (strlen(buf) != got) {
+    free(buf);
+    return invalid(env, what);
+  }
+  *out = buf;
+  return true;
+}
+
+static bool get_int32(napi_env env, napi_value v, const char *what, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok || invalid(env, what);
+}
+
+static bool get_int64(napi_env env, napi_value v, const char *what, int64_t *out) {
+  return napi_get_value_int64(env, v, out) == napi_ok || invalid(env, what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Async operations: xattrs and OFD locks, run on the libuv thread pool
+
+typedef enum { OP_GET, OP_SET, OP_LIST, OP_REMOVE, OP_SETLK, OP_GETLK } op_kind;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  op_kind kind;
+  const char *syscall;
+  char *path; // NULL: operate on fd
+  int fd;
+  char *name;
+  char *data; // value in (OP_SET) or result out (OP_GET / OP_LIST)
+  size_t data_len;
+  int flags;
+  struct flock lk;
+  int err;
+} op_t;
+
+static void op_free(op_t *op) {
+  free(op->path);
+  free(op->name);
+  free(op->data);
+  free(op);
+}
+
+// One lgetxattr/fgetxattr/llistxattr/flistxattr call; size 0 asks for the needed size.
+static ssize_t op_fetch_once(op_t *op, char *buf, size_t size) {
+  if (op->kind == OP_GET)
+    return op->path ? lgetxattr(op->path, op->name, buf, size) : fgetxattr(op->fd, op->name, buf, size);
+  return op->path ? llistxattr(op->path, buf, size) : flistxattr(op->fd, buf, size);
+}
+
+// get/list: size the buffer, then fetch. The value can grow between the two calls (ERANGE),
+// so retry a few times rather than report a spurious error.
+static void op_fetch(op_t *op) {
+  op->err = ERANGE;
+  for (int attempt = 0; attempt < 8 && op->err == ERANGE; attempt++) {
+    ssize_t n = op_fetch_once(op, NULL, 0), m = -1;
+    char *buf = n >= 0 ? malloc(n > 0 ? (size_t)n : 1) : NULL;
+    if (n >= 0 && !buf) errno = ENOMEM;
+    if (buf) m = op_fetch_once(op, buf, (size_t)n);
+    if (m >= 0) {
+      op->data = buf;
+      op->data_len = (size_t)m;
+      op->err = 0;
+      return;
+    }
+    free(buf);
+    op->err = errno;
+  }
+}
+
+static void op_execute(napi_env env, void *arg) {
+  (void)env; // no N-API calls off the main thread
+  op_t *op = arg;
+  int r = 0;
+  switch (op->kind) {
+  case OP_GET:
+  case OP_LIST:
+    op_fetch(op);
+    return;
+  case OP_SET:
+    r = op->path ? lsetxattr(op->path, op->name, op->data, op->data_len, op->flags)
+                 : fsetxattr(op->fd, op->name, op->data, op->data_len, op->flags);
+    break;
+  case OP_REMOVE:
+    r = op->path ? lremovexattr(op->path, op->name) : fremovexattr(op->fd, op->name);
+    break;
+  case OP_SETLK:
+    r = fcntl(op->fd, F_OFD_SETLK, &op->lk);
+    // POSIX allows EACCES for a conflicting lock; callers test for EAGAIN only.
+    if (r < 0 && errno == EACCES) errno = EAGAIN;
+    break;
+  case OP_GETLK:
+    r = fcntl(op->fd, F_OFD_GETLK, &op->lk);
+    break;
+  }
+  if (r < 0) op->err = errno;
+}
+
+static bool set_number(napi_env env, napi_value obj, const char *key, double n) {
+  napi_value v;
+  return napi_create_double(env, n, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+static napi_value op_result(napi_env env, op_t *op) {
+  napi_value v, item;
+  switch (op->kind) {
+  case OP_GET:
+    CHECK(napi_create_buffer_copy(env, op->data_len, op->data, NULL, &v));
+    return v;
+  case OP_LIST: {
+    // The kernel returns "name1\0name2\0..."; every name is NUL-terminated.
+    CHECK(napi_create_array(env, &v));
+    uint32_t i = 0;
+    for (size_t off = 0; off < op->data_len; i++) {
+      size_t len = strnlen(op->data + off, op->data_len - off);
+      CHECK(napi_create_string_utf8(env, op->data + off, len, &item));
+      CHECK(napi_set_element(env, v, i, item));
+      off += len + 1;
+    }
+    return v;
+  }
+  case OP_GETLK:
+    if (op->lk.l_type == F_UNLCK) {
+      CHECK(napi_get_null(env, &v));
+      return v;
+    }
+    // pid: -1 for an OFD lock; the owner's pid for a classic process-associated lock.
+    CHECK(napi_create_object(env, &v));
+    if (!set_number(env, v, "type", op->lk.l_type) || !set_number(env, v, "start", (double)op->lk.l_start) ||
+        !set_number(env, v, "length", (double)op->lk.l_len) || !set_number(env, v, "pid", op->lk.l_pid))
+      return NULL;
+    return v;
+  default:
+    CHECK(napi_get_undefined(env, &v));
+    return v;
+  }
+}
+
+static void op_complete(napi_env env, napi_status status, void *arg) {
+  op_t *op = arg;
+  napi_value v = NULL;
+  bool ok = status == napi_ok && op->err == 0;
+  if (ok) {
+    v = op_result(env, op);
+    if (!v) {
+      ok = false;
+      napi_get_and_clear_last_exception(env, &v);
+    }
+  } else {
+    v = errno_error(env, op->err ? op->err : EIO, op->syscall, op->path);
+  }
+  if (!v) napi_get_undefined(env, &v);
+  if (ok) napi_resolve_deferred(env, op->deferred, v);
+  else napi_reject_deferred(env, op->deferred, v);
+  napi_delete_async_work(env, op->work);
+  op_free(op);
+}
+
+// Parses the JS arguments of one binding into an op and queues it. Argument layouts:
+//   xattr: (pathOrFd, name?, value?, flags?) with name/value/flags as the kind needs
+//   locks: (fd, type, start, length)
+static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, bool by_fd,
+                           const char *syscall) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) return out_of_memory(env), NULL;
+  op->kind = kind;
+  op->syscall = syscall;
+  op->fd = -1;
+  bool ok = by_fd ? get_int32(env, argv[0], "fd must be an integer", &op->fd)
+                  : get_string(env, argv[0], "path must be a string without NUL", &op->path);
+  if (ok && (kind == OP_GET || kind == OP_SET || kind == OP_REMOVE))
+    ok = get_string(env, argv[1], "name must be a string without NUL", &op->name);
+  if (ok && kind == OP_SET) {
+    // Copied: the caller may reuse its buffer before the worker thread runs.
+    void *src;
+    size_t len;
+    if (napi_get_typedarray_info(env, argv[2], NULL, &len, &src, NULL, NULL) != napi_ok)
+      ok = invalid(env, "value must be a Uint8Array");
+    else if (!(op->data = malloc(len > 0 ? len : 1)))
+      ok = out_of_memory(env);
+    else {
+      memcpy(op->data, src, len);
+      op->data_len = len;
+      ok = get_int32(env, argv[3], "flags must be an integer", &op->flags);
+    }
+  }
+  if (ok && (kind == OP_SETLK || kind == OP_GETLK)) {
+    int32_t type;
+    int64_t start, len;
+    ok = get_int32(env, argv[1], "lock type must be an integer", &type) &&
+         get_int64(env, argv[2], "start must be an integer", &start) &&
+         get_int64(env, argv[3], "length must be an integer", &len);
+    op->lk.l_type = (short)type;
+    op->lk.l_whence = SEEK_SET;
+    op->lk.l_start = (off_t)start;
+    op->lk.l_len = (off_t)len;
+    op->lk.l_pid = 0; // required by F_OFD_*: anything else is EINVAL
+  }
+  napi_value promise, resource_name;
+  if (ok) ok = napi_create_promise(env, &op->deferred, &promise) == napi_ok;
+  if (ok) ok = napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
+  if (ok)
+    ok = napi_create_async_work(env, NULL, resource_name, op_execute, op_complete, op, &op->work) ==
+         napi_ok;
+  if (ok && napi_queue_async_work(env, op->work) != napi_ok) {
+    napi_delete_async_work(env, op->work);
+    ok = false;
+  }
+  if (!ok) {
+    // A deferred that was created but never settled is simply dropped with its promise.
+    op_free(op);
+    return NULL;
+  }
+  return promise;
+}
+
+#define OP_BINDING(fn, kind, by_fd)                                                                \
+  static napi_value js_##fn(napi_env env, napi_callback_info info) {                               \
+    return op_start(env, info, kind, by_fd, #fn);                                                  \
+  }
+OP_BINDING(lgetxattr, OP_GET, false)
+OP_BINDING(fgetxattr, OP_GET, true)
+OP_BINDING(lsetxattr, OP_SET, false)
+OP_BINDING(fsetxattr, OP_SET, true)
+OP_BINDING(llistxattr, OP_LIST, false)
+OP_BINDING(flistxattr, OP_LIST, true)
+OP_BINDING(lremovexattr, OP_REMOVE, false)
+OP_BINDING(fremovexattr, OP_REMOVE, true)
+
+static napi_value js_ofd_setlk(napi_env env, napi_callback_info info) {
+  return op_start(env, info, OP_SETLK, true, "fcntl");
+}
+static napi_value js_ofd_getlk(napi_env env, napi_callback_info info) {
+  return op_start(env, info, OP_GETLK, true, "fcntl");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inotify: one non-blocking inotify fd watched by a uv_poll on Node's own loop, so events
+// arrive on the main thread with no extra thread and no polling. Raw event records go to JS
+// in one Buffer per read(); the wrapper parses them.
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  napi_ref on_data;
+  napi_async_context ctx;
+  napi_async_cleanup_hook_handle cleanup;
+  bool closing;   // uv_close requested: no more reads, refs released
+  bool closed;    // uv_close callback ran, fd closed
+  bool finalized; // the JS external is gone
+  char buf[64 * 1024];
+} inotify_t;
+
+// The struct outlives whichever of (handle closed, JS external collected) comes first.
+static void inotify_maybe_free(inotify_t *self) {
+  if (self->closed && self->finalized) free(self);
+}
+
+static void inotify_on_closed(uv_handle_t *handle) {
+  inotify_t *self = handle->data;
+  // The fd may only be closed once libuv has dropped it from epoll, i.e. here.
+  close(self->fd);
+  self->fd = -1;
+  self->closed = true;
+  // Also signals completion when the close was started by the env cleanup hook.
+  if (self->cleanup) napi_remove_async_cleanup_hook(self->cleanup);
+  self->cleanup = NULL;
+  inotify_maybe_free(self);
+}
+
+static void inotify_start_close(inotify_t *self) {
+  if (self->closing) return;
+  self->closing = true;
+  napi_delete_reference(self->env, self->on_data);
+  napi_async_destroy(self->env, self->ctx);
+  uv_close((uv_handle_t *)&self->poll, inotify_on_closed);
+}
+
+// Worker threads must close their handles before their loop closes, or Node aborts.
+static void inotify_on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  inotify_start_close(arg);
+}
+
+static void inotify_on_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  inotify_t *self = data;
+  self->finalized = true;
+  inotify_start_close(self); // dropped without close(): do not leak the fd
+  inotify_maybe_free(self);
+}
+
+static void inotify_on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  inotify_t *self = handle->data;
+  if (status < 0) {
+    // An epoll-level failure would repeat on every loop turn; stop rather than spin.
+    uv_poll_stop(handle);
+    return;
+  }
+  napi_env env = self->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  // Drain until EAGAIN: epoll is level-triggered, but one wake-up per burst is cheaper.
+  // The callback may close() us, so re-check before every read.
+  while (!self->closing) {
+    ssize_t n = read(self->fd, self->buf, sizeof self->buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    napi_value chunk, fn, recv, ignored;
+    if (napi_create_buffer_copy(env, (size_t)n, self->buf, NULL, &chunk) != napi_ok ||
+        napi_get_reference_value(env, self->on_data, &fn) != napi_ok ||
+        napi_get_global(env, &recv) != napi_ok)
+      break;
+    // make_callback (not call_function): runs the microtask/nextTick queues afterwards and
+    // keeps async_hooks context, as for any native-initiated callback.
+    if (napi_make_callback(env, self->ctx, recv, fn, 1, &chunk, &ignored) != napi_ok) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+      break;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// Fetches up to `argc` arguments of an inotify binding; the first one is the handle.
+static inotify_t *inotify_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv) {
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || !data)
+    return invalid(env, "not an inotify handle"), NULL;
+  return data;
+}
+
+// inotifyOpen(onData: (chunk: Buffer) => void) -> handle. The handle starts unref'd.
+static napi_value js_inotify_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], external;
+  napi_valuetype type;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_typeof(env, argv[0], &type));
+  if (type != napi_function) return invalid(env, "onData must be a function"), NULL;
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+
+  inotify_t *self = calloc(1, sizeof *self);
+  if (!self) return out_of_memory(env), NULL;
+  self->env = env;
+  self->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (self->fd < 0) {
+    throw_errno(env, errno, "inotify_init1", NULL);
+    free(self);
+    return NULL;
+  }
+  napi_value resource_name;
+  int uverr = 0;
+  if (napi_create_string_utf8(env, "TesseraInotify", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_reference(env, argv[0], 1, &self->on_data) != napi_ok ||
+      (uverr = uv_poll_init(loop, &self->poll, self->fd)) != 0) {
+    if (uverr) throw_errno(env, -uverr, "uv_poll_init", NULL);
+    if (self->on_data) napi_delete_reference(env, self->on_data);
+    close(self->fd);
+    free(self);
+    return NULL;
+  }
+  // From here on the poll handle exists, so every failure path goes through uv_close.
+  self->poll.data = self;
+  uv_unref((uv_handle_t *)&self->poll);
+  if (napi_async_init(env, NULL, resource_name, &self->ctx) != napi_ok ||
+      napi_add_async_cleanup_hook(env, inotify_on_env_cleanup, self, &self->cleanup) != napi_ok ||
+      (uverr = uv_poll_start(&self->poll, UV_READABLE, inotify_on_readable)) != 0 ||
+      napi_create_external(env, self, inotify_on_finalize, NULL, &external) != napi_ok) {
+    if (uverr) throw_errno(env, -uverr, "uv_poll_start", NULL);
+    self->finalized = true; // no external will ever own it
+    inotify_start_close(self);
+    return NULL;
+  }
+  return external;
+}
+
+// inotifyAdd(handle, path, mask) -> wd
+static napi_value js_inotify_add(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  inotify_t *self = inotify_args(env, info, 3, argv);
+  char *path = NULL;
+  uint32_t mask;
+  if (!self || !get_string(env, argv[1], "path must be a string without NUL", &path)) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &mask) != napi_ok) {
+    free(path);
+    return invalid(env, "mask must be an integer"), NULL;
+  }
+  // Symlinks are never followed: a watch must not reach outside the export through one.
+  int wd = self->closing ? (errno = EBADF, -1) : inotify_add_watch(self->fd, path, mask | IN_DONT_FOLLOW);
+  if (wd < 0) throw_errno(env, errno, "inotify_add_watch", path);
+  free(path);
+  if (wd < 0) return NULL;
+  CHECK(napi_create_int32(env, wd, &result));
+  return result;
+}
+
+// inotifyRemove(handle, wd). A watch the kernel already dropped (file deleted, fs unmounted)
+// is EINVAL; after close() every watch is gone. Both are what the caller wanted anyway.
+static napi_value js_inotify_remove(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t wd;
+  inotify_t *self = inotify_args(env, info, 2, argv);
+  if (!self || !get_int32(env, argv[1], "wd must be an integer", &wd)) return NULL;
+  if (!self->closing && inotify_rm_watch(self->fd, wd) < 0 && errno != EINVAL)
+    throw_errno(env, errno, "inotify_rm_watch", NULL);
+  return NULL;
+}
+
+static napi_value js_inotify_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  inotify_t *self = inotify_args(env, info, 1, argv);
+  if (self) inotify_start_close(self);
+  return NULL;
+}
+
+// inotifyRef(handle, keepAlive): whether the watch alone keeps the event loop alive.
+static napi_value js_inotify_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  bool keep;
+  inotify_t *self = inotify_args(env, info, 2, argv);
+  if (!self || napi_get_value_bool(env, argv[1], &keep) != napi_ok) return NULL;
+  if (!self->closing) {
+    if (keep) uv_ref((uv_handle_t *)&self->poll);
+    else uv_unref((uv_handle_t *)&self->poll);
+  }
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module
+
+static napi_value init(napi_env env, napi_value exports) {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"lgetxattr", js_lgetxattr},       {"fgetxattr", js_fgetxattr},
+      {"lsetxattr", js_lsetxattr},       {"fsetxattr", js_fsetxattr},
+      {"llistxattr", js_llistxattr},     {"flistxattr", js_flistxattr},
+      {"lremovexattr", js_lremovexattr}, {"fremovexattr", js_fremovexattr},
+      {"ofdSetLock", js_ofd_setlk},      {"ofdGetLock", js_ofd_getlk},
+      {"inotifyOpen", js_inotify_open},  {"inotifyAdd", js_inotify_add},
+      {"inotifyRemove", js_inotify_remove}, {"inotifyClose", js_inotify_close},
+      {"inotifyRef", js_inotify_ref},
+  };
+  // The kernel's values, so the TS side can check its own copies against them.
+#define K(c) {#c, c}
+  static const struct {
+    const char *name;
+    uint32_t value;
+  } consts[] = {
+      K(XATTR_CREATE), K(XATTR_REPLACE), K(F_RDLCK), K(F_WRLCK), K(F_UNLCK),
+      K(IN_ACCESS), K(IN_MODIFY), K(IN_ATTRIB), K(IN_CLOSE_WRITE), K(IN_MOVED_FROM),
+      K(IN_MOVED_TO), K(IN_CREATE), K(IN_DELETE), K(IN_DELETE_SELF), K(IN_MOVE_SELF),
+      K(IN_Q_OVERFLOW), K(IN_IGNORED), K(IN_ISDIR), K(IN_ONLYDIR), K(IN_DONT_FOLLOW),
+      K(IN_EXCL_UNLINK),
+  };
+  napi_value v, constants;
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &v));
+    CHECK(napi_set_named_property(env, exports, fns[i].name, v));
+  }
+  CHECK(napi_create_object(env, &constants));
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    CHECK(napi_create_uint32(env, consts[i].value, &v));
+    CHECK(napi_set_named_property(env, constants, consts[i].name, v));
+  }
+  CHECK(napi_set_named_property(env, exports, "constants", constants));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

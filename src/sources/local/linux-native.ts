@@ -1,0 +1,394 @@
+/**
+ * Typed wrapper over the `tessera_linux` N-API addon (`native/tessera_linux.c`): extended
+ * attributes, open-file-description byte-range locks and inotify, which Node has no API for.
+ *
+ * Errors look like Node's own fs errors: `.code` is the errno name (`'ENODATA'`, `'EAGAIN'`,
+ * `'ENOTSUP'`…), `.errno` the negative number, `.syscall` the call and `.path` the path if
+ * any, so `FsError.from` maps them. Bad arguments reject (or throw, for the sync `Inotify`
+ * methods) with code `'EINVAL'`; every call when the addon is not loaded fails with `'ENOSYS'`.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { endianness } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+
+/** The raw addon surface; see `native/tessera_linux.c`. */
+interface NativeBinding {
+  lgetxattr(path: string, name: string): Promise<Buffer>;
+  fgetxattr(fd: number, name: string): Promise<Buffer>;
+  lsetxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void>;
+  fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void>;
+  llistxattr(path: string): Promise<string[]>;
+  flistxattr(fd: number): Promise<string[]>;
+  lremovexattr(path: string, name: string): Promise<void>;
+  fremovexattr(fd: number, name: string): Promise<void>;
+  ofdSetLock(fd: number, type: number, start: number, length: number): Promise<void>;
+  ofdGetLock(
+    fd: number,
+    type: number,
+    start: number,
+    length: number,
+  ): Promise<{ type: number; start: number; length: number; pid: number } | null>;
+  inotifyOpen(onData: (chunk: Buffer) => void): InotifyHandle;
+  inotifyAdd(handle: InotifyHandle, path: string, mask: number): number;
+  inotifyRemove(handle: InotifyHandle, wd: number): void;
+  inotifyClose(handle: InotifyHandle): void;
+  inotifyRef(handle: InotifyHandle, keepAlive: boolean): void;
+  constants: Record<string, number>;
+}
+
+declare const inotifyHandleBrand: unique symbol;
+type InotifyHandle = { readonly [inotifyHandleBrand]: true };
+
+function load(): { binding?: NativeBinding; error?: Error } {
+  if (process.platform !== 'linux') {
+    return { error: new Error(`the tessera_linux addon is Linux-only (platform: ${process.platform})`) };
+  }
+  const file = fileURLToPath(new URL('../../../build/Release/tessera_linux.node', import.meta.url));
+  try {
+    return { binding: createRequire(import.meta.url)(file) as NativeBinding };
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    error.message = `cannot load the tessera_linux addon from ${file} (did \`npm ci\` build it?): ${error.message}`;
+    return { error };
+  }
+}
+
+const loaded = load();
+const native = loaded.binding;
+
+/** Whether the addon loaded. `false` (never a throw) on non-Linux or when it was not built. */
+export const nativeAvailable: boolean = native !== undefined;
+/** Why the addon did not load; `undefined` when it did. */
+export const nativeLoadError: Error | undefined = loaded.error;
+
+/** inotify event mask bits (Linux ABI values, identical on every architecture). */
+export const IN = {
+  ACCESS: 0x1,
+  MODIFY: 0x2,
+  ATTRIB: 0x4,
+  CLOSE_WRITE: 0x8,
+  MOVED_FROM: 0x40,
+  MOVED_TO: 0x80,
+  CREATE: 0x100,
+  DELETE: 0x200,
+  DELETE_SELF: 0x400,
+  MOVE_SELF: 0x800,
+  Q_OVERFLOW: 0x4000,
+  IGNORED: 0x8000,
+  ONLYDIR: 0x1000000,
+  DONT_FOLLOW: 0x2000000,
+  EXCL_UNLINK: 0x4000000,
+  ISDIR: 0x40000000,
+} as const;
+
+// Linux ABI values of XATTR_* and F_*LCK (the addon exports the same for a test to compare).
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const LOCK_TYPE = { read: 0, write: 1, unlock: 2 } as const;
+const LOCK_NAME: Record<number, 'read' | 'write'> = { 0: 'read', 1: 'write' };
+
+/** A Node-style system error (`code`, `errno`, `syscall`) for failures detected here. */
+function sysError(code: 'EINVAL' | 'ENOSYS', message: string, syscall: string): NodeJS.ErrnoException {
+  const errno = code === 'EINVAL' ? -22 : -38;
+  const err: NodeJS.ErrnoException =
+    code === 'EINVAL'
+      ? new TypeError(`EINVAL: ${message}, ${syscall}`)
+      : new Error(`ENOSYS: ${message}, ${syscall}`);
+  return Object.assign(err, { code, errno, syscall });
+}
+
+function binding(syscall: string): NativeBinding {
+  if (native) return native;
+  throw sysError('ENOSYS', `native Linux addon not available (${nativeLoadError?.message})`, syscall);
+}
+
+function checkPath(value: unknown, what: string, syscall: string): string {
+  if (typeof value !== 'string' || value.includes('\0')) {
+    throw sysError('EINVAL', `${what} must be a string without NUL bytes`, syscall);
+  }
+  return value;
+}
+
+function checkFd(fd: unknown, syscall: string): number {
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+    throw sysError('EINVAL', `fd must be a non-negative integer, got ${inspect(fd)}`, syscall);
+  }
+  return fd;
+}
+
+function checkOffset(value: unknown, what: string, syscall: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw sysError('EINVAL', `${what} must be a non-negative safe integer, got ${inspect(value)}`, syscall);
+  }
+  return value;
+}
+
+function xattrFlags(mode: unknown, syscall: string): number {
+  if (mode === undefined) return 0;
+  if (mode === 'create') return XATTR_CREATE;
+  if (mode === 'replace') return XATTR_REPLACE;
+  throw sysError('EINVAL', `mode must be 'create', 'replace' or undefined, got ${inspect(mode)}`, syscall);
+}
+
+function checkValue(value: unknown, syscall: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw sysError('EINVAL', 'value must be a Uint8Array', syscall);
+  return value;
+}
+
+/** Reads extended attribute `name` of `path` without following a final symlink. */
+export async function lgetxattr(path: string, name: string): Promise<Buffer> {
+  const b = binding('lgetxattr');
+  return b.lgetxattr(checkPath(path, 'path', 'lgetxattr'), checkPath(name, 'name', 'lgetxattr'));
+}
+
+/** Reads extended attribute `name` of the open file `fd`. */
+export async function fgetxattr(fd: number, name: string): Promise<Buffer> {
+  const b = binding('fgetxattr');
+  return b.fgetxattr(checkFd(fd, 'fgetxattr'), checkPath(name, 'name', 'fgetxattr'));
+}
+
+/**
+ * Sets extended attribute `name` of `path` (final symlink not followed). `mode` `'create'`
+ * fails EEXIST if it exists, `'replace'` fails ENODATA if it does not; default: either.
+ */
+export async function lsetxattr(
+  path: string,
+  name: string,
+  value: Uint8Array,
+  mode?: 'create' | 'replace',
+): Promise<void> {
+  const b = binding('lsetxattr');
+  const s = 'lsetxattr';
+  return b.lsetxattr(
+    checkPath(path, 'path', s),
+    checkPath(name, 'name', s),
+    checkValue(value, s),
+    xattrFlags(mode, s),
+  );
+}
+
+/** Sets extended attribute `name` of the open file `fd`; `mode` as for {@link lsetxattr}. */
+export async function fsetxattr(
+  fd: number,
+  name: string,
+  value: Uint8Array,
+  mode?: 'create' | 'replace',
+): Promise<void> {
+  const b = binding('fsetxattr');
+  const s = 'fsetxattr';
+  return b.fsetxattr(checkFd(fd, s), checkPath(name, 'name', s), checkValue(value, s), xattrFlags(mode, s));
+}
+
+/** Lists the extended attribute names of `path` (all namespaces the caller may see). */
+export async function llistxattr(path: string): Promise<string[]> {
+  return binding('llistxattr').llistxattr(checkPath(path, 'path', 'llistxattr'));
+}
+
+/** Lists the extended attribute names of the open file `fd`. */
+export async function flistxattr(fd: number): Promise<string[]> {
+  return binding('flistxattr').flistxattr(checkFd(fd, 'flistxattr'));
+}
+
+/** Removes extended attribute `name` of `path`; ENODATA if it does not exist. */
+export async function lremovexattr(path: string, name: string): Promise<void> {
+  const b = binding('lremovexattr');
+  return b.lremovexattr(checkPath(path, 'path', 'lremovexattr'), checkPath(name, 'name', 'lremovexattr'));
+}
+
+/** Removes extended attribute `name` of the open file `fd`; ENODATA if it does not exist. */
+export async function fremovexattr(fd: number, name: string): Promise<void> {
+  const b = binding('fremovexattr');
+  return b.fremovexattr(checkFd(fd, 'fremovexattr'), checkPath(name, 'name', 'fremovexattr'));
+}
+
+/** A lock found by {@link ofdGetLock}. */
+export interface OfdLock {
+  type: 'read' | 'write';
+  start: number;
+  /** 0 means to the end of the file. */
+  length: number;
+  /** -1 for an OFD lock; the holder's pid for a classic process-associated `F_SETLK` lock. */
+  pid: number;
+}
+
+/**
+ * Places, changes or releases (`'unlock'`) an OFD lock on bytes `[start, start+length)` of
+ * `fd` (`length` 0: to end of file), without waiting: a conflicting lock held through another
+ * open file description rejects with EAGAIN. OFD locks belong to the open file description,
+ * so they are released when its last fd closes, and conflict between two opens in one process.
+ */
+export async function ofdSetLock(
+  fd: number,
+  type: 'read' | 'write' | 'unlock',
+  start: number,
+  length: number,
+): Promise<void> {
+  const b = binding('fcntl');
+  if (type !== 'read' && type !== 'write' && type !== 'unlock') {
+    throw sysError('EINVAL', `lock type must be 'read', 'write' or 'unlock', got ${inspect(type)}`, 'fcntl');
+  }
+  return b.ofdSetLock(
+    checkFd(fd, 'fcntl'),
+    LOCK_TYPE[type],
+    checkOffset(start, 'start', 'fcntl'),
+    checkOffset(length, 'length', 'fcntl'),
+  );
+}
+
+/**
+ * Tests whether a `type` lock on `[start, start+length)` of `fd` could be placed: returns the
+ * first conflicting lock held through another open file description, or `null` if none.
+ */
+export async function ofdGetLock(
+  fd: number,
+  type: 'read' | 'write',
+  start: number,
+  length: number,
+): Promise<OfdLock | null> {
+  const b = binding('fcntl');
+  if (type !== 'read' && type !== 'write') {
+    throw sysError('EINVAL', `lock type must be 'read' or 'write', got ${inspect(type)}`, 'fcntl');
+  }
+  const found = await b.ofdGetLock(
+    checkFd(fd, 'fcntl'),
+    LOCK_TYPE[type],
+    checkOffset(start, 'start', 'fcntl'),
+    checkOffset(length, 'length', 'fcntl'),
+  );
+  if (found === null) return null;
+  const name = LOCK_NAME[found.type];
+  if (name === undefined) throw new Error(`fcntl(F_OFD_GETLK) returned unknown lock type ${found.type}`);
+  return { type: name, start: found.start, length: found.length, pid: found.pid };
+}
+
+/** One inotify event. `name` is the entry name inside a watched directory, '' for the watch itself. */
+export interface InotifyEvent {
+  wd: number;
+  mask: number;
+  cookie: number;
+  name: string;
+}
+
+/** Options of {@link Inotify}. */
+export interface InotifyOptions {
+  /** Called on the event loop for each event, in kernel order. */
+  onEvent: (ev: InotifyEvent) => void;
+  /**
+   * Called when the kernel queue overflowed and events were lost (rescan everything).
+   * Without it, the overflow arrives at `onEvent` as an event with `wd` -1 and `IN.Q_OVERFLOW`.
+   */
+  onOverflow?: () => void;
+}
+
+// struct inotify_event { int wd; uint32_t mask, cookie, len; char name[len]; }, host order.
+const EVENT_HEADER = 16;
+const littleEndian = endianness() === 'LE';
+
+/**
+ * One inotify instance. Events are delivered on the event loop (a libuv poll on the inotify
+ * fd; no thread, no polling). Unref'd by default: an open `Inotify` alone does not keep the
+ * process alive (see {@link Inotify.ref}). Always call {@link Inotify.close}.
+ */
+export class Inotify {
+  #handle: InotifyHandle;
+  #closed = false;
+  readonly #onEvent: (ev: InotifyEvent) => void;
+  readonly #onOverflow: (() => void) | undefined;
+
+  constructor(opts: InotifyOptions) {
+    const b = binding('inotify_init1');
+    if (typeof opts?.onEvent !== 'function')
+      throw sysError('EINVAL', 'onEvent must be a function', 'inotify_init1');
+    if (opts.onOverflow !== undefined && typeof opts.onOverflow !== 'function') {
+      throw sysError('EINVAL', 'onOverflow must be a function', 'inotify_init1');
+    }
+    this.#onEvent = opts.onEvent;
+    this.#onOverflow = opts.onOverflow;
+    this.#handle = b.inotifyOpen((chunk) => this.#dispatch(chunk));
+  }
+
+  /** Whether {@link Inotify.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Watches `path` for the `IN.*` bits in `mask` and returns the watch descriptor (the same
+   * one again for a path already watched; the mask then replaces the old one). A final
+   * symlink is never followed (IN_DONT_FOLLOW is always added). Throws a Node-style error.
+   */
+  add(path: string, mask: number): number {
+    const b = binding('inotify_add_watch');
+    checkPath(path, 'path', 'inotify_add_watch');
+    if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) {
+      throw sysError(
+        'EINVAL',
+        `mask must be a positive 32-bit integer, got ${inspect(mask)}`,
+        'inotify_add_watch',
+      );
+    }
+    return b.inotifyAdd(this.#handle, path, mask);
+  }
+
+  /** Stops watch `wd`. A watch the kernel already dropped, or any watch after close, is a no-op. */
+  remove(wd: number): void {
+    const b = binding('inotify_rm_watch');
+    if (!Number.isInteger(wd))
+      throw sysError('EINVAL', `wd must be an integer, got ${inspect(wd)}`, 'inotify_rm_watch');
+    b.inotifyRemove(this.#handle, wd);
+  }
+
+  /** Makes this instance keep the event loop alive while open (like `handle.ref()`). */
+  ref(): this {
+    if (!this.#closed) binding('inotify').inotifyRef(this.#handle, true);
+    return this;
+  }
+
+  /** Undoes {@link Inotify.ref} (the default state). */
+  unref(): this {
+    if (!this.#closed) binding('inotify').inotifyRef(this.#handle, false);
+    return this;
+  }
+
+  /** Closes the inotify fd and drops every watch; no event is delivered afterwards. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    binding('inotify').inotifyClose(this.#handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  #dispatch(chunk: Buffer): void {
+    for (let off = 0; off + EVENT_HEADER <= chunk.length && !this.#closed;) {
+      const wd = littleEndian ? chunk.readInt32LE(off) : chunk.readInt32BE(off);
+      const mask = littleEndian ? chunk.readUInt32LE(off + 4) : chunk.readUInt32BE(off + 4);
+      const cookie = littleEndian ? chunk.readUInt32LE(off + 8) : chunk.readUInt32BE(off + 8);
+      const len = littleEndian ? chunk.readUInt32LE(off + 12) : chunk.readUInt32BE(off + 12);
+      const nameStart = off + EVENT_HEADER;
+      off = nameStart + len;
+      // The name is NUL-padded to an alignment boundary.
+      const nul = chunk.indexOf(0, nameStart);
+      const name = chunk.toString('utf8', nameStart, nul === -1 || nul > off ? off : nul);
+      // One listener's exception must not drop the rest of the batch: report it as an
+      // uncaught exception once this dispatch is done, like an EventEmitter listener's.
+      try {
+        if (mask & IN.Q_OVERFLOW && this.#onOverflow) this.#onOverflow();
+        else this.#onEvent({ wd, mask, cookie, name });
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+}
