@@ -1,4 +1,4 @@
-import { mapLimit } from './s3-bucket.ts';
+import { mapLimit } from './s3-util.ts';
 
 /** One name in a directory listing, as the scanner compares it. */
 export interface ScanEntry {
