@@ -54,6 +54,10 @@ export class InotifyWatcher implements ChangeWatcher {
     this.#debounceMs = opts.debounceMs ?? 25;
   }
 
+  get running(): boolean {
+    return this.#inotify !== undefined;
+  }
+
   /** Number of directories watched through inotify. */
   get watched(): number {
     return this.#dirWd.size;

@@ -121,6 +121,11 @@ export class LocalSource extends SingleExportSource {
     return this.#live?.resolver.rootPath;
   }
 
+  /** Whether change events are being collected now (only while someone watches). */
+  get watching(): boolean {
+    return this.#live?.watcher.running ?? false;
+  }
+
   /** Run one scanner pass now (tests; sources without native events). */
   async scanNow(): Promise<void> {
     await this.#open('scan').scanner.scanNow();

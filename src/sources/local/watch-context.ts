@@ -18,6 +18,8 @@ export interface WatchContext {
 
 /** A source of change events that runs only while someone watches. */
 export interface ChangeWatcher {
+  /** Whether it is watching now. */
+  readonly running: boolean;
   start(): void;
   stop(): void;
   /** A directory of interest appeared (watch it too, if running). */
