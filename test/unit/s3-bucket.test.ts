@@ -125,6 +125,13 @@ describe('s3 bucket requests (s3rver)', () => {
       assert.deepEqual(Buffer.from(await reader.read(off, len)), data.subarray(off, off + len));
     }
     assert.equal((await reader.read(data.length + 1, 10)).byteLength, 0);
+    // Parallel reads on one handle (as FUSE issues them) each get their own bytes.
+    const chunk = 128 * 1024;
+    const offsets = Array.from({ length: Math.ceil(data.length / chunk) }, (_, i) => i * chunk);
+    const got = await Promise.all(offsets.map((off) => reader.read(off, chunk)));
+    offsets.forEach((off, i) =>
+      assert.deepEqual(Buffer.from(got[i]!), data.subarray(off, off + chunk), `at ${off}`),
+    );
     reader.close();
   });
 

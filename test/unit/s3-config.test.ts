@@ -67,6 +67,7 @@ describe('s3 export config', () => {
         part_size: '8MiB',
         upload_concurrency: 2,
         scan_interval_ms: 250,
+        scan_max_dirs: 16,
         spool_dir: '/var/tmp/spool',
         max_attempts: 5,
         id_scan_limit: 10,
@@ -82,6 +83,7 @@ describe('s3 export config', () => {
       sessionTokenEnv: undefined,
     });
     assert.equal(c.spoolDir, '/var/tmp/spool');
+    assert.equal(c.scanMaxDirs, 16);
   });
 
   it('names unknown and malformed options', () => {

@@ -39,6 +39,7 @@ export interface S3Config {
   partSize: number;
   uploadConcurrency: number;
   scanIntervalMs: number;
+  scanMaxDirs: number;
   spoolDir: string;
   maxAttempts: number;
   idScanLimit: number;
@@ -81,6 +82,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   upload_concurrency: z.number().int().min(1).max(64).optional(),
   scan_interval_ms: z.number().int().min(50).max(86_400_000).optional(),
+  scan_max_dirs: z.number().int().min(1).max(100_000).optional(),
   spool_dir: z.string().refine(isAbsolute, 'must be an absolute path').optional(),
   max_attempts: z.number().int().min(1).max(20).optional(),
   id_scan_limit: z.number().int().min(0).optional(),
@@ -132,6 +134,7 @@ export function parseS3Spec(spec: SourceSpec): S3Config {
     partSize: o.part_size ?? 16 * MiB,
     uploadConcurrency: o.upload_concurrency ?? 4,
     scanIntervalMs: o.scan_interval_ms ?? 5000,
+    scanMaxDirs: o.scan_max_dirs ?? 64,
     spoolDir: o.spool_dir ?? join(tmpdir(), 'tessera-s3-spool'),
     maxAttempts: o.max_attempts ?? 3,
     idScanLimit: o.id_scan_limit ?? 100_000,

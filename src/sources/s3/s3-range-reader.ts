@@ -29,19 +29,29 @@ export class RangeReader {
   #open: OpenRange | undefined;
   #lastEnd = -1;
   #window = FIRST_WINDOW;
+  #turn: Promise<void> = Promise.resolve();
 
   constructor(bucket: S3Bucket, key: string) {
     this.#bucket = bucket;
     this.#key = key;
   }
 
-  /** Read up to `length` bytes at `offset`; fewer only at the end of the object. */
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (length === 0) return new Uint8Array(0);
-    const sequential = offset === this.#lastEnd;
-    const out = await this.#readAt(offset, length, sequential, true);
-    this.#lastEnd = offset + out.length;
-    return out;
+  /**
+   * Read up to `length` bytes at `offset`; fewer only at the end of the object. Reads on
+   * one handle take turns (they share the stream), which also keeps them in order.
+   */
+  read(offset: number, length: number): Promise<Uint8Array> {
+    if (length === 0) return Promise.resolve(new Uint8Array(0));
+    const run = this.#turn.then(async () => {
+      const out = await this.#readAt(offset, length, offset === this.#lastEnd, true);
+      this.#lastEnd = offset + out.length;
+      return out;
+    });
+    this.#turn = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async #readAt(offset: number, length: number, sequential: boolean, retry: boolean): Promise<Uint8Array> {

@@ -20,6 +20,8 @@ export interface ScanChange {
 
 /** Allowance for S3's one-second LastModified and clock skew when judging "changed since". */
 const SKEW_MS = 2000;
+/** A directory nobody has looked at for this long is no longer polled (each poll is a LIST). */
+const IDLE_MS = 10 * 60_000;
 
 /**
  * Polls the directories clients have been looking at (ListObjectsV2 with a delimiter, one
@@ -29,7 +31,7 @@ const SKEW_MS = 2000;
  * so a change made right after `watch()` is not lost in the baseline.
  */
 export class S3Scanner {
-  readonly #dirs = new Map<string, { snapshot: DirSnapshot | undefined }>();
+  readonly #dirs = new Map<string, { snapshot: DirSnapshot | undefined; usedMs: number }>();
   readonly #list: (dirRel: string) => Promise<DirSnapshot>;
   readonly #report: (changes: ScanChange[]) => void;
   readonly #intervalMs: number;
@@ -46,22 +48,23 @@ export class S3Scanner {
     report: (changes: ScanChange[]) => void;
   }) {
     this.#intervalMs = opts.intervalMs;
-    this.#maxDirs = opts.maxDirs ?? 256;
+    this.#maxDirs = opts.maxDirs ?? 64;
     this.#list = opts.list;
     this.#report = opts.report;
-    this.#dirs.set('', { snapshot: undefined });
+    this.#dirs.set('', { snapshot: undefined, usedMs: Infinity });
   }
 
-  /** Note that clients look at `dirRel` (most recent ones are scanned first and kept). */
+  /** Note that clients look at `dirRel` (the most recent ones are polled; the root always is). */
   touch(dirRel: string): void {
     const state = this.#dirs.get(dirRel);
-    if (state && dirRel !== '') {
+    if (dirRel === '') return;
+    if (state) {
+      state.usedMs = Date.now();
       this.#dirs.delete(dirRel);
       this.#dirs.set(dirRel, state);
       return;
     }
-    if (state) return;
-    this.#dirs.set(dirRel, { snapshot: undefined });
+    this.#dirs.set(dirRel, { snapshot: undefined, usedMs: Date.now() });
     if (this.#dirs.size > this.#maxDirs) {
       for (const key of this.#dirs.keys()) {
         if (key === '') continue;
@@ -113,6 +116,8 @@ export class S3Scanner {
   /** One pass over the tracked directories (also usable directly). */
   async scanOnce(): Promise<void> {
     const changes: ScanChange[] = [];
+    const idleSince = Date.now() - IDLE_MS;
+    for (const [dirRel, state] of this.#dirs) if (state.usedMs < idleSince) this.#dirs.delete(dirRel);
     const dirs = [...this.#dirs.entries()].reverse();
     await mapLimit(dirs, 4, async ([dirRel, state]) => {
       let now: DirSnapshot;

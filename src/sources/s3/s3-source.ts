@@ -86,6 +86,7 @@ export class S3Source extends SingleExportSource {
     });
     this.#scanner = new S3Scanner({
       intervalMs: cfg.scanIntervalMs,
+      maxDirs: cfg.scanMaxDirs,
       list: async (rel) => (await this.#tree.listDir(rel)).snapshot,
       report: (changes) => this.#report(changes),
     });
@@ -492,6 +493,7 @@ export class S3Source extends SingleExportSource {
   protected override async doWrite({ handle, offset, data }: Req<'write'>): Promise<{ written: number }> {
     const h = this.#handle(handle);
     if (h.type !== 'write') throw FsError.EBADF('write', String(handle), 'handle is not open for writing');
+    if (h.writer.closing) throw FsError.EBADF('write', String(handle), 'handle is being closed');
     return { written: await h.writer.write(this.#bucket, offset, data) };
   }
 
