@@ -359,7 +359,7 @@ export class Namespace extends BaseSource {
   protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
     this.#handles.delete(req.handle);
-    await h.mount.source.closeFile({ handle: h.inner });
+    await h.mount.source.closeFile({ handle: h.inner, abort: req.abort });
   }
 
   protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {

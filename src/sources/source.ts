@@ -200,8 +200,13 @@ export interface Source extends AsyncDisposable {
   read(req: { handle: Handle; offset: number; length: number }): Promise<Uint8Array>;
   write(req: { handle: Handle; offset: number; data: Uint8Array }): Promise<{ written: number }>;
   flush(req: { handle: Handle }): Promise<void>;
-  /** Close a handle. A file written through it becomes visible whole now (if `atomic_write`). */
-  closeFile(req: { handle: Handle }): Promise<void>;
+  /**
+   * Close a handle. A file written through it becomes visible whole now (if `atomic_write`).
+   * With `abort`, what was written through the handle is discarded instead: a created file
+   * never appears and an existing file keeps its old content (a node closes the handles of
+   * an abandoned session this way). A Source that cannot discard treats it as a normal close.
+   */
+  closeFile(req: { handle: Handle; abort?: boolean | undefined }): Promise<void>;
 
   /**
    * Create a regular file and open it for writing. With `exclusive`, an existing name gives

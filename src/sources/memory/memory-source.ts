@@ -215,9 +215,10 @@ export class MemorySource extends SingleExportSource {
     this.#handle(req.handle, 'flush');
   }
 
-  protected override async doCloseFile(req: { handle: Handle }): Promise<void> {
+  protected override async doCloseFile(req: { handle: Handle; abort?: boolean | undefined }): Promise<void> {
     const h = this.#handle(req.handle, 'close');
     try {
+      if (req.abort === true) return;
       if (h.pending) {
         const dir = this.store.dir(h.pending.parent, 'close');
         if (h.pending.exclusive && dir.children.has(h.pending.name)) {
