@@ -351,10 +351,10 @@ export class S3Source extends SingleExportSource {
     ]);
     if (first.length > 0) throw FsError.EISDIR('unlink', rel);
     if (!info) throw await this.#tree.missing('unlink', p.rel, name);
+    await this.#tree.keepDir(p.rel);
     await this.#bucket.delete(key);
     this.#tree.forget(key);
     this.#forgetListed(p.rel, name);
-    await this.#tree.keepDir(p.rel);
   }
 
   protected override async doRmdir({ parent, name }: Req<'rmdir'>): Promise<void> {
@@ -370,10 +370,10 @@ export class S3Source extends SingleExportSource {
       throw await this.#tree.missing('rmdir', p.rel, name);
     }
     if (first.some((o) => o.key !== key)) throw FsError.ENOTEMPTY('rmdir', rel);
+    await this.#tree.keepDir(p.rel);
     await this.#bucket.delete(key);
     this.#tree.rememberNoMarker(key);
     this.#forgetListed(p.rel, name);
-    await this.#tree.keepDir(p.rel);
   }
 
   protected override async doRename({
@@ -403,6 +403,7 @@ export class S3Source extends SingleExportSource {
     if (dst?.kind === 'dir' && dst.first.some((o) => o.key !== this.#tree.key(dstRel + '/'))) {
       throw FsError.ENOTEMPTY('rename', dstRel);
     }
+    await this.#tree.keepDir(p.rel);
     if (src.kind === 'file') {
       await this.#tree.copyKeepingMtime(src.info, this.#tree.key(dstRel));
       await this.#bucket.delete(src.info.key);
@@ -411,7 +412,6 @@ export class S3Source extends SingleExportSource {
       await this.#tree.moveDir(srcRel + '/', dstRel + '/');
     }
     this.#forgetListed(p.rel, name);
-    await this.#tree.keepDir(p.rel);
   }
 
   protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {

@@ -269,15 +269,15 @@ export class S3Tree {
   }
 
   /**
-   * A directory that exists only through its keys vanishes with its last entry; give it a
-   * marker so removing a file does not remove its directory.
+   * A directory that exists only through its keys (no marker) vanishes with its last entry:
+   * before removing an entry, make sure its directory has a marker.
    */
   async keepDir(rel: string): Promise<void> {
     if (rel === '') return;
     const key = this.key(rel);
     const c = this.#meta.get(key);
     if (c && !c.absent) return;
-    if ((await this.bucket.firstKeys(key, 1)).length > 0) return;
+    if ((await this.head(key)) !== undefined) return;
     const { etag } = await this.bucket.put({ key, data: new Uint8Array(0), meta: {}, headers: {} });
     this.remember(key, { etag, meta: {}, headers: {} });
   }
