@@ -17,11 +17,20 @@ import { FsError } from '../../src/core/fs-error.ts';
 import type { NodeId } from '../../src/core/ids.ts';
 import { createSource as createAnySource } from '../../src/sources/registry.ts';
 import { createSource } from '../../src/sources/s3/s3-source.ts';
-import type { Source } from '../../src/sources/source.ts';
+import type { Invalidation, Source } from '../../src/sources/source.ts';
 import { expectErr, names, readFile, writeFile } from '../conformance/helpers.ts';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 
 const MiB = 1024 * 1024;
+
+/** Wait for `cond`, failing after 10 s (a liveness bound, not a speed assertion). */
+async function until(cond: () => boolean, what: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`not seen within 10 s; ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('s3 source (s3rver)', () => {
@@ -377,6 +386,30 @@ describe('s3 source (s3rver)', () => {
     const e3 = await expectErr('ECONNREFUSED', down.open());
     assert.equal(e3.retryable, true);
     assert.match(e3.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  });
+
+  it('watch reports a file changed by another client as data of its id, and new names as entries', async () => {
+    const p = freshPrefix();
+    const src = await openSource(p, { options: { scan_interval_ms: 100 } });
+    const root = (await src.listExports())[0]!.root;
+    const d = await src.mkdir({ parent: root, name: 'd', mode: 0o755 });
+    const f = await writeFile(src, d.id, 'f', 'one');
+    await src.readdirp({ dir: d.id, cookie: '', max: 10 });
+    const events: Invalidation[] = [];
+    const stop = src.watch((ev) => events.push(ev));
+    try {
+      await put(`${p}d/f`, 'two, longer');
+      await put(`${p}d/g`, 'new');
+      await until(
+        () =>
+          events.some((e) => e.kind === 'data' && e.id === f.id) &&
+          events.some((e) => e.kind === 'entry' && e.parent === d.id && e.name === 'g'),
+        () =>
+          `events so far: ${JSON.stringify(events, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`,
+      );
+    } finally {
+      stop();
+    }
   });
 
   it('answers ESTALE for ids of another export and EROFS when read-only', async () => {
