@@ -7,8 +7,9 @@ import type { SourceSpec } from '../registry.ts';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-/** S3's own limits on multipart parts. */
+/** Smallest multipart part S3 accepts (except the last part). */
 export const MIN_PART_SIZE = 5 * MiB;
+/** Largest multipart part S3 accepts. */
 export const MAX_PART_SIZE = 5 * GiB;
 
 /** How the adapter finds its credentials: a handle, never a secret in the config. */

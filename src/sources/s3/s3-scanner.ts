@@ -30,7 +30,7 @@ const IDLE_MS = 10 * 60_000;
  * time has no previous listing: objects modified since watching began count as changed,
  * so a change made right after `watch()` is not lost in the baseline.
  */
-export class S3Scanner {
+export class S3Scanner implements AsyncDisposable {
   readonly #dirs = new Map<string, { snapshot: DirSnapshot | undefined; usedMs: number }>();
   readonly #list: (dirRel: string) => Promise<DirSnapshot>;
   readonly #report: (changes: ScanChange[]) => void;
@@ -86,6 +86,7 @@ export class S3Scanner {
     return [...this.#dirs.keys()];
   }
 
+  /** Begin polling (idempotent). */
   start(): void {
     if (this.#running) return;
     this.#running = true;
@@ -99,6 +100,10 @@ export class S3Scanner {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#pass;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   #schedule(delay: number): void {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * A local staging file for one writer: the private copy a write handle edits until close
  * uploads it. Removed on `dispose`.
  */
-export class Spool {
+export class Spool implements AsyncDisposable {
   readonly path: string;
   readonly fh: FileHandle;
   #size = 0;
@@ -34,6 +34,7 @@ export class Spool {
     this.#size = size;
   }
 
+  /** Up to `length` bytes at `offset` (fewer at the end). */
   async read(offset: number, length: number): Promise<Uint8Array> {
     const n = Math.max(0, Math.min(length, this.#size - offset));
     const buf = Buffer.alloc(n);
@@ -46,6 +47,7 @@ export class Spool {
     return done === n ? buf : buf.subarray(0, done);
   }
 
+  /** Write all of `data` at `offset`, extending the file as needed. */
   async write(offset: number, data: Uint8Array): Promise<number> {
     let done = 0;
     while (done < data.byteLength) {
@@ -56,9 +58,14 @@ export class Spool {
     return data.byteLength;
   }
 
+  /** Cut or zero-extend to `size` bytes. */
   async truncate(size: number): Promise<void> {
     await this.fh.truncate(size);
     this.#size = size;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
   /** Close and delete the file (idempotent). */
