@@ -38,6 +38,11 @@ const server = new S3rver({ address: '127.0.0.1', port: 0, silent: !process.env.
 server.run().then((addr) => process.stdout.write('S3RVER_PORT=' + addr.port + '\\n'),
   (err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });
 process.on('SIGTERM', () => server.close().finally(() => process.exit(0)));
+// The parent died without stopping us: leave nothing behind.
+process.on('disconnect', () => {
+  require('fs').rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
 `;
 
 /**
@@ -51,7 +56,8 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
   // s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
   const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD, dir, bucket], {
     cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel closes when this process dies, which tells the child to go too.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let port: number;
   try {
