@@ -14,7 +14,7 @@ import type {
   SourceOp,
   StatFs,
 } from './source.ts';
-import { MUTATING_OPS } from './source.ts';
+import { MUTATING_OPS, SOURCE_OPS } from './source.ts';
 import { WatchHub } from './watch-hub.ts';
 
 type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
@@ -31,6 +31,11 @@ const OP_CAP: Partial<Record<SourceOp, keyof Caps>> = {
   removexattr: 'xattr',
   lock: 'lock',
 };
+
+/** The driver method behind each operation (`lookup` → `doLookup`), computed once. */
+const DRIVER_METHOD = Object.fromEntries(
+  SOURCE_OPS.map((op) => [op, `do${op[0]!.toUpperCase()}${op.slice(1)}`]),
+) as unknown as Record<SourceOp, keyof BaseSource>;
 
 /** Identity of a single-export Source. */
 export interface ExportIdentity {
@@ -104,27 +109,34 @@ export abstract class BaseSource implements Source {
     const cap = OP_CAP[op];
     if (cap !== undefined && !this.caps[cap]) return false;
     if (op === 'listExports' || op === 'watch') return true;
-    const impl = `do${op[0]!.toUpperCase()}${op.slice(1)}` as keyof BaseSource;
+    const impl = DRIVER_METHOD[op];
     return this[impl] !== BaseSource.prototype[impl];
   }
 
-  /** Run one operation with the shared checks around the driver. */
-  async #run<T>(op: SourceOp, target: { id?: NodeId; names?: string[] }, fn: () => Promise<T>): Promise<T> {
-    if (this.#state !== 'open') {
-      throw this.#state === 'closed'
-        ? FsError.ESHUTDOWN(op, undefined, 'source is closed')
-        : FsError.ENOTCONN(op, undefined, 'source is not open');
-    }
-    if (!this.supportsOperation(op)) throw FsError.ENOSYS(op, target.id?.toString());
-    for (const name of target.names ?? []) checkName(op, name);
-    if (MUTATING_OPS.has(op) && target.id !== undefined && this.readOnlyFor(target.id)) {
-      throw FsError.EROFS(op, target.id.toString());
-    }
+  /**
+   * Run one operation with the shared checks around the driver. Not an async function: on
+   * the hot path (getattr, read) one promise less per call is measurable.
+   */
+  #run<T>(op: SourceOp, target: { id?: NodeId; names?: string[] }, fn: () => Promise<T>): Promise<T> {
+    let result: Promise<T>;
     try {
-      return await fn();
+      if (this.#state !== 'open') {
+        throw this.#state === 'closed'
+          ? FsError.ESHUTDOWN(op, undefined, 'source is closed')
+          : FsError.ENOTCONN(op, undefined, 'source is not open');
+      }
+      if (!this.supportsOperation(op)) throw FsError.ENOSYS(op, target.id?.toString());
+      if (target.names !== undefined) for (const name of target.names) checkName(op, name);
+      if (target.id !== undefined && MUTATING_OPS.has(op) && this.readOnlyFor(target.id)) {
+        throw FsError.EROFS(op, target.id.toString());
+      }
+      result = fn();
     } catch (err) {
-      throw FsError.from(err, op, target.id?.toString());
+      return Promise.reject(FsError.from(err, op, target.id?.toString()));
     }
+    return result.then(undefined, (err: unknown) => {
+      throw FsError.from(err, op, target.id?.toString());
+    });
   }
 
   async listExports(): Promise<ExportInfo[]> {
@@ -159,6 +171,13 @@ export abstract class BaseSource implements Source {
   read(req: Req<'read'>): Promise<Uint8Array> {
     return this.#run('read', {}, () => {
       checkRange('read', req.offset, req.length);
+      if (req.into !== undefined && req.into.byteLength < req.length) {
+        throw FsError.EINVAL(
+          'read',
+          undefined,
+          `into holds ${req.into.byteLength} bytes, less than length ${req.length}`,
+        );
+      }
       return this.doRead(req);
     });
   }

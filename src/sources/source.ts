@@ -196,8 +196,18 @@ export interface Source extends AsyncDisposable {
   }>;
 
   openFile(req: { id: NodeId; flags: OpenFlags }): Promise<{ handle: Handle }>;
-  /** Read up to `length` bytes; fewer only at the end of the file. */
-  read(req: { handle: Handle; offset: number; length: number }): Promise<Uint8Array>;
+  /**
+   * Read up to `length` bytes; fewer only at the end of the file. With `into` (at least
+   * `length` bytes long) a Source may read into it and return a view of it, sparing a fresh
+   * allocation per call (a FUSE read hands over a buffer to fill); callers use the returned
+   * bytes either way, and a Source may ignore `into`.
+   */
+  read(req: {
+    handle: Handle;
+    offset: number;
+    length: number;
+    into?: Uint8Array | undefined;
+  }): Promise<Uint8Array>;
   write(req: { handle: Handle; offset: number; data: Uint8Array }): Promise<{ written: number }>;
   flush(req: { handle: Handle }): Promise<void>;
   /**

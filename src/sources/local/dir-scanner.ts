@@ -1,5 +1,6 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { lstatBig, lstatMaybe } from './fast-stat.ts';
 import { mapLimit } from './map-limit.ts';
 import { isTempName } from './temp-files.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
@@ -107,7 +108,7 @@ export class DirScanner implements ChangeWatcher {
     }
     let st: BigIntStats;
     try {
-      st = await lstat(path, { bigint: true });
+      st = await lstatBig(path);
     } catch {
       if (emit && prev) this.#ctx.tree(dir);
       this.#dirs.delete(dir);
@@ -130,11 +131,7 @@ export class DirScanner implements ChangeWatcher {
       return;
     }
     const stats = await mapLimit(names, this.#concurrency, async (name) => {
-      try {
-        return await lstat(`${path}/${name}`, { bigint: true });
-      } catch {
-        return undefined;
-      }
+      return lstatMaybe(`${path}/${name}`).catch(() => undefined);
     });
     const entries = new Map<string, Seen>();
     names.forEach((name, i) => {

@@ -59,6 +59,8 @@ export class IdTable {
   readonly #genOfId = new Map<number, number>();
   readonly #nodes = new Map<number, IdNode>();
   readonly #temps = new Map<string, { dir: number; name: string }>();
+  /** relPath of directories, cleared whenever any directory's location changes. */
+  readonly #dirPaths = new Map<number, string>();
   #next = ALLOC_BASE;
   #sink: ((rec: IdRecord) => void) | undefined;
   /** Called when a directory becomes known (for watchers). */
@@ -179,14 +181,15 @@ export class IdTable {
   }
 
   #learn(local: number, parent: number, name: string, dir: boolean): void {
-    let node = this.#nodes.get(local);
+    const node = this.#nodes.get(local);
     if (node === undefined) {
-      node = { locs: [{ parent, name }], dir };
-      this.#nodes.set(local, node);
+      // A new object cannot be on any placed path: the directory path cache stays valid.
+      this.#nodes.set(local, { locs: [{ parent, name }], dir });
       if (dir) this.onDir?.(local);
       return;
     }
     const at = node.locs.findIndex((l) => l.parent === parent && l.name === name);
+    if (at !== 0 || node.dir !== dir) this.#dirPaths.clear();
     const loc = at >= 0 ? node.locs.splice(at, 1)[0]! : { parent, name };
     node.locs.unshift(loc);
     if (node.locs.length > MAX_LOCATIONS) node.locs.length = MAX_LOCATIONS;
@@ -211,6 +214,7 @@ export class IdTable {
   #drop(local: number, parent: number, name: string): void {
     const node = this.#nodes.get(local);
     if (!node) return;
+    this.#dirPaths.clear();
     node.locs = node.locs.filter((l) => l.parent !== parent || l.name !== name);
     if (node.locs.length === 0) this.#nodes.delete(local);
   }
@@ -218,6 +222,7 @@ export class IdTable {
   /** Forget every location of `local` (its file is gone). */
   forget(local: number): void {
     if (!this.#nodes.delete(local)) return;
+    this.#dirPaths.clear();
     this.#emit(['F', local]);
   }
 
@@ -227,21 +232,43 @@ export class IdTable {
    */
   relPath(local: number): string | undefined {
     if (local === ROOT_LOCAL) return '';
+    const cached = this.#dirPaths.get(local);
+    if (cached !== undefined) return cached;
     const node = this.#nodes.get(local);
     if (node === undefined) return undefined;
     const first = node.locs[0]!;
-    if (first.parent === ROOT_LOCAL) return first.name;
-    const parts: string[] = [first.name];
-    let cur = first.parent;
-    for (let depth = 0; cur !== ROOT_LOCAL; depth++) {
-      const n = this.#nodes.get(cur);
-      if (n === undefined || depth > MAX_DEPTH) return undefined;
-      const loc = n.locs[0]!;
-      parts.push(loc.name);
-      cur = loc.parent;
+    // Common case: the parent is the root or already placed.
+    const parentRel = first.parent === ROOT_LOCAL ? '' : this.#dirPaths.get(first.parent);
+    if (parentRel !== undefined) {
+      const rel = parentRel === '' ? first.name : `${parentRel}/${first.name}`;
+      if (node.dir) this.#dirPaths.set(local, rel);
+      return rel;
     }
-    parts.reverse();
-    return parts.join('/');
+    // Walk up to the root or a placed directory, then place every directory on the way.
+    const chain: number[] = [];
+    let prefix = '';
+    for (let cur = local; ;) {
+      if (chain.length > MAX_DEPTH) return undefined;
+      const n = this.#nodes.get(cur);
+      if (n === undefined) return undefined;
+      chain.push(cur);
+      const parent = n.locs[0]!.parent;
+      if (parent === ROOT_LOCAL) break;
+      const known = this.#dirPaths.get(parent);
+      if (known !== undefined) {
+        prefix = known;
+        break;
+      }
+      cur = parent;
+    }
+    let rel = prefix;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const n = this.#nodes.get(chain[i]!)!;
+      const name = n.locs[0]!.name;
+      rel = rel === '' ? name : `${rel}/${name}`;
+      if (n.dir) this.#dirPaths.set(chain[i]!, rel);
+    }
+    return rel;
   }
 
   /** Whether `ancestor` is on the primary chain from `local` up to the root. */
@@ -291,7 +318,10 @@ export class IdTable {
         if (isLocal(a) && isLocal(b) && typeof c === 'string') this.#drop(a, b, c);
         break;
       case 'F':
-        if (isLocal(a)) this.#nodes.delete(a);
+        if (isLocal(a)) {
+          this.#nodes.delete(a);
+          this.#dirPaths.clear();
+        }
         break;
       case 'B':
         if (isLocal(a) && typeof b === 'string' && /^[0-9]+(:[0-9]+)?$/.test(b)) {

@@ -1,5 +1,5 @@
-import { lstat } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
+import { lstatBig } from './fast-stat.ts';
 import { IN, Inotify, type InotifyEvent } from './linux-native.ts';
 import { ROOT_LOCAL } from './id-table.ts';
 import { isTempName } from './temp-files.ts';
@@ -169,7 +169,7 @@ export class InotifyWatcher implements ChangeWatcher {
         if (path === undefined) return;
         let st;
         try {
-          st = await lstat(`${path}/${name}`, { bigint: true });
+          st = await lstatBig(`${path}/${name}`);
         } catch {
           if (gen === this.#generation) this.#ctx.entry(dir, name);
           return;

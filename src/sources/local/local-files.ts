@@ -3,6 +3,7 @@ import { chmod, lchown, link, lstat, open, rename, rm, unlink, type FileHandle }
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Handle, OpenFlags } from '../source.ts';
+import { lstatMaybe } from './fast-stat.ts';
 import { genOf } from './local-attr.ts';
 import type { LocalLocks } from './local-locks.ts';
 import type { XattrOps } from './local-platform.ts';
@@ -150,12 +151,7 @@ export class LocalFiles {
   }): Promise<{ local: number; st: BigIntStats; handle: Handle }> {
     refuseReserved('create', req.name);
     const dir = await this.#resolver.resolveDir(req.parent, 'create');
-    const existing = await lstat(this.#resolver.child(dir.path, req.name), { bigint: true }).catch(
-      (err: unknown) => {
-        if (isGone(err)) return undefined;
-        throw err;
-      },
-    );
+    const existing = await lstatMaybe(this.#resolver.child(dir.path, req.name));
     if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
     if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
@@ -192,7 +188,12 @@ export class LocalFiles {
     }
   }
 
-  async read(req: { handle: Handle; offset: number; length: number }): Promise<Uint8Array> {
+  async read(req: {
+    handle: Handle;
+    offset: number;
+    length: number;
+    into?: Uint8Array | undefined;
+  }): Promise<Uint8Array> {
     const h = this.get(req.handle, 'read');
     if (!h.flags.read && !h.writable)
       throw FsError.EBADF('read', String(req.handle), 'handle not open for reading');
@@ -202,7 +203,7 @@ export class LocalFiles {
       const size = Number((await fh.stat()).size);
       length = Math.max(0, Math.min(length, size - req.offset));
     }
-    const buf = Buffer.allocUnsafe(length);
+    const buf = req.into !== undefined ? req.into.subarray(0, length) : Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
       const { bytesRead } = await fh.read(buf, filled, length - filled, req.offset + filled);

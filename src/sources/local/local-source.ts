@@ -3,7 +3,6 @@ import {
   chmod,
   lchown,
   link,
-  lstat,
   lutimes,
   mkdir,
   readdir,
@@ -35,6 +34,7 @@ import type {
   StatFs,
 } from '../source.ts';
 import { DirScanner } from './dir-scanner.ts';
+import { lstatBig, lstatMaybe } from './fast-stat.ts';
 import { IdJournal } from './id-journal.ts';
 import { IdTable, ROOT_LOCAL } from './id-table.ts';
 import { attrOf, nsToUtimeSeconds } from './local-attr.ts';
@@ -58,20 +58,6 @@ interface Live {
   journal: IdJournal | undefined;
   scanner: DirScanner;
   watcher: ChangeWatcher;
-}
-
-function isGone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (err) {
-    if (isGone(err)) return undefined;
-    throw err;
-  }
 }
 
 /**
@@ -154,7 +140,7 @@ export class LocalSource extends SingleExportSource {
         throw FsError.ENOENT('open', given, `export '${this.#spec.name}': directory ${given} does not exist`);
       throw e;
     }
-    const st = await lstat(root, { bigint: true });
+    const st = await lstatBig(root);
     if (!st.isDirectory())
       throw FsError.ENOTDIR('open', given, `export '${this.#spec.name}': ${given} is not a directory`);
     const table = new IdTable({ rootDev: st.dev, rootIno: st.ino });
@@ -197,7 +183,7 @@ export class LocalSource extends SingleExportSource {
         const dir = resolver.dirPath(t.dir);
         if (dir !== undefined && isTempName(t.name)) {
           const path = resolver.child(dir, t.name);
-          const st = await lstatOrUndefined(path);
+          const st = await lstatMaybe(path);
           if (st?.isFile()) await rm(path, { force: true });
         }
         table.replay(['X', t.dir, t.name]);
@@ -264,21 +250,20 @@ export class LocalSource extends SingleExportSource {
     const parent = resolver.localOf(req.parent, 'lookup');
     // Stat the child alongside the parent's check: one round trip instead of two.
     const guess = resolver.dirPath(parent);
-    const early = guess === undefined ? undefined : lstat(resolver.child(guess, req.name), { bigint: true });
+    const early = guess === undefined ? undefined : lstatBig(resolver.child(guess, req.name));
     void early?.catch(() => undefined);
     const dir = await resolver.resolveDir(parent, 'lookup');
     const st =
       early !== undefined && dir.path === guess
         ? await early
-        : await lstat(resolver.child(dir.path, req.name), { bigint: true });
+        : await lstatBig(resolver.child(dir.path, req.name));
     this.#interest(live, dir.local);
     return this.#entry(live, dir.local, req.name, st);
   }
 
-  protected override async doGetattr(req: { id: NodeId }): Promise<Attr> {
+  protected override doGetattr(req: { id: NodeId }): Promise<Attr> {
     const live = this.#open('getattr');
-    const r = await live.resolver.resolve(req.id, 'getattr');
-    return this.#attr(live, r.local, r.st);
+    return live.resolver.resolveWith(req.id, 'getattr', (r) => attrOf(r.st, live.table.genOf(r.local)));
   }
 
   protected override async doSetattr(req: Parameters<Source['setattr']>[0]): Promise<Attr> {
@@ -311,7 +296,7 @@ export class LocalSource extends SingleExportSource {
       if ((req.atimeNs ?? 0n) < 0n || (req.mtimeNs ?? 0n) < 0n) {
         throw FsError.EINVAL('setattr', id, 'times before 1970 are not supported by the local source');
       }
-      const now = await lstat(r.path, { bigint: true });
+      const now = await lstatBig(r.path);
       const atime = nsToUtimeSeconds(req.atimeNs ?? now.atimeNs);
       const mtime = nsToUtimeSeconds(req.mtimeNs ?? now.mtimeNs);
       await lutimes(r.path, atime, mtime);
@@ -342,7 +327,7 @@ export class LocalSource extends SingleExportSource {
       },
     });
     const stats = await mapLimit(page.names, this.#options.statConcurrency, (name) =>
-      lstatOrUndefined(resolver.child(dir.path, name)),
+      lstatMaybe(resolver.child(dir.path, name)),
     );
     const entries: DirEntry[] = [];
     for (let i = 0; i < page.names.length; i++) {
@@ -359,7 +344,7 @@ export class LocalSource extends SingleExportSource {
     for (const name of names) {
       if (live.files.ownsTemp(dir, name)) continue;
       const path = live.resolver.child(dirPath, name);
-      const st = await lstatOrUndefined(path).catch(() => undefined);
+      const st = await lstatMaybe(path).catch(() => undefined);
       if (st && st.isFile() && (all || isStaleTemp(st)))
         await rm(path, { force: true }).catch(() => undefined);
     }
@@ -419,14 +404,14 @@ export class LocalSource extends SingleExportSource {
     const path = live.resolver.child(dir.path, name);
     await make(path);
     this.#interest(live, dir.local);
-    return this.#entry(live, dir.local, name, await lstat(path, { bigint: true }));
+    return this.#entry(live, dir.local, name, await lstatBig(path));
   }
 
   protected override async doMkdir(req: { parent: NodeId; name: string; mode: number }): Promise<Entry> {
     const want = req.mode & 0o7777;
     return this.#makeEntry('mkdir', req.parent, req.name, async (path) => {
       await mkdir(path, want);
-      const st = await lstat(path, { bigint: true });
+      const st = await lstatBig(path);
       // The process umask may have narrowed the mode; clients ask for exact bits.
       if (st.isDirectory() && (Number(st.mode) & 0o7777) !== want) await chmod(path, want);
     });
@@ -454,7 +439,7 @@ export class LocalSource extends SingleExportSource {
     if (isTempName(req.name)) throw FsError.ENOENT('unlink', req.name);
     const dir = await live.resolver.resolveDir(req.parent, 'unlink');
     const path = live.resolver.child(dir.path, req.name);
-    const st = await lstat(path, { bigint: true });
+    const st = await lstatBig(path);
     if (st.isDirectory()) throw FsError.EISDIR('unlink', req.name);
     await unlink(path);
     this.#forgetName(live, dir.local, req.name, st);
@@ -465,7 +450,7 @@ export class LocalSource extends SingleExportSource {
     if (isTempName(req.name)) throw FsError.ENOENT('rmdir', req.name);
     const dir = await live.resolver.resolveDir(req.parent, 'rmdir');
     const path = live.resolver.child(dir.path, req.name);
-    const st = await lstat(path, { bigint: true });
+    const st = await lstatBig(path);
     if (!st.isDirectory()) throw FsError.ENOTDIR('rmdir', req.name);
     try {
       await rmdir(path);
@@ -503,9 +488,9 @@ export class LocalSource extends SingleExportSource {
     ]);
     const srcPath = resolver.child(from.path, req.name);
     const dstPath = resolver.child(to.path, req.newName);
-    const src = await lstat(srcPath, { bigint: true });
+    const src = await lstatBig(srcPath);
     if (from.local === to.local && req.name === req.newName) return;
-    const dst = await lstatOrUndefined(dstPath);
+    const dst = await lstatMaybe(dstPath);
     if (req.noreplace) {
       if (dst) throw FsError.EEXIST('rename', req.newName);
       await renameNoReplace(srcPath, dstPath, src.isDirectory(), req.newName);
@@ -615,7 +600,7 @@ async function renameNoReplace(
         throw err;
     }
   }
-  if (await lstatOrUndefined(dstPath)) throw FsError.EEXIST('rename', name);
+  if (await lstatMaybe(dstPath)) throw FsError.EEXIST('rename', name);
   await rename(srcPath, dstPath);
 }
 

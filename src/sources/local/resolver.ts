@@ -1,7 +1,11 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import { LOCAL_BITS, LOCAL_MASK, type NodeId } from '../../core/ids.ts';
+import { lstat as lstatCallback } from 'node:fs';
+import { isGone, lstatBig, lstatMaybe } from './fast-stat.ts';
+
+const BIGINT = { bigint: true } as const;
+const identity = (r: Resolved): Resolved => r;
 import { type IdTable, ROOT_LOCAL } from './id-table.ts';
 
 /** An id resolved to the path that holds it now, with that path's `lstat`. */
@@ -20,11 +24,6 @@ export interface PendingPlace {
   tmpName: string;
 }
 
-function isGone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG';
-}
-
 /**
  * Turns ids into paths without trusting the paths: walk the id map to a path, `lstat` it
  * (never following a final symlink) and check the inode there still carries the id; gone
@@ -38,6 +37,7 @@ export class Resolver {
   readonly #rootDev: bigint;
   readonly #rootIno: bigint;
   readonly #exportBits: bigint;
+  readonly #highBits = ~LOCAL_MASK;
   /** Created files not yet visible (set by the file layer). */
   pending: (local: number) => PendingPlace | undefined = () => undefined;
   /** A commit replacing the inode of `local` in flight (set by the file layer). */
@@ -65,9 +65,9 @@ export class Resolver {
 
   /** The local id of a node id; an id of another export cannot be ours → ESTALE. */
   localOf(id: NodeId, op: string): number {
-    if ((id & ~LOCAL_MASK) !== this.#exportBits || (id & LOCAL_MASK) === 0n)
-      throw FsError.ESTALE(op, id.toString());
-    return Number(id & LOCAL_MASK);
+    const low = id & LOCAL_MASK;
+    if ((id & this.#highBits) !== this.#exportBits || low === 0n) throw FsError.ESTALE(op, id.toString());
+    return Number(low);
   }
 
   /** Absolute path of a path relative to the root ('' is the root). */
@@ -99,9 +99,43 @@ export class Resolver {
   }
 
   /** Resolve an id (or local id) to its current path; ESTALE when its file is gone. */
-  async resolve(id: NodeId | number, op: string, opts?: { noWait?: boolean }): Promise<Resolved> {
+  resolve(id: NodeId | number, op: string, opts?: { noWait?: boolean }): Promise<Resolved> {
+    if (opts?.noWait) return this.#resolve(typeof id === 'number' ? id : this.localOf(id, op), op, false);
+    return this.resolveWith(id, op, identity);
+  }
+
+  /**
+   * Resolve and map in one step: on the fast path (the primary location still holds the
+   * inode, nearly every call) `map` runs inside the `lstat` callback, one promise per call.
+   */
+  resolveWith<T>(id: NodeId | number, op: string, map: (r: Resolved) => T): Promise<T> {
     const local = typeof id === 'number' ? id : this.localOf(id, op);
-    if (opts?.noWait) return this.#resolve(local, op, false);
+    const loc = local === ROOT_LOCAL ? undefined : this.table.node(local)?.locs[0];
+    if (loc !== undefined && this.pending(local) === undefined && this.committing(local) === undefined) {
+      const dirRel = this.table.relPath(loc.parent);
+      if (dirRel !== undefined) {
+        const path = this.child(this.abs(dirRel), loc.name);
+        return new Promise<T>((resolve, reject) => {
+          lstatCallback(path, BIGINT, (err, st) => {
+            if (err === null && this.table.idFor(st.dev, st.ino, false) === local) {
+              try {
+                resolve(map({ local, path, st, parent: loc.parent, name: loc.name }));
+              } catch (e) {
+                reject(e as Error);
+              }
+            } else if (err !== null && !isGone(err)) {
+              reject(err);
+            } else {
+              resolve(this.#resolveWaiting(local, op).then(map));
+            }
+          });
+        });
+      }
+    }
+    return this.#resolveWaiting(local, op).then(map);
+  }
+
+  async #resolveWaiting(local: number, op: string): Promise<Resolved> {
     try {
       return await this.#resolve(local, op, true);
     } catch (err) {
@@ -122,10 +156,9 @@ export class Resolver {
   }
 
   async #resolve(local: number, op: string, wait: boolean): Promise<Resolved> {
-    const stale = (): FsError => FsError.ESTALE(op, this.idOf(local).toString());
     if (local === ROOT_LOCAL) {
-      const st = await lstat(this.rootPath, { bigint: true });
-      if (st.ino !== this.#rootIno || st.dev !== this.#rootDev) throw stale();
+      const st = await lstatBig(this.rootPath);
+      if (st.ino !== this.#rootIno || st.dev !== this.#rootDev) throw this.#stale(local, op);
       return { local, path: this.rootPath, st, parent: 0, name: '' };
     }
     const commit = wait ? this.committing(local) : undefined;
@@ -133,14 +166,14 @@ export class Resolver {
     const pending = this.pending(local);
     if (pending !== undefined) {
       const dirRel = this.table.relPath(pending.dir);
-      if (dirRel === undefined) throw stale();
+      if (dirRel === undefined) throw this.#stale(local, op);
       const path = this.child(this.abs(dirRel), pending.tmpName);
-      const st = await this.#lstat(path);
-      if (st === undefined || this.peek(st) !== local) throw stale();
+      const st = await lstatMaybe(path);
+      if (st === undefined || this.peek(st) !== local) throw this.#stale(local, op);
       return { local, path, st, parent: pending.dir, name: pending.tmpName };
     }
     const node = this.table.node(local);
-    if (node === undefined) throw stale();
+    if (node === undefined) throw this.#stale(local, op);
     let tried = 0;
     for (let i = 0; i < node.locs.length; i++) {
       const loc = node.locs[i]!;
@@ -148,7 +181,7 @@ export class Resolver {
       if (dirRel === undefined) continue;
       const path = this.child(this.abs(dirRel), loc.name);
       tried++;
-      const st = await this.#lstat(path);
+      const st = await lstatMaybe(path);
       if (st !== undefined && this.table.idFor(st.dev, st.ino, false) === local) {
         if (i > 0) this.table.promote(local, i);
         return { local, path, st, parent: loc.parent, name: loc.name };
@@ -158,15 +191,10 @@ export class Resolver {
     if (tried > 0 && wait && this.committing(local) === undefined && this.pending(local) === undefined) {
       this.table.forget(local);
     }
-    throw stale();
+    throw this.#stale(local, op);
   }
 
-  async #lstat(path: string): Promise<BigIntStats | undefined> {
-    try {
-      return await lstat(path, { bigint: true });
-    } catch (err) {
-      if (isGone(err)) return undefined;
-      throw err;
-    }
+  #stale(local: number, op: string): FsError {
+    return FsError.ESTALE(op, this.idOf(local).toString());
   }
 }
