@@ -121,7 +121,7 @@ export class Resolver {
               try {
                 resolve(map({ local, path, st, parent: loc.parent, name: loc.name }));
               } catch (e) {
-                reject(e as Error);
+                reject(e instanceof Error ? e : new Error(String(e)));
               }
             } else if (err !== null && !isGone(err)) {
               reject(err);
