@@ -6,10 +6,34 @@ export interface CliIO {
   err(text: string): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /**
+   * Write bytes (file contents, long listings) to stdout, resolving once the stream can take
+   * more, so a big `cat` never buffers the whole file. Without it, `out` is used.
+   */
+  write?(data: Uint8Array | string): Promise<void>;
+  /** Columns of stderr when it is a terminal (for progress bars), else undefined. */
+  errColumns?(): number | undefined;
+}
+
+let stdoutWatched = false;
+
+/**
+ * A reader that went away (`tessera cat f | head`) ends the command quietly, as SIGPIPE
+ * would end a C program; any other stdout failure is reported on stderr.
+ */
+function watchStdout(): void {
+  if (stdoutWatched) return;
+  stdoutWatched = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`tessera: stdout: ${err.message}\n`);
+    process.exit(5);
+  });
 }
 
 /** The process's own streams, environment and working directory. */
 export function processIO(): CliIO {
+  watchStdout();
   return {
     out: (text) => {
       process.stdout.write(text);
@@ -17,6 +41,12 @@ export function processIO(): CliIO {
     err: (text) => {
       process.stderr.write(text);
     },
+    write: (data) =>
+      new Promise<void>((resolve) => {
+        if (process.stdout.write(data)) resolve();
+        else process.stdout.once('drain', resolve);
+      }),
+    errColumns: () => (process.stderr.isTTY ? process.stderr.columns || 80 : undefined),
     env: process.env,
     cwd: process.cwd(),
   };

@@ -107,7 +107,7 @@ export class Connection implements AsyncDisposable {
       throw FsError.EINVAL('connect', opts.url, 'node URL must start with wss:// or ws://');
     }
     if (url.pathname === '/' || url.pathname === '') url.pathname = '/tessera';
-    const hostPort = `${url.hostname}:${url.port || (url.protocol === 'wss:' ? 443 : 80)}`;
+    const hostPort = hostPortOf(url);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const ws = new WebSocket(url, ['tessera'], {
       maxPayload: MAX_FRAME_BYTES,
@@ -340,6 +340,12 @@ export class Connection implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The `host:port` key a node URL is pinned under in `known_nodes.json`. */
+export function hostPortOf(url: string | URL): string {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  return `${u.hostname}:${u.port || (u.protocol === 'wss:' ? 443 : 80)}`;
 }
 
 async function checkTrust(opts: {
