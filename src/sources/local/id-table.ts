@@ -61,6 +61,7 @@ export class IdTable {
   readonly #temps = new Map<string, { dir: number; name: string }>();
   /** relPath of directories, cleared whenever any directory's location changes. */
   readonly #dirPaths = new Map<number, string>();
+  #pathEpoch = 0;
   #next = ALLOC_BASE;
   #sink: ((rec: IdRecord) => void) | undefined;
   /** Called when a directory becomes known (for watchers). */
@@ -75,6 +76,16 @@ export class IdTable {
   /** Start reporting changes (after a replay). */
   setSink(sink: ((rec: IdRecord) => void) | undefined): void {
     this.#sink = sink;
+  }
+
+  /** Changes whenever a placed path may have changed (callers caching paths compare it). */
+  get pathEpoch(): number {
+    return this.#pathEpoch;
+  }
+
+  #invalidatePaths(): void {
+    this.#dirPaths.clear();
+    this.#pathEpoch++;
   }
 
   /** Number of objects with a known location. */
@@ -189,7 +200,7 @@ export class IdTable {
       return;
     }
     const at = node.locs.findIndex((l) => l.parent === parent && l.name === name);
-    if (at !== 0 || node.dir !== dir) this.#dirPaths.clear();
+    if (at !== 0 || node.dir !== dir) this.#invalidatePaths();
     const loc = at >= 0 ? node.locs.splice(at, 1)[0]! : { parent, name };
     node.locs.unshift(loc);
     if (node.locs.length > MAX_LOCATIONS) node.locs.length = MAX_LOCATIONS;
@@ -214,7 +225,7 @@ export class IdTable {
   #drop(local: number, parent: number, name: string): void {
     const node = this.#nodes.get(local);
     if (!node) return;
-    this.#dirPaths.clear();
+    this.#invalidatePaths();
     node.locs = node.locs.filter((l) => l.parent !== parent || l.name !== name);
     if (node.locs.length === 0) this.#nodes.delete(local);
   }
@@ -222,7 +233,7 @@ export class IdTable {
   /** Forget every location of `local` (its file is gone). */
   forget(local: number): void {
     if (!this.#nodes.delete(local)) return;
-    this.#dirPaths.clear();
+    this.#invalidatePaths();
     this.#emit(['F', local]);
   }
 
@@ -320,7 +331,7 @@ export class IdTable {
       case 'F':
         if (isLocal(a)) {
           this.#nodes.delete(a);
-          this.#dirPaths.clear();
+          this.#invalidatePaths();
         }
         break;
       case 'B':

@@ -25,9 +25,15 @@ export function kindOfMode(mode: number): FileKind {
   }
 }
 
+/** Whether `st` is a directory (without the BigInt arithmetic of `BigIntStats.isDirectory`). */
+export function isDirStat(st: BigIntStats): boolean {
+  return (Number(st.mode) & S_IFMT) === 0o040000;
+}
+
 /** Generation of an inode: from its birth time, so a reused inode number gets a new one. */
 export function genOf(st: BigIntStats): number {
-  return Number(st.birthtimeNs & 0x7fffffffn);
+  // Through a double, not bigint arithmetic: deterministic, and no allocation per stat.
+  return Number(st.birthtimeNs) % 0x7fffffff;
 }
 
 /** Normalized attributes from `lstat`. `gen` overrides the inode's own generation. */

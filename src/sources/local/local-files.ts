@@ -87,6 +87,9 @@ export class LocalFiles {
     this.#xattr = opts.xattr;
     opts.resolver.pending = (local) => this.#pending.get(local);
     opts.resolver.committing = (local) => this.#commits.get(local);
+    opts.resolver.busy = (local) =>
+      (this.#pending.size > 0 && this.#pending.has(local)) ||
+      (this.#commits.size > 0 && this.#commits.has(local));
   }
 
   /** The open handle, or EBADF. */

@@ -34,7 +34,7 @@ import type {
   StatFs,
 } from '../source.ts';
 import { DirScanner } from './dir-scanner.ts';
-import { lstatBig, lstatMaybe } from './fast-stat.ts';
+import { lstatAll, lstatBig, lstatMaybe } from './fast-stat.ts';
 import { IdJournal } from './id-journal.ts';
 import { IdTable, ROOT_LOCAL } from './id-table.ts';
 import { attrOf, nsToUtimeSeconds } from './local-attr.ts';
@@ -42,7 +42,6 @@ import { LocalFiles } from './local-files.ts';
 import { LocalLocks } from './local-locks.ts';
 import { parseLocalOptions, type LocalOptions } from './local-options.ts';
 import type { LocalPlatform } from './local-platform.ts';
-import { mapLimit } from './map-limit.ts';
 import { Resolver } from './resolver.ts';
 import { isStaleTemp, isTempName, refuseReserved } from './temp-files.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
@@ -58,6 +57,8 @@ interface Live {
   journal: IdJournal | undefined;
   scanner: DirScanner;
   watcher: ChangeWatcher;
+  /** Attributes of a resolved id (made once: getattr is the hottest path). */
+  attrOf: (st: BigIntStats, local: number) => Attr;
 }
 
 /**
@@ -161,7 +162,8 @@ export class LocalSource extends SingleExportSource {
     const watcher =
       this.#platform.nativeWatcher?.({ ctx, dirs: () => table.dirs(), fallback: scanner }) ?? scanner;
     if (watcher !== scanner) table.onDir = (local) => watcher.add(local);
-    this.#live = { resolver, table, files, locks, journal, scanner, watcher };
+    const attrOfLocal = (st: BigIntStats, local: number): Attr => attrOf(st, table.genOf(local));
+    this.#live = { resolver, table, files, locks, journal, scanner, watcher, attrOf: attrOfLocal };
     scanner.add(ROOT_LOCAL);
     if (this.hub.active) watcher.start();
   }
@@ -263,7 +265,7 @@ export class LocalSource extends SingleExportSource {
 
   protected override doGetattr(req: { id: NodeId }): Promise<Attr> {
     const live = this.#open('getattr');
-    return live.resolver.resolveWith(req.id, 'getattr', (r) => attrOf(r.st, live.table.genOf(r.local)));
+    return live.resolver.resolveWith(req.id, 'getattr', live.attrOf);
   }
 
   protected override async doSetattr(req: Parameters<Source['setattr']>[0]): Promise<Attr> {
@@ -321,21 +323,24 @@ export class LocalSource extends SingleExportSource {
         const names: string[] = [];
         const temps: string[] = [];
         for (const name of all) (isTempName(name) ? temps : names).push(name);
+        // Pre-sorted with the built-in order (same as the pager's): its sort then runs in one pass.
+        names.sort();
         if (temps.length > 0 && !this.identity.ro)
           void this.#sweepTemps(live, dir.local, dir.path, temps, false);
         return names;
       },
     });
-    const stats = await mapLimit(page.names, this.#options.statConcurrency, (name) =>
-      lstatMaybe(resolver.child(dir.path, name)),
+    const found = await lstatAll(
+      page.names.map((name) => resolver.child(dir.path, name)),
+      this.#options.statConcurrency,
+      (st, i): DirEntry => {
+        const name = page.names[i]!;
+        const local = resolver.learn(dir.local, name, st);
+        return { name, id: resolver.idOf(local), attr: live.attrOf(st, local) };
+      },
     );
     const entries: DirEntry[] = [];
-    for (let i = 0; i < page.names.length; i++) {
-      const st = stats[i];
-      if (st === undefined) continue; // vanished since the listing
-      const name = page.names[i]!;
-      entries.push({ name, ...this.#entry(live, dir.local, name, st) });
-    }
+    for (const e of found) if (e !== undefined) entries.push(e); // undefined: vanished since the listing
     return { entries, cookie: page.cookie, eof: page.eof };
   }
 

@@ -3,9 +3,25 @@ import { FsError } from '../../core/fs-error.ts';
 import { LOCAL_BITS, LOCAL_MASK, type NodeId } from '../../core/ids.ts';
 import { lstat as lstatCallback } from 'node:fs';
 import { isGone, lstatBig, lstatMaybe } from './fast-stat.ts';
+import { isDirStat } from './local-attr.ts';
 
 const BIGINT = { bigint: true } as const;
-const identity = (r: Resolved): Resolved => r;
+const toResolved = (
+  st: BigIntStats,
+  local: number,
+  path: string,
+  parent: number,
+  name: string,
+): Resolved => ({
+  local,
+  path,
+  st,
+  parent,
+  name,
+});
+
+/** Receives a resolved id without an intermediate object (the getattr hot path). */
+export type ResolvedFn<T> = (st: BigIntStats, local: number, path: string, parent: number, name: string) => T;
 import { type IdTable, ROOT_LOCAL } from './id-table.ts';
 
 /** An id resolved to the path that holds it now, with that path's `lstat`. */
@@ -38,6 +54,10 @@ export class Resolver {
   readonly #rootIno: bigint;
   readonly #exportBits: bigint;
   readonly #highBits = ~LOCAL_MASK;
+  readonly #absDirs = new Map<number, string>();
+  #absEpoch = -1;
+  /** Whether `local` is a created file not yet visible or has a commit in flight (set by the file layer). */
+  busy: (local: number) => boolean = () => false;
   /** Created files not yet visible (set by the file layer). */
   pending: (local: number) => PendingPlace | undefined = () => undefined;
   /** A commit replacing the inode of `local` in flight (set by the file layer). */
@@ -80,16 +100,25 @@ export class Resolver {
     return dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
   }
 
-  /** Path of a known directory from the id map alone (no check), for watchers. */
+  /** Path of a known directory from the id map alone (no check; cached until a directory moves). */
   dirPath(local: number): string | undefined {
+    if (this.#absEpoch !== this.table.pathEpoch) {
+      this.#absDirs.clear();
+      this.#absEpoch = this.table.pathEpoch;
+    }
+    let path = this.#absDirs.get(local);
+    if (path !== undefined) return path;
     const rel = this.table.relPath(local);
-    return rel === undefined ? undefined : this.abs(rel);
+    if (rel === undefined) return undefined;
+    path = this.abs(rel);
+    if (local === ROOT_LOCAL || this.table.node(local)?.dir) this.#absDirs.set(local, path);
+    return path;
   }
 
   /** The local id of an inode (allocating one if needed) and record where it was seen. */
   learn(parent: number, name: string, st: BigIntStats): number {
     const local = this.table.idFor(st.dev, st.ino, true)!;
-    this.table.learn(local, parent, name, st.isDirectory());
+    this.table.learn(local, parent, name, isDirStat(st));
     return local;
   }
 
@@ -101,38 +130,40 @@ export class Resolver {
   /** Resolve an id (or local id) to its current path; ESTALE when its file is gone. */
   resolve(id: NodeId | number, op: string, opts?: { noWait?: boolean }): Promise<Resolved> {
     if (opts?.noWait) return this.#resolve(typeof id === 'number' ? id : this.localOf(id, op), op, false);
-    return this.resolveWith(id, op, identity);
+    return this.resolveWith(id, op, toResolved);
   }
 
   /**
    * Resolve and map in one step: on the fast path (the primary location still holds the
    * inode, nearly every call) `map` runs inside the `lstat` callback, one promise per call.
    */
-  resolveWith<T>(id: NodeId | number, op: string, map: (r: Resolved) => T): Promise<T> {
+  resolveWith<T>(id: NodeId | number, op: string, map: ResolvedFn<T>): Promise<T> {
     const local = typeof id === 'number' ? id : this.localOf(id, op);
     const loc = local === ROOT_LOCAL ? undefined : this.table.node(local)?.locs[0];
-    if (loc !== undefined && this.pending(local) === undefined && this.committing(local) === undefined) {
-      const dirRel = this.table.relPath(loc.parent);
-      if (dirRel !== undefined) {
-        const path = this.child(this.abs(dirRel), loc.name);
+    if (loc !== undefined && !this.busy(local)) {
+      const dirPath = this.dirPath(loc.parent);
+      if (dirPath !== undefined) {
+        const path = this.child(dirPath, loc.name);
         return new Promise<T>((resolve, reject) => {
           lstatCallback(path, BIGINT, (err, st) => {
             if (err === null && this.table.idFor(st.dev, st.ino, false) === local) {
               try {
-                resolve(map({ local, path, st, parent: loc.parent, name: loc.name }));
+                resolve(map(st, local, path, loc.parent, loc.name));
               } catch (e) {
                 reject(e instanceof Error ? e : new Error(String(e)));
               }
             } else if (err !== null && !isGone(err)) {
               reject(err);
             } else {
-              resolve(this.#resolveWaiting(local, op).then(map));
+              resolve(
+                this.#resolveWaiting(local, op).then((r) => map(r.st, r.local, r.path, r.parent, r.name)),
+              );
             }
           });
         });
       }
     }
-    return this.#resolveWaiting(local, op).then(map);
+    return this.#resolveWaiting(local, op).then((r) => map(r.st, r.local, r.path, r.parent, r.name));
   }
 
   async #resolveWaiting(local: number, op: string): Promise<Resolved> {
@@ -150,7 +181,7 @@ export class Resolver {
   /** Resolve a directory id; anything else (a symlink included) → ENOTDIR. */
   async resolveDir(id: NodeId | number, op: string): Promise<Resolved> {
     const r = await this.resolve(id, op);
-    if (!r.st.isDirectory())
+    if (!isDirStat(r.st))
       throw FsError.ENOTDIR(op, typeof id === 'number' ? this.idOf(id).toString() : id.toString());
     return r;
   }
@@ -165,9 +196,9 @@ export class Resolver {
     if (commit !== undefined) await commit;
     const pending = this.pending(local);
     if (pending !== undefined) {
-      const dirRel = this.table.relPath(pending.dir);
-      if (dirRel === undefined) throw this.#stale(local, op);
-      const path = this.child(this.abs(dirRel), pending.tmpName);
+      const dirPath = this.dirPath(pending.dir);
+      if (dirPath === undefined) throw this.#stale(local, op);
+      const path = this.child(dirPath, pending.tmpName);
       const st = await lstatMaybe(path);
       if (st === undefined || this.peek(st) !== local) throw this.#stale(local, op);
       return { local, path, st, parent: pending.dir, name: pending.tmpName };
@@ -177,9 +208,9 @@ export class Resolver {
     let tried = 0;
     for (let i = 0; i < node.locs.length; i++) {
       const loc = node.locs[i]!;
-      const dirRel = this.table.relPath(loc.parent);
-      if (dirRel === undefined) continue;
-      const path = this.child(this.abs(dirRel), loc.name);
+      const dirPath = this.dirPath(loc.parent);
+      if (dirPath === undefined) continue;
+      const path = this.child(dirPath, loc.name);
       tried++;
       const st = await lstatMaybe(path);
       if (st !== undefined && this.table.idFor(st.dev, st.ino, false) === local) {
