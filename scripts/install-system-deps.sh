@@ -4,22 +4,27 @@
 #
 #   bash scripts/install-system-deps.sh           # everything the tests need (default)
 #   bash scripts/install-system-deps.sh --run     # only what running a node needs
+#   bash scripts/install-system-deps.sh --bench   # the test set plus the benchmark peers
 set -euo pipefail
 
 mode=test
 case "${1:-}" in
   --run) mode=run ;;
   --test | '') mode=test ;;
-  *) echo "usage: $0 [--run|--test]" >&2; exit 22 ;;
+  --bench) mode=bench ;;
+  *) echo "usage: $0 [--run|--test|--bench]" >&2; exit 22 ;;
 esac
 
 # Needed to install and run: node-gyp compiles the native addon (binding.gyp) at `npm ci`.
 run_pkgs=(python3 make g++)
 # Needed only by tests (later issues add fuse3/libfuse2, etcd-server, rclone, sshfs, chromium).
 test_pkgs=()
+# The peers bench/remote.bench.ts compares against: sshd + sshfs, rclone (serve webdav/sftp).
+bench_pkgs=(openssh-server sshfs rclone)
 
 pkgs=("${run_pkgs[@]}")
-if [ "$mode" = test ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "$mode" = test ] || [ "$mode" = bench ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "$mode" = bench ]; then pkgs+=("${bench_pkgs[@]}"); fi
 
 # Node.js itself comes from the machine (Debian's nodejs is too old): check, don't install.
 if ! command -v node >/dev/null 2>&1; then
