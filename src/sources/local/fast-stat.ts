@@ -50,7 +50,7 @@ export function lstatAll<T>(
     }
     const start = (): void => {
       const i = next++;
-      lstatCallback(paths[i]!, BIGINT, (err, st) => {
+      lstatSoon(paths[i]!, (err, st) => {
         if (failed) return;
         try {
           if (err !== null && !isGone(err)) throw err;
@@ -66,4 +66,29 @@ export function lstatAll<T>(
     };
     for (let k = 0; k < Math.min(concurrency, paths.length); k++) start();
   });
+}
+
+type StatCallback = (err: NodeJS.ErrnoException | null, st: BigIntStats) => void;
+let queued: { path: string; cb: StatCallback }[] = [];
+let flushScheduled = false;
+
+function flushQueued(): void {
+  flushScheduled = false;
+  const batch = queued;
+  queued = [];
+  for (const { path, cb } of batch) lstatCallback(path, BIGINT, cb);
+}
+
+/**
+ * `lstat` submitted with the others of this event-loop turn, in one burst after the
+ * completions being processed. With many requests in flight (a busy export) the thread
+ * pool then finds its queue full instead of being woken once per request, which costs
+ * more than the request itself on a small machine. A lone request waits one loop turn.
+ */
+export function lstatSoon(path: string, cb: StatCallback): void {
+  queued.push({ path, cb });
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushQueued);
+  }
 }

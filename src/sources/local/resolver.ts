@@ -1,11 +1,9 @@
 import type { BigIntStats } from 'node:fs';
 import { FsError } from '../../core/fs-error.ts';
 import { LOCAL_BITS, LOCAL_MASK, type NodeId } from '../../core/ids.ts';
-import { lstat as lstatCallback } from 'node:fs';
-import { isGone, lstatBig, lstatMaybe } from './fast-stat.ts';
+import { isGone, lstatBig, lstatMaybe, lstatSoon } from './fast-stat.ts';
 import { isDirStat } from './local-attr.ts';
 
-const BIGINT = { bigint: true } as const;
 const toResolved = (
   st: BigIntStats,
   local: number,
@@ -145,7 +143,7 @@ export class Resolver {
       if (dirPath !== undefined) {
         const path = this.child(dirPath, loc.name);
         return new Promise<T>((resolve, reject) => {
-          lstatCallback(path, BIGINT, (err, st) => {
+          lstatSoon(path, (err, st) => {
             if (err === null && this.table.idFor(st.dev, st.ino, false) === local) {
               try {
                 resolve(map(st, local, path, loc.parent, loc.name));
