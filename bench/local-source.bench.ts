@@ -33,7 +33,7 @@ const full = args.scale === 'full';
 const sizes = full
   ? { files: 100_000, entries: 100_000, bytes: 1 << 30 }
   : { files: 10_000, entries: 10_000, bytes: 128 << 20 };
-const repeats = args.repeats ?? (full ? 7 : 9);
+const repeats = args.repeats ?? 9;
 
 const base = args.dir ?? mkdtempSync(join(tmpdir(), 'tessera-bench-local-'));
 const root = join(base, 'export');

@@ -76,7 +76,15 @@ function flushQueued(): void {
   flushScheduled = false;
   const batch = queued;
   queued = [];
-  for (const { path, cb } of batch) lstatCallback(path, BIGINT, cb);
+  for (const { path, cb } of batch) {
+    try {
+      lstatCallback(path, BIGINT, cb);
+    } catch (err) {
+      // A path Node refuses outright (it never reaches the thread pool): fail that one call.
+      const e = err as NodeJS.ErrnoException;
+      process.nextTick(() => cb(Object.assign(e, { code: e.code ?? 'EINVAL' }), undefined as unknown as BigIntStats));
+    }
+  }
 }
 
 /**
