@@ -69,3 +69,59 @@ export async function pool<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/** One side of a many-way comparison. */
+export interface Contender {
+  name: string;
+  /** The measured call. */
+  run: () => Promise<unknown>;
+  /** Untimed preparation before each call (e.g. a fresh mount). */
+  before?: () => Promise<void>;
+  /** Untimed cleanup after each call (e.g. remove the file it wrote). */
+  after?: () => Promise<void>;
+}
+
+/** Samples of one contender. */
+export interface Samples {
+  /** Median milliseconds. */
+  ms: number;
+  samples: number[];
+}
+
+/**
+ * Measure many contenders in the same run: one untimed warm-up call each, then `repeats`
+ * rounds in which every contender runs once, the order rotating by one each round so no
+ * contender always runs first or on another's leftovers. Reports medians by name.
+ */
+export async function rounds(opts: {
+  repeats: number;
+  contenders: readonly Contender[];
+  /** Told about each call as it finishes (progress). */
+  onSample?: (name: string, ms: number) => void;
+}): Promise<Map<string, Samples>> {
+  const list = opts.contenders;
+  const call = async (c: Contender): Promise<number> => {
+    await c.before?.();
+    let ms: number;
+    try {
+      ms = await timeMs(c.run);
+    } catch (err) {
+      // Clean up, but report the call's own failure rather than a follow-on one.
+      await c.after?.().catch(() => undefined);
+      throw err;
+    }
+    await c.after?.();
+    return ms;
+  };
+  for (const c of list) await call(c);
+  const samples = new Map<string, number[]>(list.map((c) => [c.name, []]));
+  for (let i = 0; i < opts.repeats; i++) {
+    for (let j = 0; j < list.length; j++) {
+      const c = list[(i + j) % list.length]!;
+      const ms = await call(c);
+      samples.get(c.name)!.push(ms);
+      opts.onSample?.(c.name, ms);
+    }
+  }
+  return new Map([...samples].map(([name, s]) => [name, { ms: median(s), samples: s }]));
+}

@@ -1,0 +1,488 @@
+/**
+ * Tessera over the wire against sshfs, rclone and the local disk, all on loopback in one
+ * run: sequential read of one big file, sequential write of one, and a full metadata walk
+ * (stat of every file) of a tree. Targets are same-run ratios (see TARGETS).
+ *
+ *   node --import tsx bench/remote.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
+ *
+ * Needs openssh-server, sshfs and rclone (`bash scripts/install-system-deps.sh --bench`) and
+ * FUSE (/dev/fuse, run as root). BENCH_PROFILE_DIR=DIR runs the Tessera nodes with
+ * `--cpu-prof` into DIR.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CHUNK_BYTES, RemoteSource, WINDOW } from '../src/client/remote-source.ts';
+import type { NodeId } from '../src/core/ids.ts';
+import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
+import { parseBenchArgs } from './lib/args.ts';
+import { describeMachine, machineInfo } from './lib/machine.ts';
+import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
+import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
+import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
+import { Teardown } from './lib/peers/teardown.ts';
+import { startTesseraNode } from './lib/peers/tessera.ts';
+import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+
+const args = parseBenchArgs();
+const full = args.scale === 'full';
+const sizes = full ? { files: 100_000, bytes: 1 << 30 } : { files: 10_000, bytes: 128 << 20 };
+const repeats = args.repeats ?? (full ? 5 : 3);
+const TREE_DIRS = 100;
+/** Directories listed at once by the Tessera walk. */
+const WALK_CONCURRENCY = 16;
+const BIG = 'big.bin';
+const TREE = 'tree';
+const EXPORT = 'linux';
+
+/** Same-run targets: Tessera's speed over the peer's (time ratio peer / Tessera). */
+const TARGETS = [
+  {
+    key: 'read_tls_vs_sshfs',
+    what: 'read over TLS ≥ 3× sshfs',
+    op: 'read',
+    ours: 'tessera-tls',
+    peer: 'sshfs',
+    min: 3,
+  },
+  {
+    key: 'read_ws_vs_rclone_webdav',
+    what: 'read over plain ws ≥ `rclone cat` over webdav',
+    op: 'read',
+    ours: 'tessera-ws',
+    peer: 'rclone-webdav',
+    min: 1,
+  },
+  {
+    key: 'write_tls_vs_sshfs',
+    what: 'write over TLS ≥ 2× sshfs',
+    op: 'write',
+    ours: 'tessera-tls',
+    peer: 'sshfs',
+    min: 2,
+  },
+  {
+    key: 'walk_tls_vs_sshfs',
+    what: 'metadata walk over TLS ≥ 3× faster than sshfs',
+    op: 'walk',
+    ours: 'tessera-tls',
+    peer: 'sshfs',
+    min: 3,
+  },
+  {
+    key: 'walk_tls_vs_rclone_sftp',
+    what: 'metadata walk over TLS no slower than `rclone lsjson -R` over sftp',
+    op: 'walk',
+    ours: 'tessera-tls',
+    peer: 'rclone-sftp',
+    min: 1,
+  },
+] as const;
+
+type Op = 'read' | 'write' | 'walk';
+
+function log(msg: string): void {
+  process.stderr.write(`[remote ${args.scale}] ${msg}\n`);
+}
+
+/** The data set: one big file and a tree of `files` small files in TREE_DIRS directories. */
+async function build(data: string): Promise<void> {
+  const paths: string[] = [];
+  for (let d = 0; d < TREE_DIRS; d++) {
+    const dir = join(data, TREE, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < sizes.files / TREE_DIRS; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
+  }
+  await pool(paths, 64, (p, i) => writeFile(p, `file ${i}\n`));
+  const block = Buffer.alloc(CHUNK_BYTES);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const fh = await open(join(data, BIG), 'w');
+  try {
+    for (let off = 0; off < sizes.bytes; off += CHUNK_BYTES) await fh.write(block, 0, CHUNK_BYTES, off);
+  } finally {
+    await fh.close();
+  }
+  // Let writeback of the fresh data finish now rather than during the measurements.
+  await runCommand({ cmd: 'sync', args: [] });
+}
+
+/** `dd` as the benchmark runs it: 1 MiB blocks; checks the byte count it reports. */
+async function dd(opts: { from: string; to: string; count?: number }): Promise<void> {
+  const ddArgs = [`if=${opts.from}`, `of=${opts.to}`, 'bs=1M'];
+  if (opts.count !== undefined) ddArgs.push(`count=${opts.count}`);
+  const { stderr } = await runCommand({ cmd: 'dd', args: ddArgs, stdout: 'discard' });
+  const copied = Number(/^(\d+) bytes/m.exec(stderr)?.[1]);
+  if (copied !== sizes.bytes)
+    throw new Error(`dd ${opts.from} → ${opts.to} copied ${copied} bytes, not ${sizes.bytes}`);
+}
+
+/** `find -printf` of fields that need a stat of every entry (size, mtime, mode). */
+const FIND_FORMAT = '%s %T@ %m %p\\n';
+
+async function findCount(dir: string): Promise<number> {
+  const { stdout } = await runCommand({ cmd: 'find', args: [dir, '-type', 'f', '-printf', FIND_FORMAT] });
+  return stdout.split('\n').filter(Boolean).length;
+}
+
+/** Sequential read through Tessera: a window of pipelined 1 MiB READs, bytes discarded. */
+async function tesseraRead(src: RemoteSource, id: NodeId): Promise<void> {
+  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+  let next = 0;
+  let total = 0;
+  let eof = false;
+  try {
+    const worker = async () => {
+      while (!eof) {
+        const offset = next;
+        next += CHUNK_BYTES;
+        const part = await src.read({ handle, offset, length: CHUNK_BYTES });
+        total += part.byteLength;
+        if (part.byteLength < CHUNK_BYTES) eof = true;
+      }
+    };
+    await Promise.all(Array.from({ length: WINDOW }, worker));
+  } finally {
+    await src.closeFile({ handle });
+  }
+  if (total !== sizes.bytes) throw new Error(`Tessera read ${total} bytes, not ${sizes.bytes}`);
+}
+
+/** Sequential write through Tessera: create, a window of pipelined 1 MiB WRITEs, close. */
+async function tesseraWrite(src: RemoteSource, parent: NodeId, name: string, block: Buffer): Promise<void> {
+  const { handle } = await src.create({ parent, name, mode: 0o644 });
+  let next = 0;
+  try {
+    const worker = async () => {
+      while (next < sizes.bytes) {
+        const offset = next;
+        next += CHUNK_BYTES;
+        const { written } = await src.write({ handle, offset, data: block });
+        if (written !== CHUNK_BYTES) throw new Error(`short write at ${offset}: ${written}`);
+      }
+    };
+    await Promise.all(Array.from({ length: WINDOW }, worker));
+  } finally {
+    // No `abort` on failure: CLOSE over the wire takes only the handle (a failed run throws anyway).
+    await src.closeFile({ handle });
+  }
+}
+
+/**
+ * Metadata walk through Tessera: readdirp (which returns every entry's attributes: the stat
+ * of every file, over the wire) of every directory, WALK_CONCURRENCY directories at once.
+ */
+async function tesseraWalk(src: RemoteSource, top: NodeId): Promise<number> {
+  let files = 0;
+  const queue: NodeId[] = [top];
+  let active = 0;
+  await new Promise<void>((resolve, reject) => {
+    const pump = () => {
+      if (queue.length === 0 && active === 0) return resolve();
+      while (active < WALK_CONCURRENCY && queue.length > 0) {
+        const dir = queue.shift()!;
+        active++;
+        void (async () => {
+          for (let cookie = '', eof = false; !eof;) {
+            const page = await src.readdirp({ dir, cookie, max: MAX_READDIR_PAGE });
+            for (const e of page.entries) {
+              if (e.attr.kind === 'dir') queue.push(e.id);
+              else files++;
+            }
+            ({ cookie, eof } = page);
+          }
+        })().then(() => {
+          active--;
+          pump();
+        }, reject);
+      }
+    };
+    pump();
+  });
+  return files;
+}
+
+async function main(): Promise<void> {
+  for (const prog of ['/usr/sbin/sshd', 'ssh', 'ssh-keygen', 'sshfs', 'fusermount', 'rclone', 'dd', 'find']) {
+    if (!(await haveProgram(prog)))
+      throw new Error(
+        `${prog} not found: install the benchmark peers with 'bash scripts/install-system-deps.sh --bench'`,
+      );
+  }
+  const teardown = new Teardown();
+  const base = args.dir ?? mkdtempSync(join(tmpdir(), 'tessera-bench-remote-'));
+  if (args.dir === undefined)
+    teardown.add('remove the temp dir', async () => rmSync(base, { recursive: true, force: true }));
+  else mkdirSync(base, { recursive: true });
+  try {
+    const data = join(base, 'data');
+    rmSync(data, { recursive: true, force: true });
+    mkdirSync(data, { recursive: true });
+    teardown.add('remove the data', async () => rmSync(data, { recursive: true, force: true }));
+    log(`building a ${sizes.bytes >> 20} MiB file and ${sizes.files} files in ${TREE_DIRS} dirs in ${data}`);
+    await build(data);
+
+    log('starting sshd, rclone serve webdav/sftp and two Tessera nodes (TLS, ws) on 127.0.0.1');
+    const sshd = await startSshd({ dir: join(base, 'sshd') });
+    teardown.add('stop sshd', () => sshd.stop());
+    const webdav = await startRcloneServe({
+      protocol: 'webdav',
+      root: data,
+      dir: join(base, 'rclone-webdav'),
+    });
+    teardown.add('stop rclone serve webdav', () => webdav.stop());
+    const sftp = await startRcloneServe({ protocol: 'sftp', root: data, dir: join(base, 'rclone-sftp') });
+    teardown.add('stop rclone serve sftp', () => sftp.stop());
+    const profileDir = process.env.BENCH_PROFILE_DIR;
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const tls = await startTesseraNode({
+      home: join(base, 'home-tls'),
+      dataDir: data,
+      exportName: EXPORT,
+      insecure: false,
+      nodeArgs,
+    });
+    teardown.add('stop the TLS node', () => tls.stop());
+    const ws = await startTesseraNode({
+      home: join(base, 'home-ws'),
+      dataDir: data,
+      exportName: EXPORT,
+      insecure: true,
+      nodeArgs,
+    });
+    teardown.add('stop the ws node', () => ws.stop());
+
+    const sources = {
+      'tessera-tls': new RemoteSource({ connect: tls.connect }),
+      'tessera-ws': new RemoteSource({ connect: ws.connect }),
+    };
+    const ids = {} as Record<keyof typeof sources, { root: NodeId; big: NodeId; tree: NodeId }>;
+    for (const [name, src] of Object.entries(sources) as [keyof typeof sources, RemoteSource][]) {
+      await src.open();
+      teardown.add(`close the ${name} session`, () => src.close());
+      const root = (await src.listExports()).find((e) => e.name === `/${EXPORT}`)?.root;
+      if (root === undefined) throw new Error(`${name}: the node does not show export ${EXPORT}`);
+      const big = (await src.lookup({ parent: root, name: BIG })).id;
+      const tree = (await src.lookup({ parent: root, name: TREE })).id;
+      ids[name] = { root, big, tree };
+    }
+
+    const mountpoint = join(base, 'sshfs-mnt');
+    await mkdir(mountpoint, { recursive: true });
+    let mount: SshfsMount | undefined;
+    teardown.add('unmount sshfs', async () => mount?.unmount());
+    /** Each sshfs call runs on a fresh mount: no sshfs or kernel cache carries over from the last. */
+    const sshfsFresh = {
+      before: async () => {
+        mount = await mountSshfs({ sshd, remoteDir: data, mountpoint });
+      },
+      after: async () => {
+        await mount?.unmount();
+        mount = undefined;
+      },
+    };
+    const rclone = (server: RcloneServer, rcArgs: string[], stdout: 'discard' | 'capture' = 'discard') =>
+      runCommand({ cmd: 'rclone', args: rcArgs, env: server.env, stdout });
+
+    // Untimed checks that every peer sees the same data set.
+    log('checking that every peer sees the data set');
+    {
+      let bytes = 0;
+      await runCommand({
+        cmd: 'rclone',
+        args: ['cat', `${webdav.remote}${BIG}`],
+        env: webdav.env,
+        stdout: (c) => (bytes += c.length),
+      });
+      if (bytes !== sizes.bytes) throw new Error(`rclone cat over webdav gave ${bytes} bytes`);
+      const listed = JSON.parse(
+        (await rclone(sftp, ['lsjson', '-R', `${sftp.remote}${TREE}`], 'capture')).stdout,
+      ) as { IsDir: boolean }[];
+      const counts = {
+        local: await findCount(join(data, TREE)),
+        'rclone-sftp': listed.filter((e) => !e.IsDir).length,
+        sshfs: 0,
+      };
+      await sshfsFresh.before();
+      try {
+        counts.sshfs = await findCount(join(mountpoint, TREE));
+      } finally {
+        await sshfsFresh.after();
+      }
+      for (const [who, n] of Object.entries(counts))
+        if (n !== sizes.files) throw new Error(`${who} walk found ${n} files, not ${sizes.files}`);
+    }
+
+    const results = new Map<Op, Map<string, Samples>>();
+    const progress = (op: Op) => (name: string, ms: number) =>
+      log(`  ${op} ${name}: ${(ms / 1000).toFixed(3)} s`);
+
+    log(`sequential read of ${sizes.bytes >> 20} MiB, ${repeats} rounds`);
+    const readers: Contender[] = [
+      { name: 'local', run: () => dd({ from: join(data, BIG), to: '/dev/null' }) },
+      { name: 'sshfs', run: () => dd({ from: join(mountpoint, BIG), to: '/dev/null' }), ...sshfsFresh },
+      { name: 'rclone-webdav', run: () => rclone(webdav, ['cat', `${webdav.remote}${BIG}`]) },
+      { name: 'tessera-tls', run: () => tesseraRead(sources['tessera-tls'], ids['tessera-tls'].big) },
+      { name: 'tessera-ws', run: () => tesseraRead(sources['tessera-ws'], ids['tessera-ws'].big) },
+    ];
+    results.set('read', await rounds({ repeats, contenders: readers, onSample: progress('read') }));
+
+    log(`sequential write of ${sizes.bytes >> 20} MiB, ${repeats} rounds`);
+    const count = sizes.bytes / CHUNK_BYTES;
+    const block = Buffer.alloc(CHUNK_BYTES);
+    const written = (name: string) => join(data, `written-${name}.bin`);
+    const checkWritten = async (name: string) => {
+      const st = await stat(written(name));
+      if (st.size !== sizes.bytes) throw new Error(`${name} wrote ${st.size} bytes, not ${sizes.bytes}`);
+    };
+    const writers: Contender[] = [
+      {
+        name: 'local',
+        run: () => dd({ from: '/dev/zero', to: written('local'), count }),
+        after: async () => {
+          await checkWritten('local');
+          await rm(written('local'));
+        },
+      },
+      {
+        name: 'sshfs',
+        run: () => dd({ from: '/dev/zero', to: join(mountpoint, 'written-sshfs.bin'), count }),
+        before: sshfsFresh.before,
+        after: async () => {
+          // Checked before unmounting: dd's close must have pushed every byte already.
+          await checkWritten('sshfs');
+          await sshfsFresh.after();
+          await rm(written('sshfs'));
+        },
+      },
+      ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
+        name,
+        run: () => tesseraWrite(sources[name], ids[name].root, `written-${name}.bin`, block),
+        after: async () => {
+          await checkWritten(name);
+          await sources[name].unlink({ parent: ids[name].root, name: `written-${name}.bin` });
+        },
+      })),
+    ];
+    results.set('write', await rounds({ repeats, contenders: writers, onSample: progress('write') }));
+
+    log(`metadata walk of ${sizes.files} files, ${repeats} rounds`);
+    const expectFiles = (who: string) => (n: number) => {
+      if (n !== sizes.files) throw new Error(`${who} walk found ${n} files, not ${sizes.files}`);
+    };
+    const find = (dir: string) =>
+      runCommand({ cmd: 'find', args: [dir, '-printf', FIND_FORMAT], stdout: 'discard' });
+    const walkers: Contender[] = [
+      { name: 'local', run: () => find(join(data, TREE)) },
+      { name: 'sshfs', run: () => find(join(mountpoint, TREE)), ...sshfsFresh },
+      { name: 'rclone-sftp', run: () => rclone(sftp, ['lsjson', '-R', `${sftp.remote}${TREE}`]) },
+      ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
+        name,
+        run: async () => expectFiles(name)(await tesseraWalk(sources[name], ids[name].tree)),
+      })),
+    ];
+    results.set('walk', await rounds({ repeats, contenders: walkers, onSample: progress('walk') }));
+
+    await report({ results, base, cipher: sshd.cipher });
+  } finally {
+    await teardown.run();
+  }
+}
+
+async function report(opts: {
+  results: Map<Op, Map<string, Samples>>;
+  base: string;
+  cipher: string;
+}): Promise<void> {
+  const { results } = opts;
+  const machine = await machineInfo(opts.base);
+  const date = new Date().toISOString();
+  const ms = (op: Op, who: string) => results.get(op)?.get(who)?.ms;
+  const mbps = (msv: number) => sizes.bytes / 1e6 / (msv / 1000);
+  const cell = (op: Op, who: string) => {
+    const v = ms(op, who);
+    if (v === undefined) return '—';
+    return op === 'walk'
+      ? `${(v / 1000).toFixed(2)} s (${Math.round(sizes.files / (v / 1000)).toLocaleString('en-US')} files/s)`
+      : `${mbps(v).toFixed(0)} MB/s (${(v / 1000).toFixed(2)} s)`;
+  };
+  const columns = ['local', 'sshfs', 'rclone', 'tessera-tls', 'tessera-ws'] as const;
+  const peerOf = (op: Op, col: (typeof columns)[number]) =>
+    col === 'rclone' ? (op === 'read' ? 'rclone-webdav' : op === 'walk' ? 'rclone-sftp' : 'none') : col;
+  const mib = sizes.bytes >> 20;
+  const rows = [
+    [`sequential read of a ${mib} MiB file`, ...columns.map((c) => cell('read', peerOf('read', c)))],
+    [`sequential write of a ${mib} MiB file`, ...columns.map((c) => cell('write', peerOf('write', c)))],
+    [
+      `metadata walk of ${sizes.files.toLocaleString('en-US')} files in ${TREE_DIRS} dirs`,
+      ...columns.map((c) => cell('walk', peerOf('walk', c))),
+    ],
+  ];
+  const verdicts = TARGETS.map((t) => {
+    const ours = ms(t.op, t.ours)!;
+    const peer = ms(t.op, t.peer)!;
+    const ratio = peer / ours;
+    return { ...t, ratio, met: ratio >= t.min };
+  });
+  const allMet = verdicts.every((v) => v.met);
+  const body = [
+    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}.`,
+    '',
+    'Everything on 127.0.0.1 in one run, over one data set in page cache (warm for every peer',
+    `alike), median of ${repeats} rounds after one warm-up each; the order of the contenders rotates`,
+    'every round. MB/s is 10⁶ bytes per second.',
+    '',
+    table(['operation', 'local disk', 'sshfs', 'rclone', 'Tessera (TLS)', 'Tessera (ws)'], rows),
+    '',
+    table(
+      ['target (same-run ratio)', 'ratio', 'met'],
+      verdicts.map((v) => [v.what, `${v.ratio.toFixed(2)}×`, v.met ? 'yes' : '**no**']),
+    ),
+    '',
+    `All targets ${allMet ? '**met**' : '**NOT met**'}.`,
+    '',
+    'How each contender works:',
+    '',
+    `- **local disk**: \`dd bs=1M\` from the file / from \`/dev/zero\` (no fsync), \`find -printf '${FIND_FORMAT.replace('\\n', '\\n')}'\` (size, mtime and mode need a stat of every entry).`,
+    `- **sshfs** ${'(sshfs 3, OpenSSH sshd from its own config on a loopback port, sftp-server; default options and cipher, negotiated: `' + opts.cipher + '`)'}: the same \`dd\` and \`find\` through the mount. Every sshfs call runs on a fresh mount (mounted and unmounted untimed), so neither sshfs's own caches nor the kernel's carry over from one call to the next; within a call they work as usual.`,
+    '- **rclone** (`serve webdav` and `serve sftp` of the data dir with default flags: `--vfs-cache-mode off`, `--dir-cache-time 5m`): read is `rclone cat` of the file over webdav; walk is `rclone lsjson -R` over sftp (names, sizes and times from sftp directory reads). The server keeps its directory cache between calls, as a running `rclone serve` does.',
+    `- **Tessera**: two nodes, each in its own process (\`bench/lib/peers/tessera-serve.ts\`, \`createNode\` on a temp home with one \`linux\` export of the data dir), one with TLS 1.3 and one \`--insecure\` (plain ws). The client is a \`RemoteSource\` in the benchmark process with one session per node: read = ${WINDOW} pipelined 1 MiB READs in flight, bytes discarded; write = CREATE, ${WINDOW} pipelined 1 MiB WRITEs in flight, CLOSE (the file appears atomically at close); walk = READDIRP (${MAX_READDIR_PAGE.toLocaleString('en-US')} entries per page, attributes included: the stat of every file, over the wire) of every directory, ${WALK_CONCURRENCY} directories in flight.`,
+  ].join('\n');
+  if (args.doc)
+    await writeDocSection({ title: 'Remote access: Tessera vs sshfs, rclone and local disk', body });
+  process.stderr.write(`${body}\n`);
+  const figures = Object.fromEntries(
+    [...results].map(([op, m]) => [
+      op,
+      Object.fromEntries(
+        [...m].map(([who, s]) => [
+          who,
+          {
+            ms: +s.ms.toFixed(1),
+            samples_ms: s.samples.map((v) => +v.toFixed(1)),
+            ...(op === 'walk'
+              ? { files_per_s: Math.round(sizes.files / (s.ms / 1000)) }
+              : { mb_s: +mbps(s.ms).toFixed(1) }),
+          },
+        ]),
+      ),
+    ]),
+  );
+  printJsonLine({
+    bench: 'remote',
+    date,
+    scale: args.scale,
+    machine,
+    repeats,
+    sizes,
+    ssh_cipher: opts.cipher,
+    figures,
+    targets: Object.fromEntries(
+      verdicts.map((v) => [v.key, { ratio: +v.ratio.toFixed(3), min: v.min, met: v.met }]),
+    ),
+    targets_met: allMet,
+  });
+}
+
+await main();
