@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { lstat as lstatCallback, mkdirSync, mkdtempSync, rmSync, type Stats } from 'node:fs';
 import { open, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootId, type NodeId } from '../src/core/ids.ts';
 import { createSource } from '../src/sources/registry.ts';
@@ -29,6 +29,7 @@ const CHUNK = 1 << 20;
 const TREE_DIRS = 100;
 
 const args = parseBenchArgs();
+const loadStart = loadavg()[0]!.toFixed(2);
 const full = args.scale === 'full';
 const sizes = full
   ? { files: 100_000, entries: 100_000, bytes: 1 << 30 }
@@ -208,6 +209,11 @@ async function report(r: {
   const met = targets.every((d) => d.ratio >= TARGET);
   const ms = (v: number) => v.toFixed(1);
   const pct = (v: number) => `${(v * 100).toFixed(0)} %`;
+  // Paired rounds (raw and adapter of the same round) show how much the machine moved.
+  const spread = (d: Duel) => {
+    const per = d.rawSamples.map((raw, i) => raw / d.adapterSamples[i]!);
+    return `${pct(Math.min(...per))}–${pct(Math.max(...per))}`;
+  };
   const perSec = (n: number, msv: number) => Math.round(n / (msv / 1000)).toLocaleString('en-US');
   const mbps = (msv: number) => (sizes.bytes / 2 ** 20 / (msv / 1000)).toFixed(0);
   const rows = [
@@ -216,34 +222,40 @@ async function report(r: {
       `${ms(r.getattrSeq.rawMs)} ms (${perSec(sizes.files, r.getattrSeq.rawMs)}/s)`,
       `${ms(r.getattrSeq.adapterMs)} ms (${perSec(sizes.files, r.getattrSeq.adapterMs)}/s)`,
       pct(r.getattrSeq.ratio),
+      spread(r.getattrSeq),
     ],
     [
       `getattr of ${sizes.files.toLocaleString('en-US')} files (${GETATTR_CONCURRENCY} in flight)`,
       `${ms(r.getattr.rawMs)} ms (${perSec(sizes.files, r.getattr.rawMs)}/s)`,
       `${ms(r.getattr.adapterMs)} ms (${perSec(sizes.files, r.getattr.adapterMs)}/s)`,
       pct(r.getattr.ratio),
+      spread(r.getattr),
     ],
     [
       `readdirp of a ${sizes.entries.toLocaleString('en-US')}-entry directory`,
       `${ms(r.readdirp.rawMs)} ms`,
       `${ms(r.readdirp.adapterMs)} ms`,
       pct(r.readdirp.ratio),
+      spread(r.readdirp),
     ],
     [
       `sequential read of ${sizes.bytes >> 20} MiB, 1 MiB chunks into one reused buffer`,
       `${ms(r.read.rawMs)} ms (${mbps(r.read.rawMs)} MiB/s)`,
       `${ms(r.read.adapterMs)} ms (${mbps(r.read.adapterMs)} MiB/s)`,
       pct(r.read.ratio),
+      spread(r.read),
     ],
     [
       `(for reference, not a target) the same read, adapter returning a fresh buffer per call`,
       `${ms(r.readFresh.rawMs)} ms (${mbps(r.readFresh.rawMs)} MiB/s)`,
       `${ms(r.readFresh.adapterMs)} ms (${mbps(r.readFresh.adapterMs)} MiB/s)`,
       pct(r.readFresh.ratio),
+      spread(r.readFresh),
     ],
   ];
   const body = [
-    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}.`,
+    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${loadStart} at the`,
+    `start, ${loadavg()[0]!.toFixed(2)} at the end (other work on the machine moves the figures; compare the per-round spread).`,
     '',
     `Raw \`node:fs\` against the \`linux\` source over the same files, warm caches, median of ${repeats}`,
     'alternating rounds after one warm-up each. Raw getattr is `fs.lstat(path)` (callback API, the',
@@ -254,7 +266,7 @@ async function report(r: {
     '(what a FUSE read, which hands over a buffer to fill, does). Without `into` every read returns a',
     'fresh buffer: page faults and cold cache lines that raw reading does not pay (last row).',
     '',
-    table(['operation', 'raw node:fs', 'linux source', 'adapter / raw speed'], rows),
+    table(['operation', 'raw node:fs', 'linux source', 'adapter / raw speed (median)', 'per round'], rows),
     '',
     `Target: the adapter at ≥ ${pct(TARGET)} of raw on each of the first four rows — **${met ? 'met' : 'NOT met'}**` +
       (met
@@ -276,6 +288,7 @@ async function report(r: {
     date,
     scale: args.scale,
     machine,
+    load_average: { start: Number(loadStart), end: +loadavg()[0]!.toFixed(2) },
     repeats,
     sizes,
     getattr_sequential: fig(r.getattrSeq),
