@@ -1,0 +1,39 @@
+import type { SessionEnd } from './audit.ts';
+
+/** Counters of a running node (a Prometheus endpoint can read these later). */
+export class NodeMetrics {
+  /** Connections that reached the protocol (WebSocket upgrade done). */
+  connections = 0;
+  /** Sessions that authenticated. */
+  sessionsStarted = 0;
+  /** Connections currently open. */
+  connectionsOpen = 0;
+  /** How connections ended, by kind; graceful and abrupt ends are counted apart. */
+  readonly ended: Record<SessionEnd, number> = {
+    graceful: 0,
+    abrupt: 0,
+    'server-shutdown': 0,
+    'protocol-error': 0,
+    'auth-failed': 0,
+  };
+  authFailures = 0;
+  requests = 0;
+  protocolErrors = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  /** A plain copy of the counters. */
+  snapshot(): Record<string, unknown> {
+    return {
+      connections: this.connections,
+      sessionsStarted: this.sessionsStarted,
+      connectionsOpen: this.connectionsOpen,
+      ended: { ...this.ended },
+      authFailures: this.authFailures,
+      requests: this.requests,
+      protocolErrors: this.protocolErrors,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
+  }
+}

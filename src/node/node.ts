@@ -1,0 +1,268 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
+import { FsError } from '../core/fs-error.ts';
+import { type Home, logFileOf, openHome } from '../core/home.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { Namespace } from '../namespace/namespace.ts';
+import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
+import type { Argon2Params } from '../protocol/scram.ts';
+import { AuditLog } from './audit.ts';
+import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
+import { ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
+import { ExportRegistry } from './export-registry.ts';
+import { KeyedMutex } from './file-ops.ts';
+import { NodeMetrics } from './metrics.ts';
+import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
+import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
+import { loadServerTls } from './tls-ca.ts';
+
+/** The WebSocket path of the protocol on the node's listening address. */
+export const PROTOCOL_PATH = '/tessera';
+/** The WebSocket subprotocol clients must ask for. */
+export const SUBPROTOCOL = 'tessera';
+
+/** Options of {@link createNode}. */
+export interface CreateNodeOptions {
+  /** The node's home (an initialized one: `tessera init`). */
+  home: string;
+  /** `host:port` to listen on (default: `[server] listen` of tessera.toml); port 0 picks one. */
+  listen?: string | undefined;
+  /** Serve plain `ws://` instead of TLS. */
+  insecure?: boolean | undefined;
+  /** Where the node logs (default: as tessera.toml's `[log]` says). */
+  logger?: Logger | undefined;
+  /** argon2id cost of an owner credential made now (tests use a cheap one). */
+  argon2?: Argon2Params | undefined;
+  /** Session limits (defaults: docs/protocol.md). */
+  limits?: Partial<SessionLimits> | undefined;
+  /** Authentication throttle settings (tests inject a clock). */
+  throttle?: AuthThrottleOptions | undefined;
+}
+
+/** A running node. */
+export interface TesseraNode extends AsyncDisposable {
+  /** `wss://host:port/tessera` (or `ws://…` when insecure). */
+  readonly url: string;
+  readonly address: { host: string; port: number };
+  /** SHA-256 of the server certificate (`AA:BB:…`); undefined when insecure. */
+  readonly fingerprint: string | undefined;
+  /** SHA-256 of the node CA certificate; undefined when insecure. */
+  readonly caFingerprint: string | undefined;
+  readonly namespace: Namespace;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly home: string;
+  readonly metrics: NodeMetrics;
+  readonly audit: AuditLog;
+  /** Sessions currently connected. */
+  sessions(): { id: string; address: string; principal: string | undefined }[];
+  /**
+   * Stop: refuse new connections, say `bye` to every session, let requests in flight
+   * finish within the grace period, close handles (unfinished writes are discarded), then
+   * close the exports. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: { code: status === 404 ? 'ENOENT' : 'EPROTO', message } });
+  const reason = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Mount every export of the home at `/<name>`, in the slot of its export index. */
+async function buildNamespace(opts: { registry: ExportRegistry; logger: Logger }): Promise<Namespace> {
+  const namespace = new Namespace();
+  await namespace.open();
+  for (const { entry, source } of opts.registry.exports()) {
+    if (!source) continue; // The registry logged why it could not open.
+    try {
+      await namespace.mount({ path: `/${entry.name}`, source, exportName: entry.name, slot: entry.index });
+    } catch (err) {
+      opts.logger.error('export could not be mounted', { export: entry.name, error: err });
+    }
+  }
+  return namespace;
+}
+
+/**
+ * Start a node: load the home (config, identity, exports), compose its namespace (each
+ * export at `/<name>` in the slot of its export index, so ids stay stable across restarts),
+ * and serve it on one address — the protocol as a WebSocket at `/tessera` (TLS 1.3 with a
+ * certificate from the node's CA unless `insecure`), other HTTP paths answer 404 for now.
+ * Records the address in the home's `runtime.json` and resolves once listening.
+ */
+export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> {
+  const root = resolve(opts.home);
+  const home: Home = await openHome({ root });
+  const listen = opts.listen ?? home.config.server.listen;
+  const problem = listenProblem(listen);
+  if (problem !== undefined) throw FsError.EINVAL('serve', listen, `listen address: ${problem}`);
+  const running = await readRuntime({ home: root });
+  if (running !== undefined && running.pid !== process.pid) {
+    throw FsError.EBUSY(
+      'serve',
+      root,
+      `a node of this home already runs (pid ${running.pid}, ${running.url})`,
+    );
+  }
+  const ownLogger = opts.logger === undefined;
+  const logger =
+    opts.logger ?? createLogger({ level: home.config.log.level, file: logFileOf(home.paths, home.config) });
+  const log = logger.child({ component: 'node' });
+  const nodeName = nodeNameOf(home.config);
+  const { host, port } = splitListen(listen);
+
+  await ensureOwnerCredential({ home: root, argon2: opts.argon2 });
+  const tls =
+    opts.insecure === true ? undefined : await loadServerTls({ home: root, nodeName, hosts: [host] });
+  const registry = new ExportRegistry({ home, logger });
+  await registry.open();
+  let namespace: Namespace;
+  try {
+    namespace = await buildNamespace({ registry, logger: log });
+  } catch (err) {
+    await registry.close();
+    throw err;
+  }
+
+  const metrics = new NodeMetrics();
+  const audit = new AuditLog({
+    home: root,
+    onError: (err) => log.error('audit log write failed', { error: err }),
+  });
+  const env: SessionEnv = {
+    source: namespace,
+    exportOfSlot: (slot) => namespace.table.bySlot(slot)?.exp.name,
+    nodeId: home.identity.id,
+    nodeName,
+    credentials: {
+      find: (keyId) => findCredential({ home: root, id: keyId }),
+      probe: (keyId) => probeVerifier({ home: root, keyId }),
+    },
+    audit,
+    throttle: new AuthThrottle(opts.throttle),
+    takes: new KeyedMutex(),
+    metrics,
+    logger,
+    limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
+  };
+  const sessions = new Set<Session>();
+  let closing: Promise<void> | undefined;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://node').pathname;
+    if (path === '/health') return sendJson(res, closing ? 503 : 200, { ok: closing === undefined });
+    sendJson(res, 404, {
+      error: { code: 'ENOENT', message: `ENOENT: nothing at ${path} (the protocol is at ${PROTOCOL_PATH})` },
+    });
+  };
+  const server = tls
+    ? createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' }, onRequest)
+    : createHttpServer(onRequest);
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    const path = new URL(req.url ?? '/', 'http://node').pathname;
+    if (path !== PROTOCOL_PATH) return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
+    if (closing) return refuseUpgrade(socket, 503, 'the node is shutting down');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL))
+      return refuseUpgrade(socket, 400, `WebSocket subprotocol '${SUBPROTOCOL}' required`);
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const session = new Session({ ws, address: req.socket.remoteAddress ?? 'unknown', env });
+      sessions.add(session);
+      void session.done.then(() => sessions.delete(session));
+    });
+  });
+  server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err }));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen({ host, port }, () => {
+        server.off('error', fail);
+        ok();
+      });
+    });
+  } catch (err) {
+    await namespace.close();
+    await registry.close();
+    if (ownLogger) await logger.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw FsError.EADDRINUSE('serve', listen, `${listen} is already in use`);
+    throw FsError.from(err, 'serve', listen);
+  }
+  server.on('error', (err) => log.error('server error', { error: err }));
+  const bound = server.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  const url = `${tls ? 'wss' : 'ws'}://${hostForUrl(bound.address)}:${bound.port}${PROTOCOL_PATH}`;
+  await writeRuntime({
+    home: root,
+    info: { url, pid: process.pid, fingerprint: tls?.fingerprint, started: new Date().toISOString() },
+  });
+  audit.record({ event: 'node-start', url, pid: process.pid });
+  log.info('node listening', { url, fingerprint: tls?.fingerprint, exports: namespace.mounts().length });
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      log.info('node shutting down', { sessions: sessions.size });
+      const stopped = new Promise<void>((ok) => server.close(() => ok()));
+      await Promise.all([...sessions].map((s) => s.shutdown('the node is shutting down')));
+      server.closeAllConnections();
+      await stopped;
+      wss.close();
+      await namespace.close();
+      await registry.close();
+      await removeRuntime({ home: root, url });
+      audit.record({ event: 'node-stop', url, pid: process.pid });
+      await audit.flush();
+      log.info('node stopped', { metrics: metrics.snapshot() });
+      if (ownLogger) await logger.close();
+    })();
+    return closing;
+  };
+
+  return {
+    url,
+    address,
+    fingerprint: tls?.fingerprint,
+    caFingerprint: tls?.caFingerprint,
+    namespace,
+    nodeId: home.identity.id,
+    nodeName,
+    home: root,
+    metrics,
+    audit,
+    sessions: () => [...sessions].map((s) => ({ id: s.id, address: s.address, principal: s.principal })),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,675 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type WebSocket from 'ws';
+import { FsError } from '../core/fs-error.ts';
+import type { Logger } from '../core/log.ts';
+import {
+  BadRequest,
+  type ClientMessage,
+  decodeClientMessage,
+  encodeBye,
+  encodeFailure,
+  encodeProtocolError,
+  encodePush,
+  encodeResult,
+  type Request,
+} from '../protocol/messages.ts';
+import type { OpName } from '../protocol/ops.ts';
+import { type Argon2Params, authMessage, nonce, proofValid, serverSignature } from '../protocol/scram.ts';
+import { negotiateVersion } from '../protocol/version.ts';
+import type { Handle, Source } from '../sources/source.ts';
+import type { AuditLog, SessionEnd } from './audit.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
+import { Authorizer } from './authorization.ts';
+import type { CredentialRecord } from './credentials.ts';
+import { dispatch } from './dispatch.ts';
+import type { KeyedMutex } from './file-ops.ts';
+import type { NodeMetrics } from './metrics.ts';
+import { SessionHandles } from './session-handles.ts';
+import { Subscriptions } from './subscriptions.ts';
+
+/** Limits of one session. */
+export interface SessionLimits {
+  /** Requests run at once; beyond this the socket is not read (default 256). */
+  maxInFlight: number;
+  /** Bytes buffered in the socket above which answers wait for it to drain (default 8 MiB). */
+  highWaterBytes: number;
+  /** Protocol errors tolerated before the session is dropped (default 16). */
+  maxProtocolErrors: number;
+  /** How long a closing session waits for its requests in flight (default 5 s). */
+  graceMs: number;
+  /** Time allowed from connecting to a successful AUTH (default 30 s). */
+  handshakeTimeoutMs: number;
+  /** Files a session may hold open (default 4096). */
+  maxHandles: number;
+}
+
+/** Default session limits (the values docs/protocol.md gives). */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxInFlight: 256,
+  highWaterBytes: 8 * 1024 * 1024,
+  maxProtocolErrors: 16,
+  graceMs: 5000,
+  handshakeTimeoutMs: 30_000,
+  maxHandles: 4096,
+};
+
+/** What a session needs from its node. */
+export interface SessionEnv {
+  /** The served Source (the node's namespace). */
+  source: Source;
+  /** Export name mounted at a namespace slot. */
+  exportOfSlot: (slot: number) => string | undefined;
+  nodeId: string;
+  nodeName: string;
+  credentials: {
+    find(keyId: string): Promise<CredentialRecord | undefined>;
+    probe(keyId: string): Promise<{ salt: string; argon2: Argon2Params }>;
+  };
+  audit: AuditLog;
+  throttle: AuthThrottle;
+  takes: KeyedMutex;
+  metrics: NodeMetrics;
+  logger: Logger;
+  limits: SessionLimits;
+}
+
+/** Ops that wait for something outside the session; a closing session cancels them at once. */
+const WAITING_OPS: ReadonlySet<OpName> = new Set<OpName>(['WAIT', 'TAKE', 'LOCK']);
+
+interface InFlight {
+  op: OpName;
+  ctl: AbortController;
+  answered: boolean;
+}
+
+interface PendingAuth {
+  keyId: string;
+  clientNonce: string;
+  serverNonce: string;
+  version: number;
+  client: string | undefined;
+  known: boolean;
+}
+
+const WS_OPEN = 1;
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function shutdownError(detail: string): FsError {
+  return new FsError({ code: 'ESHUTDOWN', op: 'session', detail, retryable: true });
+}
+
+/**
+ * One client connection: HELLO and AUTH (SCRAM over the credential's argon2id verifier),
+ * then authorized requests against the served Source, many at once. Every frame is
+ * validated; a bad one gets an `EPROTO` answer, and only this session is affected. However
+ * the session ends, its handles are closed with their unfinished writes discarded, its
+ * subscriptions and waits end, and one audit line records it.
+ */
+export class Session {
+  readonly id = `s_${randomBytes(12).toString('base64url')}`;
+  readonly address: string;
+  /** Resolves once the session is over and cleaned up. */
+  readonly done: Promise<void>;
+
+  readonly #ws: WebSocket;
+  readonly #env: SessionEnv;
+  readonly #log: Logger;
+  readonly #limits: SessionLimits;
+  readonly #handles: SessionHandles;
+  readonly #subs: Subscriptions;
+  readonly #lockOwners = new Map<Handle, Set<string>>();
+  readonly #inflight = new Map<number, InFlight>();
+  readonly #life = new AbortController();
+  #backlog: Request[] = [];
+  #drainWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+  #expect: 'HELLO' | 'AUTH' | 'OPS' = 'HELLO';
+  #handshake: Promise<void> = Promise.resolve();
+  #pending: PendingAuth | undefined;
+  #authz: Authorizer | undefined;
+  #closingDown = false;
+  #how: SessionEnd | undefined;
+  #reason: string | undefined;
+  #finishing: Promise<void> | undefined;
+  #resolveDone!: () => void;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #protocolErrors = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #requests = 0;
+  readonly #opened = new Date();
+  #started: Date | undefined;
+
+  constructor(opts: { ws: WebSocket; address: string; env: SessionEnv }) {
+    this.#ws = opts.ws;
+    this.#env = opts.env;
+    this.address = opts.address;
+    this.#limits = opts.env.limits;
+    this.#log = opts.env.logger.child({
+      component: 'session',
+      fields: { session: this.id, address: this.address },
+    });
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    this.#handles = new SessionHandles({ source: opts.env.source, max: this.#limits.maxHandles });
+    this.#subs = new Subscriptions({
+      source: opts.env.source,
+      visible: (ev) => this.#authz?.showsEvent(ev) ?? false,
+      push: (body) => this.#send(encodePush(body)),
+    });
+    opts.env.metrics.connections++;
+    opts.env.metrics.connectionsOpen++;
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fatal(FsError.ETIMEDOUT('AUTH', undefined, 'no successful authentication in time'), undefined);
+    }, this.#limits.handshakeTimeoutMs);
+    this.#handshakeTimer.unref();
+    this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    this.#ws.on('close', () => {
+      this.#setHow('abrupt', 'connection closed without bye');
+      void this.#finish();
+    });
+    this.#ws.on('error', (err) => this.#log.debug('socket error', { error: err }));
+  }
+
+  /** The principal once authenticated. */
+  get principal(): string | undefined {
+    return this.#authz?.grant.principal;
+  }
+
+  /** End the session because the node shuts down: bye, let requests finish, close. */
+  shutdown(reason: string): Promise<void> {
+    return this.#closeGracefully({ how: 'server-shutdown', reason, sendBye: true });
+  }
+
+  #setHow(how: SessionEnd, reason: string | undefined): void {
+    if (this.#how !== undefined) return;
+    this.#how = how;
+    this.#reason = reason;
+  }
+
+  // Inbound -------------------------------------------------------------------------------
+
+  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    const buf = toBuffer(data);
+    this.#bytesIn += buf.length;
+    this.#env.metrics.bytesIn += buf.length;
+    if (this.#finishing) return;
+    let msg: ClientMessage;
+    try {
+      msg = decodeClientMessage(buf, isBinary);
+    } catch (err) {
+      if (err instanceof BadRequest) this.#protocolError(err.error, err.id);
+      else this.#protocolError(FsError.from(err, 'frame'), undefined);
+      return;
+    }
+    switch (msg.t) {
+      case 'bye':
+        if (this.#authz === undefined) {
+          this.#setHow('graceful', `client said bye before authenticating: ${msg.reason}`);
+          this.#ws.close(1000, 'bye');
+          void this.#finish();
+        } else {
+          void this.#closeGracefully({ how: 'graceful', reason: msg.reason, sendBye: false });
+        }
+        return;
+      case 'cancel':
+        this.#onCancel(msg.id);
+        return;
+      case 'req':
+        this.#onRequest(msg.req);
+        return;
+    }
+  }
+
+  #onCancel(id: number): void {
+    if (this.#expect !== 'OPS') {
+      this.#protocolError(FsError.EPROTO('cancel', undefined, 'cancel before authentication'), undefined);
+      return;
+    }
+    const queued = this.#backlog.findIndex((r) => r.id === id);
+    if (queued >= 0) {
+      const [req] = this.#backlog.splice(queued, 1);
+      void this.#send(encodeFailure({ id, error: FsError.ECANCELED(req!.op, undefined, 'cancelled') }));
+      this.#updatePause();
+      return;
+    }
+    // Unknown ids are requests already answered: the cancel crossed the answer.
+    this.#inflight.get(id)?.ctl.abort(FsError.ECANCELED(this.#inflight.get(id)!.op, undefined, 'cancelled'));
+  }
+
+  #onRequest(req: Request): void {
+    if (this.#closingDown) {
+      void this.#send(encodeFailure({ id: req.id, error: shutdownError('the session is closing') }));
+      return;
+    }
+    if (this.#expect === 'HELLO') {
+      if (req.op !== 'HELLO')
+        return this.#fatal(FsError.EPROTO(req.op, undefined, 'send HELLO first'), req.id);
+      this.#expect = 'AUTH';
+      this.#handshake = this.#handshake.then(() => this.#hello(req));
+      return;
+    }
+    if (this.#expect === 'AUTH') {
+      if (req.op !== 'AUTH')
+        return this.#fatal(
+          FsError.EPROTO(req.op, undefined, 'authenticate (AUTH) before any other op'),
+          req.id,
+        );
+      this.#expect = 'OPS';
+      this.#handshake = this.#handshake.then(() => this.#auth(req));
+      return;
+    }
+    if (this.#inflight.has(req.id) || this.#backlog.some((r) => r.id === req.id)) {
+      this.#protocolError(
+        FsError.EPROTO(req.op, undefined, `request id ${req.id} is already in flight`),
+        undefined,
+      );
+      return;
+    }
+    // Requests sent after AUTH but before its answer wait for it.
+    if (this.#authz === undefined || this.#inflight.size >= this.#limits.maxInFlight) this.#backlog.push(req);
+    else this.#start(req);
+    this.#updatePause();
+  }
+
+  #protocolError(error: FsError, id: number | undefined): void {
+    this.#env.metrics.protocolErrors++;
+    this.#protocolErrors++;
+    if (this.#authz === undefined) return this.#fatal(error, id);
+    const answerable = id !== undefined && !this.#inflight.has(id) && !this.#backlog.some((r) => r.id === id);
+    void this.#send(answerable ? encodeFailure({ id, error }) : encodeProtocolError(error));
+    if (this.#protocolErrors > this.#limits.maxProtocolErrors) {
+      this.#fatal(
+        FsError.EPROTO('session', undefined, `more than ${this.#limits.maxProtocolErrors} protocol errors`),
+        undefined,
+      );
+    }
+  }
+
+  /** Answer with `error` and drop the session as a protocol error. */
+  #fatal(error: FsError, id: number | undefined): void {
+    if (this.#finishing) return;
+    this.#setHow('protocol-error', error.message);
+    void this.#send(id === undefined ? encodeProtocolError(error) : encodeFailure({ id, error }));
+    this.#closeSocket(1002, error.code);
+    void this.#finish();
+  }
+
+  #updatePause(): void {
+    const busy = this.#inflight.size + this.#backlog.length >= this.#limits.maxInFlight;
+    if (busy && !this.#ws.isPaused) this.#ws.pause();
+    else if (!busy && this.#ws.isPaused) this.#ws.resume();
+  }
+
+  // Handshake -----------------------------------------------------------------------------
+
+  async #hello(req: Extract<Request, { op: 'HELLO' }>): Promise<void> {
+    if (this.#finishing) return;
+    const { versions, auth, client } = req.args;
+    let version: number;
+    try {
+      version = negotiateVersion({ client: versions });
+    } catch (err) {
+      return this.#fatal(FsError.from(err, 'HELLO'), req.id);
+    }
+    try {
+      const record = await this.#env.credentials.find(auth.key_id);
+      const { salt, argon2 } = record ? record.verifier : await this.#env.credentials.probe(auth.key_id);
+      this.#pending = {
+        keyId: auth.key_id,
+        clientNonce: auth.client_nonce,
+        serverNonce: nonce(),
+        version,
+        client,
+        known: record !== undefined,
+      };
+      await this.#send(
+        encodeResult({
+          id: req.id,
+          result: {
+            version,
+            node_id: this.#env.nodeId,
+            node_name: this.#env.nodeName,
+            salt,
+            argon2,
+            server_nonce: this.#pending.serverNonce,
+          },
+        }),
+      );
+    } catch (err) {
+      this.#log.error('HELLO failed', { error: err });
+      this.#setHow('protocol-error', 'HELLO failed on the node');
+      void this.#send(encodeFailure({ id: req.id, error: FsError.from(err, 'HELLO') }));
+      this.#closeSocket(1011, 'internal error');
+      void this.#finish();
+    }
+  }
+
+  async #auth(req: Extract<Request, { op: 'AUTH' }>): Promise<void> {
+    const pending = this.#pending;
+    if (this.#finishing || pending === undefined) return;
+    const { throttle, audit, metrics } = this.#env;
+    const delay = throttle.delayFor(this.address);
+    if (delay > 0) {
+      this.#log.info('authentication throttled', { delayMs: delay });
+      try {
+        await sleep(delay, undefined, { signal: this.#life.signal });
+      } catch {
+        return; // The session ended while it waited.
+      }
+    }
+    // Read again: a credential disabled or removed since HELLO no longer logs in.
+    const record = pending.known ? await this.#env.credentials.find(pending.keyId) : undefined;
+    const message = authMessage({
+      keyId: pending.keyId,
+      clientNonce: pending.clientNonce,
+      serverNonce: pending.serverNonce,
+      version: pending.version,
+    });
+    const valid =
+      record !== undefined &&
+      proofValid({ verifier: record.verifier, authMessage: message, proof: req.args.proof });
+    const reason =
+      record === undefined
+        ? 'unknown access key id'
+        : !valid
+          ? record.disabled
+            ? 'wrong secret (credential disabled)'
+            : 'wrong secret'
+          : record.disabled
+            ? 'credential disabled'
+            : undefined;
+    if (reason !== undefined || record === undefined) {
+      throttle.recordFailure(this.address);
+      metrics.authFailures++;
+      audit.record({
+        event: 'auth-failure',
+        session: this.id,
+        address: this.address,
+        keyId: pending.keyId,
+        reason: reason ?? 'unknown access key id',
+      });
+      this.#log.warn('authentication failed', { keyId: pending.keyId, reason });
+      this.#setHow('auth-failed', reason);
+      // The same answer whatever the reason: a caller learns nothing about the key id.
+      await this.#send(
+        encodeFailure({
+          id: req.id,
+          error: FsError.EKEYREJECTED(
+            'AUTH',
+            pending.keyId,
+            'credential rejected (unknown key id, wrong secret or disabled)',
+          ),
+        }),
+      );
+      this.#closeSocket(1008, 'EKEYREJECTED');
+      void this.#finish();
+      return;
+    }
+    clearTimeout(this.#handshakeTimer);
+    this.#authz = new Authorizer({
+      grant: {
+        credentialId: record.id,
+        principal: record.name,
+        exports: record.exports === '*' ? '*' : new Set(record.exports),
+        caps: { ...record.caps },
+      },
+      exportOfSlot: this.#env.exportOfSlot,
+    });
+    this.#started = new Date();
+    metrics.sessionsStarted++;
+    audit.record({
+      event: 'session-start',
+      session: this.id,
+      principal: record.name,
+      credential: record.id,
+      address: this.address,
+      version: pending.version,
+      client: pending.client,
+    });
+    this.#log.info('session started', {
+      principal: record.name,
+      credential: record.id,
+      client: pending.client,
+    });
+    await this.#send(
+      encodeResult({
+        id: req.id,
+        result: {
+          session_id: this.id,
+          server_signature: serverSignature({ verifier: record.verifier, authMessage: message }),
+          principal: record.name,
+          caps: this.#authz.capsJSON(),
+        },
+      }),
+    );
+    this.#pump();
+  }
+
+  // Requests ------------------------------------------------------------------------------
+
+  #pump(): void {
+    while (
+      this.#authz !== undefined &&
+      !this.#closingDown &&
+      this.#backlog.length > 0 &&
+      this.#inflight.size < this.#limits.maxInFlight
+    ) {
+      this.#start(this.#backlog.shift()!);
+    }
+    this.#updatePause();
+  }
+
+  #start(req: Request): void {
+    const entry: InFlight = { op: req.op, ctl: new AbortController(), answered: false };
+    this.#inflight.set(req.id, entry);
+    this.#requests++;
+    this.#env.metrics.requests++;
+    void this.#run(req, entry);
+  }
+
+  async #run(req: Request, entry: InFlight): Promise<void> {
+    let frame: string | Buffer[];
+    try {
+      const out = await dispatch(
+        {
+          source: this.#env.source,
+          authz: this.#authz!,
+          handles: this.#handles,
+          subs: this.#subs,
+          takes: this.#env.takes,
+          signal: entry.ctl.signal,
+          lockPrefix: `${this.id}:`,
+          lockOwners: this.#lockOwners,
+        },
+        req,
+      );
+      frame = encodeResult({ id: req.id, result: out.result, payload: out.payload });
+    } catch (err) {
+      const error = FsError.from(err, req.op.toLowerCase());
+      if (error.code === 'EIO') this.#log.warn('request failed', { op: req.op, error });
+      frame = encodeFailure({ id: req.id, error });
+    }
+    try {
+      if (!entry.answered) {
+        entry.answered = true;
+        await this.#send(frame);
+      }
+    } finally {
+      this.#inflight.delete(req.id);
+      if (this.#inflight.size === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+      this.#pump();
+    }
+  }
+
+  /** Resolves true when nothing is in flight, or false after `ms`. */
+  #waitIdle(ms: number): Promise<boolean> {
+    if (this.#inflight.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  // Outbound ------------------------------------------------------------------------------
+
+  /**
+   * Send one frame, first waiting while the socket holds more than the high-water mark (so
+   * a slow reader holds back only its own session). A binary frame goes out as two
+   * fragments of one message, so file bytes are not copied.
+   */
+  async #send(frame: string | Buffer[]): Promise<void> {
+    const ws = this.#ws;
+    while (ws.readyState === WS_OPEN && ws.bufferedAmount > this.#limits.highWaterBytes) {
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    }
+    if (ws.readyState !== WS_OPEN) return;
+    const wake = () => this.#wakeDrain();
+    if (typeof frame === 'string') {
+      this.#countOut(Buffer.byteLength(frame));
+      ws.send(frame, wake);
+      return;
+    }
+    const head = Buffer.concat([frame[0]!, frame[1]!]);
+    const payload = frame[2] ?? Buffer.alloc(0);
+    this.#countOut(head.length + payload.length);
+    ws.send(head, { binary: true, fin: false });
+    ws.send(payload, { binary: true, fin: true }, wake);
+  }
+
+  #countOut(bytes: number): void {
+    this.#bytesOut += bytes;
+    this.#env.metrics.bytesOut += bytes;
+  }
+
+  #wakeDrain(): void {
+    if (this.#ws.readyState === WS_OPEN && this.#ws.bufferedAmount > this.#limits.highWaterBytes) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #closeSocket(code: number, reason: string): void {
+    if (this.#ws.readyState !== WS_OPEN) return;
+    this.#ws.close(code, reason.slice(0, 120));
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  // Ending --------------------------------------------------------------------------------
+
+  /** Stop taking requests, let those in flight finish (within the grace period), then close. */
+  #closeGracefully(opts: { how: SessionEnd; reason: string; sendBye: boolean }): Promise<void> {
+    if (this.#closingDown || this.#finishing) return this.done;
+    this.#closingDown = true;
+    this.#setHow(opts.how, opts.reason);
+    void (async () => {
+      if (opts.sendBye) await this.#send(encodeBye(opts.reason));
+      const closing = shutdownError(
+        opts.how === 'server-shutdown' ? 'the node is shutting down' : 'the session is closing',
+      );
+      for (const req of this.#backlog) void this.#send(encodeFailure({ id: req.id, error: closing }));
+      this.#backlog = [];
+      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) f.ctl.abort(closing);
+      if (!(await this.#waitIdle(this.#limits.graceMs))) {
+        // Still running after the grace period: answer them now, clearly, before closing.
+        for (const [id, f] of this.#inflight) {
+          f.ctl.abort(closing);
+          if (!f.answered) {
+            f.answered = true;
+            await this.#send(encodeFailure({ id, error: closing }));
+          }
+        }
+      }
+      this.#closeSocket(1000, opts.how === 'server-shutdown' ? 'server shutdown' : 'bye');
+      await this.#finish();
+    })();
+    return this.done;
+  }
+
+  /** Release everything the session holds and write its audit line; idempotent. */
+  #finish(): Promise<void> {
+    this.#finishing ??= (async () => {
+      this.#setHow('abrupt', undefined);
+      clearTimeout(this.#handshakeTimer);
+      this.#life.abort();
+      this.#subs.close();
+      this.#backlog = [];
+      const gone = new FsError({
+        code: 'ECONNRESET',
+        op: 'session',
+        detail: 'the session ended',
+        retryable: true,
+      });
+      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) f.ctl.abort(gone);
+      this.#wakeDrain();
+      // Let running requests settle before their handles go, so none is left behind.
+      await this.#waitIdle(this.#limits.graceMs);
+      for (const f of this.#inflight.values()) f.ctl.abort(gone);
+      await this.#releaseNamedLocks();
+      await this.#handles.abortAll();
+      if (this.#ws.readyState === WS_OPEN) this.#closeSocket(1000, 'closed');
+      const how = this.#how ?? 'abrupt';
+      const { metrics } = this.#env;
+      metrics.connectionsOpen--;
+      metrics.ended[how]++;
+      if (this.#pending !== undefined) {
+        this.#env.audit.record({
+          event: 'session-end',
+          session: this.id,
+          principal: this.#authz?.grant.principal ?? null,
+          credential: this.#authz?.grant.credentialId ?? null,
+          address: this.address,
+          start: (this.#started ?? this.#opened).toISOString(),
+          end: new Date().toISOString(),
+          how,
+          reason: this.#reason,
+          bytesIn: this.#bytesIn,
+          bytesOut: this.#bytesOut,
+          requests: this.#requests,
+        });
+      }
+      this.#log.info('session ended', {
+        how,
+        reason: this.#reason,
+        principal: this.#authz?.grant.principal,
+        bytesIn: this.#bytesIn,
+        bytesOut: this.#bytesOut,
+      });
+      this.#resolveDone();
+    })();
+    return this.#finishing;
+  }
+
+  /** Locks taken under owner names the client chose are not tied to a handle: release them. */
+  async #releaseNamedLocks(): Promise<void> {
+    for (const [wire, owners] of this.#lockOwners) {
+      let inner: Handle;
+      try {
+        inner = this.#handles.get(wire, 'lock').inner;
+      } catch {
+        continue;
+      }
+      for (const owner of owners) {
+        await this.#env.source
+          .lock({ handle: inner, cmd: 'set', type: 'unlock', start: 0, length: 0, owner })
+          .catch(() => undefined);
+      }
+    }
+    this.#lockOwners.clear();
+  }
+}
