@@ -66,7 +66,7 @@ describe('client: a dropped connection', () => {
     const elapsed = performance.now() - killedAt;
     for (const r of results) {
       assert.equal(r.status, 'rejected');
-      const err = (r).reason as unknown;
+      const err = r.reason as unknown;
       assert.ok(FsError.is(err, 'ECONNRESET'), `expected ECONNRESET, got ${String(err)}`);
       assert.equal(err.retryable, true);
       assert.match(err.message, /connection to the node was lost/);
