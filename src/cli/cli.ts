@@ -3,13 +3,21 @@ import { EXIT_INTERNAL_ERROR, exitCodeOf, isErrnoName } from '../core/errno.ts';
 import { FsError } from '../core/fs-error.ts';
 import { usageError } from './args.ts';
 import type { Command } from './command.ts';
+import { credentialsCommands } from './commands/credentials.ts';
 import { exportCommands } from './commands/export.ts';
 import { infoCommand } from './commands/info.ts';
 import { initCommand } from './commands/init.ts';
+import { serveCommand } from './commands/serve.ts';
 import { processIO, type CliIO } from './io.ts';
 
 /** Every command, in the order `tessera --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, infoCommand, ...exportCommands];
+export const COMMANDS: readonly Command[] = [
+  initCommand,
+  infoCommand,
+  ...exportCommands,
+  serveCommand,
+  ...credentialsCommands,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
