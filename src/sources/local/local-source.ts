@@ -7,7 +7,6 @@ import {
   mkdir,
   readdir,
   readlink,
-  realpath,
   rename,
   rm,
   rmdir,
@@ -15,7 +14,6 @@ import {
   symlink,
   unlink,
 } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
@@ -35,18 +33,18 @@ import type {
 } from '../source.ts';
 import { DirScanner } from './dir-scanner.ts';
 import { lstatAll, lstatBig, lstatMaybe } from './fast-stat.ts';
-import { IdJournal } from './id-journal.ts';
-import { IdTable, ROOT_LOCAL } from './id-table.ts';
+import type { IdJournal } from './id-journal.ts';
+import { openIdState } from './id-state.ts';
+import { type IdTable, ROOT_LOCAL } from './id-table.ts';
 import { attrOf, nsToUtimeSeconds } from './local-attr.ts';
 import { LocalFiles } from './local-files.ts';
 import { LocalLocks } from './local-locks.ts';
 import { parseLocalOptions, type LocalOptions } from './local-options.ts';
 import type { LocalPlatform } from './local-platform.ts';
-import { Resolver } from './resolver.ts';
+import type { Resolver } from './resolver.ts';
+import { renameNoReplace } from './rename-noreplace.ts';
 import { isStaleTemp, isTempName, refuseReserved } from './temp-files.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
-
-const JOURNAL_VERSION = 1;
 
 /** The parts that exist only while the source is open. */
 interface Live {
@@ -131,30 +129,13 @@ export class LocalSource extends SingleExportSource {
 
   protected override async doOpen(): Promise<void> {
     this.#platform.requireHost?.();
-    const given = resolvePath(this.#spec.path);
-    let root: string;
-    try {
-      root = await realpath(given);
-    } catch (err) {
-      const e = FsError.from(err, 'open', given);
-      if (e.code === 'ENOENT')
-        throw FsError.ENOENT('open', given, `export '${this.#spec.name}': directory ${given} does not exist`);
-      throw e;
-    }
-    const st = await lstatBig(root);
-    if (!st.isDirectory())
-      throw FsError.ENOTDIR('open', given, `export '${this.#spec.name}': ${given} is not a directory`);
-    const table = new IdTable({ rootDev: st.dev, rootIno: st.ino });
-    const resolver = new Resolver({
-      rootPath: root,
-      rootDev: st.dev,
-      rootIno: st.ino,
+    const { table, resolver, journal } = await openIdState({
+      exportName: this.#spec.name,
+      path: this.#spec.path,
       exportIndex: this.identity.exportIndex,
-      table,
+      stateDir: this.#spec.stateDir,
+      ro: this.identity.ro,
     });
-    const journal =
-      this.#spec.stateDir === undefined ? undefined : new IdJournal({ dir: this.#spec.stateDir });
-    if (journal) await this.#loadJournal(journal, table, resolver, st);
     const locks = new LocalLocks({ kernel: this.#platform.kernelLocks });
     const files = new LocalFiles({ resolver, locks, xattr: this.#platform.xattr });
     const ctx = this.#watchContext(resolver);
@@ -166,33 +147,6 @@ export class LocalSource extends SingleExportSource {
     this.#live = { resolver, table, files, locks, journal, scanner, watcher, attrOf: attrOfLocal };
     scanner.add(ROOT_LOCAL);
     if (this.hub.active) watcher.start();
-  }
-
-  async #loadJournal(
-    journal: IdJournal,
-    table: IdTable,
-    resolver: Resolver,
-    root: BigIntStats,
-  ): Promise<void> {
-    const header = ['R', JOURNAL_VERSION, String(root.dev), String(root.ino)];
-    const records = await journal.load();
-    const first = records[0];
-    const same = Array.isArray(first) && header.every((v, i) => first[i] === v);
-    if (same) for (let i = 1; i < records.length; i++) table.replay(records[i]);
-    // Temp files of writes a crash interrupted: remove them (a read-only export leaves them).
-    if (!this.identity.ro) {
-      for (const t of table.temps()) {
-        const dir = resolver.dirPath(t.dir);
-        if (dir !== undefined && isTempName(t.name)) {
-          const path = resolver.child(dir, t.name);
-          const st = await lstatMaybe(path);
-          if (st?.isFile()) await rm(path, { force: true });
-        }
-        table.replay(['X', t.dir, t.name]);
-      }
-    }
-    await journal.rewrite([header, ...table.snapshot()]);
-    table.setSink((rec) => journal.append(rec));
   }
 
   protected override async doClose(): Promise<void> {
@@ -578,35 +532,6 @@ export class LocalSource extends SingleExportSource {
       namemax: 255,
     };
   }
-}
-
-/** Rename that refuses to replace: a file is hard-linked first (EEXIST is atomic), a directory checked. */
-async function renameNoReplace(
-  srcPath: string,
-  dstPath: string,
-  isDir: boolean,
-  name: string,
-): Promise<void> {
-  if (!isDir) {
-    try {
-      await link(srcPath, dstPath);
-      await unlink(srcPath);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw FsError.EEXIST('rename', name);
-      if (
-        code !== 'EPERM' &&
-        code !== 'ENOTSUP' &&
-        code !== 'EOPNOTSUPP' &&
-        code !== 'ENOSYS' &&
-        code !== 'EMLINK'
-      )
-        throw err;
-    }
-  }
-  if (await lstatMaybe(dstPath)) throw FsError.EEXIST('rename', name);
-  await rename(srcPath, dstPath);
 }
 
 /** Build a local source for `spec` on `platform` (options validated now, the path at open). */
