@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { stringifyLogRecord } from '../core/log.ts';
 
 /** How a session ended. */
-export type SessionEnd = 'graceful' | 'abrupt' | 'server-shutdown' | 'protocol-error' | 'auth-failed';
+export type SessionEnd =
+  | 'graceful'
+  | 'abrupt'
+  | 'server-shutdown'
+  | 'protocol-error'
+  | 'auth-failed'
+  /** Its credential was disabled or removed while the session ran. */
+  | 'revoked';
 
 /** One line of the audit log (the `time` field is added when it is written). */
 export type AuditRecord =

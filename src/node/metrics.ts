@@ -15,6 +15,7 @@ export class NodeMetrics {
     'server-shutdown': 0,
     'protocol-error': 0,
     'auth-failed': 0,
+    revoked: 0,
   };
   authFailures = 0;
   requests = 0;

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
@@ -13,10 +14,11 @@ import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
 import { AuditLog } from './audit.ts';
 import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
-import { ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
+import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
 import { NodeMetrics } from './metrics.ts';
+import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
 import { loadServerTls } from './tls-ca.ts';
@@ -25,6 +27,10 @@ import { loadServerTls } from './tls-ca.ts';
 export const PROTOCOL_PATH = '/tessera';
 /** The WebSocket subprotocol clients must ask for. */
 export const SUBPROTOCOL = 'tessera';
+/** READs up to this size are read into pooled buffers (clients read 1 MiB at a time). */
+const READ_POOL_CHUNK = 1024 * 1024;
+/** Pooled READ buffers kept when idle, node-wide (a window of 16 in flight plus the socket's queue). */
+const READ_POOL_KEEP = 32;
 
 /** Options of {@link createNode}. */
 export interface CreateNodeOptions {
@@ -42,6 +48,11 @@ export interface CreateNodeOptions {
   limits?: Partial<SessionLimits> | undefined;
   /** Authentication throttle settings (tests inject a clock). */
   throttle?: AuthThrottleOptions | undefined;
+  /**
+   * How often the credential store is checked for changes, so sessions of a credential that
+   * was disabled or removed end (default 2 s).
+   */
+  credentialCheckMs?: number | undefined;
 }
 
 /** A running node. */
@@ -166,6 +177,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     metrics,
     logger,
     limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
+    readBuffers: new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: READ_POOL_KEEP }),
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;
@@ -231,8 +243,39 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   audit.record({ event: 'node-start', url, pid: process.pid });
   log.info('node listening', { url, fingerprint: tls?.fingerprint, exports: namespace.mounts().length });
 
+  // A credential disabled or removed while its sessions run ends them (the store is a file
+  // other processes edit, so it is polled cheaply: one stat, a read only when it changed).
+  let storeStamp = '';
+  let checking = false;
+  const checkRevocations = async () => {
+    if (checking || closing) return;
+    checking = true;
+    try {
+      const st = await stat(credentialsFile(root)).catch(() => undefined);
+      const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
+      if (stamp === storeStamp) return;
+      storeStamp = stamp;
+      for (const s of sessions) {
+        const id = s.credentialId;
+        if (id === undefined) continue;
+        const record = await findCredential({ home: root, id });
+        if (record && !record.disabled) continue;
+        log.info('ending the sessions of a revoked credential', { session: s.id, credential: id });
+        void s.revoke(record ? 'credential disabled' : 'credential removed');
+      }
+    } catch (err) {
+      log.warn('credential check failed', { error: err });
+    } finally {
+      checking = false;
+    }
+  };
+  await checkRevocations();
+  const revocationTimer = setInterval(() => void checkRevocations(), opts.credentialCheckMs ?? 2000);
+  revocationTimer.unref();
+
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      clearInterval(revocationTimer);
       log.info('node shutting down', { sessions: sessions.size });
       const stopped = new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...sessions].map((s) => s.shutdown('the node is shutting down')));

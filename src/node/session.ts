@@ -12,6 +12,7 @@ import {
   encodeProtocolError,
   encodePush,
   encodeResult,
+  encodeResultInPlace,
   type Request,
 } from '../protocol/messages.ts';
 import type { OpName } from '../protocol/ops.ts';
@@ -25,6 +26,7 @@ import type { CredentialRecord } from './credentials.ts';
 import { dispatch } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
 
@@ -72,6 +74,8 @@ export interface SessionEnv {
   metrics: NodeMetrics;
   logger: Logger;
   limits: SessionLimits;
+  /** Pooled buffers READ answers are read into (optional: without it every READ allocates). */
+  readBuffers?: ReadBufferPool | undefined;
 }
 
 /** Ops that wait for something outside the session; a closing session cancels them at once. */
@@ -181,6 +185,16 @@ export class Session {
   /** The principal once authenticated. */
   get principal(): string | undefined {
     return this.#authz?.grant.principal;
+  }
+
+  /** The access key id once authenticated. */
+  get credentialId(): string | undefined {
+    return this.#authz?.grant.credentialId;
+  }
+
+  /** End the session because its credential was disabled or removed. */
+  revoke(reason: string): Promise<void> {
+    return this.#closeGracefully({ how: 'revoked', reason, sendBye: true });
   }
 
   /** End the session because the node shuts down: bye, let requests finish, close. */
@@ -476,7 +490,8 @@ export class Session {
   }
 
   async #run(req: Request, entry: InFlight): Promise<void> {
-    let frame: string | Buffer[];
+    let frame: string | Buffer[] | Buffer;
+    let lease: ReadLease | undefined;
     try {
       const out = await dispatch(
         {
@@ -488,10 +503,27 @@ export class Session {
           signal: entry.ctl.signal,
           lockPrefix: `${this.id}:`,
           lockOwners: this.#lockOwners,
+          readLease: this.#env.readBuffers ? (length) => this.#env.readBuffers!.lease(length) : undefined,
         },
         req,
       );
-      frame = encodeResult({ id: req.id, result: out.result, payload: out.payload });
+      lease = out.lease;
+      const p = out.payload;
+      // Bytes read into the pooled buffer: the header goes in front of them, one buffer out.
+      const inPlace =
+        lease !== undefined &&
+        p !== undefined &&
+        p.buffer === lease.buf.buffer &&
+        p.byteOffset === lease.buf.byteOffset + READ_HEADROOM
+          ? encodeResultInPlace({
+              id: req.id,
+              result: out.result,
+              buf: lease.buf,
+              payloadStart: READ_HEADROOM,
+              payloadLength: p.byteLength,
+            })
+          : undefined;
+      frame = inPlace ?? encodeResult({ id: req.id, result: out.result, payload: p });
     } catch (err) {
       const error = FsError.from(err, req.op.toLowerCase());
       if (error.code === 'EIO') this.#log.warn('request failed', { op: req.op, error });
@@ -500,8 +532,8 @@ export class Session {
     try {
       if (!entry.answered) {
         entry.answered = true;
-        await this.#send(frame);
-      }
+        await this.#send(frame, lease?.release);
+      } else lease?.release();
     } finally {
       this.#inflight.delete(req.id);
       if (this.#inflight.size === 0) {
@@ -532,13 +564,24 @@ export class Session {
    * a slow reader holds back only its own session). A binary frame goes out as two
    * fragments of one message, so file bytes are not copied.
    */
-  async #send(frame: string | Buffer[]): Promise<void> {
+  async #send(frame: string | Buffer[] | Buffer, onSent?: () => void): Promise<void> {
     const ws = this.#ws;
     while (ws.readyState === WS_OPEN && ws.bufferedAmount > this.#limits.highWaterBytes) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     }
-    if (ws.readyState !== WS_OPEN) return;
-    const wake = () => this.#wakeDrain();
+    if (ws.readyState !== WS_OPEN) {
+      onSent?.();
+      return;
+    }
+    const wake = () => {
+      onSent?.();
+      this.#wakeDrain();
+    };
+    if (Buffer.isBuffer(frame)) {
+      this.#countOut(frame.length);
+      ws.send(frame, { binary: true }, wake);
+      return;
+    }
     if (typeof frame === 'string') {
       this.#countOut(Buffer.byteLength(frame));
       ws.send(frame, wake);

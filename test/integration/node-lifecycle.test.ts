@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { rootId } from '../../src/core/ids.ts';
 import { auditFile } from '../../src/node/audit.ts';
-import { readOwnerCredential } from '../../src/node/credentials.ts';
+import type { FsError } from '../../src/core/fs-error.ts';
+import { disableCredential, readOwnerCredential, removeCredential } from '../../src/node/credentials.ts';
 import { readRuntime } from '../../src/node/runtime.ts';
 import { encodeBye } from '../../src/protocol/messages.ts';
 import type { MemorySource } from '../../src/sources/memory/memory-source.ts';
-import { type RawClient, session, startNode } from './node-harness.ts';
+import { credential, RawClient, session, startNode } from './node-harness.ts';
 
 const ALPHA = rootId(1).toString();
 
@@ -80,6 +81,32 @@ describe('node lifecycle', () => {
       const abrupt = ends.find((l) => l.event === 'session-end' && l.how === 'abrupt');
       assert.ok(abrupt, 'the drop is audited as abrupt');
       assert.ok((abrupt.bytesIn ?? 0) > 100_000, 'with the bytes it moved');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('disabling or removing a credential ends its running sessions', async () => {
+    const { node, home, stop } = await startNode({ credentialCheckMs: 10 });
+    try {
+      const a = await credential({ home, name: 'a' });
+      const b = await credential({ home, name: 'b' });
+      const ca = await session(node, a);
+      const cb = await session(node, b);
+      const bystander = await session(node, await readOwnerCredential(home));
+      await disableCredential({ home, id: a.id });
+      await removeCredential({ home, id: b.id });
+      for (const c of [ca, cb]) {
+        assert.ok(await c.waitFor((m) => m.t === 'bye'), 'told why');
+        assert.equal((await c.closed).code, 1000);
+      }
+      await until(() => node.metrics.ended.revoked === 2, 'both sessions to end');
+      await bystander.call('PING', {});
+      bystander.close();
+      assert.equal(
+        await RawClient.connect(node.url).then((c) => c.login(a).catch((e: FsError) => e.code)),
+        'EKEYREJECTED',
+      );
     } finally {
       await stop();
     }
