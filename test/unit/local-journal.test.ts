@@ -19,7 +19,7 @@ describe('local id journal', () => {
   it('appends in batches, survives a torn last line, compacts on rewrite', async () => {
     using dirs = localDirs();
     const j = new IdJournal({ dir: dirs.state });
-    await j.rewrite([
+    await j.rewrite(() => [
       ['R', 1],
       ['N', 5],
     ]);
@@ -140,5 +140,29 @@ describe('local id journal', () => {
     } finally {
       await src.close();
     }
+  });
+});
+
+describe('local id journal compaction while open', () => {
+  it('records appended during a rewrite land after the snapshot, nothing is lost', async () => {
+    using dirs = localDirs();
+    const j = new IdJournal({ dir: dirs.state, flushDelayMs: 1 });
+    await j.rewrite(() => [['R', 1]]);
+    j.append(['L', 10, 1, 'before', 0]);
+    const compaction = j.rewrite(() => [
+      ['R', 1],
+      ['L', 10, 1, 'before', 0],
+    ]);
+    j.append(['L', 11, 1, 'during', 0]);
+    await new Promise((r) => setTimeout(r, 5)); // a flush timer may fire mid-rewrite
+    await compaction;
+    j.append(['L', 12, 1, 'after', 0]);
+    await j.close();
+    assert.deepEqual(await new IdJournal({ dir: dirs.state }).load(), [
+      ['R', 1],
+      ['L', 10, 1, 'before', 0],
+      ['L', 11, 1, 'during', 0],
+      ['L', 12, 1, 'after', 0],
+    ]);
   });
 });

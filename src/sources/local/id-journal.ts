@@ -52,29 +52,32 @@ export class IdJournal {
     return out;
   }
 
-  /** Replace the journal with `records` (compaction) and open it for appending. */
-  async rewrite(records: Iterable<unknown>): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
+  /**
+   * Replace the journal with a snapshot (compaction) and open it for appending. `records`
+   * is called at once: records queued before then are part of the snapshot and dropped,
+   * records appended while the snapshot is written follow it.
+   */
+  async rewrite(records: () => Iterable<unknown>): Promise<void> {
+    this.#pending = [];
+    const snapshot = [...records()];
+    // From here on appends wait in memory: nothing may land in the file being replaced.
     await this.#closeFile();
+    await mkdir(this.#dir, { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
-      let batch: string[] = [];
-      for (const rec of records) {
-        batch.push(JSON.stringify(rec));
-        if (batch.length >= 10_000) {
-          await fh.write(batch.join('\n') + '\n');
-          batch = [];
-        }
+      for (let i = 0; i < snapshot.length; i += 10_000) {
+        const lines = snapshot.slice(i, i + 10_000).map((rec) => JSON.stringify(rec));
+        await fh.write(lines.join('\n') + '\n');
       }
-      if (batch.length > 0) await fh.write(batch.join('\n') + '\n');
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw FsError.from(err, 'open', this.file);
+    } finally {
+      await fh.close().catch(() => undefined);
     }
-    await fh.close();
     await rename(tmp, this.file);
     this.#fh = await open(this.file, 'a', 0o600);
     if (this.#pending.length > 0) void this.flush();
@@ -95,10 +98,11 @@ export class IdJournal {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    const fh = this.#fh;
+    // Not open (being compacted): the lines wait for the new file.
+    if (this.#pending.length === 0 || fh === undefined) return this.#chain;
     const lines = this.#pending;
     this.#pending = [];
-    const fh = this.#fh;
-    if (lines.length === 0 || fh === undefined) return this.#chain;
     this.#chain = this.#chain.then(async () => {
       try {
         await fh.write(lines.join('\n') + '\n');

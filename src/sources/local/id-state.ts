@@ -8,6 +8,8 @@ import { Resolver } from './resolver.ts';
 import { isTempName } from './temp-files.ts';
 
 const JOURNAL_VERSION = 1;
+/** Appended records below which the journal is never compacted while open. */
+const COMPACT_MIN_RECORDS = 100_000;
 
 /** The id state of an open local export: the map, the resolver over it, its journal. */
 export interface IdState {
@@ -71,7 +73,20 @@ export async function openIdState(opts: {
       table.replay(['X', t.dir, t.name]);
     }
   }
-  await journal.rewrite([header, ...table.snapshot()]);
-  table.setSink((rec) => journal.append(rec));
+  const snapshot = () => [header, ...table.snapshot()];
+  await journal.rewrite(snapshot);
+  // Compact again once the journal has grown well past the state it describes.
+  let appended = 0;
+  let compacting = false;
+  table.setSink((rec) => {
+    journal.append(rec);
+    if (++appended < Math.max(COMPACT_MIN_RECORDS, 4 * table.size) || compacting) return;
+    compacting = true;
+    appended = 0;
+    void journal
+      .rewrite(snapshot)
+      .catch(() => undefined) // appends continue; the next open compacts
+      .finally(() => (compacting = false));
+  });
   return { table, resolver, journal };
 }
