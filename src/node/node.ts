@@ -18,7 +18,6 @@ import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier }
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
 import { NodeMetrics } from './metrics.ts';
-import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
 import { loadServerTls } from './tls-ca.ts';
@@ -27,10 +26,6 @@ import { loadServerTls } from './tls-ca.ts';
 export const PROTOCOL_PATH = '/tessera';
 /** The WebSocket subprotocol clients must ask for. */
 export const SUBPROTOCOL = 'tessera';
-/** READs up to this size are read into pooled buffers (clients read 1 MiB at a time). */
-const READ_POOL_CHUNK = 1024 * 1024;
-/** Pooled READ buffers kept when idle, node-wide (a window of 16 in flight plus the socket's queue). */
-const READ_POOL_KEEP = 32;
 
 /** Options of {@link createNode}. */
 export interface CreateNodeOptions {
@@ -177,7 +172,6 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     metrics,
     logger,
     limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
-    readBuffers: new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: READ_POOL_KEEP }),
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;

@@ -12,7 +12,6 @@ import {
   encodeProtocolError,
   encodePush,
   encodeResult,
-  encodeResultInPlace,
   type Request,
 } from '../protocol/messages.ts';
 import type { OpName } from '../protocol/ops.ts';
@@ -26,7 +25,6 @@ import type { CredentialRecord } from './credentials.ts';
 import { dispatch } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
-import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
 
@@ -74,8 +72,6 @@ export interface SessionEnv {
   metrics: NodeMetrics;
   logger: Logger;
   limits: SessionLimits;
-  /** Pooled buffers READ answers are read into (optional: without it every READ allocates). */
-  readBuffers?: ReadBufferPool | undefined;
 }
 
 /** Ops that wait for something outside the session; a closing session cancels them at once. */
@@ -490,8 +486,7 @@ export class Session {
   }
 
   async #run(req: Request, entry: InFlight): Promise<void> {
-    let frame: string | Buffer[] | Buffer;
-    let lease: ReadLease | undefined;
+    let frame: string | Buffer[];
     try {
       const out = await dispatch(
         {
@@ -503,27 +498,10 @@ export class Session {
           signal: entry.ctl.signal,
           lockPrefix: `${this.id}:`,
           lockOwners: this.#lockOwners,
-          readLease: this.#env.readBuffers ? (length) => this.#env.readBuffers!.lease(length) : undefined,
         },
         req,
       );
-      lease = out.lease;
-      const p = out.payload;
-      // Bytes read into the pooled buffer: the header goes in front of them, one buffer out.
-      const inPlace =
-        lease !== undefined &&
-        p !== undefined &&
-        p.buffer === lease.buf.buffer &&
-        p.byteOffset === lease.buf.byteOffset + READ_HEADROOM
-          ? encodeResultInPlace({
-              id: req.id,
-              result: out.result,
-              buf: lease.buf,
-              payloadStart: READ_HEADROOM,
-              payloadLength: p.byteLength,
-            })
-          : undefined;
-      frame = inPlace ?? encodeResult({ id: req.id, result: out.result, payload: p });
+      frame = encodeResult({ id: req.id, result: out.result, payload: out.payload });
     } catch (err) {
       const error = FsError.from(err, req.op.toLowerCase());
       if (error.code === 'EIO') this.#log.warn('request failed', { op: req.op, error });
@@ -532,8 +510,8 @@ export class Session {
     try {
       if (!entry.answered) {
         entry.answered = true;
-        await this.#send(frame, lease?.release);
-      } else lease?.release();
+        await this.#send(frame);
+      }
     } finally {
       this.#inflight.delete(req.id);
       if (this.#inflight.size === 0) {
@@ -564,24 +542,13 @@ export class Session {
    * a slow reader holds back only its own session). A binary frame goes out as two
    * fragments of one message, so file bytes are not copied.
    */
-  async #send(frame: string | Buffer[] | Buffer, onSent?: () => void): Promise<void> {
+  async #send(frame: string | Buffer[]): Promise<void> {
     const ws = this.#ws;
     while (ws.readyState === WS_OPEN && ws.bufferedAmount > this.#limits.highWaterBytes) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     }
-    if (ws.readyState !== WS_OPEN) {
-      onSent?.();
-      return;
-    }
-    const wake = () => {
-      onSent?.();
-      this.#wakeDrain();
-    };
-    if (Buffer.isBuffer(frame)) {
-      this.#countOut(frame.length);
-      ws.send(frame, { binary: true }, wake);
-      return;
-    }
+    if (ws.readyState !== WS_OPEN) return;
+    const wake = () => this.#wakeDrain();
     if (typeof frame === 'string') {
       this.#countOut(Buffer.byteLength(frame));
       ws.send(frame, wake);
