@@ -1,6 +1,6 @@
 /**
- * Tessera as a library: the error model, the Source contract and its adapters, and a
- * node's home and configuration. (`createNode` arrives with the node process.)
+ * Tessera as a library: the error model, the Source contract and its adapters, a node's
+ * home and configuration, and the node itself (`createNode` serves a home's namespace).
  */
 export { FsError, type FsErrorJSON } from './core/fs-error.ts';
 export {
@@ -67,3 +67,16 @@ export {
   type SourceSpec,
 } from './sources/registry.ts';
 export { ExportRegistry, probeExport, sourceSpecOf } from './node/export-registry.ts';
+export { createNode, type CreateNodeOptions, type TesseraNode } from './node/node.ts';
+export {
+  createCredential,
+  disableCredential,
+  ensureOwnerCredential,
+  listCredentials,
+  readOwnerCredential,
+  removeCredential,
+  type CredentialCaps,
+  type CredentialInfo,
+  type OwnerCredential,
+} from './node/credentials.ts';
+export { readRuntime, type RuntimeInfo } from './node/runtime.ts';
