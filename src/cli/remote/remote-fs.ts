@@ -76,6 +76,15 @@ export class RemoteFs {
    * only with `follow` (`stat`/`ls` show the link itself, `cat`/`get` read its target).
    */
   async resolve(path: string, opts: { follow: boolean }): Promise<Resolved> {
+    return (await this.#resolve(path, { ...opts, missingOk: false }))!;
+  }
+
+  /** Like `resolve`, but a missing last name gives undefined (other errors are thrown). */
+  async tryResolve(path: string, opts: { follow: boolean }): Promise<Resolved | undefined> {
+    return this.#resolve(path, { ...opts, missingOk: true });
+  }
+
+  async #resolve(path: string, opts: { follow: boolean; missingOk: boolean }): Promise<Resolved | undefined> {
     let queue = splitPath('lookup', path);
     let done: string[] = [];
     let cur = await this.root();
@@ -87,6 +96,7 @@ export class RemoteFs {
       try {
         entry = await this.source.lookup({ parent: cur.id, name });
       } catch (err) {
+        if (opts.missingOk && queue.length === 1 && FsError.is(err, 'ENOENT')) return undefined;
         throw relabel(err, 'lookup', here);
       }
       queue = queue.slice(1);
@@ -117,16 +127,6 @@ export class RemoteFs {
     const dir = await this.resolve(joinPath(segs.slice(0, -1)), { follow: true });
     if (dir.attr.kind !== 'dir') throw FsError.ENOTDIR('lookup', dir.path);
     return { dir, name };
-  }
-
-  /** Like `resolve`, but a missing final name gives undefined (other errors are thrown). */
-  async tryResolve(path: string, opts: { follow: boolean }): Promise<Resolved | undefined> {
-    try {
-      return await this.resolve(path, opts);
-    } catch (err) {
-      if (FsError.is(err, 'ENOENT') && err.path === joinPath(splitPath('lookup', path))) return undefined;
-      throw err;
-    }
   }
 
   /** A symlink's target text. */
