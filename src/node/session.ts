@@ -42,6 +42,11 @@ export interface SessionLimits {
   handshakeTimeoutMs: number;
   /** Files a session may hold open (default 4096). */
   maxHandles: number;
+  /**
+   * The peer is pinged this often; one that sent nothing (not even the pong) since the last
+   * ping is cut off, so a vanished peer's handles do not stay open forever (default 30 s).
+   */
+  heartbeatMs: number;
 }
 
 /** Default session limits (the values docs/protocol.md gives). */
@@ -52,6 +57,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   graceMs: 5000,
   handshakeTimeoutMs: 30_000,
   maxHandles: 4096,
+  heartbeatMs: 30_000,
 };
 
 /** What a session needs from its node. */
@@ -139,6 +145,8 @@ export class Session {
   #finishing: Promise<void> | undefined;
   #resolveDone!: () => void;
   #handshakeTimer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #heardFrom = true;
   #protocolErrors = 0;
   #bytesIn = 0;
   #bytesOut = 0;
@@ -170,6 +178,11 @@ export class Session {
       this.#fatal(FsError.ETIMEDOUT('AUTH', undefined, 'no successful authentication in time'), undefined);
     }, this.#limits.handshakeTimeoutMs);
     this.#handshakeTimer.unref();
+    this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
+    this.#heartbeat.unref();
+    this.#ws.on('pong', () => {
+      this.#heardFrom = true;
+    });
     this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     this.#ws.on('close', () => {
       this.#setHow('abrupt', 'connection closed without bye');
@@ -198,6 +211,18 @@ export class Session {
     return this.#closeGracefully({ how: 'server-shutdown', reason, sendBye: true });
   }
 
+  #beat(): void {
+    // While reading is paused for backpressure a pong may sit unread: that is not silence.
+    if (this.#ws.isPaused || this.#ws.readyState !== WS_OPEN) return;
+    if (!this.#heardFrom) {
+      this.#setHow('abrupt', 'the peer stopped answering pings');
+      this.#ws.terminate();
+      return;
+    }
+    this.#heardFrom = false;
+    this.#ws.ping();
+  }
+
   #setHow(how: SessionEnd, reason: string | undefined): void {
     if (this.#how !== undefined) return;
     this.#how = how;
@@ -208,6 +233,7 @@ export class Session {
 
   #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     const buf = toBuffer(data);
+    this.#heardFrom = true;
     this.#bytesIn += buf.length;
     this.#env.metrics.bytesIn += buf.length;
     if (this.#finishing) return;
@@ -616,6 +642,7 @@ export class Session {
     this.#finishing ??= (async () => {
       this.#setHow('abrupt', undefined);
       clearTimeout(this.#handshakeTimer);
+      clearInterval(this.#heartbeat);
       this.#life.abort();
       this.#subs.close();
       this.#backlog = [];

@@ -112,6 +112,24 @@ describe('node lifecycle', () => {
     }
   });
 
+  it('cuts off a peer that stops answering pings, and only that one', async () => {
+    const { node, home, stop } = await startNode({ limits: { heartbeatMs: 40 } });
+    try {
+      const owner = await readOwnerCredential(home);
+      const silent = await session(node, owner);
+      const lively = await session(node, owner);
+      silent.ws.pause(); // reads nothing more: no pongs
+      await until(() => node.metrics.ended.abrupt === 1, 'the silent peer to be cut off');
+      await lively.call('PING', {});
+      assert.equal(node.sessions().length, 1);
+      lively.close();
+      silent.ws.resume();
+      await silent.closed;
+    } finally {
+      await stop();
+    }
+  });
+
   it('a client bye ends the session gracefully', async () => {
     const { node, home, stop } = await startNode();
     try {
