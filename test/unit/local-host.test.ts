@@ -103,5 +103,7 @@ describe('local source kinds, options and hosts', () => {
       await linux.close();
       await posix.close();
     }
+    // getattr has its own fast path; a closed source still answers like every other op.
+    await assert.rejects(linux.getattr({ id: ROOT }), (e: unknown) => FsError.is(e, 'ESHUTDOWN'));
   });
 });

@@ -217,6 +217,21 @@ export class LocalSource extends SingleExportSource {
     return this.#entry(live, dir.local, req.name, st);
   }
 
+  /**
+   * getattr is the hottest call a filesystem gets (every `stat`, every `ls -l` entry), so it
+   * skips the base class's generic wrapper when open: getattr is always supported, has no
+   * names to check and mutates nothing, and `doGetattr` rejects only with FsErrors. Anything
+   * unusual (not open) goes through the base class as usual.
+   */
+  override getattr(req: { id: NodeId }): Promise<Attr> {
+    if (!this.isOpen) return super.getattr(req);
+    try {
+      return this.doGetattr(req);
+    } catch (err) {
+      return Promise.reject(FsError.from(err, 'getattr', req.id.toString()));
+    }
+  }
+
   protected override doGetattr(req: { id: NodeId }): Promise<Attr> {
     const live = this.#open('getattr');
     return live.resolver.resolveWith(req.id, 'getattr', live.attrOf);

@@ -134,6 +134,7 @@ export class Resolver {
   /**
    * Resolve and map in one step: on the fast path (the primary location still holds the
    * inode, nearly every call) `map` runs inside the `lstat` callback, one promise per call.
+   * Rejects only with FsErrors (a bad id throws one synchronously).
    */
   resolveWith<T>(id: NodeId | number, op: string, map: ResolvedFn<T>): Promise<T> {
     const local = typeof id === 'number' ? id : this.localOf(id, op);
@@ -148,20 +149,28 @@ export class Resolver {
               try {
                 resolve(map(st, local, path, loc.parent, loc.name));
               } catch (e) {
-                reject(e instanceof Error ? e : new Error(String(e)));
+                reject(FsError.from(e, op, this.idOf(local).toString()));
               }
             } else if (err !== null && !isGone(err)) {
-              reject(err);
+              reject(FsError.from(err, op, this.idOf(local).toString()));
             } else {
-              resolve(
-                this.#resolveWaiting(local, op).then((r) => map(r.st, r.local, r.path, r.parent, r.name)),
-              );
+              resolve(this.#slowWith(local, op, map));
             }
           });
         });
       }
     }
-    return this.#resolveWaiting(local, op).then((r) => map(r.st, r.local, r.path, r.parent, r.name));
+    return this.#slowWith(local, op, map);
+  }
+
+  /** The slow path of `resolveWith`; like the fast one it rejects only with FsErrors. */
+  #slowWith<T>(local: number, op: string, map: ResolvedFn<T>): Promise<T> {
+    return this.#resolveWaiting(local, op).then(
+      (r) => map(r.st, r.local, r.path, r.parent, r.name),
+      (err: unknown) => {
+        throw FsError.from(err, op, this.idOf(local).toString());
+      },
+    );
   }
 
   async #resolveWaiting(local: number, op: string): Promise<Resolved> {
