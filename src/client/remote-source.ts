@@ -159,7 +159,10 @@ export class RemoteSource extends BaseSource {
 
   /** Reads bigger than one chunk are split into pipelined requests and reassembled. */
   protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
-    if (req.length <= CHUNK_BYTES) return (await this.#call('READ', req)).payload ?? Buffer.alloc(0);
+    if (req.length <= CHUNK_BYTES) {
+      const { handle, offset, length } = req;
+      return (await this.#call('READ', { handle, offset, length })).payload ?? Buffer.alloc(0);
+    }
     const parts: Buffer[] = [];
     const starts: number[] = [];
     for (let off = 0; off < req.length; off += CHUNK_BYTES) starts.push(off);
@@ -207,7 +210,7 @@ export class RemoteSource extends BaseSource {
     await this.#call('FLUSH', req);
   }
   protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
-    await this.#call('CLOSE', req);
+    await this.#call('CLOSE', req.abort ? { handle: req.handle, abort: true } : { handle: req.handle });
   }
   protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
     return (await this.#call('CREATE', req)).result;

@@ -140,7 +140,12 @@ export const OPS = {
     need: 'write',
   }),
   FLUSH: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none', need: 'read' }),
-  CLOSE: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none', need: 'none' }),
+  CLOSE: op({
+    args: z.strictObject({ handle: wireHandle, abort: z.boolean().optional() }),
+    result: empty,
+    payload: 'none',
+    need: 'none',
+  }),
   CREATE: op({
     args: z.strictObject({
       parent: wireId,
