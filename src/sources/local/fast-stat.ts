@@ -29,28 +29,30 @@ export function lstatMaybe(path: string): Promise<BigIntStats | undefined> {
 }
 
 /**
- * `lstat` every path with at most `concurrency` in flight, straight on the callback API
- * (no promise or async frame per path: a listing of 100,000 entries feels the difference),
- * handing each result to `map` at once so the bulky stats objects die young. A path that
- * holds nothing gives undefined; any other error rejects.
+ * `lstat` the entries `names` of the directory `dir` with at most `concurrency` in flight,
+ * straight on the callback API (no promise or async frame per entry: a listing of 100,000
+ * entries feels the difference), handing each result to `map` at once so the bulky stats
+ * objects die young. An entry that vanished gives undefined; any other error rejects.
  */
 export function lstatAll<T>(
-  paths: readonly string[],
+  dir: string,
+  names: readonly string[],
   concurrency: number,
   map: (st: BigIntStats, index: number) => T,
 ): Promise<(T | undefined)[]> {
+  const prefix = dir === '/' ? '/' : `${dir}/`;
   return new Promise((resolve, reject) => {
-    const out = new Array<T | undefined>(paths.length);
+    const out = new Array<T | undefined>(names.length);
     let next = 0;
     let done = 0;
     let failed = false;
-    if (paths.length === 0) {
+    if (names.length === 0) {
       resolve(out);
       return;
     }
     const start = (): void => {
       const i = next++;
-      lstatSoon(paths[i]!, (err, st) => {
+      lstatSoon(prefix + names[i]!, (err, st) => {
         if (failed) return;
         try {
           if (err !== null && !isGone(err)) throw err;
@@ -60,11 +62,11 @@ export function lstatAll<T>(
           reject(e instanceof Error ? e : new Error(String(e)));
           return;
         }
-        if (++done === paths.length) resolve(out);
-        else if (next < paths.length) start();
+        if (++done === names.length) resolve(out);
+        else if (next < names.length) start();
       });
     };
-    for (let k = 0; k < Math.min(concurrency, paths.length); k++) start();
+    for (let k = 0; k < Math.min(concurrency, names.length); k++) start();
   });
 }
 
@@ -82,7 +84,9 @@ function flushQueued(): void {
     } catch (err) {
       // A path Node refuses outright (it never reaches the thread pool): fail that one call.
       const e = err as NodeJS.ErrnoException;
-      process.nextTick(() => cb(Object.assign(e, { code: e.code ?? 'EINVAL' }), undefined as unknown as BigIntStats));
+      process.nextTick(() =>
+        cb(Object.assign(e, { code: e.code ?? 'EINVAL' }), undefined as unknown as BigIntStats),
+      );
     }
   }
 }

@@ -299,15 +299,11 @@ export class LocalSource extends SingleExportSource {
         return names;
       },
     });
-    const found = await lstatAll(
-      page.names.map((name) => resolver.child(dir.path, name)),
-      this.#options.statConcurrency,
-      (st, i): DirEntry => {
-        const name = page.names[i]!;
-        const local = resolver.learn(dir.local, name, st);
-        return { name, id: resolver.idOf(local), attr: live.attrOf(st, local) };
-      },
-    );
+    const found = await lstatAll(dir.path, page.names, this.#options.statConcurrency, (st, i): DirEntry => {
+      const name = page.names[i]!;
+      const local = resolver.learn(dir.local, name, st);
+      return { name, id: resolver.idOf(local), attr: live.attrOf(st, local) };
+    });
     const entries: DirEntry[] = [];
     for (const e of found) if (e !== undefined) entries.push(e); // undefined: vanished since the listing
     return { entries, cookie: page.cookie, eof: page.eof };
