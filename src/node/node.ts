@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -207,6 +207,13 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       void session.done.then(() => sessions.delete(session));
     });
   });
+  // Every raw connection, so shutdown can cut off the ones that never became a session
+  // (a TLS handshake or an HTTP request left hanging) instead of waiting for their timeouts.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err }));
   server.on('clientError', (_err, socket) => socket.destroy());
 
@@ -274,6 +281,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       const stopped = new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...sessions].map((s) => s.shutdown('the node is shutting down')));
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await stopped;
       wss.close();
       await namespace.close();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { get } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
@@ -87,6 +88,26 @@ describe('node transport', () => {
       fingerprint: ctx.node.fingerprint,
     });
     assert.match(ctx.node.url, /^wss:\/\/127\.0\.0\.1:\d+\/tessera$/);
+  });
+
+  it('stops promptly even with connections that never became sessions', async () => {
+    const { node, stop } = await startNode();
+    const idle = [
+      // A TCP connection that never starts TLS, and a TLS one that never sends a request.
+      netConnect({ host: '127.0.0.1', port: node.address.port }),
+      tlsConnect({
+        host: '127.0.0.1',
+        port: node.address.port,
+        ca,
+        servername: 'localhost',
+        rejectUnauthorized: false,
+      }),
+    ];
+    const closed = idle.map((s) => new Promise<void>((resolve) => s.on('close', () => resolve())));
+    for (const s of idle) s.on('error', () => undefined);
+    await new Promise<void>((resolve) => idle[1]!.once('secureConnect', () => resolve()));
+    await stop(); // without cutting them off this would wait for the handshake and request timeouts
+    await Promise.all(closed);
   });
 
   it('serves plain ws:// only when asked to, and refuses a second node on the same address', async () => {
