@@ -24,6 +24,9 @@ import { loadServerTls } from './tls-ca.ts';
 
 /** The WebSocket path of the protocol on the node's listening address. */
 export const PROTOCOL_PATH = '/tessera';
+/** How long shutdown lets connections close by themselves before cutting them off. */
+const SOCKET_LINGER_MS = 2500;
+
 /** The WebSocket subprotocol clients must ask for. */
 export const SUBPROTOCOL = 'tessera';
 
@@ -207,7 +210,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       void session.done.then(() => sessions.delete(session));
     });
   });
-  // Every raw connection, so shutdown can cut off the ones that never became a session
+  // Every raw connection, so shutdown can cut off the ones that never close by themselves
   // (a TLS handshake or an HTTP request left hanging) instead of waiting for their timeouts.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -281,8 +284,13 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       const stopped = new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...sessions].map((s) => s.shutdown('the node is shutting down')));
       server.closeAllConnections();
-      for (const socket of sockets) socket.destroy();
+      // Sessions' sockets are still flushing their last answers and close handshakes (each
+      // cut off after 2 s); what is left after that never became a session: cut it off.
+      const lingering = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, SOCKET_LINGER_MS);
       await stopped;
+      clearTimeout(lingering);
       wss.close();
       await namespace.close();
       await registry.close();

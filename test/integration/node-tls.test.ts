@@ -106,7 +106,7 @@ describe('node transport', () => {
     const closed = idle.map((s) => new Promise<void>((resolve) => s.on('close', () => resolve())));
     for (const s of idle) s.on('error', () => undefined);
     await new Promise<void>((resolve) => idle[1]!.once('secureConnect', () => resolve()));
-    await stop(); // without cutting them off this would wait for the handshake and request timeouts
+    await stop(); // without cutting them off this would wait for the TLS and HTTP timeouts (minutes)
     await Promise.all(closed);
   });
 
