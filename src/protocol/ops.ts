@@ -17,9 +17,6 @@ import {
   wireOffset,
 } from './schemas.ts';
 
-/** Which capability of a credential an op needs on the export it touches. */
-export type Need = 'none' | 'show' | 'read' | 'write' | 'execute';
-
 /** Where an op's bytes travel, if it has any. */
 export type PayloadDir = 'none' | 'request' | 'response';
 
@@ -27,7 +24,6 @@ interface OpSpec<A extends z.ZodType, R extends z.ZodType> {
   args: A;
   result: R;
   payload: PayloadDir;
-  need: Need;
 }
 
 function op<A extends z.ZodType, R extends z.ZodType>(spec: OpSpec<A, R>): OpSpec<A, R> {
@@ -48,8 +44,9 @@ export const helloAuthSchema = z.strictObject({
 });
 
 /**
- * Every op of protocol version 1: arguments, result, payload direction and the credential
- * capability it needs. Argument and result shapes are the Source request objects with ids
+ * Every op of protocol version 1: arguments, result and payload direction (the credential
+ * capability each op needs is enforced in `node/authorization.ts` and listed in
+ * docs/protocol.md). Argument and result shapes are the Source request objects with ids
  * and nanosecond times as decimal strings.
  */
 export const OPS = {
@@ -69,7 +66,6 @@ export const OPS = {
       server_nonce: z.string().max(256),
     }),
     payload: 'none',
-    need: 'none',
   }),
   AUTH: op({
     args: z.strictObject({ proof: z.string().max(256) }),
@@ -80,22 +76,19 @@ export const OPS = {
       caps: z.record(z.string().max(64), z.boolean()),
     }),
     payload: 'none',
-    need: 'none',
   }),
-  PING: op({ args: empty, result: z.strictObject({ timeMs: z.number() }), payload: 'none', need: 'none' }),
+  PING: op({ args: empty, result: z.strictObject({ timeMs: z.number() }), payload: 'none' }),
   EXPORTS: op({
     args: empty,
     result: z.strictObject({ exports: z.array(exportInfoSchema).max(65536) }),
     payload: 'none',
-    need: 'none',
   }),
   LOOKUP: op({
     args: z.strictObject({ parent: wireId, name: wireName }),
     result: entrySchema,
     payload: 'none',
-    need: 'show',
   }),
-  GETATTR: op({ args: z.strictObject({ id: wireId }), result: attrSchema, payload: 'none', need: 'show' }),
+  GETATTR: op({ args: z.strictObject({ id: wireId }), result: attrSchema, payload: 'none' }),
   SETATTR: op({
     args: z.strictObject({
       id: wireId,
@@ -109,7 +102,6 @@ export const OPS = {
     }),
     result: attrSchema,
     payload: 'none',
-    need: 'write',
   }),
   READDIRP: op({
     args: z.strictObject({ dir: wireId, cookie: wireCookie, max: z.number().int().min(1).max(100_000) }),
@@ -119,32 +111,27 @@ export const OPS = {
       eof: z.boolean(),
     }),
     payload: 'none',
-    need: 'show',
   }),
   OPEN: op({
     args: z.strictObject({ id: wireId, flags: openFlagsSchema }),
     result: z.strictObject({ handle: wireHandle }),
     payload: 'none',
-    need: 'read',
   }),
   READ: op({
     args: z.strictObject({ handle: wireHandle, offset: wireOffset, length: wireLength }),
     result: empty,
     payload: 'response',
-    need: 'read',
   }),
   WRITE: op({
     args: z.strictObject({ handle: wireHandle, offset: wireOffset }),
     result: z.strictObject({ written: wireOffset }),
     payload: 'request',
-    need: 'write',
   }),
-  FLUSH: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none', need: 'read' }),
+  FLUSH: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none' }),
   CLOSE: op({
     args: z.strictObject({ handle: wireHandle, abort: z.boolean().optional() }),
     result: empty,
     payload: 'none',
-    need: 'none',
   }),
   CREATE: op({
     args: z.strictObject({
@@ -156,25 +143,21 @@ export const OPS = {
     }),
     result: z.strictObject({ id: wireId, attr: attrSchema, handle: wireHandle }),
     payload: 'none',
-    need: 'write',
   }),
   MKDIR: op({
     args: z.strictObject({ parent: wireId, name: wireName, mode: z.number().int().min(0).max(0o7777) }),
     result: entrySchema,
     payload: 'none',
-    need: 'write',
   }),
   UNLINK: op({
     args: z.strictObject({ parent: wireId, name: wireName }),
     result: empty,
     payload: 'none',
-    need: 'write',
   }),
   RMDIR: op({
     args: z.strictObject({ parent: wireId, name: wireName }),
     result: empty,
     payload: 'none',
-    need: 'write',
   }),
   RENAME: op({
     args: z.strictObject({
@@ -186,49 +169,41 @@ export const OPS = {
     }),
     result: empty,
     payload: 'none',
-    need: 'write',
   }),
   SYMLINK: op({
     args: z.strictObject({ parent: wireId, name: wireName, target: z.string().max(4096) }),
     result: entrySchema,
     payload: 'none',
-    need: 'write',
   }),
   READLINK: op({
     args: z.strictObject({ id: wireId }),
     result: z.strictObject({ target: z.string().max(4096) }),
     payload: 'none',
-    need: 'read',
   }),
   LINK: op({
     args: z.strictObject({ id: wireId, newParent: wireId, newName: wireName }),
     result: entrySchema,
     payload: 'none',
-    need: 'write',
   }),
   GETXATTR: op({
     args: z.strictObject({ id: wireId, name: wireName }),
     result: empty,
     payload: 'response',
-    need: 'read',
   }),
   SETXATTR: op({
     args: z.strictObject({ id: wireId, name: wireName, mode: z.enum(['create', 'replace']).optional() }),
     result: empty,
     payload: 'request',
-    need: 'write',
   }),
   LISTXATTR: op({
     args: z.strictObject({ id: wireId }),
     result: z.strictObject({ names: z.array(z.string().max(4096)).max(65536) }),
     payload: 'none',
-    need: 'read',
   }),
   REMOVEXATTR: op({
     args: z.strictObject({ id: wireId, name: wireName }),
     result: empty,
     payload: 'none',
-    need: 'write',
   }),
   LOCK: op({
     args: z.strictObject({
@@ -241,9 +216,8 @@ export const OPS = {
     }),
     result: z.strictObject({ conflict: lockInfoSchema.nullable() }),
     payload: 'none',
-    need: 'read',
   }),
-  STATFS: op({ args: z.strictObject({ id: wireId }), result: statfsSchema, payload: 'none', need: 'show' }),
+  STATFS: op({ args: z.strictObject({ id: wireId }), result: statfsSchema, payload: 'none' }),
   HASH: op({
     args: z.strictObject({ id: wireId, algo: z.enum(['sha256']).optional() }),
     result: z.strictObject({
@@ -252,31 +226,26 @@ export const OPS = {
       size: wireOffset,
     }),
     payload: 'none',
-    need: 'read',
   }),
   SUBSCRIBE: op({
     args: empty,
     result: z.strictObject({ sub: z.number().int().min(1) }),
     payload: 'none',
-    need: 'none',
   }),
   UNSUBSCRIBE: op({
     args: z.strictObject({ sub: z.number().int().min(1) }),
     result: empty,
     payload: 'none',
-    need: 'none',
   }),
   WAIT: op({
     args: z.strictObject({ id: wireId, timeoutMs: z.number().int().min(0).max(3_600_000) }),
     result: z.strictObject({ changed: z.boolean(), events: z.array(invalidationSchema).max(10_000) }),
     payload: 'none',
-    need: 'show',
   }),
   TAKE: op({
     args: z.strictObject({ dir: wireId, timeoutMs: z.number().int().min(0).max(3_600_000).optional() }),
     result: z.strictObject({ name: wireName, size: wireOffset }),
     payload: 'response',
-    need: 'write',
   }),
 } as const;
 
