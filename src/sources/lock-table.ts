@@ -12,6 +12,7 @@ interface Waiter {
   start: number;
   end: number;
   wake: () => void;
+  cancel: (err: FsError) => void;
 }
 
 function endOf(start: number, length: number): number {
@@ -77,7 +78,12 @@ export class LockTable {
       if (!this.test(file, req)) return this.set(file, req);
       if (this.#wouldDeadlock(file, req.owner)) throw FsError.EDEADLK('lock', file);
       await new Promise<void>((resolve, reject) => {
-        const waiter: Waiter = { ...req, end: endOf(req.start, req.length), wake: () => resolve() };
+        const waiter: Waiter = {
+          ...req,
+          end: endOf(req.start, req.length),
+          wake: () => resolve(),
+          cancel: (err) => reject(err),
+        };
         const set = this.#waiters.get(file) ?? new Set<Waiter>();
         set.add(waiter);
         this.#waiters.set(file, set);
@@ -93,8 +99,19 @@ export class LockTable {
     }
   }
 
-  /** Release every lock of `owner` (on close), on one file or all. */
+  /**
+   * Release every lock of `owner` (on close), on one file or all, and fail its pending waits
+   * with EBADF so a wait cannot take a lock for a handle that is gone.
+   */
   releaseOwner(owner: string, file?: string): void {
+    for (const [f, waiters] of this.#waiters) {
+      if (file !== undefined && f !== file) continue;
+      for (const w of waiters) {
+        if (w.owner !== owner) continue;
+        waiters.delete(w);
+        w.cancel(FsError.EBADF('lock', f, 'the handle was closed while waiting for the lock'));
+      }
+    }
     const files = file === undefined ? [...this.#locks.keys()] : [file];
     for (const f of files) {
       const list = this.#locks.get(f);
