@@ -17,11 +17,22 @@ if [ ! -f "$home/tessera.toml" ]; then
   tessera init
 fi
 
-# The main job. `tessera serve` (the node's protocol server, printing its URL and
-# credentials) arrives with the protocol work; until then this shows the node.
+# The main job: serve the node. A home without exports gets one, `files`, over ~/Tessera,
+# so there is something to browse; the owner credential (kept in the home for local
+# commands) is printed so other machines and tools can log in.
 main_job() {
+  if [ "$(tessera export list --json)" = "[]" ]; then
+    mkdir -p "$HOME/Tessera"
+    tessera export add files "$HOME/Tessera" --desc "default export made by scripts/run.sh"
+  fi
   tessera info
   echo
-  tessera export list
+  node -e '
+    const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    console.log("owner credential (id:secret, for --credential): " + c.id + ":" + c.secret);
+    console.log("  kept in " + process.argv[1] + "; make narrower ones with: tessera credentials create");
+  ' "$home/owner-credential.json"
+  echo
+  exec node bin/tessera.js serve
 }
 main_job
