@@ -166,6 +166,25 @@ describe('local atomic writes and temp files', () => {
     assert.equal(readFileSync(join(dirs.root, 'f'), 'utf8'), 'kept');
   });
 
+  it('closeFile with abort throws the write away: no new file, old content kept', async () => {
+    using dirs = localDirs();
+    const src = await openLocal({ root: dirs.root });
+    try {
+      const f = await put(src, ROOT, 'f', 'old');
+      const c = await src.create({ parent: ROOT, name: 'new', mode: 0o644 });
+      await src.write({ handle: c.handle, offset: 0, data: Buffer.from('half') });
+      await src.closeFile({ handle: c.handle, abort: true });
+      const w = await src.openFile({ id: f, flags: { read: false, write: true } });
+      await src.write({ handle: w.handle, offset: 0, data: Buffer.from('NEW') });
+      await src.closeFile({ handle: w.handle, abort: true });
+      assert.deepEqual(readdirSync(dirs.root), ['f']);
+      assert.equal(await get(src, f), 'old');
+      await assert.rejects(src.getattr({ id: c.id }), isErr('ESTALE'));
+    } finally {
+      await src.close();
+    }
+  });
+
   it('a write to a file removed before close goes nowhere', async () => {
     using dirs = localDirs();
     const src = await openLocal({ root: dirs.root });

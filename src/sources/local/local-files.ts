@@ -269,7 +269,11 @@ export class LocalFiles {
     }
   }
 
-  async close(handle: Handle): Promise<void> {
+  /**
+   * Close a handle: its private copy or created file becomes visible now, or with `abort`
+   * is thrown away (a hard-linked file written in place cannot be rolled back).
+   */
+  async close(handle: Handle, abort = false): Promise<void> {
     const h = this.get(handle, 'close');
     this.#handles.delete(handle);
     try {
@@ -279,7 +283,11 @@ export class LocalFiles {
       await closeQuietly(h.fh);
       if (h.orig !== h.fh) await closeQuietly(h.orig);
     }
-    if (h.created) await this.#commitCreate(h, h.created);
+    if (abort) {
+      const place = h.created ?? h.stage;
+      if (h.created) this.#pending.delete(h.local);
+      if (place) await this.#discard(place);
+    } else if (h.created) await this.#commitCreate(h, h.created);
     else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
     else if (h.stage) await this.#discard(h.stage);
   }

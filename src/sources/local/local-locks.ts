@@ -98,13 +98,7 @@ export class LocalLocks {
       } catch (err) {
         if (!FsError.is(err, 'EAGAIN')) throw err;
       }
-      if (!req.isOpen())
-        throw new FsError({
-          code: 'EINTR',
-          op: 'lock',
-          path: key,
-          detail: 'handle closed while waiting for a lock',
-        });
+      if (!req.isOpen()) throw FsError.EBADF('lock', key, 'the handle was closed while waiting for the lock');
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

@@ -344,8 +344,8 @@ export class LocalSource extends SingleExportSource {
     this.#open('flush').files.get(req.handle, 'flush');
   }
 
-  protected override async doCloseFile(req: { handle: Handle }): Promise<void> {
-    await this.#open('close').files.close(req.handle);
+  protected override async doCloseFile(req: Parameters<Source['closeFile']>[0]): Promise<void> {
+    await this.#open('close').files.close(req.handle, req.abort === true);
   }
 
   protected override async doCreate(
