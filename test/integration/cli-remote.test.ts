@@ -433,40 +433,32 @@ describe('tessera file commands over the protocol', () => {
     await rm(join(other, 'empty'));
   });
 
-  // Known bug, outside the CLI: the local source treats closeFile({ abort: true }) as a normal
-  // close, so the node's discard of an abandoned handle publishes the partial file. Drop the
-  // todo once local sources discard aborted writes.
-  it(
-    'a put that dies mid-transfer leaves nothing on the node',
-    {
-      todo: 'local sources publish an aborted write (closeFile abort is not implemented there)',
-    },
-    async () => {
-      const local = join(work, 'dying.bin');
-      await writeFile(local, randomBytes(48 * MiB));
-      const target = join(docs, 'sub');
-      const child = spawn(process.execPath, [BIN, 'put', local, '/docs/sub/dying.bin'], {
-        env: { ...process.env, TESSERA_HOME: homeA, TESSERA_NODE: '', TESSERA_CREDENTIAL: '' },
-        stdio: 'ignore',
-      });
-      const exited = new Promise<void>((done) => child.on('exit', () => done()));
-      const temps = async () => (await readdir(target)).filter((n) => n.startsWith(TEMP_PREFIX));
-      // The node writes through a hidden temp file: once it has bytes, the transfer is under way.
-      for (;;) {
-        const [temp] = await temps();
-        if (temp !== undefined && (await stat(join(target, temp)).catch(() => undefined))?.size) break;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      child.kill('SIGKILL');
-      await exited;
-      // The node discards the abandoned handle's file as soon as it sees the connection drop.
-      for (let i = 0; i < 500 && (await temps()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(await temps(), [], 'the temp file is gone');
-      const appeared = await lstat(join(target, 'dying.bin')).catch(() => undefined);
-      assert.equal(appeared, undefined, `a ${appeared?.size}-byte file appeared`);
-      await rm(local);
-    },
-  );
+  // The node discards the abandoned handle (closeFile abort), so nothing half-written appears.
+  it('a put that dies mid-transfer leaves nothing on the node', async () => {
+    const local = join(work, 'dying.bin');
+    await writeFile(local, randomBytes(48 * MiB));
+    const target = join(docs, 'sub');
+    const child = spawn(process.execPath, [BIN, 'put', local, '/docs/sub/dying.bin'], {
+      env: { ...process.env, TESSERA_HOME: homeA, TESSERA_NODE: '', TESSERA_CREDENTIAL: '' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((done) => child.on('exit', () => done()));
+    const temps = async () => (await readdir(target)).filter((n) => n.startsWith(TEMP_PREFIX));
+    // The node writes through a hidden temp file: once it has bytes, the transfer is under way.
+    for (;;) {
+      const [temp] = await temps();
+      if (temp !== undefined && (await stat(join(target, temp)).catch(() => undefined))?.size) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    // The node discards the abandoned handle's file as soon as it sees the connection drop.
+    for (let i = 0; i < 500 && (await temps()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await temps(), [], 'the temp file is gone');
+    const appeared = await lstat(join(target, 'dying.bin')).catch(() => undefined);
+    assert.equal(appeared, undefined, `a ${appeared?.size}-byte file appeared`);
+    await rm(local);
+  });
 
   it('mkdir makes a directory, -p its parents too', async () => {
     ok(await a(['mkdir', '/docs/made']), 'mkdir');
