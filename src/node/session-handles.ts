@@ -71,11 +71,11 @@ export class SessionHandles {
     return h;
   }
 
-  /** Close one handle (committing what was written through it). */
-  async close(wire: Handle, op: string): Promise<void> {
+  /** Close one handle, committing what was written through it (or discarding it with `abort`). */
+  async close(wire: Handle, op: string, abort = false): Promise<void> {
     const h = this.get(wire, op);
     this.#byWire.delete(wire);
-    await this.#source.closeFile({ handle: h.inner });
+    await this.#source.closeFile(abort ? { handle: h.inner, abort: true } : { handle: h.inner });
   }
 
   /** Close every handle, discarding what was written; no handle can be added afterwards. */

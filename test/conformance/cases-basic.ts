@@ -153,6 +153,22 @@ export function basicCases(ctx: Ctx): void {
     assert.equal((await readFile(ctx.src, after.id)).toString(), 'NEW');
   });
 
+  ctx.test('closeFile with abort discards what the handle wrote', async (t) => {
+    if (!ctx.need(t, ctx.caps.atomic_write, 'caps.atomic_write is false')) return;
+    const dir = await ctx.fresh();
+    const created = await ctx.src.create({ parent: dir, name: 'never.txt', mode: 0o644 });
+    await ctx.src.write({ handle: created.handle, offset: 0, data: Buffer.from('abandoned') });
+    await ctx.src.closeFile({ handle: created.handle, abort: true });
+    await expectErr('ENOENT', ctx.src.lookup({ parent: dir, name: 'never.txt' }), 'aborted create:');
+    const f = await writeFile(ctx.src, dir, 'kept.txt', 'original');
+    const w = await ctx.src.openFile({ id: f.id, flags: { read: false, write: true, truncate: true } });
+    await ctx.src.write({ handle: w.handle, offset: 0, data: Buffer.from('replacement') });
+    await ctx.src.closeFile({ handle: w.handle, abort: true });
+    const after = await ctx.src.lookup({ parent: dir, name: 'kept.txt' });
+    assert.equal((await readFile(ctx.src, after.id)).toString(), 'original');
+    assert.deepEqual(await names(ctx.src, dir), ['kept.txt']);
+  });
+
   ctx.test('exclusive create refuses an existing name and never clobbers', async () => {
     const dir = await ctx.fresh();
     await writeFile(ctx.src, dir, 'x', 'first');
