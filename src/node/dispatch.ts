@@ -124,7 +124,7 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
           .lock({ handle: inner, cmd: 'set', type: 'unlock', start: 0, length: 0, owner })
           .catch(() => undefined);
       }
-      await ctx.handles.close(req.args.handle, 'close');
+      await ctx.handles.close(req.args.handle, 'close', req.args.abort === true);
       return NONE;
     }
     case 'CREATE': {
