@@ -4,6 +4,7 @@ import { MAX_PAYLOAD_BYTES } from '../protocol/frames.ts';
 import type { Request } from '../protocol/messages.ts';
 import type { Handle, LockInfo, Source } from '../sources/source.ts';
 import type { Authorizer, Cap } from './authorization.ts';
+import type { ReadLease } from './read-buffers.ts';
 import { hashFile, type KeyedMutex, takeFromDir, watchChanges } from './file-ops.ts';
 import type { SessionHandle, SessionHandles } from './session-handles.ts';
 import type { Subscriptions } from './subscriptions.ts';
@@ -22,12 +23,16 @@ export interface OpContext {
   lockPrefix: string;
   /** Lock owners this session named, per handle (released when the session ends). */
   lockOwners: Map<Handle, Set<string>>;
+  /** A pooled buffer for a READ of `length` bytes (see read-buffers.ts), if any. */
+  readLease?: ((length: number) => ReadLease | undefined) | undefined;
 }
 
 /** A successful answer: the result object and the bytes that go with it. */
 export interface OpOutcome {
   result: unknown;
   payload?: Uint8Array | undefined;
+  /** The pooled buffer `payload` was read into: released once the answer is sent. */
+  lease?: ReadLease | undefined;
 }
 
 const NONE: OpOutcome = { result: {} };
@@ -104,7 +109,17 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
           `length ${length} above ${MAX_PAYLOAD_BYTES}: read in chunks`,
         );
       }
-      return { result: {}, payload: await source.read({ handle: h.inner, offset, length }) };
+      const lease = ctx.readLease?.(length);
+      try {
+        return {
+          result: {},
+          payload: await source.read({ handle: h.inner, offset, length, into: lease?.into }),
+          lease,
+        };
+      } catch (err) {
+        lease?.release();
+        throw err;
+      }
     }
     case 'WRITE': {
       const h = handleFor(ctx, req.args.handle, ['write'], 'write');

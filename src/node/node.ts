@@ -18,6 +18,7 @@ import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier }
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
 import { NodeMetrics } from './metrics.ts';
+import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
 import { loadServerTls } from './tls-ca.ts';
@@ -29,6 +30,10 @@ const SOCKET_LINGER_MS = 2500;
 
 /** The WebSocket subprotocol clients must ask for. */
 export const SUBPROTOCOL = 'tessera';
+/** READs up to this size are read into pooled buffers (clients read 1 MiB at a time). */
+const READ_POOL_CHUNK = 1024 * 1024;
+/** Pooled READ buffers kept when idle, node-wide (a window of 16 in flight plus the socket's queue). */
+const READ_POOL_KEEP = 32;
 
 /** Options of {@link createNode}. */
 export interface CreateNodeOptions {
@@ -175,6 +180,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     metrics,
     logger,
     limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
+    readBuffers: new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: READ_POOL_KEEP }),
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;

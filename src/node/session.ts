@@ -12,6 +12,7 @@ import {
   encodeProtocolError,
   encodePush,
   encodeResult,
+  encodeResultInPlace,
   type Request,
 } from '../protocol/messages.ts';
 import type { OpName } from '../protocol/ops.ts';
@@ -25,6 +26,7 @@ import type { CredentialRecord } from './credentials.ts';
 import { dispatch } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
 
@@ -78,6 +80,8 @@ export interface SessionEnv {
   metrics: NodeMetrics;
   logger: Logger;
   limits: SessionLimits;
+  /** Pooled buffers READ answers are read into (optional: without it every READ allocates). */
+  readBuffers?: ReadBufferPool | undefined;
 }
 
 /** Ops that wait for something outside the session; a closing session cancels them at once. */
@@ -100,9 +104,9 @@ interface PendingAuth {
 
 const WS_OPEN = 1;
 
-function toBuffer(data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
+/** A message as Buffer(s): fragments stay apart (joining them would copy the payload). */
+function toBuffers(data: WebSocket.RawData): Buffer | Buffer[] {
+  if (Buffer.isBuffer(data) || Array.isArray(data)) return data;
   return Buffer.from(data);
 }
 
@@ -156,6 +160,9 @@ export class Session {
 
   constructor(opts: { ws: WebSocket; address: string; env: SessionEnv }) {
     this.#ws = opts.ws;
+    // Binary messages arrive as their fragments: a WRITE's header and bytes are then used as
+    // they are, without the copy that joining them would take (see decodeFrameParts).
+    this.#ws.binaryType = 'fragments';
     this.#env = opts.env;
     this.address = opts.address;
     this.#limits = opts.env.limits;
@@ -232,10 +239,11 @@ export class Session {
   // Inbound -------------------------------------------------------------------------------
 
   #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
-    const buf = toBuffer(data);
+    const buf = toBuffers(data);
+    const length = Array.isArray(buf) ? buf.reduce((n, b) => n + b.length, 0) : buf.length;
     this.#heardFrom = true;
-    this.#bytesIn += buf.length;
-    this.#env.metrics.bytesIn += buf.length;
+    this.#bytesIn += length;
+    this.#env.metrics.bytesIn += length;
     if (this.#finishing) return;
     let msg: ClientMessage;
     try {
@@ -512,7 +520,8 @@ export class Session {
   }
 
   async #run(req: Request, entry: InFlight): Promise<void> {
-    let frame: string | Buffer[];
+    let frame: string | Buffer[] | Buffer;
+    let lease: ReadLease | undefined;
     try {
       const out = await dispatch(
         {
@@ -524,10 +533,27 @@ export class Session {
           signal: entry.ctl.signal,
           lockPrefix: `${this.id}:`,
           lockOwners: this.#lockOwners,
+          readLease: this.#env.readBuffers ? (length) => this.#env.readBuffers!.lease(length) : undefined,
         },
         req,
       );
-      frame = encodeResult({ id: req.id, result: out.result, payload: out.payload });
+      lease = out.lease;
+      const p = out.payload;
+      // Bytes read into the pooled buffer: the header goes in front of them, one buffer out.
+      const inPlace =
+        lease !== undefined &&
+        p !== undefined &&
+        p.buffer === lease.buf.buffer &&
+        p.byteOffset === lease.buf.byteOffset + READ_HEADROOM
+          ? encodeResultInPlace({
+              id: req.id,
+              result: out.result,
+              buf: lease.buf,
+              payloadStart: READ_HEADROOM,
+              payloadLength: p.byteLength,
+            })
+          : undefined;
+      frame = inPlace ?? encodeResult({ id: req.id, result: out.result, payload: p });
     } catch (err) {
       const error = FsError.from(err, req.op.toLowerCase());
       if (error.code === 'EIO') this.#log.warn('request failed', { op: req.op, error });
@@ -536,8 +562,8 @@ export class Session {
     try {
       if (!entry.answered) {
         entry.answered = true;
-        await this.#send(frame);
-      }
+        await this.#send(frame, lease?.release);
+      } else lease?.release();
     } finally {
       this.#inflight.delete(req.id);
       if (this.#inflight.size === 0) {
@@ -566,15 +592,27 @@ export class Session {
   /**
    * Send one frame, first waiting while the socket holds more than the high-water mark (so
    * a slow reader holds back only its own session). A binary frame goes out as two
-   * fragments of one message, so file bytes are not copied.
+   * fragments of one message, so file bytes are not copied; a READ answer built in a pooled
+   * buffer goes out as that one buffer, and `onSent` gives it back once the socket took it.
    */
-  async #send(frame: string | Buffer[]): Promise<void> {
+  async #send(frame: string | Buffer[] | Buffer, onSent?: () => void): Promise<void> {
     const ws = this.#ws;
     while (ws.readyState === WS_OPEN && ws.bufferedAmount > this.#limits.highWaterBytes) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     }
-    if (ws.readyState !== WS_OPEN) return;
-    const wake = () => this.#wakeDrain();
+    if (ws.readyState !== WS_OPEN) {
+      onSent?.();
+      return;
+    }
+    const wake = () => {
+      onSent?.();
+      this.#wakeDrain();
+    };
+    if (Buffer.isBuffer(frame)) {
+      this.#countOut(frame.length);
+      ws.send(frame, { binary: true }, wake);
+      return;
+    }
     if (typeof frame === 'string') {
       this.#countOut(Buffer.byteLength(frame));
       ws.send(frame, wake);

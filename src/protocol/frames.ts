@@ -36,6 +36,27 @@ export function encodeFrame(message: unknown, payload?: Uint8Array): string | Bu
   return [prefix, header, body];
 }
 
+/**
+ * Encode a binary frame in place, in front of a payload already sitting in `buf` at
+ * `payloadStart` (`payloadLength` bytes): the prefix and JSON header are written just
+ * before it and the whole frame is returned as one view of `buf` — no copy of the bytes.
+ * Undefined when the header does not fit in the room before the payload.
+ */
+export function encodeFrameInPlace(
+  message: unknown,
+  buf: Buffer,
+  payloadStart: number,
+  payloadLength: number,
+): Buffer | undefined {
+  const json = stringifyWire(message);
+  const headerLength = Buffer.byteLength(json);
+  const start = payloadStart - 4 - headerLength;
+  if (start < 0) return undefined;
+  buf.writeUInt32BE(headerLength, start);
+  buf.write(json, start + 4, 'utf8');
+  return buf.subarray(start, payloadStart + payloadLength);
+}
+
 /** Join an encoded binary frame into one buffer (for transports that need one). */
 export function joinFrame(parts: string | Buffer[]): string | Buffer {
   return typeof parts === 'string' ? parts : Buffer.concat(parts);
@@ -59,6 +80,28 @@ export function decodeFrame(data: Buffer | string, isBinary: boolean): Frame {
   const payload = buf.subarray(4 + headerLength);
   if (payload.length > MAX_PAYLOAD_BYTES) throw protocolError('payload too large');
   return { message, payload };
+}
+
+/**
+ * Decode a binary frame that arrived as WebSocket fragments. The usual sender puts the prefix
+ * and header in one fragment and the bytes in the next: then the payload is that fragment
+ * as is, with no copy to join them. Any other split is joined first.
+ */
+export function decodeFrameParts(parts: readonly Buffer[]): Frame {
+  const head = parts[0];
+  if (
+    parts.length === 2 &&
+    head !== undefined &&
+    head.length >= 4 &&
+    head.length === 4 + head.readUInt32BE(0)
+  ) {
+    const payload = parts[1]!;
+    if (head.length + payload.length > MAX_FRAME_BYTES) throw protocolError('binary frame too large');
+    const { message } = decodeFrame(head, true);
+    if (payload.length > MAX_PAYLOAD_BYTES) throw protocolError('payload too large');
+    return { message, payload };
+  }
+  return decodeFrame(parts.length === 1 && head !== undefined ? head : Buffer.concat(parts), true);
 }
 
 function parseJson(text: string): unknown {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FsError, type FsErrorJSON } from '../core/fs-error.ts';
-import { decodeFrame, encodeFrame, protocolError } from './frames.ts';
+import { decodeFrame, decodeFrameParts, encodeFrame, encodeFrameInPlace, protocolError } from './frames.ts';
 import { isOpName, type OpArgs, type OpName, type OpResult, OPS } from './ops.ts';
 
 const requestId = z.number().int().min(1).max(0xffff_ffff);
@@ -59,8 +59,15 @@ function issueText(err: z.ZodError): string {
  * Decode and validate a frame from a client. Throws an EPROTO `FsError` when the frame is
  * malformed beyond recognition, or a `BadRequest` when the request's id is known.
  */
-export function decodeClientMessage(data: Buffer | string, isBinary: boolean): ClientMessage {
-  const { message, payload } = decodeFrame(data, isBinary);
+export function decodeClientMessage(
+  data: Buffer | string | readonly Buffer[],
+  isBinary: boolean,
+): ClientMessage {
+  const { message, payload } = Array.isArray(data)
+    ? isBinary
+      ? decodeFrameParts(data)
+      : decodeFrame(Buffer.concat(data), false)
+    : decodeFrame(data as Buffer | string, isBinary);
   const t = (message as { t?: unknown } | null)?.t;
   if (t === 'cancel' || t === 'bye') {
     if (payload !== undefined) throw protocolError(`'${t}' carries no payload`);
@@ -136,6 +143,25 @@ export function encodeRequest(opts: {
 /** Encode a successful response. */
 export function encodeResult(opts: { id: number; result: unknown; payload?: Uint8Array }): string | Buffer[] {
   return encodeFrame({ t: 'res', id: opts.id, ok: true, r: opts.result }, opts.payload);
+}
+
+/**
+ * Encode a successful response whose payload already sits in `buf` at `payloadStart`, as
+ * one buffer (see `encodeFrameInPlace`); undefined when the header does not fit before it.
+ */
+export function encodeResultInPlace(opts: {
+  id: number;
+  result: unknown;
+  buf: Buffer;
+  payloadStart: number;
+  payloadLength: number;
+}): Buffer | undefined {
+  return encodeFrameInPlace(
+    { t: 'res', id: opts.id, ok: true, r: opts.result },
+    opts.buf,
+    opts.payloadStart,
+    opts.payloadLength,
+  );
 }
 
 /** Encode a failed response. */
