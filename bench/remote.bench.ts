@@ -13,8 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHUNK_BYTES, RemoteSource, WINDOW } from '../src/client/remote-source.ts';
-import type { NodeId } from '../src/core/ids.ts';
+import { CHUNK_BYTES, WINDOW } from '../src/client/remote-source.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
@@ -24,6 +23,7 @@ import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
+import { TesseraClient, WALK_CONCURRENCY } from './lib/peers/tessera-client.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
 
 const args = parseBenchArgs();
@@ -31,8 +31,6 @@ const full = args.scale === 'full';
 const sizes = full ? { files: 100_000, bytes: 1 << 30 } : { files: 10_000, bytes: 128 << 20 };
 const repeats = args.repeats ?? (full ? 5 : 3);
 const TREE_DIRS = 100;
-/** Directories listed at once by the Tessera walk. */
-const WALK_CONCURRENCY = 16;
 const BIG = 'big.bin';
 const TREE = 'tree';
 const EXPORT = 'linux';
@@ -126,83 +124,6 @@ async function findCount(dir: string): Promise<number> {
   return stdout.split('\n').filter(Boolean).length;
 }
 
-/** Sequential read through Tessera: a window of pipelined 1 MiB READs, bytes discarded. */
-async function tesseraRead(src: RemoteSource, id: NodeId): Promise<void> {
-  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
-  let next = 0;
-  let total = 0;
-  let eof = false;
-  try {
-    const worker = async () => {
-      while (!eof) {
-        const offset = next;
-        next += CHUNK_BYTES;
-        const part = await src.read({ handle, offset, length: CHUNK_BYTES });
-        total += part.byteLength;
-        if (part.byteLength < CHUNK_BYTES) eof = true;
-      }
-    };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
-  } finally {
-    await src.closeFile({ handle });
-  }
-  if (total !== sizes.bytes) throw new Error(`Tessera read ${total} bytes, not ${sizes.bytes}`);
-}
-
-/** Sequential write through Tessera: create, a window of pipelined 1 MiB WRITEs, close. */
-async function tesseraWrite(src: RemoteSource, parent: NodeId, name: string, block: Buffer): Promise<void> {
-  const { handle } = await src.create({ parent, name, mode: 0o644 });
-  let next = 0;
-  try {
-    const worker = async () => {
-      while (next < sizes.bytes) {
-        const offset = next;
-        next += CHUNK_BYTES;
-        const { written } = await src.write({ handle, offset, data: block });
-        if (written !== CHUNK_BYTES) throw new Error(`short write at ${offset}: ${written}`);
-      }
-    };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
-  } finally {
-    // No `abort` on failure: CLOSE over the wire takes only the handle (a failed run throws anyway).
-    await src.closeFile({ handle });
-  }
-}
-
-/**
- * Metadata walk through Tessera: readdirp (which returns every entry's attributes: the stat
- * of every file, over the wire) of every directory, WALK_CONCURRENCY directories at once.
- */
-async function tesseraWalk(src: RemoteSource, top: NodeId): Promise<number> {
-  let files = 0;
-  const queue: NodeId[] = [top];
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const pump = () => {
-      if (queue.length === 0 && active === 0) return resolve();
-      while (active < WALK_CONCURRENCY && queue.length > 0) {
-        const dir = queue.shift()!;
-        active++;
-        void (async () => {
-          for (let cookie = '', eof = false; !eof;) {
-            const page = await src.readdirp({ dir, cookie, max: MAX_READDIR_PAGE });
-            for (const e of page.entries) {
-              if (e.attr.kind === 'dir') queue.push(e.id);
-              else files++;
-            }
-            ({ cookie, eof } = page);
-          }
-        })().then(() => {
-          active--;
-          pump();
-        }, reject);
-      }
-    };
-    pump();
-  });
-  return files;
-}
-
 async function main(): Promise<void> {
   for (const prog of ['/usr/sbin/sshd', 'ssh', 'ssh-keygen', 'sshfs', 'fusermount', 'rclone', 'dd', 'find']) {
     if (!(await haveProgram(prog)))
@@ -253,20 +174,21 @@ async function main(): Promise<void> {
     });
     teardown.add('stop the ws node', () => ws.stop());
 
-    const sources = {
-      'tessera-tls': new RemoteSource({ connect: tls.connect }),
-      'tessera-ws': new RemoteSource({ connect: ws.connect }),
+    const clientArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const clients = {
+      'tessera-tls': await TesseraClient.start({
+        connect: tls.connect,
+        exportName: EXPORT,
+        nodeArgs: clientArgs,
+      }),
+      'tessera-ws': await TesseraClient.start({
+        connect: ws.connect,
+        exportName: EXPORT,
+        nodeArgs: clientArgs,
+      }),
     };
-    const ids = {} as Record<keyof typeof sources, { root: NodeId; big: NodeId; tree: NodeId }>;
-    for (const [name, src] of Object.entries(sources) as [keyof typeof sources, RemoteSource][]) {
-      await src.open();
-      teardown.add(`close the ${name} session`, () => src.close());
-      const root = (await src.listExports()).find((e) => e.name === `/${EXPORT}`)?.root;
-      if (root === undefined) throw new Error(`${name}: the node does not show export ${EXPORT}`);
-      const big = (await src.lookup({ parent: root, name: BIG })).id;
-      const tree = (await src.lookup({ parent: root, name: TREE })).id;
-      ids[name] = { root, big, tree };
-    }
+    for (const [name, client] of Object.entries(clients))
+      teardown.add(`close the ${name} client`, () => client.close());
 
     const mountpoint = join(base, 'sshfs-mnt');
     await mkdir(mountpoint, { recursive: true });
@@ -323,14 +245,18 @@ async function main(): Promise<void> {
       { name: 'local', run: () => dd({ from: join(data, BIG), to: '/dev/null' }) },
       { name: 'sshfs', run: () => dd({ from: join(mountpoint, BIG), to: '/dev/null' }), ...sshfsFresh },
       { name: 'rclone-webdav', run: () => rclone(webdav, ['cat', `${webdav.remote}${BIG}`]) },
-      { name: 'tessera-tls', run: () => tesseraRead(sources['tessera-tls'], ids['tessera-tls'].big) },
-      { name: 'tessera-ws', run: () => tesseraRead(sources['tessera-ws'], ids['tessera-ws'].big) },
+      ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
+        name,
+        run: async () => {
+          const n = await clients[name].read(BIG);
+          if (n !== sizes.bytes) throw new Error(`${name} read ${n} bytes, not ${sizes.bytes}`);
+        },
+      })),
     ];
     results.set('read', await rounds({ repeats, contenders: readers, onSample: progress('read') }));
 
     log(`sequential write of ${sizes.bytes >> 20} MiB, ${repeats} rounds`);
     const count = sizes.bytes / CHUNK_BYTES;
-    const block = Buffer.alloc(CHUNK_BYTES);
     const written = (name: string) => join(data, `written-${name}.bin`);
     const checkWritten = async (name: string) => {
       const st = await stat(written(name));
@@ -358,10 +284,10 @@ async function main(): Promise<void> {
       },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: () => tesseraWrite(sources[name], ids[name].root, `written-${name}.bin`, block),
+        run: () => clients[name].write(`written-${name}.bin`, sizes.bytes),
         after: async () => {
           await checkWritten(name);
-          await sources[name].unlink({ parent: ids[name].root, name: `written-${name}.bin` });
+          await clients[name].unlink(`written-${name}.bin`);
         },
       })),
     ];
@@ -379,7 +305,7 @@ async function main(): Promise<void> {
       { name: 'rclone-sftp', run: () => rclone(sftp, ['lsjson', '-R', `${sftp.remote}${TREE}`]) },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: async () => expectFiles(name)(await tesseraWalk(sources[name], ids[name].tree)),
+        run: async () => expectFiles(name)(await clients[name].walk(TREE)),
       })),
     ];
     results.set('walk', await rounds({ repeats, contenders: walkers, onSample: progress('walk') }));

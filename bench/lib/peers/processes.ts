@@ -33,11 +33,20 @@ export interface Daemon {
 
 const OUTPUT_KEEP = 16 * 1024;
 
-/** Every daemon started and not yet exited: killed synchronously if the process exits early. */
+/** `--import` value that runs TypeScript in a child Node process (tsx, resolved from here). */
+export const TSX_IMPORT = import.meta.resolve('tsx');
+
+/** Every child started and not yet exited: killed synchronously if the process exits early. */
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const proc of live) proc.kill('SIGKILL');
 });
+
+/** Kill `proc` if the benchmark process exits while it still runs. */
+export function trackChild(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+}
 
 /**
  * Start a daemon. Its stderr (and stdout, unless `onStdout` takes it) is kept for error

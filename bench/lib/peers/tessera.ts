@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConnectOptions } from '../../../src/client/connection.ts';
 import { addExport, initHome } from '../../../src/core/home.ts';
 import { ensureOwnerCredential } from '../../../src/node/credentials.ts';
-import { startDaemon } from './processes.ts';
+import { startDaemon, TSX_IMPORT } from './processes.ts';
 
 const SERVE_SCRIPT = fileURLToPath(new URL('./tessera-serve.ts', import.meta.url));
 
@@ -44,7 +44,7 @@ export async function startTesseraNode(opts: {
     args: [
       ...(opts.nodeArgs ?? []),
       '--import',
-      'tsx',
+      TSX_IMPORT,
       SERVE_SCRIPT,
       '--home',
       opts.home,
