@@ -1,3 +1,4 @@
+import { mapLimit } from '../../core/map-limit.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { DirEntry } from '../../sources/source.ts';
 import type { ProgressSink } from './progress.ts';
@@ -13,22 +14,7 @@ export async function pool<T>(
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
+  await mapLimit(items, limit, (item) => fn(item));
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { lstatBig, lstatMaybe } from './fast-stat.ts';
-import { mapLimit } from './map-limit.ts';
+import { mapLimit } from '../../core/map-limit.ts';
 import { isTempName } from './temp-files.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
 

@@ -12,7 +12,8 @@ import { FsError } from '../../core/fs-error.ts';
 import { MAX_PART_SIZE } from './s3-config.ts';
 import { isPreconditionFailed, s3ErrorName } from './s3-errors.ts';
 import type { ObjectHeaders, ObjectInfo } from './s3-meta.ts';
-import { copySource, headerParams, mapLimit, readFully } from './s3-util.ts';
+import { mapLimit } from '../../core/map-limit.ts';
+import { copySource, headerParams, readFully } from './s3-util.ts';
 
 /** S3 allows at most this many parts per multipart upload. */
 const MAX_PARTS = 10_000;

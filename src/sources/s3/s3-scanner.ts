@@ -1,4 +1,4 @@
-import { mapLimit } from './s3-util.ts';
+import { mapLimit } from '../../core/map-limit.ts';
 
 /** One name in a directory listing, as the scanner compares it. */
 export interface ScanEntry {

@@ -16,7 +16,7 @@ import type {
   StatFs,
 } from '../source.ts';
 import { S3Bucket } from './s3-bucket.ts';
-import { mapLimit } from './s3-util.ts';
+import { mapLimit } from '../../core/map-limit.ts';
 import { buildS3Client } from './s3-client.ts';
 import { parseS3Spec, type S3Config } from './s3-config.ts';
 import { dirAttr, fileAttr, withPosixMeta, type ObjectInfo, type PosixMeta } from './s3-meta.ts';

@@ -3,7 +3,7 @@ import { FsError } from '../../core/fs-error.ts';
 import { exportIndexOf, localPartOf, makeId, rootId, type NodeId } from '../../core/ids.ts';
 import { checkName } from '../../core/names.ts';
 import type { ListedObject, S3Bucket } from './s3-bucket.ts';
-import { mapLimit } from './s3-util.ts';
+import { mapLimit } from '../../core/map-limit.ts';
 import { IdMap } from './s3-ids.ts';
 import {
   dirAttr,

@@ -2,32 +2,6 @@ import type { FileHandle } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import type { ObjectHeaders } from './s3-meta.ts';
 
-/** Run `fn` over `items` with at most `limit` in flight; the first failure stops new work. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
-  return out;
-}
-
 /** Encode a copy source the way S3 wants it (rclone's escaping: path-escape, plus `?`, `#`, `+`). */
 export function copySource(bucket: string, key: string): string {
   return encodeURI(`${bucket}/${key}`).replace(
