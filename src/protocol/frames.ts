@@ -3,6 +3,11 @@ import { stringifyWire } from './schemas.ts';
 
 /** Largest JSON header (or text frame) accepted. */
 export const MAX_HEADER_BYTES = 256 * 1024;
+/**
+ * Largest text frame: control messages without bytes, the biggest being a READDIRP page of
+ * up to 10,000 entries with their attributes (a few MB at most).
+ */
+export const MAX_TEXT_BYTES = 16 * 1024 * 1024;
 /** Largest payload of one binary frame (reads and writes are chunked below this). */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** Largest whole WebSocket message a peer may send. */
@@ -66,7 +71,7 @@ export function joinFrame(parts: string | Buffer[]): string | Buffer {
 export function decodeFrame(data: Buffer | string, isBinary: boolean): Frame {
   if (!isBinary) {
     const text = typeof data === 'string' ? data : data.toString('utf8');
-    if (Buffer.byteLength(text) > MAX_HEADER_BYTES) throw protocolError('text frame too large');
+    if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw protocolError('text frame too large');
     return { message: parseJson(text), payload: undefined };
   }
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
-import { decodeFrame, joinFrame, MAX_HEADER_BYTES } from '../../src/protocol/frames.ts';
+import { decodeFrame, joinFrame, MAX_HEADER_BYTES, MAX_TEXT_BYTES } from '../../src/protocol/frames.ts';
 import {
   BadRequest,
   decodeClientMessage,
@@ -91,6 +91,19 @@ describe('protocol codec', () => {
     assert.equal(fail.err.path, '/x');
   });
 
+  it('carries a READDIRP page of 10,000 entries with long names in one text frame', () => {
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({
+      name: `${'n'.repeat(200)}-${i}`,
+      id: BigInt(i + 2),
+      attr,
+    }));
+    const frame = joinFrame(encodeResult({ id: 9, result: { entries, cookie: 'c', eof: false } }));
+    assert.equal(typeof frame, 'string');
+    const m = decodeServerMessage(frame, false);
+    assert.ok(m.t === 'res' && m.ok);
+    assert.equal(decodeResult('READDIRP', m.r).entries.length, 10_000);
+  });
+
   it('rejects wrong payload use, unknown ops and bad arguments with the request id', () => {
     const cases: [string | Buffer, boolean, RegExp][] = [
       [
@@ -135,7 +148,7 @@ describe('protocol codec', () => {
       (e: unknown) => FsError.is(e, 'EPROTO') && /header length/.test(e.message),
     );
     assert.throws(
-      () => decodeFrame('x'.repeat(MAX_HEADER_BYTES + 1), false),
+      () => decodeFrame('x'.repeat(MAX_TEXT_BYTES + 1), false),
       (e: unknown) => FsError.is(e, 'EPROTO'),
     );
     assert.throws(
