@@ -1,5 +1,3 @@
-import type { TLSSocket } from 'node:tls';
-import WebSocket from 'ws';
 import { FsError } from '../core/fs-error.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import {
@@ -13,6 +11,7 @@ import type { OpName, OpResult } from '../protocol/ops.ts';
 import { authMessage, clientProof, nonce, safeEqual, saltedKey } from '../protocol/scram.ts';
 import { OUR_VERSIONS } from '../protocol/version.ts';
 import type { KnownNodes } from './known-nodes.ts';
+import { WireSocket } from './wire-socket.ts';
 
 /** A credential: access key id and secret. */
 export interface Credential {
@@ -42,6 +41,8 @@ export interface ConnectOptions {
 
 interface Pending {
   op: OpName;
+  /** Where the answer's bytes may be read straight into (a READ's `into`). */
+  into: Uint8Array | undefined;
   resolve: (value: { result: unknown; payload: Buffer | undefined }) => void;
   reject: (err: FsError) => void;
 }
@@ -61,7 +62,7 @@ const saltedCache = new Map<string, Buffer>();
  * at once with a retryable `ECONNRESET`, and the session is over (no silent resume).
  */
 export class Connection implements AsyncDisposable {
-  readonly #ws: WebSocket;
+  readonly #ws: WireSocket;
   readonly #pending = new Map<number, Pending>();
   readonly #pushListeners = new Set<(ev: string, body: Record<string, unknown>) => void>();
   readonly #closeListeners = new Set<(err: FsError) => void>();
@@ -83,11 +84,11 @@ export class Connection implements AsyncDisposable {
   fingerprint: string | undefined;
 
   private constructor(
-    ws: WebSocket,
+    ws: WireSocket,
     readonly url: string,
   ) {
     this.#ws = ws;
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
+    ws.on('message', (data: Buffer | Buffer[], isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#fail(this.#dropError()));
     ws.on('error', () => undefined);
     ws.on('pong', () => {
@@ -109,30 +110,25 @@ export class Connection implements AsyncDisposable {
     if (url.pathname === '/' || url.pathname === '') url.pathname = '/tessera';
     const hostPort = hostPortOf(url);
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const ws = new WebSocket(url, ['tessera'], {
-      maxPayload: MAX_FRAME_BYTES,
-      perMessageDeflate: false,
-      rejectUnauthorized: false,
-      handshakeTimeout: timeoutMs,
-    });
-    let fingerprint: string | undefined;
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown) => {
-        ws.terminate();
-        reject(connectError(err, opts.url));
-      };
-      ws.once('upgrade', (res) => {
-        const socket = res.socket as Partial<TLSSocket>;
-        if (typeof socket.getPeerCertificate === 'function')
-          fingerprint = socket.getPeerCertificate().fingerprint256;
+    // The socket asks where a READ answer's bytes go before the Connection exists to say.
+    const owner: { conn?: Connection } = {};
+    let ws: WireSocket;
+    try {
+      ws = await WireSocket.connect({
+        url,
+        protocol: 'tessera',
+        maxMessage: MAX_FRAME_BYTES,
+        timeoutMs,
+        payloadTarget: (header, length) =>
+          owner.conn ? owner.conn.#payloadTarget(header, length) : undefined,
       });
-      ws.once('open', () => resolve());
-      ws.once('error', fail);
-      ws.once('unexpected-response', (_req, res) =>
-        fail(new Error(`HTTP ${res.statusCode} from ${opts.url}`)),
-      );
-    });
+    } catch (err) {
+      throw connectError(err, opts.url);
+    }
+    const fingerprint = ws.fingerprint;
     const conn = new Connection(ws, url.toString());
+    owner.conn = conn;
+    ws.start();
     try {
       if (url.protocol === 'wss:') {
         if (!fingerprint) throw FsError.EPROTO('connect', opts.url, 'server presented no certificate');
@@ -202,23 +198,21 @@ export class Connection implements AsyncDisposable {
     return this.#ws.bufferedAmount;
   }
 
-  /** Send a request and wait for its answer. `signal` cancels a waiting request. */
+  /**
+   * Send a request and wait for its answer. `signal` cancels a waiting request; `into`
+   * (at least as long as the bytes that come back) receives an answer's bytes in place.
+   */
   call<K extends OpName>(
     op: K,
     args: unknown,
-    opts: { payload?: Uint8Array; signal?: AbortSignal } = {},
+    opts: { payload?: Uint8Array; signal?: AbortSignal; into?: Uint8Array | undefined } = {},
   ): Promise<CallResult<K>> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#allocId();
     return new Promise<CallResult<K>>((resolve, reject) => {
-      this.#pending.set(id, { op, resolve: resolve as Pending['resolve'], reject });
-      const frame = encodeRequest({ id, op, args, payload: opts.payload });
-      if (typeof frame === 'string') this.#ws.send(frame);
-      else {
-        // Header and payload as two fragments of one message: no copy of the file bytes.
-        this.#ws.send(Buffer.concat([frame[0]!, frame[1]!]), { binary: true, fin: false });
-        this.#ws.send(frame[2]!, { binary: true, fin: true });
-      }
+      this.#pending.set(id, { op, into: opts.into, resolve: resolve as Pending['resolve'], reject });
+      // A binary frame's parts go out as one message: masking copies them into one buffer anyway.
+      this.#ws.send(encodeRequest({ id, op, args, payload: opts.payload }));
       opts.signal?.addEventListener(
         'abort',
         () => {
@@ -253,7 +247,19 @@ export class Connection implements AsyncDisposable {
     return () => this.#closeListeners.delete(listener);
   }
 
-  #onMessage(data: Buffer, isBinary: boolean): void {
+  /** The buffer an answer's bytes go into, if its request brought one that is big enough. */
+  #payloadTarget(header: Buffer, length: number): Uint8Array | undefined {
+    let id: unknown;
+    try {
+      id = (JSON.parse(header.toString('utf8')) as { id?: unknown } | null)?.id;
+    } catch {
+      return undefined; // Decoding the whole message reports it.
+    }
+    const into = typeof id === 'number' ? this.#pending.get(id)?.into : undefined;
+    return into !== undefined && into.byteLength >= length ? into : undefined;
+  }
+
+  #onMessage(data: Buffer | Buffer[], isBinary: boolean): void {
     let msg;
     try {
       msg = decodeServerMessage(data, isBinary);

@@ -133,10 +133,15 @@ export class RemoteSource extends BaseSource {
     await this.#subscribing;
   }
 
-  #call<K extends OpName>(op: K, args: unknown, payload?: Uint8Array): Promise<CallResult<K>> {
+  #call<K extends OpName>(
+    op: K,
+    args: unknown,
+    payload?: Uint8Array,
+    into?: Uint8Array,
+  ): Promise<CallResult<K>> {
     if (!this.#conn)
       return Promise.reject(FsError.ENOTCONN(op.toLowerCase(), undefined, 'remote source is not open'));
-    return this.#conn.call(op, args, payload === undefined ? {} : { payload });
+    return this.#conn.call(op, args, { payload, into });
   }
 
   protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
@@ -157,12 +162,18 @@ export class RemoteSource extends BaseSource {
     return (await this.#call('OPEN', req)).result;
   }
 
-  /** Reads bigger than one chunk are split into pipelined requests and reassembled. */
+  /**
+   * Reads bigger than one chunk are split into pipelined requests and reassembled. With
+   * `into` the bytes are received straight into it (no buffer per read, no reassembly copy).
+   */
   protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
     if (req.length <= CHUNK_BYTES) {
       const { handle, offset, length } = req;
-      return (await this.#call('READ', { handle, offset, length })).payload ?? Buffer.alloc(0);
+      return (
+        (await this.#call('READ', { handle, offset, length }, undefined, req.into)).payload ?? Buffer.alloc(0)
+      );
     }
+    if (req.into !== undefined) return this.#readInto(req, req.into);
     const parts: Buffer[] = [];
     const starts: number[] = [];
     for (let off = 0; off < req.length; off += CHUNK_BYTES) starts.push(off);
@@ -185,6 +196,35 @@ export class RemoteSource extends BaseSource {
       if (part.length < Math.min(CHUNK_BYTES, req.length - starts[i]!)) break;
     }
     return Buffer.concat(parts);
+  }
+
+  /** A read of several chunks into `into`: each chunk lands in its place; stops at the end of file. */
+  async #readInto(req: Req<'read'>, into: Uint8Array): Promise<Uint8Array> {
+    const starts: number[] = [];
+    for (let off = 0; off < req.length; off += CHUNK_BYTES) starts.push(off);
+    const got = new Array<number>(starts.length).fill(0);
+    let next = 0;
+    const worker = async () => {
+      while (next < starts.length) {
+        const i = next++;
+        const off = starts[i]!;
+        const length = Math.min(CHUNK_BYTES, req.length - off);
+        const place = into.subarray(off, off + length);
+        const args = { handle: req.handle, offset: req.offset + off, length };
+        const part = (await this.#call('READ', args, undefined, place)).payload ?? Buffer.alloc(0);
+        // An answer that did not arrive in place (a fragmented one) is copied there.
+        if (part.buffer !== place.buffer || part.byteOffset !== place.byteOffset) place.set(part);
+        got[i] = part.length;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WINDOW, starts.length) }, worker));
+    // Stop at the first short chunk: that is the end of the file.
+    let total = 0;
+    for (const [i, n] of got.entries()) {
+      total += n;
+      if (n < Math.min(CHUNK_BYTES, req.length - starts[i]!)) break;
+    }
+    return into.subarray(0, total);
   }
 
   /** Writes bigger than one chunk are split into pipelined requests. */

@@ -95,8 +95,15 @@ export function decodeClientMessage(
 }
 
 /** Decode and validate a frame from a server (the client validates too). */
-export function decodeServerMessage(data: Buffer | string, isBinary: boolean): ServerMessage {
-  const { message, payload } = decodeFrame(data, isBinary);
+export function decodeServerMessage(
+  data: Buffer | string | readonly Buffer[],
+  isBinary: boolean,
+): ServerMessage {
+  const { message, payload } = Array.isArray(data)
+    ? isBinary
+      ? decodeFrameParts(data)
+      : decodeFrame(Buffer.concat(data), false)
+    : decodeFrame(data as Buffer | string, isBinary);
   const t = (message as { t?: unknown } | null)?.t;
   if (t === 'res') {
     const env = responseEnvelope.safeParse(message);

@@ -1,6 +1,7 @@
-// READ answers are read into pooled buffers and sent as one frame (src/node/read-buffers.ts):
-// many reads in flight at once, over TLS and plain ws, must each get exactly their own bytes
-// although the buffers behind them are reused.
+// READ answers are read into pooled buffers and sent as one frame (src/node/read-buffers.ts),
+// and received straight into the caller's buffer when it gives one (`into`, see
+// src/client/wire-socket.ts): many reads in flight at once, over TLS and plain ws, must each
+// get exactly their own bytes although the buffers behind them are reused.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,11 @@ describe('pooled READ buffers', () => {
       await addExport({
         root: home,
         entry: { name: 'disk', kind: 'linux', path: data, ro: false, desc: '', options: {} },
+      });
+      // A memory export too: it ignores `into`, so its answers take the unpooled path.
+      await addExport({
+        root: home,
+        entry: { name: 'mem', kind: 'memory', path: '', ro: false, desc: '', options: {} },
       });
       const cred = await ensureOwnerCredential({ home, argon2: CHEAP_ARGON2 });
       const node = await createNode({
@@ -109,6 +115,54 @@ describe('pooled READ buffers', () => {
         }),
       );
       for (const h of handles) await src.closeFile({ handle: h.handle });
+    });
+
+    it(`reads over ${transport} land in the caller's buffer (into), also across chunks and at EOF`, async () => {
+      const src = sources[i]!;
+      const exp = (await src.listExports()).find((e) => e.name === '/disk')!;
+      const { data } = files[0]!;
+      const id: NodeId = (await src.lookup({ parent: exp.root, name: 'a.bin' })).id;
+      const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+      try {
+        const into = Buffer.alloc(MIB);
+        const one = await src.read({ handle, offset: 4096, length: MIB, into });
+        assert.equal(one.buffer, into.buffer, 'a one-chunk read is received in place');
+        assert.ok(Buffer.from(one).equals(data.subarray(4096, 4096 + MIB)));
+        // Several chunks, pipelined, each into its slice of one buffer; the file ends inside.
+        const big = Buffer.alloc(6 * MIB);
+        const offset = 3 * MIB + 5;
+        const many = await src.read({ handle, offset, length: big.length, into: big });
+        assert.equal(many.buffer, big.buffer);
+        assert.equal(many.byteOffset, big.byteOffset);
+        assert.equal(many.byteLength, data.length - offset);
+        assert.ok(Buffer.from(many).equals(data.subarray(offset)));
+        const tail = await src.read({ handle, offset: data.length - 10, length: MIB, into });
+        assert.ok(Buffer.from(tail).equals(data.subarray(data.length - 10)));
+        const past = await src.read({ handle, offset: data.length + 1, length: MIB, into });
+        assert.equal(past.byteLength, 0);
+      } finally {
+        await src.closeFile({ handle });
+      }
+    });
+
+    it(`reads over ${transport} from a Source that ignores into still give the right bytes`, async () => {
+      const src = sources[i]!;
+      const exp = (await src.listExports()).find((e) => e.name === '/mem')!;
+      const data = pattern(3 * MIB + 999, 3);
+      const made = await src.create({ parent: exp.root, name: `m-${transport}.bin`, mode: 0o644 });
+      await src.write({ handle: made.handle, offset: 0, data });
+      await src.closeFile({ handle: made.handle });
+      const { handle } = await src.openFile({ id: made.id, flags: { read: true, write: false } });
+      try {
+        const into = Buffer.alloc(4 * MIB);
+        const one = await src.read({ handle, offset: 7, length: MIB, into });
+        assert.ok(Buffer.from(one).equals(data.subarray(7, 7 + MIB)));
+        const all = await src.read({ handle, offset: 0, length: into.length, into });
+        assert.equal(all.buffer, into.buffer, 'chunks that did not arrive in place are copied there');
+        assert.ok(Buffer.from(all).equals(data));
+      } finally {
+        await src.closeFile({ handle });
+      }
     });
   }
 });

@@ -1,0 +1,577 @@
+import { isUtf8 } from 'node:buffer';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
+
+/**
+ * The client side of a Tessera WebSocket (RFC 6455), written for the data path: the socket
+ * reads into one reused staging buffer, and a large frame's bytes are read by the kernel
+ * (or TLS) straight into the buffer they end up in — for a binary message, after its
+ * `u32 length · JSON header` prefix, a buffer the caller may supply (a READ's `into`).
+ * Nothing is allocated per socket read and nothing is copied twice, which is what keeps
+ * a fast download from spending its time in the garbage collector. Sending masks each
+ * frame (as a client must) into one buffer, reused once the socket has taken it.
+ *
+ * Scope: what a Tessera node speaks — no extensions (no compression), text and binary
+ * messages, fragmentation, ping/pong, close handshake.
+ */
+
+type MaskFn = (source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number) => void;
+
+/** bufferutil's native mask when it is installed (it is a dependency; the JS loop is the fallback). */
+const nativeMask: MaskFn | undefined = (() => {
+  try {
+    return (createRequire(import.meta.url)('bufferutil') as { mask: MaskFn }).mask;
+  } catch {
+    return undefined;
+  }
+})();
+
+function maskInto(source: Uint8Array, key: Buffer, output: Buffer, offset: number): void {
+  const src = Buffer.isBuffer(source)
+    ? source
+    : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  if (nativeMask && src.length >= 64) {
+    nativeMask(src, key, output, offset, src.length);
+    return;
+  }
+  for (let i = 0; i < src.length; i++) output[offset + i] = src[i]! ^ key[i & 3]!;
+}
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** Socket reads land here unless a frame's own buffer is waiting for them. */
+const STAGING_BYTES = 64 * 1024;
+/** Frame payloads at least this big are read straight into their own buffer. */
+const DIRECT_BYTES = 16 * 1024;
+/** Largest HTTP response to the upgrade request. */
+const MAX_HANDSHAKE_BYTES = 16 * 1024;
+/** Send buffers at least this big are kept for reuse, up to SEND_POOL_KEEP of them. */
+const SEND_POOL_MIN = 64 * 1024;
+const SEND_POOL_KEEP = 8;
+
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+
+/** Where the payload of a binary message goes, given its header; undefined: a fresh buffer. */
+export type PayloadTarget = (header: Buffer, payloadLength: number) => Uint8Array | undefined;
+
+/** Options of {@link WireSocket.connect}. */
+export interface WireSocketOptions {
+  /** `ws://` or `wss://` URL (host, port, path). */
+  url: URL;
+  /** The subprotocol to ask for (and require in the answer). */
+  protocol: string;
+  /** Largest message accepted (all its fragments together). */
+  maxMessage: number;
+  /** Give up on the connection and handshake after this long. */
+  timeoutMs: number;
+  /** Split binary messages as `u32 N · N header bytes · payload` and place the payload here. */
+  payloadTarget?: PayloadTarget | undefined;
+}
+
+/** A failed connection attempt, with the system error code when there is one. */
+export class WireSocketError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A client WebSocket. Events (from `start()` on): `message` (data, isBinary) — data is a
+ * Buffer, or for a binary message the list of its parts: `[prefixAndHeader, payload]` when
+ * split by `payloadTarget`, else its fragments; `pong`; `error` (a protocol violation or a
+ * socket error; `close` follows); `close`.
+ */
+export class WireSocket extends EventEmitter {
+  readyState = CONNECTING;
+  /** SHA-256 fingerprint of the server certificate (wss only). */
+  fingerprint: string | undefined;
+
+  #sock: Socket | undefined;
+  readonly #maxMessage: number;
+  readonly #payloadTarget: PayloadTarget | undefined;
+  readonly #key = randomBytes(16).toString('base64');
+  readonly #staging: Buffer = Buffer.allocUnsafe(STAGING_BYTES);
+  #handshake: Buffer | undefined = Buffer.alloc(0);
+  #onHandshake: ((err?: Error) => void) | undefined;
+  // Frame being received.
+  readonly #head = Buffer.alloc(14);
+  #headHave = 0;
+  #headNeed = 2;
+  #opcode = 0;
+  #fin = false;
+  #remaining = 0;
+  #inFrame = false;
+  /** Where the current frame's bytes go; `#filled` of them arrived. */
+  #dest: Buffer | undefined;
+  #filled = 0;
+  /** Binary message being split: the `u32 N · header` part, then the payload. */
+  #split: { prefix: Buffer; have: number; payload: Buffer | undefined } | undefined;
+  // Message being received.
+  #msgOpcode = 0;
+  #fragments: Buffer[] = [];
+  #msgBytes = 0;
+  // Sending.
+  readonly #sendPool: Buffer[] = [];
+  #maskBytes = Buffer.alloc(0);
+  #maskAt = 0;
+  #closeSent = false;
+
+  readonly #url: URL;
+  readonly #protocol: string;
+  /** Bytes that arrived after the upgrade but before `start()`. */
+  #early: Buffer[] | undefined = [];
+
+  private constructor(opts: WireSocketOptions) {
+    super();
+    this.#maxMessage = opts.maxMessage;
+    this.#payloadTarget = opts.payloadTarget;
+    this.#url = opts.url;
+    this.#protocol = opts.protocol;
+  }
+
+  /** Connect (TCP or TLS without certificate checks: the caller pins), then upgrade. */
+  static connect(opts: WireSocketOptions): Promise<WireSocket> {
+    const { url } = opts;
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      return Promise.reject(new WireSocketError(`not a WebSocket URL: ${url.href}`));
+    }
+    const secure = url.protocol === 'wss:';
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = Number(url.port || (secure ? 443 : 80));
+    const ws = new WireSocket(opts);
+    const onread = {
+      // Called before every read: the frame's own buffer when one is waiting, else staging.
+      buffer: () => ws.#readBuffer(),
+      callback: (n: number, buf: Uint8Array) => {
+        ws.#onRead(n, buf);
+        return true;
+      },
+    };
+    // `onread` is in Node's tls.connect options, though not in its type definitions.
+    const sock = secure
+      ? tlsConnect({
+          host,
+          port,
+          rejectUnauthorized: false,
+          ...(isIP(host) === 0 ? { servername: host } : {}),
+          onread,
+        } as ConnectionOptions)
+      : netConnect({ host, port, onread });
+    ws.#sock = sock;
+    return new Promise<WireSocket>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.off('error', onError);
+        sock.off('close', onEarlyClose);
+        if (err) {
+          ws.readyState = CLOSED;
+          sock.destroy();
+          reject(err);
+          return;
+        }
+        ws.readyState = OPEN;
+        sock.on('error', (e: Error) => ws.emit('error', e));
+        sock.on('close', () => ws.#closed());
+        resolve(ws);
+      };
+      const onError = (err: NodeJS.ErrnoException) => finish(new WireSocketError(err.message, err.code));
+      const onEarlyClose = () =>
+        finish(new WireSocketError(`${url.host} closed the connection during the upgrade`));
+      const timer = setTimeout(
+        () =>
+          finish(
+            new WireSocketError(
+              `no WebSocket upgrade from ${url.host} within ${opts.timeoutMs} ms`,
+              'ETIMEDOUT',
+            ),
+          ),
+        opts.timeoutMs,
+      );
+      sock.once('error', onError);
+      sock.once('close', onEarlyClose);
+      sock.once(secure ? 'secureConnect' : 'connect', () => {
+        sock.setNoDelay(true);
+        if (secure) ws.fingerprint = (sock as TLSSocket).getPeerCertificate().fingerprint256;
+        sock.write(
+          `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${ws.#key}\r\nSec-WebSocket-Version: 13\r\n` +
+            `Sec-WebSocket-Protocol: ${opts.protocol}\r\n\r\n`,
+        );
+      });
+      ws.#onHandshake = finish;
+    });
+  }
+
+  /**
+   * Deliver events from now on. Frames the server sent right after the upgrade wait until
+   * the caller has its listeners in place.
+   */
+  start(): void {
+    const early = this.#early;
+    if (early === undefined) return;
+    this.#early = undefined;
+    for (const chunk of early) if (this.readyState !== CLOSED) this.#parse(chunk);
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.#sock?.writableLength ?? 0;
+  }
+
+  // Receiving -----------------------------------------------------------------------------
+
+  #readBuffer(): Uint8Array {
+    const dest = this.#dest;
+    if (dest !== undefined && dest.length - this.#filled >= DIRECT_BYTES) return dest.subarray(this.#filled);
+    return this.#staging;
+  }
+
+  #onRead(n: number, buf: Uint8Array): void {
+    if (n <= 0 || this.readyState === CLOSED) return;
+    const dest = this.#dest;
+    if (
+      dest !== undefined &&
+      buf.buffer === dest.buffer &&
+      buf.byteOffset === dest.byteOffset + this.#filled
+    ) {
+      // The bytes were read straight into place.
+      this.#filled += n;
+      this.#remaining -= n;
+      if (this.#remaining === 0) this.#endFrame();
+      return;
+    }
+    let chunk: Buffer =
+      buf === this.#staging ? this.#staging.subarray(0, n) : Buffer.from(buf.buffer, buf.byteOffset, n);
+    if (this.#handshake !== undefined) {
+      chunk = this.#readHandshake(chunk);
+      if (chunk.length === 0) return;
+    }
+    // Not started yet: keep a copy (the staging buffer is reused by the next read).
+    if (this.#early !== undefined) this.#early.push(Buffer.from(chunk));
+    else this.#parse(chunk);
+  }
+
+  /** Consume the HTTP answer to the upgrade; returns the bytes after it (already frames). */
+  #readHandshake(chunk: Buffer): Buffer {
+    const all = Buffer.concat([this.#handshake!, chunk]);
+    const end = all.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (all.length > MAX_HANDSHAKE_BYTES)
+        this.#handshakeFailed('oversized HTTP answer to the WebSocket upgrade');
+      else this.#handshake = all;
+      return Buffer.alloc(0);
+    }
+    this.#handshake = undefined;
+    const lines = all.toString('latin1', 0, end).split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1];
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    const where = this.#url.href;
+    if (status !== '101') {
+      this.#handshakeFailed(`HTTP ${status ?? '(no status)'} from ${where}`);
+      return Buffer.alloc(0);
+    }
+    const accept = createHash('sha1')
+      .update(this.#key + GUID)
+      .digest('base64');
+    if (
+      headers.get('upgrade')?.toLowerCase() !== 'websocket' ||
+      headers.get('sec-websocket-accept') !== accept
+    ) {
+      this.#handshakeFailed(`${where} answered the WebSocket upgrade with a wrong accept key`);
+      return Buffer.alloc(0);
+    }
+    if (headers.get('sec-websocket-protocol') !== this.#protocol) {
+      this.#handshakeFailed(`${where} did not agree to the '${this.#protocol}' subprotocol`);
+      return Buffer.alloc(0);
+    }
+    if (headers.has('sec-websocket-extensions')) {
+      this.#handshakeFailed(`${where} answered with extensions that were not asked for`);
+      return Buffer.alloc(0);
+    }
+    this.#onHandshake?.();
+    return all.subarray(end + 4);
+  }
+
+  #handshakeFailed(message: string): void {
+    this.#handshake = undefined;
+    this.#onHandshake?.(new WireSocketError(message));
+  }
+
+  /** Bytes from the staging buffer: headers, small frames, and the starts of big ones. */
+  #parse(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && this.readyState !== CLOSED) {
+      if (!this.#inFrame) {
+        const take = Math.min(this.#headNeed - this.#headHave, chunk.length - at);
+        chunk.copy(this.#head, this.#headHave, at, at + take);
+        this.#headHave += take;
+        at += take;
+        if (this.#headHave === this.#headNeed) this.#readHeader();
+        continue;
+      }
+      at += this.#take(chunk.subarray(at));
+    }
+  }
+
+  /** Parse the frame header read so far (it may need more bytes for a long length). */
+  #readHeader(): void {
+    const h = this.#head;
+    const len7 = h[1]! & 0x7f;
+    if (this.#headNeed === 2) {
+      if ((h[0]! & 0x70) !== 0) return this.#fail('reserved bits set (no extension was agreed)');
+      if ((h[1]! & 0x80) !== 0) return this.#fail('a server must not mask its frames');
+      if (len7 === 126 || len7 === 127) {
+        this.#headNeed = len7 === 126 ? 4 : 10;
+        return;
+      }
+    }
+    let length = len7;
+    if (len7 === 126) length = h.readUInt16BE(2);
+    else if (len7 === 127) {
+      const high = h.readUInt32BE(2);
+      if (high !== 0) return this.#fail('frame length beyond 4 GiB');
+      length = h.readUInt32BE(6);
+    }
+    this.#headHave = 0;
+    this.#headNeed = 2;
+    const opcode = h[0]! & 0x0f;
+    const fin = (h[0]! & 0x80) !== 0;
+    if (opcode >= 8) {
+      if (opcode > 10) return this.#fail(`unknown control opcode ${opcode}`);
+      if (!fin || length > 125) return this.#fail('control frames must be whole and at most 125 bytes');
+    } else if (opcode === 0) {
+      if (this.#msgOpcode === 0) return this.#fail('continuation frame outside a message');
+    } else if (opcode === 1 || opcode === 2) {
+      if (this.#msgOpcode !== 0) return this.#fail('new message before the last one ended');
+      this.#msgOpcode = opcode;
+    } else return this.#fail(`unknown opcode ${opcode}`);
+    if (opcode < 8) {
+      this.#msgBytes += length;
+      if (this.#msgBytes > this.#maxMessage)
+        return this.#fail(`message larger than ${this.#maxMessage} bytes`);
+    }
+    this.#opcode = opcode;
+    this.#fin = fin;
+    this.#remaining = length;
+    this.#inFrame = true;
+    this.#filled = 0;
+    // A whole binary message in one frame is split; anything else is read as one buffer.
+    if (opcode === 2 && fin && this.#payloadTarget !== undefined && length >= 4) {
+      this.#split = { prefix: Buffer.allocUnsafe(4), have: 0, payload: undefined };
+      this.#dest = undefined;
+    } else {
+      this.#split = undefined;
+      this.#dest = Buffer.allocUnsafe(length);
+    }
+    if (length === 0) this.#endFrame();
+  }
+
+  /** Take frame bytes from `bytes`; returns how many were used. */
+  #take(bytes: Buffer): number {
+    const split = this.#split;
+    if (split !== undefined && split.payload === undefined) {
+      // The `u32 N · header` part of a binary message, into its own small buffer.
+      const want = split.prefix.length - split.have;
+      const n = Math.min(want, bytes.length, this.#remaining);
+      bytes.copy(split.prefix, split.have, 0, n);
+      split.have += n;
+      this.#remaining -= n;
+      if (split.have === split.prefix.length) {
+        if (split.prefix.length === 4) {
+          const headerLength = split.prefix.readUInt32BE(0);
+          if (headerLength === 0 || headerLength > this.#remaining) {
+            this.#fail('binary message with a bad header length');
+            return n;
+          }
+          const grown = Buffer.allocUnsafe(4 + headerLength);
+          split.prefix.copy(grown, 0, 0, 4);
+          split.prefix = grown;
+        } else {
+          const payloadLength = this.#remaining;
+          const target = this.#payloadTarget?.(split.prefix.subarray(4), payloadLength);
+          split.payload =
+            target !== undefined && target.byteLength >= payloadLength
+              ? Buffer.from(target.buffer, target.byteOffset, payloadLength)
+              : Buffer.allocUnsafe(payloadLength);
+          this.#dest = split.payload;
+          this.#filled = 0;
+        }
+      }
+      if (this.#remaining === 0) this.#endFrame();
+      return n;
+    }
+    const dest = this.#dest!;
+    const n = Math.min(this.#remaining, bytes.length);
+    bytes.copy(dest, this.#filled, 0, n);
+    this.#filled += n;
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#endFrame();
+    return n;
+  }
+
+  #endFrame(): void {
+    this.#inFrame = false;
+    const opcode = this.#opcode;
+    const split = this.#split;
+    const data = this.#dest ?? Buffer.alloc(0);
+    this.#dest = undefined;
+    this.#split = undefined;
+    if (opcode >= 8) return this.#control(opcode, data);
+    if (split !== undefined) {
+      this.#msgOpcode = 0;
+      this.#msgBytes = 0;
+      this.emit('message', [split.prefix, split.payload ?? Buffer.alloc(0)], true);
+      return;
+    }
+    this.#fragments.push(data);
+    if (!this.#fin) return;
+    const fragments = this.#fragments;
+    const binary = this.#msgOpcode === 2;
+    this.#fragments = [];
+    this.#msgOpcode = 0;
+    this.#msgBytes = 0;
+    if (binary) {
+      this.emit('message', fragments.length === 1 ? fragments[0]! : fragments, true);
+      return;
+    }
+    const text = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
+    if (!isUtf8(text)) return this.#fail('text message is not valid UTF-8');
+    this.emit('message', text, false);
+  }
+
+  #control(opcode: number, payload: Buffer): void {
+    if (opcode === 9) {
+      if (this.readyState === OPEN) this.#sendFrame(0xa, [payload]);
+    } else if (opcode === 10) {
+      this.emit('pong', payload);
+    } else {
+      // Close: answer it (once), then end the connection.
+      if (!this.#closeSent && this.readyState === OPEN) {
+        this.#closeSent = true;
+        this.#sendFrame(8, [payload.subarray(0, 2)]);
+      }
+      this.readyState = CLOSING;
+      this.#sock?.end();
+    }
+  }
+
+  #fail(why: string): void {
+    if (this.readyState === CLOSED) return;
+    this.emit('error', new WireSocketError(`WebSocket protocol error: ${why}`, 'EPROTO'));
+    this.terminate();
+  }
+
+  #closed(): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.#dest = undefined;
+    this.#split = undefined;
+    this.emit('close');
+  }
+
+  // Sending -------------------------------------------------------------------------------
+
+  #maskKey(): Buffer {
+    if (this.#maskAt + 4 > this.#maskBytes.length) {
+      this.#maskBytes = randomFillSync(Buffer.allocUnsafe(4096));
+      this.#maskAt = 0;
+    }
+    const key = this.#maskBytes.subarray(this.#maskAt, this.#maskAt + 4);
+    this.#maskAt += 4;
+    return key;
+  }
+
+  /** One frame carrying `parts` joined, masked into a single buffer (masking copies anyway). */
+  #sendFrame(opcode: number, parts: readonly Uint8Array[], cb?: (err?: Error | null) => void): void {
+    const sock = this.#sock;
+    if (!sock) return;
+    let length = 0;
+    for (const p of parts) length += p.byteLength;
+    const headLength = (length >= 65536 ? 10 : length > 125 ? 4 : 2) + 4;
+    const total = headLength + length;
+    let frame: Buffer;
+    let pooled: Buffer | undefined;
+    if (total >= SEND_POOL_MIN) {
+      pooled = this.#sendPool.findLast((b) => b.length >= total);
+      if (pooled) this.#sendPool.splice(this.#sendPool.lastIndexOf(pooled), 1);
+      else pooled = Buffer.allocUnsafe(Math.max(total, 1024 * 1024 + 64 * 1024));
+      frame = pooled.subarray(0, total);
+    } else frame = Buffer.allocUnsafe(total);
+    frame[0] = 0x80 | opcode;
+    if (length >= 65536) {
+      frame[1] = 0x80 | 127;
+      frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+      frame.writeUInt32BE(length >>> 0, 6);
+    } else if (length > 125) {
+      frame[1] = 0x80 | 126;
+      frame.writeUInt16BE(length, 2);
+    } else frame[1] = 0x80 | length;
+    const key = this.#maskKey();
+    key.copy(frame, headLength - 4);
+    let at = headLength;
+    for (const part of parts) {
+      // Each part continues the mask where the previous one stopped.
+      const phase = (at - headLength) & 3;
+      const partKey =
+        phase === 0
+          ? key
+          : Buffer.from([key[phase]!, key[(phase + 1) & 3]!, key[(phase + 2) & 3]!, key[(phase + 3) & 3]!]);
+      maskInto(part, partKey, frame, at);
+      at += part.byteLength;
+    }
+    sock.write(frame, (err) => {
+      if (pooled && !err && this.#sendPool.length < SEND_POOL_KEEP) this.#sendPool.push(pooled);
+      cb?.(err);
+    });
+  }
+
+  /**
+   * Send one message: a string as text; bytes, or several byte ranges joined, as binary.
+   * `cb` runs once the socket has taken it (or with an error when it cannot be sent).
+   */
+  send(data: string | Uint8Array | readonly Uint8Array[], cb?: (err?: Error | null) => void): void {
+    if (this.readyState !== OPEN) {
+      if (cb) process.nextTick(cb, new WireSocketError('the WebSocket is not open'));
+      return;
+    }
+    if (typeof data === 'string') this.#sendFrame(1, [Buffer.from(data, 'utf8')], cb);
+    else this.#sendFrame(2, data instanceof Uint8Array ? [data] : data, cb);
+  }
+
+  /** Send a ping (the answer arrives as `pong`). */
+  ping(): void {
+    if (this.readyState === OPEN) this.#sendFrame(9, []);
+  }
+
+  /** Start the close handshake; `close` follows once the server answered and hung up. */
+  close(code = 1000, reason = ''): void {
+    if (this.readyState !== OPEN) return;
+    this.readyState = CLOSING;
+    this.#closeSent = true;
+    const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+    body.writeUInt16BE(code, 0);
+    body.write(reason, 2, 'utf8');
+    this.#sendFrame(8, [body.subarray(0, Math.min(body.length, 125))]);
+  }
+
+  /** Drop the connection at once. */
+  terminate(): void {
+    this.#sock?.destroy();
+    this.#closed();
+  }
+}
