@@ -25,7 +25,13 @@ async function lookupPath(path: string): Promise<NodeId> {
   return id;
 }
 
-/** Sequential read: a window of pipelined 1 MiB READs, bytes discarded. Returns the bytes read. */
+/** One reused 1 MiB buffer per read in flight (as `dd` reuses its one buffer). */
+const readBuffers = Array.from({ length: WINDOW }, () => Buffer.allocUnsafe(CHUNK_BYTES));
+
+/**
+ * Sequential read: a window of pipelined 1 MiB READs, each into its worker's reused buffer
+ * (`into`), bytes discarded. Returns the bytes read.
+ */
 async function read(path: string): Promise<number> {
   const { src } = session();
   const id = await lookupPath(path);
@@ -34,16 +40,16 @@ async function read(path: string): Promise<number> {
   let total = 0;
   let eof = false;
   try {
-    const worker = async () => {
+    const worker = async (into: Buffer) => {
       while (!eof) {
         const offset = next;
         next += CHUNK_BYTES;
-        const part = await src.read({ handle, offset, length: CHUNK_BYTES });
+        const part = await src.read({ handle, offset, length: CHUNK_BYTES, into });
         total += part.byteLength;
         if (part.byteLength < CHUNK_BYTES) eof = true;
       }
     };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
+    await Promise.all(readBuffers.map(worker));
   } finally {
     await src.closeFile({ handle });
   }
