@@ -614,8 +614,11 @@ export class Session {
       return;
     }
     if (typeof frame === 'string') {
-      this.#countOut(Buffer.byteLength(frame));
-      ws.send(frame, wake);
+      // Encoded once here: given a string, counting and ws would each measure it again (a
+      // listing page is megabytes of JSON).
+      const text = Buffer.from(frame, 'utf8');
+      this.#countOut(text.length);
+      ws.send(text, { binary: false }, wake);
       return;
     }
     const head = Buffer.concat([frame[0]!, frame[1]!]);

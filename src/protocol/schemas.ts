@@ -101,7 +101,49 @@ export function toWire(value: unknown): unknown {
   ) as unknown;
 }
 
-/** JSON.stringify that writes bigints as decimal strings. */
+const bigintReplacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+
+/** Deeper than this, values are left to the replacer (a cycle must not recurse forever). */
+const MAX_DEPTH = 64;
+
+/**
+ * `value` with every bigint in plain objects and arrays turned into its decimal string;
+ * copy on write (untouched parts are shared), other objects left as they are.
+ */
+function bigintsAsStrings(value: unknown, depth = 0): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const w = bigintsAsStrings(v, depth + 1);
+      if (w !== v) (out ??= value.slice())[i] = w;
+    }
+    return out ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const obj = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const key in obj) {
+    const v = obj[key];
+    const w = bigintsAsStrings(v, depth + 1);
+    if (w !== v) (out ??= { ...obj })[key] = w;
+  }
+  return out ?? value;
+}
+
+/**
+ * JSON.stringify that writes bigints as decimal strings. Without a replacer JSON.stringify
+ * takes V8's fast path, so bigints are converted first (a listing page holds thousands);
+ * a bigint somewhere else (inside a class instance, say) falls back to the replacer.
+ */
 export function stringifyWire(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  try {
+    return JSON.stringify(bigintsAsStrings(value));
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    return JSON.stringify(value, bigintReplacer);
+  }
 }

@@ -10,6 +10,7 @@ import {
   MAX_PAYLOAD_BYTES,
 } from '../../src/protocol/frames.ts';
 import { decodeClientMessage, encodeRequest, encodeResultInPlace } from '../../src/protocol/messages.ts';
+import { stringifyWire } from '../../src/protocol/schemas.ts';
 
 describe('protocol frames written in place and read from fragments', () => {
   it('encodeFrameInPlace writes prefix and header just before the payload, as encodeFrame would', () => {
@@ -117,5 +118,56 @@ describe('protocol frames written in place and read from fragments', () => {
     const text = Buffer.from(JSON.stringify({ t: 'req', id: 5, op: 'PING', a: {} }));
     const ping = decodeClientMessage([text.subarray(0, 5), text.subarray(5)], false);
     assert.equal(ping.t === 'req' && ping.req.op, 'PING');
+  });
+});
+
+describe('stringifyWire', () => {
+  const reference = (v: unknown) =>
+    JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
+  it('writes exactly what JSON.stringify with a bigint replacer writes', () => {
+    class Holder {
+      big = 5n;
+      name = 'h';
+    }
+    const nullProto = Object.assign(Object.create(null) as object, { n: 7n, s: 'x' });
+    const shared = { id: 1n };
+    const values: unknown[] = [
+      1n,
+      'text',
+      null,
+      [1n, 2, '3', [4n], { a: 5n }],
+      {
+        t: 'res',
+        id: 3,
+        ok: true,
+        r: { entries: [{ name: 'a', id: 281474976710657n, attr: { mtimeNs: -5n, size: 1 } }] },
+      },
+      { skipped: undefined, fn: () => 1, nested: { deeper: { big: 12345678901234567890n } } },
+      { when: new Date(0), bytes: Buffer.from('ab'), holder: new Holder() },
+      nullProto,
+      { a: shared, b: shared },
+      [undefined, () => 1],
+    ];
+    for (const v of values) assert.equal(stringifyWire(v), reference(v));
+  });
+
+  it('handles bigints nested deeper than it converts eagerly', () => {
+    let deep: unknown = { bottom: 42n };
+    for (let i = 0; i < 100; i++) deep = { next: deep, list: [i] };
+    assert.equal(stringifyWire(deep), reference(deep));
+  });
+
+  it('leaves its input untouched', () => {
+    const input = { list: [{ id: 9n }], n: 1n };
+    stringifyWire(input);
+    assert.equal(input.n, 1n);
+    assert.equal(input.list[0]!.id, 9n);
+  });
+
+  it('fails on a cycle like JSON.stringify does', () => {
+    const cyc: Record<string, unknown> = { n: 1n };
+    cyc.self = cyc;
+    assert.throws(() => stringifyWire(cyc), TypeError);
   });
 });
