@@ -11,7 +11,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHUNK_BYTES, WINDOW } from '../src/client/remote-source.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
@@ -29,7 +29,7 @@ import { printJsonLine, table, writeDocSection } from './lib/report.ts';
 const args = parseBenchArgs();
 const full = args.scale === 'full';
 const sizes = full ? { files: 100_000, bytes: 1 << 30 } : { files: 10_000, bytes: 128 << 20 };
-const repeats = args.repeats ?? (full ? 5 : 3);
+const repeats = args.repeats ?? (full ? 7 : 3);
 const TREE_DIRS = 100;
 const BIG = 'big.bin';
 const TREE = 'tree';
@@ -132,15 +132,14 @@ async function main(): Promise<void> {
       );
   }
   const teardown = new Teardown();
-  const base = args.dir ?? mkdtempSync(join(tmpdir(), 'tessera-bench-remote-'));
-  if (args.dir === undefined)
-    teardown.add('remove the temp dir', async () => rmSync(base, { recursive: true, force: true }));
-  else mkdirSync(base, { recursive: true });
+  // Everything lives in one fresh directory (under --dir when given: it picks the filesystem).
+  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
+  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-remote-'));
+  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const loadAtStart = loadavg();
   try {
     const data = join(base, 'data');
-    rmSync(data, { recursive: true, force: true });
     mkdirSync(data, { recursive: true });
-    teardown.add('remove the data', async () => rmSync(data, { recursive: true, force: true }));
     log(`building a ${sizes.bytes >> 20} MiB file and ${sizes.files} files in ${TREE_DIRS} dirs in ${data}`);
     await build(data);
 
@@ -155,6 +154,14 @@ async function main(): Promise<void> {
     teardown.add('stop rclone serve webdav', () => webdav.stop());
     const sftp = await startRcloneServe({ protocol: 'sftp', root: data, dir: join(base, 'rclone-sftp') });
     teardown.add('stop rclone serve sftp', () => sftp.stop());
+    // For reference only: the same server without its directory cache (it reads the disk again).
+    const sftpNoCache = await startRcloneServe({
+      protocol: 'sftp',
+      root: data,
+      dir: join(base, 'rclone-sftp-nocache'),
+      flags: ['--dir-cache-time', '0s'],
+    });
+    teardown.add('stop rclone serve sftp (no dir cache)', () => sftpNoCache.stop());
     const profileDir = process.env.BENCH_PROFILE_DIR;
     const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     const tls = await startTesseraNode({
@@ -303,6 +310,10 @@ async function main(): Promise<void> {
       { name: 'local', run: () => find(join(data, TREE)) },
       { name: 'sshfs', run: () => find(join(mountpoint, TREE)), ...sshfsFresh },
       { name: 'rclone-sftp', run: () => rclone(sftp, ['lsjson', '-R', `${sftp.remote}${TREE}`]) },
+      {
+        name: 'rclone-sftp-nocache',
+        run: () => rclone(sftpNoCache, ['lsjson', '-R', `${sftpNoCache.remote}${TREE}`]),
+      },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
         run: async () => expectFiles(name)(await clients[name].walk(TREE)),
@@ -310,7 +321,7 @@ async function main(): Promise<void> {
     ];
     results.set('walk', await rounds({ repeats, contenders: walkers, onSample: progress('walk') }));
 
-    await report({ results, base, cipher: sshd.cipher });
+    await report({ results, base, cipher: sshd.cipher, load: [loadAtStart, loadavg()] });
   } finally {
     await teardown.run();
   }
@@ -320,14 +331,15 @@ async function report(opts: {
   results: Map<Op, Map<string, Samples>>;
   base: string;
   cipher: string;
+  load: [number[], number[]];
 }): Promise<void> {
   const { results } = opts;
   const machine = await machineInfo(opts.base);
   const date = new Date().toISOString();
-  const ms = (op: Op, who: string) => results.get(op)?.get(who)?.ms;
+  const samples = (op: Op, who: string) => results.get(op)?.get(who);
   const mbps = (msv: number) => sizes.bytes / 1e6 / (msv / 1000);
   const cell = (op: Op, who: string) => {
-    const v = ms(op, who);
+    const v = samples(op, who)?.ms;
     if (v === undefined) return '—';
     return op === 'walk'
       ? `${(v / 1000).toFixed(2)} s (${Math.round(sizes.files / (v / 1000)).toLocaleString('en-US')} files/s)`
@@ -346,34 +358,52 @@ async function report(opts: {
     ],
   ];
   const verdicts = TARGETS.map((t) => {
-    const ours = ms(t.op, t.ours)!;
-    const peer = ms(t.op, t.peer)!;
-    const ratio = peer / ours;
-    return { ...t, ratio, met: ratio >= t.min };
+    const ours = samples(t.op, t.ours)!;
+    const peer = samples(t.op, t.peer)!;
+    const ratio = peer.ms / ours.ms;
+    // rounds() runs every contender once per round: the same index is the same round.
+    const perRound = ours.samples.map((v, i) => peer.samples[i]! / v);
+    return {
+      ...t,
+      ratio,
+      met: ratio >= t.min,
+      lowest: Math.min(...perRound),
+      highest: Math.max(...perRound),
+    };
   });
   const allMet = verdicts.every((v) => v.met);
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  const noCache = samples('walk', 'rclone-sftp-nocache');
   const body = [
-    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}.`,
+    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine: other work may run alongside).`,
     '',
     'Everything on 127.0.0.1 in one run, over one data set in page cache (warm for every peer',
-    `alike), median of ${repeats} rounds after one warm-up each; the order of the contenders rotates`,
-    'every round. MB/s is 10⁶ bytes per second.',
+    `alike), median of ${repeats} rounds after one warm-up each; every contender runs once per round,`,
+    'and the order rotates from round to round. MB/s is 10⁶ bytes per second.',
     '',
     table(['operation', 'local disk', 'sshfs', 'rclone', 'Tessera (TLS)', 'Tessera (ws)'], rows),
     '',
     table(
-      ['target (same-run ratio)', 'ratio', 'met'],
-      verdicts.map((v) => [v.what, `${v.ratio.toFixed(2)}×`, v.met ? 'yes' : '**no**']),
+      ['target (same-run ratio of medians)', 'ratio', 'lowest – highest round', 'met'],
+      verdicts.map((v) => [
+        v.what,
+        `${v.ratio.toFixed(2)}×`,
+        `${v.lowest.toFixed(2)}× – ${v.highest.toFixed(2)}×`,
+        v.met ? 'yes' : '**no**',
+      ]),
     ),
     '',
-    `All targets ${allMet ? '**met**' : '**NOT met**'}.`,
+    `All targets ${allMet ? '**met**' : '**NOT met**'}.` +
+      (noCache
+        ? ` For reference (not a target): \`rclone lsjson -R\` over an sftp server started with \`--dir-cache-time 0s\`, which reads the directories again on every call instead of answering from memory: ${(noCache.ms / 1000).toFixed(2)} s.`
+        : ''),
     '',
     'How each contender works:',
     '',
-    `- **local disk**: \`dd bs=1M\` from the file / from \`/dev/zero\` (no fsync), \`find -printf '${FIND_FORMAT.replace('\\n', '\\n')}'\` (size, mtime and mode need a stat of every entry).`,
-    `- **sshfs** ${'(sshfs 3, OpenSSH sshd from its own config on a loopback port, sftp-server; default options and cipher, negotiated: `' + opts.cipher + '`)'}: the same \`dd\` and \`find\` through the mount. Every sshfs call runs on a fresh mount (mounted and unmounted untimed), so neither sshfs's own caches nor the kernel's carry over from one call to the next; within a call they work as usual.`,
-    '- **rclone** (`serve webdav` and `serve sftp` of the data dir with default flags: `--vfs-cache-mode off`, `--dir-cache-time 5m`): read is `rclone cat` of the file over webdav; walk is `rclone lsjson -R` over sftp (names, sizes and times from sftp directory reads). The server keeps its directory cache between calls, as a running `rclone serve` does.',
-    `- **Tessera**: two nodes, each in its own process (\`bench/lib/peers/tessera-serve.ts\`, \`createNode\` on a temp home with one \`linux\` export of the data dir), one with TLS 1.3 and one \`--insecure\` (plain ws). The client is a \`RemoteSource\` in the benchmark process with one session per node: read = ${WINDOW} pipelined 1 MiB READs in flight, bytes discarded; write = CREATE, ${WINDOW} pipelined 1 MiB WRITEs in flight, CLOSE (the file appears atomically at close); walk = READDIRP (${MAX_READDIR_PAGE.toLocaleString('en-US')} entries per page, attributes included: the stat of every file, over the wire) of every directory, ${WALK_CONCURRENCY} directories in flight.`,
+    `- **local disk**: \`dd bs=1M\` from the file / from \`/dev/zero\` (no fsync), \`find -printf '${FIND_FORMAT}'\` (size, mtime and mode need a stat of every entry).`,
+    `- **sshfs** (sshfs 3, OpenSSH's sshd from a config of its own on a loopback port, sftp-server; default sshfs options and cipher, negotiated: \`${opts.cipher}\`): the same \`dd\` and \`find\` through the mount. Every sshfs call runs on a fresh mount (mounted and unmounted untimed), so neither sshfs's caches nor the kernel's carry over from one call to the next; within a call they work as usual.`,
+    '- **rclone** (`serve webdav` and `serve sftp` of the data dir, default flags: `--vfs-cache-mode off`, `--dir-cache-time 5m`; clients configured on the command line with a temp config file): read is `rclone cat` of the file over webdav, output to /dev/null; walk is `rclone lsjson -R` over sftp (names, sizes and times from sftp directory reads). The server keeps its directory cache between calls, as a running `rclone serve` does.',
+    `- **Tessera**: two nodes, each in its own process (\`bench/lib/peers/tessera-serve.ts\`: \`createNode\` on a temp home with one \`linux\` export of the data dir), one with TLS 1.3 and one \`--insecure\` (plain ws). The client is a \`RemoteSource\` with one session per node, each in a process of its own (\`bench/lib/peers/tessera-client-child.ts\`, driven over IPC; like \`dd\`, \`find\` and \`rclone\`, no client runs inside the benchmark process). Read = ${WINDOW} pipelined 1 MiB READs in flight, each into its worker's reused buffer (\`read({ into })\`, as \`dd\` reuses its buffer), bytes discarded; write = CREATE, ${WINDOW} pipelined 1 MiB WRITEs in flight, CLOSE (the file appears atomically at close); walk = READDIRP (${MAX_READDIR_PAGE.toLocaleString('en-US')} entries per page, attributes included: the stat of every file, over the wire) of every directory, ${WALK_CONCURRENCY} directories in flight.`,
   ].join('\n');
   if (args.doc)
     await writeDocSection({ title: 'Remote access: Tessera vs sshfs, rclone and local disk', body });
@@ -400,12 +430,22 @@ async function report(opts: {
     date,
     scale: args.scale,
     machine,
+    load_average: { start: opts.load[0], end: opts.load[1] },
     repeats,
     sizes,
     ssh_cipher: opts.cipher,
     figures,
     targets: Object.fromEntries(
-      verdicts.map((v) => [v.key, { ratio: +v.ratio.toFixed(3), min: v.min, met: v.met }]),
+      verdicts.map((v) => [
+        v.key,
+        {
+          ratio: +v.ratio.toFixed(3),
+          lowest_round: +v.lowest.toFixed(3),
+          highest_round: +v.highest.toFixed(3),
+          min: v.min,
+          met: v.met,
+        },
+      ]),
     ),
     targets_met: allMet,
   });
