@@ -81,6 +81,18 @@ const TARGETS = [
 
 type Op = 'read' | 'write' | 'walk';
 
+/**
+ * BENCH_OPS=read,write,walk (a subset) measures only those, for development: the report
+ * then covers only their targets and docs/benchmarks.md is left alone.
+ */
+const ops = new Set<Op>(
+  (process.env.BENCH_OPS ?? 'read,write,walk').split(',').map((o) => {
+    if (o !== 'read' && o !== 'write' && o !== 'walk') throw new Error(`BENCH_OPS: unknown operation '${o}'`);
+    return o;
+  }),
+);
+const partial = ops.size < 3;
+
 function log(msg: string): void {
   process.stderr.write(`[remote ${args.scale}] ${msg}\n`);
 }
@@ -260,7 +272,8 @@ async function main(): Promise<void> {
         },
       })),
     ];
-    results.set('read', await rounds({ repeats, contenders: readers, onSample: progress('read') }));
+    if (ops.has('read'))
+      results.set('read', await rounds({ repeats, contenders: readers, onSample: progress('read') }));
 
     log(`sequential write of ${sizes.bytes >> 20} MiB, ${repeats} rounds`);
     const count = sizes.bytes / CHUNK_BYTES;
@@ -298,7 +311,8 @@ async function main(): Promise<void> {
         },
       })),
     ];
-    results.set('write', await rounds({ repeats, contenders: writers, onSample: progress('write') }));
+    if (ops.has('write'))
+      results.set('write', await rounds({ repeats, contenders: writers, onSample: progress('write') }));
 
     log(`metadata walk of ${sizes.files} files, ${repeats} rounds`);
     const expectFiles = (who: string) => (n: number) => {
@@ -319,7 +333,8 @@ async function main(): Promise<void> {
         run: async () => expectFiles(name)(await clients[name].walk(TREE)),
       })),
     ];
-    results.set('walk', await rounds({ repeats, contenders: walkers, onSample: progress('walk') }));
+    if (ops.has('walk'))
+      results.set('walk', await rounds({ repeats, contenders: walkers, onSample: progress('walk') }));
 
     await report({ results, base, cipher: sshd.cipher, load: [loadAtStart, loadavg()] });
   } finally {
@@ -357,7 +372,7 @@ async function report(opts: {
       ...columns.map((c) => cell('walk', peerOf('walk', c))),
     ],
   ];
-  const verdicts = TARGETS.map((t) => {
+  const verdicts = TARGETS.filter((t) => ops.has(t.op)).map((t) => {
     const ours = samples(t.op, t.ours)!;
     const peer = samples(t.op, t.peer)!;
     const ratio = peer.ms / ours.ms;
@@ -405,7 +420,7 @@ async function report(opts: {
     '- **rclone** (`serve webdav` and `serve sftp` of the data dir, default flags: `--vfs-cache-mode off`, `--dir-cache-time 5m`; clients configured on the command line with a temp config file): read is `rclone cat` of the file over webdav, output to /dev/null; walk is `rclone lsjson -R` over sftp (names, sizes and times from sftp directory reads). The server keeps its directory cache between calls, as a running `rclone serve` does.',
     `- **Tessera**: two nodes, each in its own process (\`bench/lib/peers/tessera-serve.ts\`: \`createNode\` on a temp home with one \`linux\` export of the data dir), one with TLS 1.3 and one \`--insecure\` (plain ws). The client is a \`RemoteSource\` with one session per node, each in a process of its own (\`bench/lib/peers/tessera-client-child.ts\`, driven over IPC; like \`dd\`, \`find\` and \`rclone\`, no client runs inside the benchmark process). Read = ${WINDOW} pipelined 1 MiB READs in flight, each into its worker's reused buffer (\`read({ into })\`, as \`dd\` reuses its buffer), bytes discarded; write = CREATE, ${WINDOW} pipelined 1 MiB WRITEs in flight, CLOSE (the file appears atomically at close); walk = READDIRP (${MAX_READDIR_PAGE.toLocaleString('en-US')} entries per page, attributes included: the stat of every file, over the wire) of every directory, ${WALK_CONCURRENCY} directories in flight.`,
   ].join('\n');
-  if (args.doc)
+  if (args.doc && !partial)
     await writeDocSection({ title: 'Remote access: Tessera vs sshfs, rclone and local disk', body });
   process.stderr.write(`${body}\n`);
   const figures = Object.fromEntries(
