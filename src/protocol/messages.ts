@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { FsError, type FsErrorJSON } from '../core/fs-error.ts';
-import { decodeFrame, decodeFrameParts, encodeFrame, encodeFrameInPlace, protocolError } from './frames.ts';
+import {
+  decodeFrame,
+  decodeFrameParts,
+  encodeFrame,
+  encodeFrameInPlace,
+  type Frame,
+  protocolError,
+} from './frames.ts';
 import { isOpName, type OpArgs, type OpName, type OpResult, OPS } from './ops.ts';
 
 const requestId = z.number().int().min(1).max(0xffff_ffff);
@@ -55,6 +62,12 @@ function issueText(err: z.ZodError): string {
   return issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
 }
 
+/** Decode a frame received whole or as the fragments of one message. */
+function decodeAny(data: Buffer | string | readonly Buffer[], isBinary: boolean): Frame {
+  if (!Array.isArray(data)) return decodeFrame(data as Buffer | string, isBinary);
+  return isBinary ? decodeFrameParts(data) : decodeFrame(Buffer.concat(data), false);
+}
+
 /**
  * Decode and validate a frame from a client. Throws an EPROTO `FsError` when the frame is
  * malformed beyond recognition, or a `BadRequest` when the request's id is known.
@@ -63,11 +76,7 @@ export function decodeClientMessage(
   data: Buffer | string | readonly Buffer[],
   isBinary: boolean,
 ): ClientMessage {
-  const { message, payload } = Array.isArray(data)
-    ? isBinary
-      ? decodeFrameParts(data)
-      : decodeFrame(Buffer.concat(data), false)
-    : decodeFrame(data as Buffer | string, isBinary);
+  const { message, payload } = decodeAny(data, isBinary);
   const t = (message as { t?: unknown } | null)?.t;
   if (t === 'cancel' || t === 'bye') {
     if (payload !== undefined) throw protocolError(`'${t}' carries no payload`);
@@ -99,11 +108,7 @@ export function decodeServerMessage(
   data: Buffer | string | readonly Buffer[],
   isBinary: boolean,
 ): ServerMessage {
-  const { message, payload } = Array.isArray(data)
-    ? isBinary
-      ? decodeFrameParts(data)
-      : decodeFrame(Buffer.concat(data), false)
-    : decodeFrame(data as Buffer | string, isBinary);
+  const { message, payload } = decodeAny(data, isBinary);
   const t = (message as { t?: unknown } | null)?.t;
   if (t === 'res') {
     const env = responseEnvelope.safeParse(message);

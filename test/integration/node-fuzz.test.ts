@@ -8,21 +8,10 @@ import { readOwnerCredential } from '../../src/node/credentials.ts';
 import { encodeRequest } from '../../src/protocol/messages.ts';
 import { OPS } from '../../src/protocol/ops.ts';
 import { credential, RawClient, session, startNode } from './node-harness.ts';
+import { rng } from '../helpers/rng.ts';
 
 const ALPHA = rootId(1).toString();
 const BETA = rootId(2).toString();
-
-/** Deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OP_NAMES = Object.keys(OPS);
 const SAMPLES: [string, unknown, boolean][] = [

@@ -13,18 +13,7 @@ import {
 } from '../../src/protocol/messages.ts';
 import type { OPS } from '../../src/protocol/ops.ts';
 import { negotiateVersion } from '../../src/protocol/version.ts';
-
-/** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/rng.ts';
 
 const attr = {
   kind: 'file',
