@@ -17,8 +17,8 @@ esac
 
 # Needed to install and run: node-gyp compiles the native addon (binding.gyp) at `npm ci`.
 run_pkgs=(python3 make g++)
-# Needed only by tests (later issues add fuse3/libfuse2, etcd-server, rclone, sshfs, chromium).
-test_pkgs=()
+# Needed only by tests: FUSE mounts (fuse3, libfuse2 for fuse-native), WebDAV clients (davfs2, rclone).
+test_pkgs=(fuse3 libfuse2 davfs2 rclone)
 # The peers bench/remote.bench.ts compares against: sshd + sshfs, rclone (serve webdav/sftp).
 bench_pkgs=(openssh-server sshfs rclone)
 
