@@ -38,6 +38,7 @@ export type AuditRecord =
       requests: number;
     }
   | { event: 'auth-failure'; session: string; address: string; keyId: string; reason: string }
+  | { event: 'auth-failure'; surface: string; address: string; keyId: string; reason: string }
   | {
       event: 'credential-created' | 'credential-disabled' | 'credential-removed';
       id: string;

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../core/atomic-file.ts';
 import { withFileLock } from '../core/file-lock.ts';
 import { FsError } from '../core/fs-error.ts';
 import { ARGON2_DEFAULTS, type Argon2Params, makeVerifier, type Verifier } from '../protocol/scram.ts';
+import type { CredentialCaps } from '../namespace/authorization.ts';
 import { appendAudit } from './audit.ts';
 
 /**
@@ -15,13 +16,7 @@ import { appendAudit } from './audit.ts';
  * atomically under a lock file; every change is written to the audit log.
  */
 
-/** What a credential may do on the exports it covers. */
-export interface CredentialCaps {
-  show: boolean;
-  read: boolean;
-  write: boolean;
-  execute: boolean;
-}
+export type { CredentialCaps };
 
 /** Every capability. */
 export const ALL_CAPS: CredentialCaps = { show: true, read: true, write: true, execute: true };

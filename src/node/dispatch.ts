@@ -3,7 +3,7 @@ import type { NodeId } from '../core/ids.ts';
 import { MAX_PAYLOAD_BYTES } from '../protocol/frames.ts';
 import type { Request } from '../protocol/messages.ts';
 import type { Handle, LockInfo, Source } from '../sources/source.ts';
-import type { Authorizer, Cap } from './authorization.ts';
+import type { Authorizer, Cap } from '../namespace/authorization.ts';
 import type { ReadLease } from './read-buffers.ts';
 import { hashFile, type KeyedMutex, takeFromDir, watchChanges } from './file-ops.ts';
 import type { SessionHandle, SessionHandles } from './session-handles.ts';

@@ -7,8 +7,11 @@ import { resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
+import type { HttpSurface } from '../core/http-surface.ts';
 import { type Home, logFileOf, openHome } from '../core/home.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import type { Grant } from '../namespace/authorization.ts';
+import { AuthorizedSource } from '../namespace/authorized-source.ts';
 import { Namespace } from '../namespace/namespace.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
@@ -17,6 +20,7 @@ import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
 import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
+import { HttpAuthenticator } from './http-auth.ts';
 import { NodeMetrics } from './metrics.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
@@ -34,6 +38,24 @@ export const SUBPROTOCOL = 'tessera';
 const READ_POOL_CHUNK = 1024 * 1024;
 /** Pooled READ buffers kept when idle, node-wide (a window of 16 in flight plus the socket's queue). */
 const READ_POOL_KEEP = 32;
+
+/** What the node gives the HTTP surfaces it serves (see {@link CreateNodeOptions.surfaces}). */
+export interface SurfaceHost {
+  readonly namespace: Namespace;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly home: string;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+  readonly audit: AuditLog;
+  /**
+   * The grant of a credential's key id and secret, or `EKEYREJECTED` (audited, counted and
+   * throttled per address like protocol logins). `surface` names the caller in the audit log.
+   */
+  authenticate(opts: { id: string; secret: string; address: string; surface: string }): Promise<Grant>;
+  /** The namespace as `grant` may see and change it. */
+  view(grant: Grant): AuthorizedSource;
+}
 
 /** Options of {@link createNode}. */
 export interface CreateNodeOptions {
@@ -56,6 +78,11 @@ export interface CreateNodeOptions {
    * was disabled or removed end (default 2 s).
    */
   credentialCheckMs?: number | undefined;
+  /**
+   * HTTP surfaces to serve beside the protocol on the same address (WebDAV, the REST API…),
+   * built once the namespace is up. Requests no surface matches answer 404.
+   */
+  surfaces?: ((host: SurfaceHost) => HttpSurface[] | Promise<HttpSurface[]>) | undefined;
 }
 
 /** A running node. */
@@ -102,6 +129,15 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** The path of a request's URL (without the query). */
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://node').pathname;
+  } catch {
+    return '/';
+  }
 }
 
 /** Mount every export of the home at `/<name>`, in the slot of its export index. */
@@ -185,9 +221,55 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;
 
+  const httpAuth = new HttpAuthenticator({
+    find: (keyId) => env.credentials.find(keyId),
+    exportOfSlot: env.exportOfSlot,
+    throttle: env.throttle,
+    audit,
+    metrics,
+    logger,
+  });
+  let surfaces: HttpSurface[] = [];
+  try {
+    surfaces =
+      (await opts.surfaces?.({
+        namespace,
+        nodeId: home.identity.id,
+        nodeName,
+        home: root,
+        logger,
+        metrics,
+        audit,
+        authenticate: (a) => httpAuth.authenticate(a),
+        view: (grant) => new AuthorizedSource({ inner: namespace, authz: httpAuth.authorizer(grant) }),
+      })) ?? [];
+  } catch (err) {
+    await namespace.close();
+    await registry.close();
+    if (ownLogger) await logger.close();
+    throw err;
+  }
+
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://node').pathname;
-    if (path === '/health') return sendJson(res, closing ? 503 : 200, { ok: closing === undefined });
+    const path = pathOf(req);
+    if (path === '/health' && !surfaces.some((s) => s.matches(path))) {
+      return sendJson(res, closing ? 503 : 200, { ok: closing === undefined });
+    }
+    const surface = surfaces.find((s) => s.matches(path));
+    if (surface) {
+      const failed = (err: unknown) => {
+        log.error('HTTP surface failed', { surface: surface.name, path, error: err });
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'EIO', message: 'internal error' } });
+        else res.destroy();
+      };
+      try {
+        const done = surface.handle(req, res);
+        if (done) done.catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+      return;
+    }
     sendJson(res, 404, {
       error: { code: 'ENOENT', message: `ENOENT: nothing at ${path} (the protocol is at ${PROTOCOL_PATH})` },
     });
@@ -204,9 +286,13 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
-    const path = new URL(req.url ?? '/', 'http://node').pathname;
-    if (path !== PROTOCOL_PATH) return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
+    const path = pathOf(req);
     if (closing) return refuseUpgrade(socket, 503, 'the node is shutting down');
+    if (path !== PROTOCOL_PATH) {
+      const surface = surfaces.find((s) => s.matches(path) && s.upgrade !== undefined);
+      if (surface?.upgrade?.(req, socket, head) === true) return;
+      return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
+    }
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL))
       return refuseUpgrade(socket, 400, `WebSocket subprotocol '${SUBPROTOCOL}' required`);
@@ -298,6 +384,11 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       await stopped;
       clearTimeout(lingering);
       wss.close();
+      for (const surface of surfaces) {
+        await surface.close?.().catch((err: unknown) => {
+          log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
+        });
+      }
       await namespace.close();
       await registry.close();
       await removeRuntime({ home: root, url });

@@ -21,7 +21,7 @@ import { negotiateVersion } from '../protocol/version.ts';
 import type { Handle, Source } from '../sources/source.ts';
 import type { AuditLog, SessionEnd } from './audit.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
-import { Authorizer } from './authorization.ts';
+import { Authorizer } from '../namespace/authorization.ts';
 import type { CredentialRecord } from './credentials.ts';
 import { dispatch } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';

@@ -45,7 +45,7 @@ export const helloAuthSchema = z.strictObject({
 
 /**
  * Every op of protocol version 1: arguments, result and payload direction (the credential
- * capability each op needs is enforced in `node/authorization.ts` and listed in
+ * capability each op needs is enforced in `namespace/authorization.ts` and listed in
  * docs/protocol.md). Argument and result shapes are the Source request objects with ids
  * and nanosecond times as decimal strings.
  */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Attr } from '../../src/core/attr.ts';
 import { FsError } from '../../src/core/fs-error.ts';
 import { makeId, rootId } from '../../src/core/ids.ts';
-import { Authorizer } from '../../src/node/authorization.ts';
+import { Authorizer } from '../../src/namespace/authorization.ts';
 import type { ExportInfo } from '../../src/sources/source.ts';
 
 const slots = new Map([

@@ -2,7 +2,14 @@ import type { Attr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, type NodeId } from '../core/ids.ts';
 import type { DirEntry, Entry, ExportInfo, Invalidation } from '../sources/source.ts';
-import type { CredentialCaps } from './credentials.ts';
+
+/** What a credential may do on the exports it covers. */
+export interface CredentialCaps {
+  show: boolean;
+  read: boolean;
+  write: boolean;
+  execute: boolean;
+}
 
 /** A capability an op may need on the export it touches. */
 export type Cap = keyof CredentialCaps;

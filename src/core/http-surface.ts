@@ -1,0 +1,25 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/**
+ * An HTTP surface served on the node's one listening address beside the protocol (WebDAV at
+ * `/dav/`, the REST API at `/api/v1/`, the web UI at `/`…). The node owns the server and
+ * routes each request to the first surface whose `matches` accepts its path; surfaces are
+ * built by the composition root (the CLI's `serve`, the library's `createNode`) because the
+ * node may not import front-ends (DESIGN §3).
+ */
+export interface HttpSurface {
+  /** A short name for logs and metrics (`webdav`, `api`). */
+  readonly name: string;
+  /** Whether this surface answers requests for `path` (the URL's decoded-free pathname). */
+  matches(path: string): boolean;
+  /** Answer one request. A rejection becomes a 500 the node logs. */
+  handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+  /**
+   * Take a WebSocket (or other) upgrade of a matching path; return false to refuse it (the
+   * node answers 404 then).
+   */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Stop: end streams and connections of this surface. Called once when the node closes. */
+  close?(): Promise<void>;
+}
