@@ -1,0 +1,170 @@
+/**
+ * The catalog's SQLite schema. Everything that must stay consistent whichever process writes
+ * (the node indexing, the CLI adding a label) is kept so by the database itself: the name
+ * search index and the materialized effective-label cache are maintained by triggers, so a
+ * write from any connection updates them in the same transaction.
+ */
+
+/** Bumped when the schema changes incompatibly (the store refuses a newer one). */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * `prefix` ends with `/`; `prefix_end(prefix)` is the same string with the final `/` replaced
+ * by `0` (the next code point), so `path >= prefix AND path < end` is an index range scan.
+ */
+const UNDER = (col: string, prefix: string): string =>
+  `(${col} >= ${prefix} AND ${col} < substr(${prefix}, 1, length(${prefix}) - 1) || '0')`;
+
+/** Rules that give a label to a file row `f`. */
+const RULE_MATCHES = (f: string): string =>
+  `r.enabled = 1 AND (r.node IS NULL OR r.node = ${f}.node) AND substr(${f}.path, 1, length(r.prefix)) = r.prefix`;
+
+/** Recompute the effective labels of file `f` (its assignments ∪ matching rules). */
+const RELABEL = (f: string): string => `
+  DELETE FROM file_labels WHERE inode = ${f}.inode;
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT a.label, ${f}.inode FROM label_assignments a WHERE a.file_id = ${f}.file_id
+    UNION SELECT r.label, ${f}.inode FROM label_rules r WHERE ${RULE_MATCHES(f)};`;
+
+/** Drop label `L` from files under rule `R`'s prefix unless an assignment or another rule still gives it. */
+const UNRULE = (R: string): string => `
+  DELETE FROM file_labels WHERE label = ${R}.label AND inode IN (
+    SELECT f.inode FROM files f WHERE ${UNDER('f.path', `${R}.prefix`)}
+      AND (${R}.node IS NULL OR f.node = ${R}.node)
+      AND NOT EXISTS (SELECT 1 FROM label_assignments a WHERE a.file_id = f.file_id AND a.label = ${R}.label)
+      AND NOT EXISTS (SELECT 1 FROM label_rules r WHERE r.id != ${R}.id AND r.label = ${R}.label AND ${RULE_MATCHES('f')}));`;
+
+/** Give rule `R`'s label to every file under its prefix. */
+const RULE = (R: string): string => `
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT ${R}.label, f.inode FROM files f WHERE ${R}.enabled = 1 AND ${UNDER('f.path', `${R}.prefix`)}
+      AND (${R}.node IS NULL OR f.node = ${R}.node);`;
+
+/** The DDL, applied once to a fresh database. */
+export const SCHEMA_SQL = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE files (
+  inode     INTEGER PRIMARY KEY,
+  file_id   TEXT NOT NULL UNIQUE,
+  mount     TEXT NOT NULL,
+  local     INTEGER NOT NULL,
+  node      TEXT NOT NULL,
+  export    TEXT NOT NULL,
+  path      TEXT NOT NULL,
+  parent    TEXT NOT NULL,
+  name      TEXT NOT NULL,
+  kind      TEXT NOT NULL,
+  size      INTEGER NOT NULL,
+  mtime_ms  REAL NOT NULL,
+  mime      TEXT,
+  indexed_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX files_by_local ON files (mount, local);
+CREATE INDEX files_by_path ON files (path);
+CREATE INDEX files_by_parent ON files (parent, name);
+
+CREATE VIRTUAL TABLE files_fts USING fts5 (name, content = 'files', content_rowid = 'inode', tokenize = 'trigram');
+
+CREATE TABLE label_assignments (
+  file_id TEXT NOT NULL,
+  label   TEXT NOT NULL,
+  path    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (file_id, label)
+) WITHOUT ROWID;
+
+CREATE TABLE label_rules (
+  id      TEXT PRIMARY KEY,
+  prefix  TEXT NOT NULL,
+  node    TEXT,
+  label   TEXT NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE file_labels (
+  label TEXT NOT NULL,
+  inode INTEGER NOT NULL,
+  PRIMARY KEY (label, inode)
+) WITHOUT ROWID;
+CREATE INDEX file_labels_by_inode ON file_labels (inode, label);
+
+CREATE TABLE documents (
+  type TEXT NOT NULL,
+  id   TEXT NOT NULL,
+  rev  INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (type, id)
+) WITHOUT ROWID;
+
+CREATE TABLE mounts (
+  mount   TEXT PRIMARY KEY,
+  node    TEXT NOT NULL,
+  export  TEXT NOT NULL,
+  source_kind TEXT NOT NULL,
+  state   TEXT NOT NULL,
+  files   INTEGER NOT NULL DEFAULT 0,
+  dirs    INTEGER NOT NULL DEFAULT 0,
+  seen    INTEGER NOT NULL DEFAULT 0,
+  crawls  INTEGER NOT NULL DEFAULT 0,
+  crawl_started_at INTEGER,
+  crawl_finished_at INTEGER,
+  last_crawl_ms INTEGER,
+  last_event_at INTEGER,
+  last_error TEXT,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE storage_samples (
+  mount  TEXT NOT NULL,
+  at     INTEGER NOT NULL,
+  node   TEXT NOT NULL,
+  export TEXT NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  used_bytes  INTEGER NOT NULL,
+  avail_bytes INTEGER NOT NULL,
+  files  INTEGER NOT NULL,
+  ffree  INTEGER NOT NULL,
+  PRIMARY KEY (mount, at)
+) WITHOUT ROWID;
+
+CREATE TRIGGER files_ai AFTER INSERT ON files BEGIN
+  INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
+  ${RELABEL('new')}
+END;
+CREATE TRIGGER files_ad AFTER DELETE ON files BEGIN
+  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
+  DELETE FROM file_labels WHERE inode = old.inode;
+END;
+CREATE TRIGGER files_au_name AFTER UPDATE OF name ON files WHEN new.name != old.name BEGIN
+  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
+  INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
+END;
+CREATE TRIGGER files_au_path AFTER UPDATE OF path, node ON files
+  WHEN new.path != old.path OR new.node != old.node BEGIN
+  ${RELABEL('new')}
+END;
+
+CREATE TRIGGER assignments_ai AFTER INSERT ON label_assignments BEGIN
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT new.label, f.inode FROM files f WHERE f.file_id = new.file_id;
+END;
+CREATE TRIGGER assignments_ad AFTER DELETE ON label_assignments BEGIN
+  DELETE FROM file_labels WHERE label = old.label AND inode IN (
+    SELECT f.inode FROM files f WHERE f.file_id = old.file_id
+      AND NOT EXISTS (SELECT 1 FROM label_rules r WHERE r.label = old.label AND ${RULE_MATCHES('f')}));
+END;
+
+CREATE TRIGGER rules_ai AFTER INSERT ON label_rules BEGIN
+  ${RULE('new')}
+END;
+CREATE TRIGGER rules_ad AFTER DELETE ON label_rules BEGIN
+  ${UNRULE('old')}
+END;
+CREATE TRIGGER rules_au AFTER UPDATE ON label_rules BEGIN
+  ${UNRULE('old')}
+  ${RULE('new')}
+END;
+`;

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { FsError } from '../core/fs-error.ts';
+import type { FileDoc } from './file-doc.ts';
+import { labelSchema } from './labels.ts';
+import { type CatalogStore, dirPrefix, type FileRow, prefixEnd, toDoc } from './store.ts';
+
+/** Search input (validated with zod at every boundary that calls {@link search}). */
+export const searchQuerySchema = z.strictObject({
+  /** Case-insensitive substring of the name. */
+  q: z.string().max(1024).optional(),
+  /** Shell glob over the whole name (`*`, `?`, `[…]`; case-sensitive). */
+  glob: z.string().max(1024).optional(),
+  /** Labels the file must all have (ANDed). */
+  labels: z.array(labelSchema).max(32).default([]),
+  /** Only under this namespace directory. */
+  under: z
+    .string()
+    .max(4096)
+    .refine((p) => p.startsWith('/'), 'an absolute namespace path')
+    .optional(),
+  /** Include directories (default: files, symlinks and other non-directories only). */
+  dirs: z.boolean().default(false),
+  /** Page size. */
+  limit: z.int().min(1).max(1000).default(50),
+  /** `next` of the previous page. */
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'a cursor from a previous page')
+    .optional(),
+});
+
+/** A search request (before defaults). */
+export type SearchQuery = z.input<typeof searchQuerySchema>;
+
+/** A page of results, with the labels of each. */
+export interface SearchPage {
+  results: (FileDoc & { labels: string[] })[];
+  /** Cursor of the next page; absent on the last one. */
+  next?: string;
+}
+
+/** Escape LIKE's wildcards (the substring is matched literally, `\` the escape character). */
+function likeLiteral(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Search file documents by name: a case-insensitive substring (`q`), a glob over the whole
+ * name (`glob`), labels that must all be present, optionally under a path; paged by a cursor
+ * (results in a stable order: inode). Names are matched through a trigram index, so a
+ * substring of 3 or more characters is an index lookup at any catalog size; shorter ones
+ * scan names until a page is full.
+ */
+export function search(store: CatalogStore, input: SearchQuery): SearchPage {
+  const parsed = searchQuerySchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw FsError.EINVAL('search', issue?.path.join('.') ?? '', issue?.message ?? 'invalid query');
+  }
+  const q = parsed.data;
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const fts: string[] = [];
+  const ftsArgs: unknown[] = [];
+  if (q.q !== undefined && q.q !== '') {
+    // The trigram index answers LIKE for patterns with a run of at least 3 characters.
+    if ([...q.q].length >= 3) {
+      fts.push("files_fts.name LIKE ? ESCAPE '\\'");
+      ftsArgs.push(likeLiteral(q.q));
+    } else {
+      where.push("f.name LIKE ? ESCAPE '\\'");
+      args.push(likeLiteral(q.q));
+    }
+  }
+  if (q.glob !== undefined && q.glob !== '') {
+    if (fts.length === 0 && /[^*?[\]]{3}/.test(q.glob)) {
+      fts.push('files_fts.name GLOB ?');
+      ftsArgs.push(q.glob);
+    } else {
+      where.push('f.name GLOB ?');
+      args.push(q.glob);
+    }
+  }
+  for (const label of q.labels) {
+    where.push('EXISTS (SELECT 1 FROM file_labels l WHERE l.label = ? AND l.inode = f.inode)');
+    args.push(label);
+  }
+  if (q.under !== undefined && q.under !== '/') {
+    const prefix = dirPrefix(q.under.replace(/\/+$/, ''));
+    where.push('f.path >= ? AND f.path < ?');
+    args.push(prefix, prefixEnd(prefix));
+  }
+  if (!q.dirs) where.push("f.kind != 'dir'");
+  if (q.cursor !== undefined) {
+    where.push('f.inode > ?');
+    args.push(Number(q.cursor));
+  }
+  const from =
+    fts.length > 0
+      ? `(SELECT rowid AS inode FROM files_fts WHERE ${fts.join(' AND ')}) m JOIN files f ON f.inode = m.inode`
+      : 'files f';
+  const sql = `SELECT f.* FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY f.inode LIMIT ?`;
+  const rows = store.stmt(sql).all(...ftsArgs, ...args, q.limit + 1) as FileRow[];
+  const page = rows.slice(0, q.limit).map((r) => ({ ...toDoc(r), labels: store.labelsOf(r.inode) }));
+  const last = page.at(-1);
+  return rows.length > q.limit && last ? { results: page, next: String(last.inode) } : { results: page };
+}

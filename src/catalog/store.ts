@@ -1,0 +1,458 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { FileKind } from '../core/attr.ts';
+import { FsError } from '../core/fs-error.ts';
+import { type FileDoc, fileIdOf, preferredInode } from './file-doc.ts';
+import { mimeOf } from './mime.ts';
+import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
+
+/** A row of `files` as SQLite returns it. */
+export interface FileRow {
+  inode: number;
+  file_id: string;
+  mount: string;
+  local: number;
+  node: string;
+  export: string;
+  path: string;
+  parent: string;
+  name: string;
+  kind: string;
+  size: number;
+  mtime_ms: number;
+  mime: string | null;
+  indexed_at: number;
+}
+
+/** A file as a crawler or watcher saw it, to be written by {@link CatalogStore.write}. */
+export interface FileSighting {
+  mount: string;
+  local: number;
+  node: string;
+  export: string;
+  path: string;
+  kind: FileKind;
+  size: number;
+  mtimeMs: number;
+  /** Whether the Source's ids survive restarts (identity by id) or not (identity by path). */
+  persistentIds: boolean;
+  /** Path within the export (used for the identity when ids do not persist). */
+  exportPath: string;
+}
+
+/** One change in a {@link CatalogStore.write} batch. */
+export type CatalogWrite =
+  | { op: 'upsert'; file: FileSighting }
+  /** Remove the document at `path` and, if it is a directory, everything under it. */
+  | { op: 'remove'; path: string; local?: number | undefined };
+
+/** What a write batch changed. */
+export interface WriteResult {
+  inserted: number;
+  updated: number;
+  moved: number;
+  removed: number;
+  unchanged: number;
+}
+
+/** Filters of {@link CatalogStore.filesUnder}. */
+export interface FilesUnderQuery {
+  /** Namespace path of a directory (`/docs/reports`); `/` for everything. */
+  prefix: string;
+  /** Only documents of data held by this node. */
+  node?: string | undefined;
+  /** Only documents of this export (of `node`, or of any node). */
+  export?: string | undefined;
+  /** Only these kinds (default: every kind). */
+  kinds?: readonly FileKind[] | undefined;
+  /** Only direct children of `prefix` (default: the whole subtree). */
+  childrenOnly?: boolean | undefined;
+}
+
+/** Options of {@link CatalogStore}. */
+export interface CatalogStoreOptions {
+  /** The SQLite file (created with its directory if missing), or `:memory:`. */
+  file: string;
+  /** Open read-only (the CLI reading while the node writes). */
+  readonly?: boolean | undefined;
+}
+
+/** A `files` row (`SELECT *`) as a document. */
+export function toDoc(r: FileRow): FileDoc {
+  return {
+    fileId: r.file_id,
+    inode: r.inode,
+    node: r.node,
+    export: r.export,
+    mount: r.mount,
+    local: r.local,
+    path: r.path,
+    parent: r.parent,
+    name: r.name,
+    kind: r.kind as FileKind,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    mime: r.mime,
+    indexedAt: r.indexed_at,
+  };
+}
+
+/** `/a/b` → `/a/b/`, `/` stays. */
+export function dirPrefix(path: string): string {
+  return path.endsWith('/') ? path : `${path}/`;
+}
+
+/** The exclusive upper bound of paths under `prefix` (which ends with `/`). */
+export function prefixEnd(prefix: string): string {
+  return `${prefix.slice(0, -1)}0`;
+}
+
+function splitParent(path: string): { parent: string; name: string } {
+  const at = path.lastIndexOf('/');
+  return { parent: at <= 0 ? '/' : path.slice(0, at), name: path.slice(at + 1) };
+}
+
+/**
+ * The catalog's embedded store: one SQLite file (WAL mode, so the CLI reads it while the node
+ * writes; writers wait on each other through `busy_timeout`). It holds file documents,
+ * label assignments and rules with their materialized effective-label cache, generic JSON
+ * documents (virtual directories keep theirs here), per-mount index state and storage
+ * samples. Every method is synchronous (better-sqlite3) and cheap per call; bulk writes go
+ * through {@link write} in one transaction.
+ *
+ * Queries for other modules (virtual directories, the REST API):
+ * - {@link filesUnder} / {@link iterateFilesUnder}: file documents under a namespace path,
+ *   optionally of one node / export, ordered by path;
+ * - {@link fileByInode}, {@link fileById}, {@link fileByPath};
+ * - {@link labelsOf}: the effective labels of a file (materialized, one index lookup);
+ * - {@link getDoc} / {@link putDoc} / {@link listDocs} / {@link deleteDoc}: JSON documents;
+ * - {@link generation}: a number that changes on every committed write, from any process
+ *   (for caches keyed on the catalog's state).
+ */
+export class CatalogStore implements AsyncDisposable {
+  readonly file: string;
+  readonly readonly: boolean;
+  #db: Database.Database | undefined;
+  #stmts = new Map<string, Database.Statement>();
+
+  constructor(opts: CatalogStoreOptions) {
+    this.file = opts.file;
+    this.readonly = opts.readonly ?? false;
+  }
+
+  /** The open database (for the catalog's own modules: labels, search, storage). */
+  get db(): Database.Database {
+    if (!this.#db) throw FsError.EBADF('catalog', this.file, 'the catalog store is not open');
+    return this.#db;
+  }
+
+  /** Open (and on first use create) the database. Idempotent. */
+  async open(): Promise<void> {
+    if (this.#db) return;
+    if (this.file !== ':memory:' && !this.readonly) mkdirSync(dirname(this.file), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(this.file, { readonly: this.readonly, fileMustExist: this.readonly });
+    } catch (err) {
+      if (this.readonly && (err as { code?: string }).code === 'SQLITE_CANTOPEN')
+        throw FsError.ENOENT('catalog', this.file, 'no catalog yet (start the node to index its namespace)');
+      throw FsError.from(err, 'catalog', this.file);
+    }
+    db.pragma('busy_timeout = 5000');
+    if (!this.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === 0 && !this.readonly) {
+      db.transaction(() => {
+        db.exec(SCHEMA_SQL);
+        db.prepare("INSERT INTO meta (key, value) VALUES ('generation', '0')").run();
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } else if (version !== SCHEMA_VERSION) {
+      db.close();
+      throw FsError.EINVAL(
+        'catalog',
+        this.file,
+        version === 0
+          ? 'the catalog is empty (start the node to create it)'
+          : `catalog schema version ${version}, this build knows ${SCHEMA_VERSION}`,
+      );
+    }
+    this.#db = db;
+  }
+
+  /** Close the database. Idempotent. */
+  async close(): Promise<void> {
+    this.#stmts.clear();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** A cached prepared statement. */
+  stmt(sql: string): Database.Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Run `fn` in one write transaction that also bumps the generation. */
+  transaction<T>(fn: () => T): T {
+    return this.db
+      .transaction(() => {
+        const out = fn();
+        this.stmt("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'").run();
+        return out;
+      })
+      .immediate();
+  }
+
+  /** A number that changes whenever any process commits a write to the catalog. */
+  generation(): number {
+    const row = this.stmt("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string };
+    return Number(row.value);
+  }
+
+  fileByInode(inode: number): FileDoc | undefined {
+    const r = this.stmt('SELECT * FROM files WHERE inode = ?').get(inode) as FileRow | undefined;
+    return r && toDoc(r);
+  }
+
+  fileById(fileId: string): FileDoc | undefined {
+    const r = this.stmt('SELECT * FROM files WHERE file_id = ?').get(fileId) as FileRow | undefined;
+    return r && toDoc(r);
+  }
+
+  fileByPath(path: string): FileDoc | undefined {
+    const r = this.stmt('SELECT * FROM files WHERE path = ?').get(path) as FileRow | undefined;
+    return r && toDoc(r);
+  }
+
+  /** The document of the Source id `local` seen through `mount`. */
+  fileByLocal(mount: string, local: number): FileDoc | undefined {
+    const r = this.stmt('SELECT * FROM files WHERE mount = ? AND local = ?').get(mount, local) as
+      FileRow | undefined;
+    return r && toDoc(r);
+  }
+
+  /** The documents of the entries of directory `path` (its direct children). */
+  childrenOf(path: string): FileDoc[] {
+    return (this.stmt('SELECT * FROM files WHERE parent = ?').all(path) as FileRow[]).map(toDoc);
+  }
+
+  #underSql(q: FilesUnderQuery): { sql: string; args: unknown[] } {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const path = q.prefix === '/' ? '/' : q.prefix.replace(/\/+$/, '');
+    if (q.childrenOnly === true) {
+      where.push('parent = ?');
+      args.push(path);
+    } else if (path !== '/') {
+      const prefix = dirPrefix(path);
+      where.push('path >= ? AND path < ?');
+      args.push(prefix, prefixEnd(prefix));
+    }
+    if (q.node !== undefined) {
+      where.push('node = ?');
+      args.push(q.node);
+    }
+    if (q.export !== undefined) {
+      where.push('export = ?');
+      args.push(q.export);
+    }
+    if (q.kinds !== undefined && q.kinds.length > 0) {
+      where.push(`kind IN (${q.kinds.map(() => '?').join(', ')})`);
+      args.push(...q.kinds);
+    }
+    const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+    return { sql: `SELECT * FROM files ${clause} ORDER BY path`, args };
+  }
+
+  /** Every document under a namespace directory (not the directory itself), by path. */
+  filesUnder(q: FilesUnderQuery): FileDoc[] {
+    const { sql, args } = this.#underSql(q);
+    return (this.stmt(sql).all(...args) as FileRow[]).map(toDoc);
+  }
+
+  /** {@link filesUnder} one document at a time (for large subtrees). */
+  *iterateFilesUnder(q: FilesUnderQuery): Generator<FileDoc> {
+    const { sql, args } = this.#underSql(q);
+    for (const r of this.db.prepare(sql).iterate(...args)) yield toDoc(r as FileRow);
+  }
+
+  /** The effective labels of a file (assignments ∪ rules), sorted. */
+  labelsOf(inode: number): string[] {
+    return (
+      this.stmt('SELECT label FROM file_labels WHERE inode = ? ORDER BY label').all(inode) as {
+        label: string;
+      }[]
+    ).map((r) => r.label);
+  }
+
+  /** Number of file documents (every kind). */
+  count(): number {
+    return (this.stmt('SELECT count(*) AS n FROM files').get() as { n: number }).n;
+  }
+
+  /** A JSON document of `type` (e.g. `vdir`), or undefined. */
+  getDoc<T = unknown>(type: string, id: string): { rev: number; body: T; updatedAt: number } | undefined {
+    const r = this.stmt('SELECT rev, body, updated_at FROM documents WHERE type = ? AND id = ?').get(
+      type,
+      id,
+    ) as { rev: number; body: string; updated_at: number } | undefined;
+    return r && { rev: r.rev, body: JSON.parse(r.body) as T, updatedAt: r.updated_at };
+  }
+
+  /**
+   * Write a JSON document. With `rev`, only if the stored revision is still `rev` (0: only if
+   * absent), else `EEXIST`/`ESTALE`. Returns the new revision.
+   */
+  putDoc(opts: { type: string; id: string; body: unknown; rev?: number | undefined }): number {
+    return this.transaction(() => {
+      const cur = this.stmt('SELECT rev FROM documents WHERE type = ? AND id = ?').get(opts.type, opts.id) as
+        { rev: number } | undefined;
+      if (opts.rev !== undefined && (cur?.rev ?? 0) !== opts.rev) {
+        if (opts.rev === 0) throw FsError.EEXIST('catalog', `${opts.type}/${opts.id}`);
+        throw FsError.ESTALE(
+          'catalog',
+          `${opts.type}/${opts.id}`,
+          `revision ${cur?.rev ?? 0}, not ${opts.rev}`,
+        );
+      }
+      const rev = (cur?.rev ?? 0) + 1;
+      this.stmt(
+        'INSERT INTO documents (type, id, rev, body, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (type, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, updated_at = excluded.updated_at',
+      ).run(opts.type, opts.id, rev, JSON.stringify(opts.body), Date.now());
+      return rev;
+    });
+  }
+
+  /** Remove a document; whether it existed. */
+  deleteDoc(type: string, id: string): boolean {
+    return this.transaction(
+      () => this.stmt('DELETE FROM documents WHERE type = ? AND id = ?').run(type, id).changes > 0,
+    );
+  }
+
+  /** Every document of `type`, by id. */
+  listDocs<T = unknown>(type: string): { id: string; rev: number; body: T }[] {
+    return (
+      this.stmt('SELECT id, rev, body FROM documents WHERE type = ? ORDER BY id').all(type) as {
+        id: string;
+        rev: number;
+        body: string;
+      }[]
+    ).map((r) => ({ id: r.id, rev: r.rev, body: JSON.parse(r.body) as T }));
+  }
+
+  /** Apply crawler/watcher changes in one transaction. */
+  write(ops: readonly CatalogWrite[]): WriteResult {
+    const result: WriteResult = { inserted: 0, updated: 0, moved: 0, removed: 0, unchanged: 0 };
+    if (ops.length === 0) return result;
+    this.transaction(() => {
+      const now = Date.now();
+      for (const op of ops) {
+        if (op.op === 'remove') result.removed += this.#remove(op.path, op.local);
+        else this.#upsert(op.file, now, result);
+      }
+    });
+    return result;
+  }
+
+  #remove(path: string, local?: number): number {
+    if (local !== undefined) {
+      const row = this.stmt('SELECT local FROM files WHERE path = ?').get(path) as
+        { local: number } | undefined;
+      if (row?.local !== local) return 0; // Since moved or replaced: not ours to remove.
+    }
+    const prefix = dirPrefix(path);
+    return (
+      this.stmt('DELETE FROM files WHERE path = ?').run(path).changes +
+      this.stmt('DELETE FROM files WHERE path >= ? AND path < ?').run(prefix, prefixEnd(prefix)).changes
+    );
+  }
+
+  #move(from: string, to: string): void {
+    const prefix = dirPrefix(from);
+    this.stmt(
+      'UPDATE files SET path = ? || substr(path, ?), parent = ? || substr(parent, ?) WHERE path >= ? AND path < ?',
+    ).run(to, from.length + 1, to, from.length + 1, prefix, prefixEnd(prefix));
+  }
+
+  #upsert(f: FileSighting, now: number, result: WriteResult): void {
+    const { parent, name } = splitParent(f.path);
+    const mime = f.kind === 'file' ? mimeOf(name) : null;
+    const row = this.stmt(
+      'SELECT inode, path, kind, size, mtime_ms FROM files WHERE mount = ? AND local = ?',
+    ).get(f.mount, f.local) as Pick<FileRow, 'inode' | 'path' | 'kind' | 'size' | 'mtime_ms'> | undefined;
+    const atPath = this.stmt('SELECT inode, local FROM files WHERE path = ?').get(f.path) as
+      { inode: number; local: number } | undefined;
+    if (row) {
+      if (row.path === f.path && row.size === f.size && row.mtime_ms === f.mtimeMs && row.kind === f.kind) {
+        result.unchanged++;
+        return;
+      }
+      if (row.path !== f.path) {
+        // A rename: the document follows the file (one update). Whatever it replaced goes.
+        if (atPath && atPath.inode !== row.inode) this.#remove(f.path);
+        if (row.kind === 'dir') this.#move(row.path, f.path);
+        result.moved++;
+      } else result.updated++;
+      this.stmt(
+        'UPDATE files SET path = ?, parent = ?, name = ?, kind = ?, size = ?, mtime_ms = ?, mime = ?, indexed_at = ? WHERE inode = ?',
+      ).run(f.path, parent, name, f.kind, f.size, f.mtimeMs, mime, now, row.inode);
+      return;
+    }
+    if (atPath) {
+      if (!f.persistentIds) {
+        // Ids do not survive restarts: the same path is the same file under a new id.
+        this.stmt(
+          'UPDATE files SET local = ?, kind = ?, size = ?, mtime_ms = ?, mime = ?, indexed_at = ? WHERE inode = ?',
+        ).run(f.local, f.kind, f.size, f.mtimeMs, mime, now, atPath.inode);
+        result.updated++;
+        return;
+      }
+      this.#remove(f.path); // Another file now has this name.
+    }
+    const fileId = fileIdOf({
+      node: f.node,
+      export: f.export,
+      key: f.persistentIds ? `id:${f.local}` : `path:${f.exportPath}`,
+    });
+    const old = this.stmt('SELECT inode, path FROM files WHERE file_id = ?').get(fileId) as
+      { inode: number; path: string } | undefined;
+    if (old) this.#remove(old.path); // The same file seen again through another mount path.
+    let inode = preferredInode(fileId);
+    while (this.stmt('SELECT 1 FROM files WHERE inode = ?').get(inode) !== undefined) inode++;
+    this.stmt(
+      'INSERT INTO files (inode, file_id, mount, local, node, export, path, parent, name, kind, size, mtime_ms, mime, indexed_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      inode,
+      fileId,
+      f.mount,
+      f.local,
+      f.node,
+      f.export,
+      f.path,
+      parent,
+      name,
+      f.kind,
+      f.size,
+      f.mtimeMs,
+      mime,
+      now,
+    );
+    result.inserted++;
+  }
+}
