@@ -2,6 +2,7 @@ import { FsError } from '../core/fs-error.ts';
 import { MAX_EXPORT_INDEX } from '../core/ids.ts';
 import { joinPath, splitPath } from '../core/names.ts';
 import type { ExportInfo, Source } from '../sources/source.ts';
+import type { RenamePolicy } from './cross-rename.ts';
 
 /** One entry of the mount table. */
 export interface Mount {
@@ -15,6 +16,8 @@ export interface Mount {
   exp: ExportInfo;
   /** Mounted read-only (on top of the export's own `ro`). */
   ro: boolean;
+  /** What a rename into or out of this mount from another Source does. */
+  rename: RenamePolicy;
 }
 
 /**
@@ -35,6 +38,7 @@ export class MountTable {
     exp: ExportInfo;
     ro: boolean;
     slot?: number | undefined;
+    rename?: RenamePolicy | undefined;
   }): Mount {
     const segments = splitPath('mount', opts.path);
     const path = joinPath(segments);
@@ -50,7 +54,15 @@ export class MountTable {
       while (this.#bySlot.has(slot)) slot++;
       if (slot > MAX_EXPORT_INDEX) throw FsError.ENOSPC('mount', path, 'mount table is full');
     }
-    const mount: Mount = { slot, path, segments, source: opts.source, exp: opts.exp, ro: opts.ro };
+    const mount: Mount = {
+      slot,
+      path,
+      segments,
+      source: opts.source,
+      exp: opts.exp,
+      ro: opts.ro,
+      rename: opts.rename ?? 'exdev',
+    };
     this.#bySlot.set(slot, mount);
     this.#byPath.set(path, mount);
     return mount;

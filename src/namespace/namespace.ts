@@ -17,6 +17,7 @@ import type {
   Source,
   StatFs,
 } from '../sources/source.ts';
+import { moveAcross, type RenamePolicy } from './cross-rename.ts';
 import { type Mount, MountTable } from './mount-table.ts';
 
 type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
@@ -32,6 +33,7 @@ export interface MountInfo {
   source_kind: string;
   source_id: string;
   ro: boolean;
+  rename: RenamePolicy;
 }
 
 const ROOT_CAPS: Caps = {
@@ -124,6 +126,8 @@ export class Namespace extends BaseSource {
     exportName: string;
     ro?: boolean;
     slot?: number;
+    /** What a rename between this mount and another Source does (default `exdev`). */
+    rename?: RenamePolicy | undefined;
   }): Promise<MountInfo> {
     const path = joinPath(splitPath('mount', opts.path));
     if (path === '/') throw FsError.EINVAL('mount', path, 'mount under a path, not at the namespace root');
@@ -131,7 +135,14 @@ export class Namespace extends BaseSource {
     if (!exp)
       throw FsError.ENOENT('mount', opts.exportName, `source has no export named '${opts.exportName}'`);
     const covering = this.table.locate(path);
-    const mount = this.table.add({ path, source: opts.source, exp, ro: opts.ro ?? false, slot: opts.slot });
+    const mount = this.table.add({
+      path,
+      source: opts.source,
+      exp,
+      ro: opts.ro ?? false,
+      slot: opts.slot,
+      rename: opts.rename,
+    });
     this.#routes.set(rootId(mount.slot), path);
     for (const p of ancestors(path)) if (!this.table.locate(p)) this.#synthetic.set(syntheticLocal(p), p);
     const innerIndex = exportIndexOf(exp.root);
@@ -392,7 +403,22 @@ export class Namespace extends BaseSource {
     const to = this.#mounted(req.newParent, 'rename');
     this.#checkNotBusy(req.parent, req.name, 'rename');
     this.#checkNotBusy(req.newParent, req.newName, 'rename');
-    await from.mount.source.rename({ ...req, parent: from.inner, newParent: to.inner });
+    const across =
+      from.mount !== to.mount &&
+      (from.mount.source !== to.mount.source ||
+        exportIndexOf(from.mount.exp.root) !== exportIndexOf(to.mount.exp.root));
+    if (!across) return from.mount.source.rename({ ...req, parent: from.inner, newParent: to.inner });
+    if (from.mount.rename !== 'copy' && to.mount.rename !== 'copy') {
+      throw FsError.EXDEV(
+        'rename',
+        req.name,
+        `${from.mount.path} and ${to.mount.path} are different sources (a mount with rename = "copy" allows moving files by copy)`,
+      );
+    }
+    await moveAcross({
+      from: { source: from.mount.source, parent: from.inner, name: req.name },
+      to: { source: to.mount.source, parent: to.inner, name: req.newName },
+    });
   }
 
   protected override async doSymlink(req: Req<'symlink'>): Promise<Entry> {
@@ -454,6 +480,7 @@ function info(m: Mount): MountInfo {
     source_kind: m.exp.source_kind,
     source_id: m.exp.source_id,
     ro: m.ro || m.exp.ro,
+    rename: m.rename,
   };
 }
 

@@ -1,0 +1,120 @@
+// The conformance suite through remote mounts: a namespace that mounts a node's export on
+// loopback through an alias (AliasSource: one endpoint, its own ids), and a chain — node C
+// exports a directory, node B mounts it through an alias and re-exports it, and the
+// namespace under test mounts B's re-export. Changes behind the back go to the directory on
+// disk, so invalidations travel the whole chain.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/core/log.ts';
+import { AliasSource } from '../../src/namespace/alias-source.ts';
+import { Namespace } from '../../src/namespace/namespace.ts';
+import { readOwnerCredential } from '../../src/node/credentials.ts';
+import { addExport } from '../../src/core/home.ts';
+import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import { CHEAP_ARGON2, makeHome, startNode } from '../integration/node-harness.ts';
+import { nodeFsBehind } from './local-fixture.ts';
+import { runConformance } from './suite.ts';
+
+const quiet = createLogger({ level: 'silent' });
+
+/** An alias over one node's export (owner credential, pinned fingerprint). */
+async function aliasTo(opts: { node: TesseraNode; home: string; exportName: string; ro?: boolean }) {
+  const cred = await readOwnerCredential({ home: opts.home });
+  const alias = new AliasSource({
+    alias: opts.node.nodeName,
+    exportName: opts.exportName,
+    endpoints: [
+      {
+        url: opts.node.url,
+        credential: { id: cred.id, secret: cred.secret },
+        trust: { fingerprint: opts.node.fingerprint! },
+      },
+    ],
+    logger: quiet,
+    ro: opts.ro,
+    waitMs: 5000,
+  });
+  await alias.open();
+  return alias;
+}
+
+/** A namespace with `alias` mounted at `path` (and the alias's export named as mounted). */
+async function namespaceWith(opts: { alias: AliasSource; path: string; ro?: boolean }): Promise<Namespace> {
+  const ns = new Namespace();
+  await ns.open();
+  await ns.mount({ path: opts.path, source: opts.alias, exportName: opts.alias.exportName, ro: opts.ro });
+  return ns;
+}
+
+/** A node exporting `dir` as `disk` (kind linux). */
+async function startDiskNode(
+  dir: string,
+): Promise<{ node: TesseraNode; home: string; stop: () => Promise<void> }> {
+  const { home, cleanup } = await makeHome({ exports: [] });
+  await addExport({
+    root: home,
+    entry: { name: 'disk', kind: 'linux', path: dir, ro: false, desc: '', options: {} },
+  });
+  const node = await createNode({ home, listen: '127.0.0.1:0', logger: quiet, argon2: CHEAP_ARGON2 });
+  return { node, home, stop: async () => (await node.close(), await cleanup()) };
+}
+
+runConformance({
+  name: 'remote mount (alias over a node)',
+  bigDirEntries: 2000,
+  async setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-rmount-'));
+    const b = await startDiskNode(dir);
+    const opened: { close(): Promise<void> }[] = [];
+    const mount = async (ro: boolean) => {
+      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/disk' });
+      const ns = await namespaceWith({ alias, path: '/b/disk', ro });
+      opened.push(ns, alias);
+      return ns;
+    };
+    return {
+      source: await mount(false),
+      exportName: '/b/disk',
+      readOnly: () => mount(true),
+      behind: nodeFsBehind(dir),
+      async cleanup() {
+        for (const s of opened) await s.close();
+        await b.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});
+
+runConformance({
+  name: 'chained mount (namespace → B re-export → C)',
+  bigDirEntries: 2000,
+  async setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-chain-'));
+    const c = await startDiskNode(dir);
+    const b = await startNode({ exports: [] });
+    const toC = await aliasTo({ node: c.node, home: c.home, exportName: '/disk' });
+    await b.node.namespace.mount({ path: '/c/disk', source: toC, exportName: '/disk' });
+    const opened: { close(): Promise<void> }[] = [];
+    const mount = async (ro: boolean) => {
+      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/c/disk' });
+      const ns = await namespaceWith({ alias, path: '/b/c/disk', ro });
+      opened.push(ns, alias);
+      return ns;
+    };
+    return {
+      source: await mount(false),
+      exportName: '/b/c/disk',
+      readOnly: () => mount(true),
+      behind: nodeFsBehind(dir),
+      async cleanup() {
+        for (const s of opened) await s.close();
+        await b.stop();
+        await toC.close();
+        await c.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});
