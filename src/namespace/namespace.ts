@@ -109,6 +109,11 @@ export class Namespace extends BaseSource {
     return m === undefined ? false : m.ro || m.exp.ro;
   }
 
+  protected override movesAcrossExports(from: NodeId, to: NodeId): boolean {
+    const policyOf = (id: NodeId) => this.table.bySlot(exportIndexOf(id))?.rename;
+    return policyOf(from) === 'copy' || policyOf(to) === 'copy';
+  }
+
   protected override async doClose(): Promise<void> {
     for (const stop of this.#unwatch.values()) stop();
     this.#unwatch.clear();

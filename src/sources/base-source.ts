@@ -67,6 +67,15 @@ export abstract class BaseSource implements Source {
   /** Whether writes to the export holding `id` are refused. */
   protected abstract readOnlyFor(id: NodeId): boolean;
 
+  /**
+   * Whether a rename from the export of `from` into the export of `to` is for the driver to
+   * decide (the namespace moves files between mounts by copy when a mount's policy says
+   * so); by default a rename between exports is `EXDEV` before the driver sees it.
+   */
+  protected movesAcrossExports(_from: NodeId, _to: NodeId): boolean {
+    return false;
+  }
+
   protected async doOpen(): Promise<void> {}
   protected async doClose(): Promise<void> {}
 
@@ -208,7 +217,8 @@ export abstract class BaseSource implements Source {
   }
   rename(req: Req<'rename'>): Promise<void> {
     return this.#run('rename', { id: req.parent, names: [req.name, req.newName] }, () => {
-      checkSameExport('rename', req.parent, req.newParent);
+      if (!this.movesAcrossExports(req.parent, req.newParent))
+        checkSameExport('rename', req.parent, req.newParent);
       if (this.readOnlyFor(req.newParent)) throw FsError.EROFS('rename', req.newParent.toString());
       return this.doRename(req);
     });
