@@ -7,6 +7,7 @@ import { credentialsCommands } from './commands/credentials.ts';
 import { exportCommands } from './commands/export.ts';
 import { infoCommand } from './commands/info.ts';
 import { initCommand } from './commands/init.ts';
+import { mountCommands } from './commands/mount.ts';
 import { remoteCommands } from './commands/remote.ts';
 import { serveCommand } from './commands/serve.ts';
 import { processIO, type CliIO } from './io.ts';
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   ...credentialsCommands,
   ...remoteCommands,
+  ...mountCommands,
 ];
 
 function version(): string {

@@ -164,3 +164,31 @@ export function setExportIndexesText(opts: {
   }
   return settle({ text: lines.join('\n'), expected, file: opts.file });
 }
+
+const MOUNT_HEADER = /^\s*\[\[\s*(?:mount|"mount"|'mount')\s*(?:\.[^\]]*)?\]\]\s*(?:#.*)?$/;
+const MOUNT_SUBTABLE = /^\s*\[\[?\s*(?:mount|"mount"|'mount')\s*\./;
+
+/**
+ * Config text with every `[[mount]]` block (with its `[[mount.endpoint]]` tables) replaced
+ * by `mounts`, written at the end of the file. Comments inside mount blocks do not survive;
+ * the rest of the file keeps its text.
+ */
+export function replaceMountsText(opts: { text: string; mounts: TomlTable[]; file: string }): string {
+  const raw = parseTomlText({ text: opts.text, file: opts.file });
+  const expected: TomlTable = { ...raw, mount: opts.mounts };
+  if (opts.mounts.length === 0) delete expected.mount;
+  const kept: string[] = [];
+  let inMount = false;
+  for (const line of opts.text.split('\n')) {
+    if (MOUNT_HEADER.test(line) || MOUNT_SUBTABLE.test(line)) inMount = true;
+    else if (ANY_HEADER.test(line)) inMount = false;
+    if (!inMount) kept.push(line);
+  }
+  while (kept.length > 0 && (kept[kept.length - 1] ?? '').trim() === '') kept.pop();
+  let text = kept.length === 0 ? '' : `${kept.join('\n')}\n`;
+  if (opts.mounts.length > 0) {
+    const block = stringifyToml({ mount: opts.mounts });
+    text += `${text === '' ? '' : '\n'}${block}${block.endsWith('\n') ? '' : '\n'}`;
+  }
+  return settle({ text, expected, file: opts.file });
+}

@@ -88,6 +88,48 @@ const exportSchema = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: problem });
   });
 
+/** One endpoint of a `[[mount]]`: a node URL and the handle of its credential in the home. */
+const mountEndpointSchema = z.strictObject({
+  url: z
+    .string()
+    .max(2048)
+    .regex(/^wss?:\/\/[^/\s]+(\/tessera)?$/, 'expected "wss://host:port" (or ws:// for an --insecure node)'),
+  /** Name of the credential in the home's mount credential store (never the secret itself). */
+  credential: z.string().min(1).max(200),
+  /** Accept only this certificate (else the pin in known_nodes.json, made on first contact). */
+  fingerprint: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/, 'expected a SHA-256 fingerprint AA:BB:…')
+    .optional(),
+});
+
+/** A namespace path: absolute, '/'-separated, no empty, '.' or '..' segments. */
+const mountPathSchema = z
+  .string()
+  .max(4096)
+  .regex(/^(\/[^/\0]+)+$/, 'expected an absolute path like "/b/work"')
+  .refine((p) => p.split('/').every((seg) => seg !== '.' && seg !== '..'), 'no "." or ".." segments');
+
+const mountSchema = z.strictObject({
+  /** Where in the namespace (default `/<alias>/<export>`). */
+  path: mountPathSchema.optional(),
+  /** The alias: a name for the endpoints serving the export (default shape `/<alias>/<export>`). */
+  alias: nameSchema,
+  /** The export on the remote node, as its EXPORTS names it (`/work`, or `/c/work` re-exported). */
+  export: z.string().regex(/^(\/[^/\0]+)+$/, 'expected the export\'s path, e.g. "/work"'),
+  ro: z.boolean().default(false),
+  /** A rename between this mount and another source: `exdev` (refuse) or `copy` (copy + unlink). */
+  rename: z.enum(['exdev', 'copy']).default('exdev'),
+  /** Slot of the mount in namespace ids; assigned once like an export index. */
+  index: z.int().min(1).max(MAX_EXPORT_INDEX).optional(),
+  endpoint: z.array(mountEndpointSchema).min(1),
+});
+
+/** The namespace path of a mount entry: its `path`, else `/<alias>/<export>`. */
+export function mountPathOf(entry: { path?: string | undefined; alias: string; export: string }): string {
+  return entry.path ?? `/${entry.alias}${entry.export}`;
+}
+
 /** Why `path` cannot be the path of an export of `kind`, or undefined when it can. */
 export function exportPathProblem(kind: ExportKind, path: string): string | undefined {
   if (path.includes('\0')) return 'contains NUL';
@@ -118,6 +160,7 @@ export const configSchema = z
       })
       .default({ listen: DEFAULT_LISTEN }),
     export: z.array(exportSchema).default([]),
+    mount: z.array(mountSchema).default([]),
     log: z
       .strictObject({
         level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -149,12 +192,33 @@ export const configSchema = z
         } else indexes.set(entry.index, i);
       }
     });
+    const paths = new Map<string, number>();
+    cfg.mount.forEach((entry, i) => {
+      const path = mountPathOf(entry);
+      const prev = paths.get(path);
+      if (prev !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mount', i, 'path'],
+          message: `two mounts at ${JSON.stringify(path)} (also mount[${prev}])`,
+        });
+      } else paths.set(path, i);
+      if (entry.index !== undefined && indexes.has(entry.index)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mount', i, 'index'],
+          message: `index ${entry.index} is taken by an export or another mount`,
+        });
+      } else if (entry.index !== undefined) indexes.set(entry.index, -1);
+    });
   });
 
 /** `tessera.toml` after validation and defaults. */
 export type TesseraConfig = z.output<typeof configSchema>;
 /** One `[[export]]` entry after validation and defaults. */
 export type ExportEntry = TesseraConfig['export'][number];
+/** One `[[mount]]` entry after validation and defaults. */
+export type MountEntry = TesseraConfig['mount'][number];
 /** An export entry whose index has been assigned (every entry once a home is opened). */
 export type IndexedExportEntry = ExportEntry & { index: number };
 

@@ -10,13 +10,14 @@ import {
   loadConfig,
   nameProblem,
   parseConfigText,
-  type ExportEntry,
   type IndexedExportEntry,
+  type MountEntry,
   type TesseraConfig,
 } from './config.ts';
 import {
   appendExportText,
   removeExportText,
+  replaceMountsText,
   setExportIndexesText,
   type ExportEntryText,
 } from './config-edit.ts';
@@ -160,7 +161,7 @@ async function writeNextIndex(paths: HomePaths, nextIndex: number): Promise<void
 
 /** `count` fresh indices: above every index in use and above the high-water mark. */
 function allocateIndexes(opts: {
-  exports: readonly ExportEntry[];
+  exports: readonly { index?: number | undefined }[];
   nextIndex: number;
   count: number;
 }): number[] {
@@ -232,7 +233,11 @@ async function openHomeLocked(paths: HomePaths): Promise<Home & { text: string }
   if (allIndexed(config)) return { paths, identity, config, text };
   const missing = config.export.flatMap((entry, position) => (entry.index === undefined ? [position] : []));
   const nextIndex = await readNextIndex(paths);
-  const fresh = allocateIndexes({ exports: config.export, nextIndex, count: missing.length });
+  const fresh = allocateIndexes({
+    exports: [...config.export, ...config.mount],
+    nextIndex,
+    count: missing.length,
+  });
   const assignments = new Map(missing.map((position, i) => [position, fresh[i]!]));
   const newText = setExportIndexesText({ text, indexes: assignments, file: paths.configFile });
   await writeNextIndex(paths, fresh[fresh.length - 1]! + 1);
@@ -275,7 +280,11 @@ export async function addExport(opts: {
       throw FsError.EEXIST('export add', opts.entry.name, 'an export with this name already exists');
     }
     const nextIndex = await readNextIndex(paths);
-    const [index] = allocateIndexes({ exports: home.config.export, nextIndex, count: 1 });
+    const [index] = allocateIndexes({
+      exports: [...home.config.export, ...home.config.mount],
+      nextIndex,
+      count: 1,
+    });
     const entry: ExportEntryText = { ...opts.entry, index: index! };
     // Validates the whole new config, so schema problems surface before the check runs.
     const newText = appendExportText({ text: home.text, entry, file: paths.configFile });
@@ -313,5 +322,43 @@ export async function removeExport(opts: { root: string; name: string }): Promis
     await writeFileAtomic({ file: paths.configFile, data: newText });
     await rm(exportStateDir(paths, entry.index), { recursive: true, force: true });
     return entry;
+  });
+}
+
+/**
+ * Change the `[[mount]]` entries of the home's config under the config lock. Entries coming
+ * back without an index get a fresh one from the same pool as export indices (mount slots
+ * and export indices never collide, and are never reused). The result is validated before
+ * it is written.
+ */
+export async function editMounts(opts: {
+  root: string;
+  edit: (mounts: MountEntry[]) => MountEntry[] | Promise<MountEntry[]>;
+}): Promise<MountEntry[]> {
+  const paths = homePaths(opts.root);
+  return withFileLock({ lockFile: paths.lockFile }, async () => {
+    const home = await openHomeLocked(paths);
+    const next = await opts.edit(home.config.mount.map((m) => ({ ...m })));
+    const missing = next.filter((m) => m.index === undefined);
+    if (missing.length > 0) {
+      const fresh = allocateIndexes({
+        exports: [...home.config.export, ...next],
+        nextIndex: await readNextIndex(paths),
+        count: missing.length,
+      });
+      missing.forEach((m, i) => (m.index = fresh[i]));
+      await writeNextIndex(paths, fresh[fresh.length - 1]! + 1);
+    }
+    const tables = next.map((m) => {
+      const { endpoint, path, ...rest } = m;
+      return {
+        ...(path === undefined ? {} : { path }),
+        ...rest,
+        endpoint: endpoint.map((e) => ({ ...e })),
+      };
+    });
+    const text = replaceMountsText({ text: home.text, mounts: tables, file: paths.configFile });
+    await writeFileAtomic({ file: paths.configFile, data: text });
+    return parseConfigText({ text, file: paths.configFile }).mount;
   });
 }

@@ -28,7 +28,11 @@ export class AliasIds {
   readonly #children = new Map<bigint, Map<string, bigint>>();
   readonly #toInner = new Map<string, Map<bigint, NodeId>>();
   readonly #toLocal = new Map<string, Map<NodeId, bigint>>();
-  #next = ALIAS_ROOT_LOCAL + 1n;
+  /**
+   * Ids of one run start in a random block (the top 16 of the 48 local bits), so an id kept
+   * by a client from an earlier run of the alias is unknown (ESTALE), not someone else's file.
+   */
+  #next = (BigInt(1 + Math.floor(Math.random() * 0xfffe)) << 32n) + 2n;
 
   constructor(opts: { caseSensitive: boolean }) {
     this.#caseSensitive = opts.caseSensitive;

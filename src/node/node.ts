@@ -22,6 +22,7 @@ import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
 import { HttpAuthenticator } from './http-auth.ts';
 import { NodeMetrics } from './metrics.ts';
+import { MountManager } from './mount-manager.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
@@ -95,6 +96,8 @@ export interface TesseraNode extends AsyncDisposable {
   /** SHA-256 of the node CA certificate; undefined when insecure. */
   readonly caFingerprint: string | undefined;
   readonly namespace: Namespace;
+  /** Remote mounts (`[[mount]]` in tessera.toml), kept in step with the config file. */
+  readonly mounts: MountManager;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly home: string;
@@ -332,6 +335,9 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
   const url = `${tls ? 'wss' : 'ws'}://${hostForUrl(bound.address)}:${bound.port}${PROTOCOL_PATH}`;
+  // Remote mounts come up once the node listens (a mount of the node's own address must not wait on it).
+  const mounts = new MountManager({ home: root, namespace, logger });
+  await mounts.open();
   await writeRuntime({
     home: root,
     info: { url, pid: process.pid, fingerprint: tls?.fingerprint, started: new Date().toISOString() },
@@ -389,6 +395,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
           log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
         });
       }
+      await mounts.close();
       await namespace.close();
       await registry.close();
       await removeRuntime({ home: root, url });
@@ -406,6 +413,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     fingerprint: tls?.fingerprint,
     caFingerprint: tls?.caFingerprint,
     namespace,
+    mounts,
     nodeId: home.identity.id,
     nodeName,
     home: root,

@@ -1,0 +1,226 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KnownNodes } from '../client/known-nodes.ts';
+import type { ConnectOptions, Trust } from '../client/connection.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import { loadConfig, type MountEntry, mountPathOf } from '../core/config.ts';
+import { FsError } from '../core/fs-error.ts';
+import { homePaths } from '../core/home.ts';
+import type { Logger } from '../core/log.ts';
+import { AliasSource, type AliasStatus } from '../namespace/alias-source.ts';
+import type { Backoff } from '../namespace/endpoint.ts';
+import type { Namespace } from '../namespace/namespace.ts';
+import { mountCredential } from './mount-credentials.ts';
+
+/** A mount as the node reports it (`tessera mounts --json`); never a credential. */
+export interface MountStatus extends Partial<AliasStatus> {
+  path: string;
+  alias: string;
+  export: string;
+  slot: number | undefined;
+  ro: boolean;
+  rename: 'exdev' | 'copy';
+  state: 'mounted' | 'failed';
+  error?: string | undefined;
+}
+
+/** The status file the running node keeps in its home for the CLI. */
+export function mountsStatusFile(home: string): string {
+  return join(home, 'state', 'mounts.json');
+}
+
+const POLL_MS = 1000;
+const STATUS_DEBOUNCE_MS = 200;
+
+interface Active {
+  entry: MountEntry;
+  key: string;
+  alias: AliasSource | undefined;
+  error: string | undefined;
+}
+
+/**
+ * The node's remote mounts: one {@link AliasSource} per `[[mount]]` entry of tessera.toml,
+ * mounted into the namespace at its path (default `/<alias>/<export>`) in the slot of its
+ * index. The config file is watched (a cheap stat once a second), so `tessera mount` and
+ * `tessera unmount`, which edit it, take effect on the running node; a changed entry is
+ * mounted again. Mount status (serving endpoint, health, switches) is written to
+ * `state/mounts.json` (mode 0600) whenever it changes.
+ */
+export class MountManager implements AsyncDisposable {
+  readonly #home: string;
+  readonly #namespace: Namespace;
+  readonly #log: Logger;
+  readonly #backoff: Backoff | undefined;
+  readonly #active = new Map<string, Active>();
+  #stamp = '';
+  #timer: NodeJS.Timeout | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #reloading: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(opts: { home: string; namespace: Namespace; logger: Logger; backoff?: Backoff | undefined }) {
+    this.#home = opts.home;
+    this.#namespace = opts.namespace;
+    this.#log = opts.logger.child({ component: 'mounts' });
+    this.#backoff = opts.backoff;
+  }
+
+  /** Mount every configured mount and start watching the config. Idempotent. */
+  async open(): Promise<void> {
+    if (this.#timer || this.#closed) return;
+    await this.reload();
+    this.#timer = setInterval(() => void this.reload(), POLL_MS);
+    this.#timer.unref();
+  }
+
+  /** Apply the config's mounts now (when the file changed since the last look). */
+  reload(): Promise<void> {
+    this.#reloading = this.#reloading
+      .then(() => this.#reload())
+      .catch((err: unknown) => {
+        this.#log.error('mount reload failed', { error: err });
+      });
+    return this.#reloading;
+  }
+
+  /** Status of every mount. */
+  status(): MountStatus[] {
+    return [...this.#active.values()].map((a) => {
+      const slot = this.#namespace.table.byPath(mountPathOf(a.entry))?.slot;
+      return {
+        path: mountPathOf(a.entry),
+        alias: a.entry.alias,
+        export: a.entry.export,
+        slot,
+        ro: a.entry.ro,
+        rename: a.entry.rename,
+        state: a.alias && slot !== undefined ? 'mounted' : 'failed',
+        error: a.error,
+        ...a.alias?.status(),
+      };
+    });
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#closed) return;
+    const file = homePaths(this.#home).configFile;
+    const st = await stat(file).catch(() => undefined);
+    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
+    if (stamp === this.#stamp) return;
+    let mounts: MountEntry[];
+    try {
+      mounts = (await loadConfig({ file })).config.mount;
+    } catch (err) {
+      // A config being edited by hand may be invalid for a moment: keep what runs.
+      this.#log.warn('config not loaded; mounts unchanged', { error: err });
+      return;
+    }
+    this.#stamp = stamp;
+    const wanted = new Map(mounts.map((m) => [mountPathOf(m), m]));
+    for (const [path, active] of this.#active) {
+      const entry = wanted.get(path);
+      if (entry && JSON.stringify(entry) === active.key) continue;
+      if (!(await this.#unmount(path, active))) this.#stamp = ''; // Busy: try again next time.
+    }
+    for (const [path, entry] of wanted) if (!this.#active.has(path)) await this.#mount(path, entry);
+    this.#statusChanged();
+  }
+
+  async #mount(path: string, entry: MountEntry): Promise<void> {
+    const active: Active = { entry, key: JSON.stringify(entry), alias: undefined, error: undefined };
+    this.#active.set(path, active);
+    try {
+      const endpoints: ConnectOptions[] = [];
+      for (const e of entry.endpoint) {
+        const trust: Trust = e.fingerprint
+          ? { fingerprint: e.fingerprint.toUpperCase() }
+          : { knownNodes: new KnownNodes(join(this.#home, 'known_nodes.json')) };
+        const credential = await mountCredential({ home: this.#home, handle: e.credential });
+        endpoints.push({ url: e.url, credential, trust });
+      }
+      const alias = new AliasSource({
+        alias: entry.alias,
+        exportName: entry.export,
+        endpoints,
+        logger: this.#log,
+        ro: entry.ro,
+        backoff: this.#backoff,
+        waitMs: 5000,
+      });
+      alias.onStatusChange(() => this.#statusChanged());
+      await alias.open();
+      try {
+        await this.#namespace.mount({
+          path,
+          source: alias,
+          exportName: entry.export,
+          ro: entry.ro,
+          slot: entry.index,
+          rename: entry.rename,
+        });
+      } catch (err) {
+        await alias.close();
+        throw err;
+      }
+      active.alias = alias;
+      this.#log.info('mounted', { path, alias: entry.alias, export: entry.export });
+    } catch (err) {
+      active.error = FsError.from(err, 'mount', path).message;
+      this.#log.error('mount failed', { path, error: err });
+    }
+  }
+
+  /** Unmount; false when files under it are open (it stays, and is tried again). */
+  async #unmount(path: string, active: Active): Promise<boolean> {
+    if (active.alias) {
+      try {
+        await this.#namespace.unmount({ path });
+      } catch (err) {
+        if (FsError.is(err, 'EBUSY')) {
+          this.#log.warn('unmount deferred: files under the mount are open', { path });
+          return false;
+        }
+        if (!FsError.is(err, 'ENOENT')) throw err;
+      }
+      await active.alias.close();
+    }
+    this.#active.delete(path);
+    this.#log.info('unmounted', { path });
+    return true;
+  }
+
+  #statusChanged(): void {
+    if (this.#closed || this.#statusTimer) return;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      void this.#writeStatus();
+    }, STATUS_DEBOUNCE_MS);
+    this.#statusTimer.unref();
+  }
+
+  async #writeStatus(): Promise<void> {
+    const data = `${JSON.stringify({ updated: new Date().toISOString(), mounts: this.status() }, null, 2)}\n`;
+    await writeFileAtomic({ file: mountsStatusFile(this.#home), data, mode: 0o600 }).catch((err: unknown) =>
+      this.#log.warn('mount status not written', { error: err }),
+    );
+  }
+
+  /** Stop watching, unmount everything, close the aliases. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    await this.#reloading;
+    this.#closed = true;
+    clearTimeout(this.#statusTimer);
+    for (const [path, active] of [...this.#active]) {
+      await this.#namespace.unmount({ path }).catch(() => undefined);
+      await active.alias?.close();
+    }
+    this.#active.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
