@@ -3,6 +3,7 @@ import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, type NodeId } from '../core/ids.ts';
 import { invalidationSchema } from '../protocol/schemas.ts';
 import { BaseSource } from '../sources/base-source.ts';
+import { combinedCaps } from '../sources/combined-caps.ts';
 import type {
   Caps,
   DirEntry,
@@ -23,19 +24,6 @@ export const CHUNK_BYTES = 1024 * 1024;
 /** Requests of one big read or write in flight at once. */
 export const WINDOW = 16;
 
-const NO_CAPS: Caps = {
-  native_watch: false,
-  case_sensitive: true,
-  symlink: false,
-  xattr: false,
-  lock: false,
-  hardlink: false,
-  max_file_size: 0,
-  writable: false,
-  posix_attrs: false,
-  atomic_write: false,
-  persistent_ids: false,
-};
 
 /**
  * A Source over the wire: every operation is a request to a node, ids are the node's own
@@ -61,25 +49,9 @@ export class RemoteSource extends BaseSource {
   }
 
   get caps(): Caps {
-    const caps = { ...NO_CAPS };
-    for (const e of this.#exports) {
-      for (const key of [
-        'native_watch',
-        'symlink',
-        'xattr',
-        'lock',
-        'hardlink',
-        'writable',
-        'posix_attrs',
-        'atomic_write',
-        'persistent_ids',
-      ] as const) {
-        caps[key] ||= e.caps[key];
-      }
-      caps.max_file_size = Math.max(caps.max_file_size, e.caps.max_file_size);
-    }
-    return caps;
+    return combinedCaps(this.#exports);
   }
+
 
   protected exportsInfo(): ExportInfo[] {
     return this.#exports.map((e) => ({ ...e, caps: { ...e.caps } }));
@@ -299,9 +271,23 @@ export class RemoteSource extends BaseSource {
     return (await this.#call('STATFS', req)).result;
   }
 
-  /** Server-side content hash of a file (for end-to-end verification of transfers). */
-  async hash(req: { id: NodeId }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
-    return (await this.#call('HASH', { id: req.id, algo: 'sha256' })).result;
+  /**
+   * Server-side content hash of a file (for end-to-end verification of transfers), or of the
+   * byte range `offset`…`offset + length` (cut short at the end of the file; `size` says how
+   * many bytes were hashed).
+   */
+  async hash(req: {
+    id: NodeId;
+    offset?: number | undefined;
+    length?: number | undefined;
+  }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
+    const args = {
+      id: req.id,
+      algo: 'sha256',
+      ...(req.offset !== undefined ? { offset: req.offset } : {}),
+      ...(req.length !== undefined ? { length: req.length } : {}),
+    };
+    return (await this.#call('HASH', args)).result;
   }
 
   /** Wait until `id` changes or `timeoutMs` passes. */

@@ -144,6 +144,48 @@ export function exportPathProblem(kind: ExportKind, path: string): string | unde
   return absolute ? undefined : `expected an absolute path for kind ${kind}, got ${JSON.stringify(path)}`;
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Bytes for a size like `10GiB`, `512 MB` or `4096`; undefined when it is not one. */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()];
+  if (m === null || unit === undefined) return undefined;
+  const bytes = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** A byte count: an integer, or a string with a unit (`"10GiB"`, `"500MB"`). */
+const byteSizeSchema = z.union([
+  z.int().min(0),
+  z.string().transform((text, ctx) => {
+    const bytes = parseByteSize(text);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a size like "10GiB" or "500MB", got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  }),
+]);
+
+/** Defaults of the `[cache]` section (the client cache of remote mounts, docs/cache.md). */
+export const CACHE_DEFAULTS = { dir: 'cache', max_size: 10 * 1024 ** 3, min_free: 1024 ** 3 };
+
 /** The zod schema of `tessera.toml` (strict: unknown keys are errors). */
 export const configSchema = z
   .strictObject({
@@ -168,6 +210,16 @@ export const configSchema = z
         file: z.string().min(1).optional(),
       })
       .default({ level: 'info' }),
+    cache: z
+      .strictObject({
+        /** Directory of the on-disk data cache (relative to the home). */
+        dir: z.string().min(1).max(4096).default(CACHE_DEFAULTS.dir),
+        /** Size cap of the data cache. */
+        max_size: byteSizeSchema.default(CACHE_DEFAULTS.max_size),
+        /** Free space the data cache leaves on its filesystem. */
+        min_free: byteSizeSchema.default(CACHE_DEFAULTS.min_free),
+      })
+      .default(CACHE_DEFAULTS),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();

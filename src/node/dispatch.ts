@@ -204,7 +204,15 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
       return { result: await source.statfs(req.args) };
     case 'HASH':
       check(ctx, req.args.id, ['read'], 'hash');
-      return { result: await hashFile({ source, id: req.args.id, signal: ctx.signal }) };
+      return {
+        result: await hashFile({
+          source,
+          id: req.args.id,
+          offset: req.args.offset,
+          length: req.args.length,
+          signal: ctx.signal,
+        }),
+      };
     case 'SUBSCRIBE':
       return { result: { sub: ctx.subs.subscribe() } };
     case 'UNSUBSCRIBE':

@@ -9,23 +9,30 @@ const CHUNK = 1024 * 1024;
 
 /**
  * SHA-256 of a file's bytes, streamed through the Source's own reads (so `get`/`put` can
- * verify a transfer end to end against what the node actually holds).
+ * verify a transfer end to end against what the node actually holds). With `offset` and/or
+ * `length`, of that byte range only (cut short at the end of the file); `size` is the number
+ * of bytes hashed.
  */
 export async function hashFile(opts: {
   source: Source;
   id: NodeId;
+  offset?: number | undefined;
+  length?: number | undefined;
   signal?: AbortSignal | undefined;
 }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
   const { handle } = await opts.source.openFile({ id: opts.id, flags: { read: true, write: false } });
   try {
     const hash = createHash('sha256');
+    const start = opts.offset ?? 0;
+    const limit = opts.length ?? Number.MAX_SAFE_INTEGER;
     let size = 0;
-    for (;;) {
+    while (size < limit) {
       opts.signal?.throwIfAborted();
-      const chunk = await opts.source.read({ handle, offset: size, length: CHUNK });
+      const want = Math.min(CHUNK, limit - size);
+      const chunk = await opts.source.read({ handle, offset: start + size, length: want });
       hash.update(chunk);
       size += chunk.byteLength;
-      if (chunk.byteLength < CHUNK) break;
+      if (chunk.byteLength < want) break;
     }
     return { algo: 'sha256', hex: hash.digest('hex'), size };
   } finally {

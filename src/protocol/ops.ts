@@ -219,7 +219,13 @@ export const OPS = {
   }),
   STATFS: op({ args: z.strictObject({ id: wireId }), result: statfsSchema, payload: 'none' }),
   HASH: op({
-    args: z.strictObject({ id: wireId, algo: z.enum(['sha256']).optional() }),
+    args: z.strictObject({
+      id: wireId,
+      algo: z.enum(['sha256']).optional(),
+      /** A byte range instead of the whole file (a block cache verifies each fill this way). */
+      offset: wireOffset.optional(),
+      length: wireOffset.optional(),
+    }),
     result: z.strictObject({
       algo: z.literal('sha256'),
       hex: z.string().regex(/^[0-9a-f]{64}$/),

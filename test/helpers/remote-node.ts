@@ -1,0 +1,73 @@
+// A node on loopback serving a linux and/or memory export, and a RemoteSource session to it:
+// the remote conformance runs and the client cache's runs share these.
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { addExport, initHome } from '../../src/core/home.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { RemoteSource } from '../../src/client/remote-source.ts';
+import { ensureOwnerCredential, readOwnerCredential } from '../../src/node/credentials.ts';
+import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import type { BehindTheBack } from '../conformance/fixture.ts';
+
+/** Cheap argon2id cost so tests stay fast. */
+export const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
+
+/** A node on 127.0.0.1:0 with a fresh home exporting `dir` (linux, as `/disk`) and/or memory (`/mem`). */
+export async function startNode(opts: {
+  dir?: string;
+  ro?: boolean;
+  memory?: boolean;
+}): Promise<{ node: TesseraNode; home: string }> {
+  const home = await mkdtemp(join(tmpdir(), 'tessera-remote-home-'));
+  await initHome({ root: home, name: 'conformance' });
+  if (opts.memory)
+    await addExport({
+      root: home,
+      entry: { name: 'mem', kind: 'memory', path: '', ro: false, desc: '', options: {} },
+    });
+  if (opts.dir) {
+    await addExport({
+      root: home,
+      entry: { name: 'disk', kind: 'linux', path: opts.dir, ro: opts.ro ?? false, desc: '', options: {} },
+    });
+  }
+  await ensureOwnerCredential({ home, argon2: CHEAP_ARGON2 });
+  const node = await createNode({
+    home,
+    listen: '127.0.0.1:0',
+    logger: createLogger({ level: 'silent' }),
+    argon2: CHEAP_ARGON2,
+  });
+  return { node, home };
+}
+
+/** An open RemoteSource session to `node` with the home's owner credential. */
+export async function connect(node: TesseraNode, home: string): Promise<RemoteSource> {
+  const credential = await readOwnerCredential({ home });
+  const src = new RemoteSource({
+    connect: {
+      url: node.url,
+      credential: { id: credential.id, secret: credential.secret },
+      trust: { fingerprint: node.fingerprint! },
+    },
+  });
+  await src.open();
+  return src;
+}
+
+/** Changes made straight to the exported directory on disk. */
+export function diskBehind(root: string): BehindTheBack {
+  const at = (p: string) => join(root, ...p.split('/'));
+  return {
+    async writeFile(path, data) {
+      await mkdir(dirname(at(path)), { recursive: true });
+      await writeFile(at(path), data);
+    },
+    mkdir: (path) => mkdir(at(path)).then(() => undefined),
+    remove: (path) => rm(at(path), { recursive: true }),
+    rename: (from, to) => rename(at(from), at(to)),
+    symlink: (path, target) => symlink(target, at(path)),
+  };
+}
+

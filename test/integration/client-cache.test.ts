@@ -1,0 +1,308 @@
+// The client cache against a real node on loopback serving a linux export: changes made on
+// the serving side are seen within 1 s, corrupted fills are rejected, cached data survives a
+// restart and is revalidated, and the data cache's block mode, sharing, eviction and
+// promotion do what docs/cache.md says.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CachingSource, type CachingSourceOptions } from '../../src/client/cache/caching-source.ts';
+import type { RemoteSource } from '../../src/client/remote-source.ts';
+import { FsError } from '../../src/core/fs-error.ts';
+import type { NodeId } from '../../src/core/ids.ts';
+import type { TesseraNode } from '../../src/node/node.ts';
+import type { Source } from '../../src/sources/source.ts';
+import { connect, startNode } from '../helpers/remote-node.ts';
+
+const KiB = 1024;
+
+let node: TesseraNode;
+let home: string;
+let data: string;
+const temps: string[] = [];
+
+async function temp(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
+/** A CachingSource over a fresh session; `corrupt` flips a byte of every read while set. */
+async function cache(
+  dir: string,
+  opts: Partial<CachingSourceOptions> = {},
+): Promise<{ src: CachingSource; remote: RemoteSource; corrupt: { on: boolean } }> {
+  const remote = await connect(node, home);
+  const corrupt = { on: false };
+  const flipping = new Proxy(remote, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop === 'read') {
+        return async (req: Parameters<Source['read']>[0]) => {
+          const bytes = Buffer.from(await target.read(req));
+          if (corrupt.on && bytes.length > 0) bytes[bytes.length >> 1]! ^= 0x40;
+          return bytes;
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const src = new CachingSource({ inner: flipping, dir, minFreeBytes: 0, ...opts });
+  await src.open();
+  return { src, remote, corrupt };
+}
+
+async function root(src: Source): Promise<NodeId> {
+  return (await src.listExports()).find((e) => e.name === '/disk')!.root;
+}
+
+async function idOf(src: Source, name: string): Promise<NodeId> {
+  return (await src.lookup({ parent: await root(src), name })).id;
+}
+
+async function read(src: Source, id: NodeId, offset = 0, length = 64 * 1024 * 1024): Promise<Buffer> {
+  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+  try {
+    return Buffer.from(await src.read({ handle, offset, length }));
+  } finally {
+    await src.closeFile({ handle });
+  }
+}
+
+async function listNames(src: Source, dir: NodeId): Promise<string[]> {
+  const page = await src.readdirp({ dir, cookie: '', max: 1000 });
+  return page.entries.map((e) => e.name).sort();
+}
+
+/** Poll `probe` until it holds or `withinMs` passes; how long it took, or undefined. */
+async function seenWithin(withinMs: number, probe: () => Promise<boolean>): Promise<number | undefined> {
+  const start = performance.now();
+  while (performance.now() - start <= withinMs) {
+    if (await probe()) return performance.now() - start;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return undefined;
+}
+
+before(async () => {
+  data = await temp('tessera-cache-export-');
+  ({ node, home } = await startNode({ dir: data }));
+});
+
+after(async () => {
+  await node.close();
+  for (const p of [home, ...temps]) await rm(p, { recursive: true, force: true });
+});
+
+describe('client cache: consistency with the serving node', () => {
+  it('a change on the serving node is seen within 1 s, and no read after the invalidation is stale', async () => {
+    await writeFile(join(data, 'live.txt'), 'version one');
+    const { src } = await cache(await temp('tessera-cache-'));
+    try {
+      const dir = await root(src);
+      const id = await idOf(src, 'live.txt');
+      assert.equal((await read(src, id)).toString(), 'version one');
+      assert.deepEqual(await listNames(src, dir), ['live.txt']);
+      const fetched = src.stats.fetchedBytes;
+      assert.equal((await read(src, id)).toString(), 'version one');
+      assert.equal(src.stats.fetchedBytes, fetched, 'the second read comes from the cache');
+
+      const invalidated = new Promise<void>((resolve) => {
+        const stop = src.watch((ev) => {
+          if (ev.kind !== 'entry' && ev.id === id) {
+            stop();
+            resolve();
+          }
+        });
+      });
+      await writeFile(join(data, 'live.txt'), 'version two, longer');
+      await writeFile(join(data, 'new.txt'), 'hello');
+      const took = await seenWithin(1000, async () => {
+        const text = (await read(src, id)).toString();
+        const names = await listNames(src, dir);
+        return text === 'version two, longer' && names.includes('new.txt');
+      });
+      assert.ok(took !== undefined, 'the change was not seen within 1 s');
+      await invalidated;
+      // Once the invalidation is delivered, every read sees the new version.
+      assert.equal((await read(src, id)).toString(), 'version two, longer');
+      assert.equal((await src.getattr({ id })).size, 'version two, longer'.length);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('metadata is served from the cache until an invalidation drops it', async () => {
+    await writeFile(join(data, 'meta.txt'), 'm');
+    const { src, remote } = await cache(await temp('tessera-cache-'));
+    try {
+      const id = await idOf(src, 'meta.txt');
+      await src.getattr({ id });
+      // With the session gone, cached answers still come back; uncached ones fail.
+      await remote.close();
+      assert.equal((await src.getattr({ id })).size, 1);
+      assert.equal((await src.lookup({ parent: await root(src), name: 'meta.txt' })).id, id);
+      await assert.rejects(src.lookup({ parent: await root(src), name: 'absent-and-uncached' }), (err) =>
+        FsError.is(err),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+});
+
+describe('client cache: verified fills', () => {
+  for (const [mode, size] of [
+    ['full-file', 100 * KiB],
+    ['block', 600 * KiB],
+  ] as const) {
+    it(`a corrupted ${mode} fill is rejected, not cached`, async () => {
+      const content = randomBytes(size);
+      await writeFile(join(data, `corrupt-${mode}.bin`), content);
+      const dir = await temp('tessera-cache-');
+      const { src, corrupt } = await cache(dir, { tuning: { fullFileMaxBytes: 256 * KiB, blockBytes: 64 * KiB } });
+      try {
+        const id = await idOf(src, `corrupt-${mode}.bin`);
+        corrupt.on = true;
+        await assert.rejects(read(src, id), (err) => FsError.is(err, 'EIO'));
+        assert.ok(src.stats.rejected >= 1);
+        assert.equal(src.stats.bytes, 0, 'nothing of a rejected fill is cached');
+        corrupt.on = false;
+        assert.deepEqual(await read(src, id), content);
+        assert.equal(src.stats.bytes, size);
+        // Cached now: corruption on the wire no longer matters, the cached bytes are served.
+        corrupt.on = true;
+        assert.deepEqual(await read(src, id), content);
+      } finally {
+        await src.close();
+      }
+    });
+  }
+});
+
+describe('client cache: persistence', () => {
+  it('cached data survives a restart and is revalidated against the file', async () => {
+    const first = randomBytes(300 * KiB);
+    await writeFile(join(data, 'persist.bin'), first);
+    const dir = await temp('tessera-cache-');
+    const tuning = { fullFileMaxBytes: 64 * KiB, blockBytes: 32 * KiB };
+    let c = await cache(dir, { tuning });
+    const id = await idOf(c.src, 'persist.bin');
+    assert.deepEqual(await read(c.src, id, 0, 100 * KiB), first.subarray(0, 100 * KiB));
+    assert.deepEqual(await read(c.src, id, 200 * KiB, 50 * KiB), first.subarray(200 * KiB, 250 * KiB));
+    await c.src.close();
+    // A data file the index does not know (a fill cut short by a crash) is removed at open.
+    await writeFile(join(dir, 'data', 'orphan'), 'partial');
+
+    c = await cache(dir, { tuning });
+    try {
+      assert.ok(!(await readdir(join(dir, 'data'))).includes('orphan'));
+      assert.equal(c.src.stats.bytes, 192 * KiB, 'the cached blocks were kept (whole 32 KiB blocks)');
+      assert.deepEqual(await read(c.src, id, 0, 100 * KiB), first.subarray(0, 100 * KiB));
+      assert.deepEqual(await read(c.src, id, 192 * KiB, 64 * KiB), first.subarray(192 * KiB, 256 * KiB));
+      assert.equal(c.src.stats.fetchedBytes, 0, 'served from the cache kept across the restart');
+    } finally {
+      await c.src.close();
+    }
+
+    // Changed while no cache was running: the restart revalidates and drops the old bytes.
+    const second = randomBytes(300 * KiB);
+    await writeFile(join(data, 'persist.bin'), second);
+    c = await cache(dir, { tuning });
+    try {
+      assert.deepEqual(await read(c.src, id, 0, 100 * KiB), second.subarray(0, 100 * KiB));
+      assert.ok(c.src.stats.fetchedBytes > 0);
+      assert.equal(c.src.stats.bytes, 128 * KiB, 'only the new blocks are cached');
+    } finally {
+      await c.src.close();
+    }
+  });
+});
+
+describe('client cache: block mode', () => {
+  const block = 16 * KiB;
+  const tuning = { fullFileMaxBytes: 0, blockBytes: block, maxFetchBytes: 1024 * KiB };
+
+  it('fetches aligned blocks, coalesces adjacent missing ones and shares concurrent fetches', async () => {
+    const content = randomBytes(64 * block);
+    await writeFile(join(data, 'blocks.bin'), content);
+    const { src } = await cache(await temp('tessera-cache-'), { tuning });
+    try {
+      const id = await idOf(src, 'blocks.bin');
+      const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+      const at = async (offset: number, length: number) =>
+        assert.deepEqual(
+          Buffer.from(await src.read({ handle, offset, length })),
+          content.subarray(offset, offset + length),
+        );
+      await at(100, 10); // block 0
+      assert.deepEqual([src.stats.fetches, src.stats.fetchedBytes], [1, block]);
+      await at(4 * block + 7, 100); // block 4
+      // Blocks 1-3 missing, 0 and 4 present: one fetch of three blocks.
+      await at(block - 5, 3 * block + 10);
+      assert.deepEqual([src.stats.fetches, src.stats.fetchedBytes], [3, 5 * block]);
+      // Eight readers of the same missing block share one fetch.
+      await Promise.all(Array.from({ length: 8 }, () => at(20 * block + 3, 1000)));
+      assert.deepEqual([src.stats.fetches, src.stats.fetchedBytes], [4, 6 * block]);
+      await src.closeFile({ handle });
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a too fragmented entry is promoted to the whole file', async () => {
+    const content = randomBytes(40 * block);
+    await writeFile(join(data, 'fragments.bin'), content);
+    const { src } = await cache(await temp('tessera-cache-'), {
+      tuning: { ...tuning, maxIntervals: 4, promoteMaxBytes: 1024 * 1024 },
+    });
+    try {
+      const id = await idOf(src, 'fragments.bin');
+      for (const b of [1, 5, 9, 13]) await read(src, id, b * block, 10);
+      assert.equal(src.stats.bytes, 4 * block);
+      await read(src, id, 21 * block, 10); // a fifth range is past the limit: the rest comes too
+      assert.equal(src.stats.bytes, content.length);
+      assert.deepEqual(await read(src, id), content);
+    } finally {
+      await src.close();
+    }
+  });
+});
+
+describe('client cache: eviction', () => {
+  it('least recently used files go when the size cap is reached', async () => {
+    const files = Array.from({ length: 5 }, (_, i) => ({ name: `lru-${i}.bin`, data: randomBytes(40 * KiB) }));
+    for (const f of files) await writeFile(join(data, f.name), f.data);
+    const { src } = await cache(await temp('tessera-cache-'), { maxBytes: 130 * KiB });
+    try {
+      const ids = [];
+      for (const f of files) ids.push(await idOf(src, f.name));
+      for (const [i, id] of ids.entries()) assert.deepEqual(await read(src, id), files[i]!.data);
+      assert.ok(src.stats.bytes <= 130 * KiB);
+      assert.equal(src.stats.evictions, 2);
+      const fetched = src.stats.fetchedBytes;
+      for (const i of [2, 3, 4]) await read(src, ids[i]!);
+      assert.equal(src.stats.fetchedBytes, fetched, 'the three most recent files stayed cached');
+      await read(src, ids[0]!);
+      assert.equal(src.stats.fetchedBytes, fetched + 40 * KiB, 'the oldest was evicted');
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('below the free-space floor nothing is cached and reads still work', async () => {
+    const content = randomBytes(50 * KiB);
+    await writeFile(join(data, 'floor.bin'), content);
+    const { src } = await cache(await temp('tessera-cache-'), { minFreeBytes: Number.MAX_SAFE_INTEGER });
+    try {
+      const id = await idOf(src, 'floor.bin');
+      assert.deepEqual(await read(src, id), content);
+      assert.deepEqual(await read(src, id), content);
+      assert.equal(src.stats.bytes, 0);
+    } finally {
+      await src.close();
+    }
+  });
+});
