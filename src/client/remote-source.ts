@@ -24,7 +24,6 @@ export const CHUNK_BYTES = 1024 * 1024;
 /** Requests of one big read or write in flight at once. */
 export const WINDOW = 16;
 
-
 /**
  * A Source over the wire: every operation is a request to a node, ids are the node's own
  * (so a remote export keeps its export index), and invalidations arrive as pushes. One
@@ -51,7 +50,6 @@ export class RemoteSource extends BaseSource {
   get caps(): Caps {
     return combinedCaps(this.#exports);
   }
-
 
   protected exportsInfo(): ExportInfo[] {
     return this.#exports.map((e) => ({ ...e, caps: { ...e.caps } }));

@@ -176,7 +176,10 @@ const byteSizeSchema = z.union([
   z.string().transform((text, ctx) => {
     const bytes = parseByteSize(text);
     if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a size like "10GiB" or "500MB", got ${JSON.stringify(text)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a size like "10GiB" or "500MB", got ${JSON.stringify(text)}`,
+      });
       return z.NEVER;
     }
     return bytes;

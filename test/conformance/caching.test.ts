@@ -50,7 +50,8 @@ runConformance({
         for (const s of extra) await s.close();
         await a.node.close();
         await b.node.close();
-        for (const p of [a.home, b.home, data, cacheDir, roCacheDir]) await rm(p, { recursive: true, force: true });
+        for (const p of [a.home, b.home, data, cacheDir, roCacheDir])
+          await rm(p, { recursive: true, force: true });
       },
     };
   },

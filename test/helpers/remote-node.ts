@@ -70,4 +70,3 @@ export function diskBehind(root: string): BehindTheBack {
     symlink: (path, target) => symlink(target, at(path)),
   };
 }
-

@@ -51,7 +51,22 @@ async function cache(
   });
   const src = new CachingSource({ inner: flipping, dir, minFreeBytes: 0, ...opts });
   await src.open();
+  await quiet(src);
   return { src, remote, corrupt };
+}
+
+/**
+ * Wait until no invalidation has arrived for 300 ms: the node may still be pushing the
+ * changes of files the test just wrote, and each would (rightly) drop what the test caches.
+ */
+async function quiet(src: Source): Promise<void> {
+  let last = performance.now();
+  const stop = src.watch(() => (last = performance.now()));
+  try {
+    while (performance.now() - last < 300) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    stop();
+  }
 }
 
 async function root(src: Source): Promise<NodeId> {
@@ -162,7 +177,9 @@ describe('client cache: verified fills', () => {
       const content = randomBytes(size);
       await writeFile(join(data, `corrupt-${mode}.bin`), content);
       const dir = await temp('tessera-cache-');
-      const { src, corrupt } = await cache(dir, { tuning: { fullFileMaxBytes: 256 * KiB, blockBytes: 64 * KiB } });
+      const { src, corrupt } = await cache(dir, {
+        tuning: { fullFileMaxBytes: 256 * KiB, blockBytes: 64 * KiB },
+      });
       try {
         const id = await idOf(src, `corrupt-${mode}.bin`);
         corrupt.on = true;
@@ -273,7 +290,10 @@ describe('client cache: block mode', () => {
 
 describe('client cache: eviction', () => {
   it('least recently used files go when the size cap is reached', async () => {
-    const files = Array.from({ length: 5 }, (_, i) => ({ name: `lru-${i}.bin`, data: randomBytes(40 * KiB) }));
+    const files = Array.from({ length: 5 }, (_, i) => ({
+      name: `lru-${i}.bin`,
+      data: randomBytes(40 * KiB),
+    }));
     for (const f of files) await writeFile(join(data, f.name), f.data);
     const { src } = await cache(await temp('tessera-cache-'), { maxBytes: 130 * KiB });
     try {

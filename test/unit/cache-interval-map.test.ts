@@ -101,7 +101,10 @@ describe('cache interval map', () => {
         }
         assert.deepEqual(m.missing(a, b), expectMissing);
         assert.equal(m.covers(a, b), expectMissing.length === 0);
-        assert.equal(m.bytes, present.reduce((n, x) => n + x, 0));
+        assert.equal(
+          m.bytes,
+          present.reduce((n, x) => n + x, 0),
+        );
         for (let i = 1; i < m.ranges.length; i++) assert.ok(m.ranges[i]!.start > m.ranges[i - 1]!.end);
       }
     }

@@ -89,7 +89,8 @@ export class CacheIndex {
     } catch (err) {
       throw FsError.EIO('cache', dir, `cannot open the cache index: ${(err as Error).message}`);
     }
-    const format = (db.prepare("SELECT v FROM meta WHERE k = 'format'").get() as { v: string } | undefined)?.v;
+    const format = (db.prepare("SELECT v FROM meta WHERE k = 'format'").get() as { v: string } | undefined)
+      ?.v;
     const fresh = format !== FORMAT;
     if (fresh) {
       db.exec('DELETE FROM entries');

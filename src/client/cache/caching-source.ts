@@ -301,7 +301,14 @@ export class CachingSource extends BaseSource {
   protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
     const { flags } = req;
     const writes = flags.write || flags.truncate === true || flags.append === true;
-    const st: OpenState = { id: req.id, write: writes, inner: undefined, entry: undefined, next: -1, ahead: 0 };
+    const st: OpenState = {
+      id: req.id,
+      write: writes,
+      inner: undefined,
+      entry: undefined,
+      next: -1,
+      ahead: 0,
+    };
     if (writes) {
       this.#changed(req.id, 'drop');
       st.inner = Promise.resolve((await this.#inner.openFile(req)).handle);
@@ -338,7 +345,9 @@ export class CachingSource extends BaseSource {
 
   /** The inner handle, opened now for read handles that were served from cache so far. */
   #innerHandle(st: OpenState): Promise<Handle> {
-    st.inner ??= this.#inner.openFile({ id: st.id, flags: { read: true, write: false } }).then((r) => r.handle);
+    st.inner ??= this.#inner
+      .openFile({ id: st.id, flags: { read: true, write: false } })
+      .then((r) => r.handle);
     return st.inner;
   }
 
@@ -437,7 +446,8 @@ export class CachingSource extends BaseSource {
   }
 
   protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
-    const handle = req.handle === undefined ? undefined : await this.#innerHandle(this.#state('setattr', req.handle));
+    const handle =
+      req.handle === undefined ? undefined : await this.#innerHandle(this.#state('setattr', req.handle));
     try {
       return await this.#inner.setattr({ ...req, handle });
     } finally {

@@ -27,13 +27,20 @@ export interface DataCacheTuning {
   minFreeBytes: number;
   /** Files up to this size are fetched whole on first read (full-file mode). */
   fullFileMaxBytes: number;
-  /** Block mode fetches whole aligned blocks of this size. */
+  /**
+   * Block mode fetches whole aligned blocks of this size (a page by default: a random reader
+   * fetches no more than it touches; sequential readers fetch ahead in big requests).
+   */
   blockBytes: number;
   /** Largest single verified fetch. */
   maxFetchBytes: number;
   /** Past this many disjoint ranges an entry is promoted (see docs/cache.md). */
   maxIntervals: number;
-  /** Promotion fetches the whole file when it is at most this big, else fills the smallest gaps. */
+  /**
+   * Promotion fetches the whole file when it is at most this big; a bigger file gets its
+   * smallest gaps filled (at most 4 × `maxFetchBytes` at a time), and past twice the limit
+   * its new ranges are read through rather than cached.
+   */
   promoteMaxBytes: number;
   /** Sync filled bytes to disk before the index records them (safe against power loss). */
   durable: boolean;
@@ -44,7 +51,7 @@ export const DATA_CACHE_DEFAULTS: DataCacheTuning = {
   maxBytes: 10 * 1024 ** 3,
   minFreeBytes: 1024 ** 3,
   fullFileMaxBytes: 16 * 1024 ** 2,
-  blockBytes: 128 * 1024,
+  blockBytes: 4096,
   maxFetchBytes: 8 * 1024 ** 2,
   maxIntervals: 1000,
   promoteMaxBytes: 256 * 1024 ** 2,
@@ -273,17 +280,38 @@ export class DataCache {
     const t = this.tuning;
     if (size <= t.fullFileMaxBytes) return [{ start: 0, end: size }];
     const want = [
-      { start: alignDown(offset, t.blockBytes), end: Math.min(size, alignUp(Math.max(end, offset + ahead), t.blockBytes)) },
+      {
+        start: alignDown(offset, t.blockBytes),
+        end: Math.min(size, alignUp(Math.max(end, offset + ahead), t.blockBytes)),
+      },
     ];
     if (entry.map.count <= t.maxIntervals) return want;
     // Promotion: too fragmented. Small enough files are fetched whole; otherwise the smallest
-    // gaps are filled until the entry is well under the limit again.
+    // gaps are filled, within a budget, towards 90% of the limit.
     if (size <= t.promoteMaxBytes) return [{ start: 0, end: size }];
-    const gaps = entry.map.gapsBySize(size).slice(0, entry.map.count - Math.floor(t.maxIntervals * 0.9));
-    return [...want, ...gaps.sort((a, b) => a.start - b.start)];
+    let budget = 4 * t.maxFetchBytes;
+    const fill: Range[] = [];
+    for (const gap of entry.map.gapsBySize(size)) {
+      if (entry.map.count - fill.length <= t.maxIntervals * 0.9 || gap.end - gap.start > budget) break;
+      budget -= gap.end - gap.start;
+      fill.push(gap);
+    }
+    return [...want, ...fill.sort((a, b) => a.start - b.start)];
   }
 
-  async #ensure(entry: CacheEntry, offset: number, end: number, ahead: number, fetch: Fetcher): Promise<boolean> {
+  /** Whether an entry is too fragmented to take more ranges (see `promoteMaxBytes`). */
+  #overFragmented(entry: CacheEntry): boolean {
+    return entry.version.size > this.tuning.promoteMaxBytes && entry.map.count > 2 * this.tuning.maxIntervals;
+  }
+
+  async #ensure(
+    entry: CacheEntry,
+    offset: number,
+    end: number,
+    ahead: number,
+    fetch: Fetcher,
+  ): Promise<boolean> {
+    if (this.#overFragmented(entry)) return false;
     for (let round = 0; round < 3 && !entry.dead; round++) {
       const waits: Promise<void>[] = [];
       const mine: Range[] = [];
@@ -344,7 +372,8 @@ export class DataCache {
       if (entry.dead || fd === undefined) return false;
       let written = 0;
       while (written < bytes.byteLength) {
-        written += (await fd.write(bytes, written, bytes.byteLength - written, r.start + written)).bytesWritten;
+        written += (await fd.write(bytes, written, bytes.byteLength - written, r.start + written))
+          .bytesWritten;
       }
       if (this.tuning.durable) await fd.datasync();
       if (entry.dead) return false;

@@ -114,7 +114,9 @@ export class MetaCache {
     this.#epoch++;
     const key = `${parent}/${name}`;
     const id =
-      this.#bindings.get(key) ?? this.#names.get(key)?.value ?? this.#dirs.get(parent)?.value.byName.get(name)?.id;
+      this.#bindings.get(key) ??
+      this.#names.get(key)?.value ??
+      this.#dirs.get(parent)?.value.byName.get(name)?.id;
     if (id !== undefined) {
       this.#attrs.delete(id);
       const other = this.#parentOf.get(id);
