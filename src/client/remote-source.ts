@@ -1,19 +1,9 @@
 import type { Attr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
-import { exportIndexOf, type NodeId } from '../core/ids.ts';
+import type { NodeId } from '../core/ids.ts';
 import { invalidationSchema } from '../protocol/schemas.ts';
-import { BaseSource } from '../sources/base-source.ts';
-import { combinedCaps } from '../sources/combined-caps.ts';
-import type {
-  Caps,
-  DirEntry,
-  Entry,
-  ExportInfo,
-  Handle,
-  LockInfo,
-  Source,
-  StatFs,
-} from '../sources/source.ts';
+import { MultiExportSource } from '../sources/multi-export-source.ts';
+import type { DirEntry, Entry, ExportInfo, Handle, LockInfo, Source, StatFs } from '../sources/source.ts';
 import { type CallResult, Connection, type ConnectOptions } from './connection.ts';
 import type { OpName } from '../protocol/ops.ts';
 
@@ -30,9 +20,8 @@ export const WINDOW = 16;
  * RemoteSource is one session; when the connection drops every call in flight fails with a
  * retryable error and later calls fail too (reconnecting is the mount layer's job).
  */
-export class RemoteSource extends BaseSource {
+export class RemoteSource extends MultiExportSource {
   #conn: Connection | undefined;
-  #exports: ExportInfo[] = [];
   #sub: number | undefined;
   #subscribing: Promise<void> | undefined;
   #unpush: (() => void) | undefined;
@@ -45,19 +34,6 @@ export class RemoteSource extends BaseSource {
   get connection(): Connection {
     if (!this.#conn) throw FsError.ENOTCONN('remote', undefined, 'remote source is not open');
     return this.#conn;
-  }
-
-  get caps(): Caps {
-    return combinedCaps(this.#exports);
-  }
-
-  protected exportsInfo(): ExportInfo[] {
-    return this.#exports.map((e) => ({ ...e, caps: { ...e.caps } }));
-  }
-
-  protected readOnlyFor(id: NodeId): boolean {
-    const exp = this.#exports.find((e) => exportIndexOf(e.root) === exportIndexOf(id));
-    return exp === undefined ? false : exp.ro || !exp.caps.writable;
   }
 
   protected override async doOpen(): Promise<void> {
@@ -80,7 +56,7 @@ export class RemoteSource extends BaseSource {
 
   /** Re-read the node's exports (EXPORTS). */
   async refreshExports(): Promise<ExportInfo[]> {
-    this.#exports = (await this.#call('EXPORTS', {})).result.exports;
+    this.knownExports = (await this.#call('EXPORTS', {})).result.exports;
     return this.exportsInfo();
   }
 

@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
-import { exportIndexOf, type NodeId } from '../../core/ids.ts';
+import type { NodeId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
-import { BaseSource } from '../../sources/base-source.ts';
-import { combinedCaps } from '../../sources/combined-caps.ts';
+import { MultiExportSource } from '../../sources/multi-export-source.ts';
 import type {
-  Caps,
   DirEntry,
   Entry,
   ExportInfo,
@@ -92,14 +90,13 @@ const MAX_AHEAD = 8 * 1024 * 1024;
  * disk by {@link DataCache}, each fill verified against the Source's content hash. Writes go
  * straight through and invalidate what they touch.
  */
-export class CachingSource extends BaseSource {
+export class CachingSource extends MultiExportSource {
   readonly #inner: CacheableSource;
   readonly #opts: CachingSourceOptions;
   readonly #handles = new Map<Handle, OpenState>();
   readonly #snapshots = new Map<number, readonly DirEntry[]>();
   #nextHandle = 1;
   #nextSnapshot = 1;
-  #exports: ExportInfo[] = [];
   #scope = '';
   #meta: MetaCache | undefined;
   #data: DataCache;
@@ -131,39 +128,26 @@ export class CachingSource extends BaseSource {
     return this.#data.stats;
   }
 
-  get caps(): Caps {
-    return combinedCaps(this.#exports);
-  }
-
-  protected exportsInfo(): ExportInfo[] {
-    return this.#exports.map((e) => ({ ...e, caps: { ...e.caps } }));
-  }
-
-  protected readOnlyFor(id: NodeId): boolean {
-    const exp = this.#exports.find((e) => exportIndexOf(e.root) === exportIndexOf(id));
-    return exp === undefined ? false : exp.ro || !exp.caps.writable;
-  }
-
   override supportsOperation(op: SourceOp): boolean {
     return this.#inner.supportsOperation(op);
   }
 
   /** The Source's exports, asked again (the last known ones when it cannot answer now). */
   override async listExports(): Promise<ExportInfo[]> {
-    if (this.isOpen) this.#exports = await this.#inner.listExports().catch(() => this.#exports);
+    if (this.isOpen) this.knownExports = await this.#inner.listExports().catch(() => this.knownExports);
     return super.listExports();
   }
 
   protected override async doOpen(): Promise<void> {
     await this.#inner.open();
-    this.#exports = await this.#inner.listExports();
+    this.knownExports = await this.#inner.listExports();
     this.#scope =
       this.#opts.scope ??
-      this.#exports
+      this.knownExports
         .map((e) => e.source_id)
         .sort()
         .join(',');
-    const native = this.#exports.some((e) => e.caps.native_watch);
+    const native = this.knownExports.some((e) => e.caps.native_watch);
     this.#meta = new MetaCache({
       ttlMs: this.#opts.metaTtlMs ?? (native ? 60_000 : 1000),
       maxEntries: this.#opts.metaMaxEntries ?? 200_000,

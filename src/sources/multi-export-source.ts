@@ -1,3 +1,5 @@
+import { exportIndexOf, type NodeId } from '../core/ids.ts';
+import { BaseSource } from './base-source.ts';
 import type { Caps, ExportInfo } from './source.ts';
 
 const NO_CAPS: Caps = {
@@ -38,4 +40,27 @@ export function combinedCaps(exports: readonly ExportInfo[]): Caps {
     caps.max_file_size = Math.max(caps.max_file_size, e.caps.max_file_size);
   }
   return caps;
+}
+
+/**
+ * A Source serving the exports another one describes (a node over the wire, a cache in front
+ * of one): caps, export list and read-only checks come from `knownExports`, which the
+ * subclass keeps up to date.
+ */
+export abstract class MultiExportSource extends BaseSource {
+  /** The exports as last listed by what this Source stands for. */
+  protected knownExports: ExportInfo[] = [];
+
+  get caps(): Caps {
+    return combinedCaps(this.knownExports);
+  }
+
+  protected exportsInfo(): ExportInfo[] {
+    return this.knownExports.map((e) => ({ ...e, caps: { ...e.caps } }));
+  }
+
+  protected readOnlyFor(id: NodeId): boolean {
+    const exp = this.knownExports.find((e) => exportIndexOf(e.root) === exportIndexOf(id));
+    return exp === undefined ? false : exp.ro || !exp.caps.writable;
+  }
 }
