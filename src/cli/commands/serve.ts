@@ -1,5 +1,6 @@
 import { listenProblem } from '../../core/config.ts';
 import { exitCodeOf } from '../../core/errno.ts';
+import { defaultSurfaces } from '../../frontends/default-surfaces.ts';
 import { createNode } from '../../node/node.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
 import { HOME_OPTION_HELP, homeRootOf, type Command } from '../command.ts';
@@ -74,6 +75,7 @@ ${HOME_OPTION_HELP}
         home: homeRootOf({ io, home: values.home }),
         listen: values.listen,
         insecure: values.insecure === true,
+        surfaces: defaultSurfaces,
       });
     } catch (err) {
       stop.cancel();
