@@ -1,11 +1,13 @@
 /**
  * A Tessera node in a process of its own, for benchmarks (the peers it is compared with run
- * in their own processes too). Prints one JSON line `{ url, fingerprint }` on stdout once
+ * in their own processes too), serving what `tessera serve` serves: the protocol and the
+ * default HTTP surfaces (WebDAV at /dav/). Prints one JSON line `{ url, fingerprint }` on stdout once
  * listening; stops cleanly on SIGTERM/SIGINT, and on its own if its parent goes away.
  *
  *   node --import tsx bench/lib/peers/tessera-serve.ts --home DIR [--insecure]
  */
 import { createLogger } from '../../../src/core/log.ts';
+import { defaultSurfaces } from '../../../src/frontends/default-surfaces.ts';
 import { createNode } from '../../../src/node/node.ts';
 
 const argv = process.argv.slice(2);
@@ -23,6 +25,8 @@ const node = await createNode({
   listen: '127.0.0.1:0',
   insecure: argv.includes('--insecure'),
   logger: createLogger({ level: 'warn' }),
+  // What `tessera serve` serves beside the protocol (WebDAV at /dav/).
+  surfaces: defaultSurfaces,
 });
 process.stdout.write(`${JSON.stringify({ url: node.url, fingerprint: node.fingerprint ?? null })}\n`);
 

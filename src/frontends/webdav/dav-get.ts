@@ -11,6 +11,8 @@ import { escapeXml } from './dav-xml.ts';
 const CHUNK = 1024 * 1024;
 /** Reads in flight ahead of the socket. */
 const READ_AHEAD = 4;
+/** Chunks handed to the socket and not yet written out, at most. */
+const WRITE_WINDOW = 2;
 
 /**
  * Reusable 1 MiB buffers for GET: each read goes into one, which comes back once the socket
@@ -121,7 +123,7 @@ export async function handleGet(dav: DavRequest, opts: { head: boolean; pool: Ch
 
 /**
  * Send bytes `[start, end)` of an open file: {@link READ_AHEAD} reads in flight, written in
- * order, waiting for the socket when it is full. A file that shrank meanwhile cannot honour
+ * order, at most {@link WRITE_WINDOW} chunks waiting on the socket. A file that shrank meanwhile cannot honour
  * the Content-Length already sent: the connection is cut so the client sees a short body.
  */
 async function streamFile(opts: {
@@ -135,6 +137,10 @@ async function streamFile(opts: {
   const { view, handle, end, res, pool } = opts;
   let offset = opts.start;
   const inFlight: Promise<{ bytes: Uint8Array; buf: Buffer; length: number }>[] = [];
+  let queued = 0;
+  let wake: (() => void) | undefined;
+  const onClose = () => wake?.();
+  res.on('close', onClose);
   const issue = () => {
     if (offset >= end) return;
     const length = Math.min(CHUNK, end - offset);
@@ -161,30 +167,26 @@ async function streamFile(opts: {
         res.destroy();
         return;
       }
-      const more = res.write(bytes, () => pool.give(buf));
+      queued++;
+      res.write(bytes, () => {
+        queued--;
+        pool.give(buf);
+        wake?.();
+      });
       issue();
-      if (!more) await drained(res);
+      // Keep a chunk or two queued on the socket (rather than waiting for it to drain
+      // empty), so the kernel always has the next bytes when the client reads.
+      while (queued >= WRITE_WINDOW && !res.destroyed) await new Promise<void>((resolve) => (wake = resolve));
     }
     res.end();
   } catch (err) {
     res.destroy();
     throw err;
   } finally {
+    res.off('close', onClose);
     // Reads still in flight after an early return must not reject unobserved.
     await Promise.allSettled(inFlight);
   }
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** A plain HTML list of a collection's members, for browsers. */
