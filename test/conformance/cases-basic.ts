@@ -18,8 +18,8 @@ const CAP_KEYS = [
   'persistent_ids',
 ] as const;
 
-/** Everyday operations and their results. */
-export function basicCases(ctx: Ctx): void {
+/** What every Source must say about itself, writable or not. */
+export function exportCases(ctx: Ctx): void {
   ctx.test('exports carry name, root id, source metadata and every cap', async () => {
     const exports = await ctx.src.listExports();
     assert.ok(exports.length >= 1);
@@ -64,6 +64,18 @@ export function basicCases(ctx: Ctx): void {
       assert.ok(ctx.src.supportsOperation(op), `${op} must be supported by every Source`);
     }
   });
+
+  ctx.test('statfs answers sensible figures', async () => {
+    const s = await ctx.src.statfs({ id: ctx.root });
+    assert.ok(s.bsize > 0);
+    assert.ok(s.blocks >= s.bfree && s.bfree >= s.bavail && s.bavail >= 0, JSON.stringify(s));
+    assert.ok(s.namemax >= 255);
+  });
+}
+
+/** Everyday operations and their results. */
+export function basicCases(ctx: Ctx): void {
+  exportCases(ctx);
 
   ctx.test('mkdir, lookup, getattr, readdirp agree', async () => {
     const dir = await ctx.fresh();
@@ -242,12 +254,5 @@ export function basicCases(ctx: Ctx): void {
     await ctx.src.unlink({ parent: moved.id, name: 'g' });
     await ctx.src.rmdir({ parent: a.id, name: 'b-moved' });
     assert.deepEqual(await names(ctx.src, a.id), []);
-  });
-
-  ctx.test('statfs answers sensible figures', async () => {
-    const s = await ctx.src.statfs({ id: ctx.root });
-    assert.ok(s.bsize > 0);
-    assert.ok(s.blocks >= s.bfree && s.bfree >= s.bavail && s.bavail >= 0, JSON.stringify(s));
-    assert.ok(s.namemax >= 255);
   });
 }

@@ -31,6 +31,11 @@ export interface ConformanceFixture {
    * `caps.persistent_ids`). Returns the new Source, already open; the suite then uses it.
    */
   restart?: () => Promise<Source>;
+  /**
+   * Wait until changes made through `behind` are visible through the Source (for Sources
+   * that learn of them asynchronously, e.g. through an index). Omit when they are at once.
+   */
+  settle?: () => Promise<void>;
   /** Free everything (close sources, remove temp dirs, stop servers). */
   cleanup(): Promise<void>;
 }
@@ -43,6 +48,11 @@ export interface ConformanceOptions {
   setup: () => Promise<ConformanceFixture>;
   /** How soon a change behind the back must be announced (ms). Default 1000 with native_watch, else 10000. */
   invalidationWithinMs?: number;
+  /**
+   * The Source is read-only by nature (virtual directories, snapshots): only the read-only
+   * cases run, with content made through `fx.behind`.
+   */
+  readOnly?: boolean;
   /** Entries for the big readdirp paging test (default 10,000). */
   bigDirEntries?: number;
 }

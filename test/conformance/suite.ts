@@ -2,10 +2,11 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import type { NodeId } from '../../src/core/ids.ts';
 import type { Caps, ExportInfo, Source } from '../../src/sources/source.ts';
 import { advancedCases } from './cases-advanced.ts';
-import { basicCases } from './cases-basic.ts';
+import { basicCases, exportCases } from './cases-basic.ts';
 import { errorCases } from './cases-errors.ts';
 import type { ConformanceFixture, ConformanceOptions } from './fixture.ts';
 import { bigDirCases, watchCases } from './cases-dir-watch.ts';
+import { readOnlyCases } from './cases-readonly.ts';
 
 /** What every conformance case sees. Populated in `before`, so cases read it lazily. */
 export interface Ctx {
@@ -37,6 +38,11 @@ interface Stats {
 export function runConformance(opts: ConformanceOptions): void {
   const stats: Stats = { ran: 0, skipped: new Map() };
   describe(`conformance: ${opts.name}`, () => {
+    if (opts.readOnly === true) {
+      group(opts, stats, 'exports', exportCases);
+      group(opts, stats, 'read-only', readOnlyCases);
+      return;
+    }
     group(opts, stats, 'basics', basicCases);
     group(opts, stats, 'errors', errorCases);
     group(opts, stats, 'advanced', advancedCases);
@@ -89,7 +95,7 @@ function group(opts: ConformanceOptions, stats: Stats, title: string, register: 
       const exports = await ctx.src.listExports();
       const exp = ctx.fx.exportName
         ? exports.find((e) => e.name === ctx.fx.exportName)
-        : exports.find((e) => !e.ro);
+        : exports.find((e) => opts.readOnly === true || !e.ro);
       if (!exp)
         throw new Error(
           `fixture for ${opts.name} has no export to test (${exports.map((e) => e.name).join(', ')})`,

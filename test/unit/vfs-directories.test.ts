@@ -261,6 +261,9 @@ describe('virtual directories', () => {
     const heard: unknown[] = [];
     vfs.onChange((c) => heard.push(c));
     catalog.put(file('laptop', 'home', '/papers/x.pdf'));
-    assert.deepEqual(heard, [{ paths: ['/docs'] }]);
+    assert.deepEqual(heard, [{ paths: ['/docs'], entries: [{ dir: '/docs', name: 'x.pdf' }] }]);
+    heard.length = 0;
+    catalog.put(file('laptop', 'home', '/papers/2024/y.pdf'));
+    assert.deepEqual(heard, [{ paths: ['/docs'], entries: [{ dir: '/docs/2024', name: 'y.pdf' }] }]);
   });
 });

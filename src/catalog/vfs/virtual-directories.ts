@@ -21,8 +21,12 @@ export interface Located {
   rel: string;
 }
 
-/** What changed, for those who push invalidations: these directories (undefined: any). */
-export type DirectoriesChange = { paths: string[] } | undefined;
+/**
+ * What changed, for those who push invalidations: these directory documents (and, for a
+ * file change, the names it may have added, changed or removed); undefined: anything.
+ */
+export type DirectoriesChange =
+  { paths: string[]; entries?: { dir: string; name: string }[] | undefined } | undefined;
 
 /** One entry of a listing, as `list`/`preview` return it. */
 export interface ListedEntry {
@@ -286,18 +290,22 @@ export class VirtualDirectories {
   #catalogChanged(change: CatalogChange): void {
     this.#cache.clear();
     if (change === undefined) return this.#emit(undefined);
-    const paths = this.#store
-      .all()
-      .filter((d) =>
-        d.mounts.some(
-          (m) =>
-            m.source.export === change.export &&
-            (m.source.node === undefined || m.source.node === change.node) &&
-            isAncestorOrSelf(m.source.path, change.path),
-        ),
-      )
-      .map((d) => d.path);
-    if (paths.length > 0) this.#emit({ paths });
+    const paths = new Set<string>();
+    const entries: { dir: string; name: string }[] = [];
+    for (const d of this.#store.all()) {
+      for (const m of d.mounts) {
+        if (m.source.export !== change.export) continue;
+        if (m.source.node !== undefined && m.source.node !== change.node) continue;
+        if (!isAncestorOrSelf(m.source.path, change.path)) continue;
+        paths.add(d.path);
+        const name = change.path.slice(change.path.lastIndexOf('/') + 1);
+        const strip = m.source_prefix ?? m.source.path;
+        const below = change.path.slice(strip === '/' ? 0 : strip.length);
+        const relDir = m.strategy === 'flatten' ? '' : below.slice(0, below.lastIndexOf('/'));
+        entries.push({ dir: d.path === '/' ? relDir || '/' : `${d.path}${relDir}`, name });
+      }
+    }
+    if (paths.size > 0) this.#emit({ paths: [...paths], entries });
   }
 
   #emit(change: DirectoriesChange): void {
