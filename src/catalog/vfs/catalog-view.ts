@@ -47,10 +47,12 @@ export interface CatalogView {
   filesUnder(query: FilesQuery): Iterable<FileDoc>;
   /** The file with this inode, if it is still in the catalog. */
   fileByInode(inode: bigint): FileDoc | undefined;
-  /** The file's effective labels (assigned and from rules). */
-  labelsOf(file: FileDoc): ReadonlySet<string>;
+  /** Whether the file carries the label (assigned or from a rule: its effective set). */
+  hasLabel(file: FileDoc, label: string): boolean;
   /** The data a plugin recorded about the file, if any. */
   annotationOf(file: FileDoc, plugin: string): unknown;
+  /** A number that changes whenever the catalog changed, also from another process. */
+  version(): number;
   /** Subscribe to changes; returns the unsubscribe function. */
   onChange(listener: (change: CatalogChange) => void): () => void;
 }

@@ -13,6 +13,7 @@ export class MemoryCatalogView implements CatalogView {
   readonly #labels = new Map<string, Set<string>>();
   readonly #annotations = new Map<string, Map<string, unknown>>();
   readonly #listeners = new Set<(change: CatalogChange) => void>();
+  #version = 0;
 
   /** Add or replace a file (keyed by node, export and path). */
   put(doc: FileDoc): void {
@@ -85,8 +86,12 @@ export class MemoryCatalogView implements CatalogView {
     return this.#byInode.get(inode);
   }
 
-  labelsOf(file: FileDoc): ReadonlySet<string> {
-    return this.#labels.get(file.fileId) ?? EMPTY;
+  hasLabel(file: FileDoc, label: string): boolean {
+    return this.#labels.get(file.fileId)?.has(label) ?? false;
+  }
+
+  version(): number {
+    return this.#version;
   }
 
   annotationOf(file: FileDoc, plugin: string): unknown {
@@ -101,11 +106,10 @@ export class MemoryCatalogView implements CatalogView {
   }
 
   #emit(change: CatalogChange): void {
+    this.#version++;
     for (const l of this.#listeners) l(change);
   }
 }
-
-const EMPTY: ReadonlySet<string> = new Set();
 
 function keyOf(d: { node: string; export: string; path: string }): string {
   return `${d.node}\0${d.export}\0${d.path}`;

@@ -6,7 +6,7 @@ const DAY_MS = 86_400_000;
 
 /** What a step sees beyond the file: labels, annotations and the time. */
 export interface StepContext {
-  catalog: Pick<CatalogView, 'labelsOf' | 'annotationOf'>;
+  catalog: Pick<CatalogView, 'hasLabel' | 'annotationOf'>;
   /** Milliseconds since the epoch ("now" for `age`). */
   now: number;
 }
@@ -61,10 +61,7 @@ function rawTest(step: Step): CompiledStep['test'] {
     }
     case 'label': {
       const wanted = step.labels;
-      return (f, ctx) => {
-        const have = ctx.catalog.labelsOf(f);
-        return wanted.every((l) => have.has(l));
-      };
+      return (f, ctx) => wanted.every((l) => ctx.catalog.hasLabel(f, l));
     }
     case 'annotation': {
       const keys = step.key.split('.');

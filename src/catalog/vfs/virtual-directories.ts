@@ -40,7 +40,7 @@ export interface ListedEntry {
 
 interface Cached {
   tree: VTree;
-  storeVersion: number;
+  catalogVersion: number;
   expires: number;
 }
 
@@ -223,8 +223,9 @@ export class VirtualDirectories {
   tree(path: string): VTree {
     this.#checkStore();
     const now = this.#clock();
+    const catalogVersion = this.#catalog.version();
     const hit = this.#cache.get(path);
-    if (hit && hit.expires > now) return hit.tree;
+    if (hit && hit.expires > now && hit.catalogVersion === catalogVersion) return hit.tree;
     const dir = this.#store.get(path);
     if (!dir) throw FsError.ENOENT('vfs', path, 'no virtual directory there');
     const tree = evaluateDirectory({
@@ -235,7 +236,7 @@ export class VirtualDirectories {
       now,
     });
     if (this.#ttlMs > 0)
-      this.#cache.set(path, { tree, storeVersion: this.#storeVersion, expires: now + this.#ttlMs });
+      this.#cache.set(path, { tree, catalogVersion, expires: now + this.#ttlMs });
     return tree;
   }
 
