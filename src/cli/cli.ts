@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.ts';
 import { mountCommands } from './commands/mount.ts';
 import { remoteCommands } from './commands/remote.ts';
 import { serveCommand } from './commands/serve.ts';
+import { vfsCommands } from './commands/vfs.ts';
 import { processIO, type CliIO } from './io.ts';
 
 /** Every command, in the order `tessera --help` lists them. */
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   ...credentialsCommands,
   ...remoteCommands,
   ...mountCommands,
+  ...vfsCommands,
 ];
 
 function version(): string {

@@ -4,28 +4,12 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../../src/cli/cli.ts';
-import type { CliIO } from '../../src/cli/io.ts';
 import { findCredential, ownerCredentialFile, readOwnerCredential } from '../../src/node/credentials.ts';
 import { runtimeFile } from '../../src/node/runtime.ts';
 import { tlsPaths } from '../../src/node/tls-ca.ts';
-import { makeHome, RawClient } from './node-harness.ts';
+import { cli, makeHome, RawClient } from './node-harness.ts';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'bin', 'tessera.js');
-
-/** Run the CLI in this process, capturing its output. */
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    env: { ...process.env, TESSERA_HOME: '' },
-    cwd: process.cwd(),
-  };
-  const code = await runCli({ argv, io });
-  return { code, out, err };
-}
 
 describe('tessera init, credentials and serve', () => {
   let home: string;

@@ -5,6 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { runCli } from '../../src/cli/cli.ts';
+import type { CliIO } from '../../src/cli/io.ts';
 import { FsError } from '../../src/core/fs-error.ts';
 import { addExport, initHome } from '../../src/core/home.ts';
 import { createLogger, type Logger } from '../../src/core/log.ts';
@@ -17,6 +19,20 @@ import { createNode, type CreateNodeOptions, type TesseraNode } from '../../src/
 
 /** Cheap argon2id cost so tests stay fast. */
 export const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
+
+/** Run the CLI in this process, capturing its output. */
+export async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIO = {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    env: { ...process.env, TESSERA_HOME: '' },
+    cwd: process.cwd(),
+  };
+  const code = await runCli({ argv, io });
+  return { code, out, err };
+}
 
 /** A logger that drops everything. */
 export function quietLogger(): Logger {

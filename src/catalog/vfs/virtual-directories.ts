@@ -65,7 +65,7 @@ export class VirtualDirectories {
     store: DirectoryStore;
     catalog: CatalogView;
     /** Lifetime of a cached evaluation (default 5 s; 0 disables the cache). */
-    ttlMs?: number;
+    ttlMs?: number | undefined;
     /** Clock in ms since the epoch (tests pin it: `age` steps read it). */
     clock?: () => number;
   }) {
@@ -235,8 +235,7 @@ export class VirtualDirectories {
       catalog: this.#catalog,
       now,
     });
-    if (this.#ttlMs > 0)
-      this.#cache.set(path, { tree, catalogVersion, expires: now + this.#ttlMs });
+    if (this.#ttlMs > 0) this.#cache.set(path, { tree, catalogVersion, expires: now + this.#ttlMs });
     return tree;
   }
 

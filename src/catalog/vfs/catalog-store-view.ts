@@ -1,0 +1,141 @@
+import type { FileDoc as StoredDoc } from '../file-doc.ts';
+import type { CatalogStore } from '../store.ts';
+import type { CatalogChange, CatalogView, FileDoc, FilesQuery } from './catalog-view.ts';
+
+/** Document type under which plugins record annotations: id `<fileId>:<plugin>`, body the data. */
+export const ANNOTATION_DOC_TYPE = 'annotation';
+
+/** How often listeners are told about catalog writes made by anyone (ms). */
+const POLL_MS = 500;
+
+interface MountRow {
+  mount: string;
+  node: string;
+  export: string;
+}
+
+/**
+ * The catalog store as virtual directories read it. A mount source (node, export, path in
+ * the export) becomes an indexed range scan of namespace paths under each namespace mount of
+ * that export (the store's `mounts` table says where each export is mounted); a label step
+ * reads the set of inodes carrying the label once per catalog generation; changes are found
+ * by polling the store's generation, which every writing process bumps.
+ */
+export class CatalogStoreView implements CatalogView {
+  readonly #store: CatalogStore;
+  readonly #listeners = new Set<(change: CatalogChange) => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #seen = -1;
+  #labelGen = -1;
+  readonly #labelSets = new Map<string, Set<number>>();
+  #mountsGen = -1;
+  #mounts: MountRow[] = [];
+
+  constructor(opts: { store: CatalogStore }) {
+    this.#store = opts.store;
+  }
+
+  *filesUnder(query: FilesQuery): Iterable<FileDoc> {
+    for (const m of this.#mountsOf(query)) {
+      const prefix = query.prefix === '/' ? m.mount : `${m.mount === '/' ? '' : m.mount}${query.prefix}`;
+      const exact = query.prefix === '/' ? undefined : this.#store.fileByPath(prefix);
+      if (exact && exact.kind === 'file' && exact.mount === m.mount) yield this.#doc(exact);
+      for (const d of this.#store.iterateFilesUnder({
+        prefix,
+        node: m.node,
+        export: m.export,
+        kinds: ['file'],
+      })) {
+        if (d.mount === m.mount) yield this.#doc(d);
+      }
+    }
+  }
+
+  fileByInode(inode: bigint): FileDoc | undefined {
+    if (inode > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const d = this.#store.fileByInode(Number(inode));
+    return d && d.kind === 'file' ? this.#doc(d) : undefined;
+  }
+
+  hasLabel(file: FileDoc, label: string): boolean {
+    const gen = this.#store.generation();
+    if (gen !== this.#labelGen) {
+      this.#labelSets.clear();
+      this.#labelGen = gen;
+    }
+    let set = this.#labelSets.get(label);
+    if (!set) {
+      const rows = this.#store.stmt('SELECT inode FROM file_labels WHERE label = ?').all(label) as {
+        inode: number;
+      }[];
+      set = new Set(rows.map((r) => r.inode));
+      this.#labelSets.set(label, set);
+    }
+    return set.has(Number(file.inode));
+  }
+
+  annotationOf(file: FileDoc, plugin: string): unknown {
+    return this.#store.getDoc(ANNOTATION_DOC_TYPE, `${file.fileId}:${plugin}`)?.body;
+  }
+
+  version(): number {
+    return this.#store.generation();
+  }
+
+  onChange(listener: (change: CatalogChange) => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#timer) {
+      this.#seen = this.#store.generation();
+      this.#timer = setInterval(() => this.#poll(), POLL_MS);
+      this.#timer.unref();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  #poll(): void {
+    let gen: number;
+    try {
+      gen = this.#store.generation();
+    } catch {
+      return; // Closed meanwhile.
+    }
+    if (gen === this.#seen) return;
+    this.#seen = gen;
+    for (const l of this.#listeners) l(undefined);
+  }
+
+  /** The namespace mounts of the export asked for (on the node asked for, if any). */
+  #mountsOf(query: FilesQuery): MountRow[] {
+    const gen = this.#store.generation();
+    if (gen !== this.#mountsGen) {
+      this.#mounts = this.#store
+        .stmt("SELECT mount, node, export FROM mounts WHERE export != ''")
+        .all() as MountRow[];
+      this.#mountsGen = gen;
+    }
+    return this.#mounts.filter(
+      (m) => m.export === query.export && (query.node === undefined || m.node === query.node),
+    );
+  }
+
+  #doc(d: StoredDoc): FileDoc {
+    const inMount = d.mount === '/' ? d.path : d.path.slice(d.mount.length) || '/';
+    return {
+      fileId: d.fileId,
+      inode: BigInt(d.inode),
+      node: d.node,
+      export: d.export,
+      path: inMount,
+      nsPath: d.path,
+      size: d.size,
+      mtimeMs: d.mtimeMs,
+      mime: d.mime ?? undefined,
+    };
+  }
+}
