@@ -651,6 +651,21 @@ export class AliasSource extends BaseSource {
     });
   }
 
+  /**
+   * Server-side content hash of a file, or of a byte range of it (`HASH`), on the endpoint the
+   * router picks: a client cache over the alias verifies its fills with it.
+   */
+  async hash(req: {
+    id: NodeId;
+    offset?: number | undefined;
+    length?: number | undefined;
+  }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
+    const local = this.#local(req.id, 'hash');
+    return this.#run({ op: 'hash', intent: 'read', safe: true }, async (ep, remote) =>
+      remote.hash({ ...req, id: await this.#inner(ep, remote, local, 'hash') }),
+    );
+  }
+
   protected override async doReadlink(req: Req<'readlink'>): Promise<string> {
     const local = this.#local(req.id, 'readlink');
     return this.#run({ op: 'readlink', intent: 'read', safe: true }, async (ep, remote) =>

@@ -12,6 +12,9 @@ import { CachingSource, type CachingSourceOptions } from '../../src/client/cache
 import type { RemoteSource } from '../../src/client/remote-source.ts';
 import { FsError } from '../../src/core/fs-error.ts';
 import type { NodeId } from '../../src/core/ids.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { AliasSource } from '../../src/namespace/alias-source.ts';
+import { readOwnerCredential } from '../../src/node/credentials.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { connect, startNode } from '../helpers/remote-node.ts';
@@ -29,14 +32,10 @@ async function temp(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A CachingSource over a fresh session; `corrupt` flips a byte of every read while set. */
-async function cache(
-  dir: string,
-  opts: Partial<CachingSourceOptions> = {},
-): Promise<{ src: CachingSource; remote: RemoteSource; corrupt: { on: boolean } }> {
-  const remote = await connect(node, home);
+/** `source` with every read's bytes corrupted (one bit flipped) while `corrupt.on` is set. */
+function flipping<S extends Source>(source: S): { source: S; corrupt: { on: boolean } } {
   const corrupt = { on: false };
-  const flipping = new Proxy(remote, {
+  const proxy = new Proxy(source, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (prop === 'read') {
@@ -49,7 +48,17 @@ async function cache(
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
-  const src = new CachingSource({ inner: flipping, dir, minFreeBytes: 0, ...opts });
+  return { source: proxy, corrupt };
+}
+
+/** A CachingSource over a fresh session whose reads can be corrupted. */
+async function cache(
+  dir: string,
+  opts: Partial<CachingSourceOptions> = {},
+): Promise<{ src: CachingSource; remote: RemoteSource; corrupt: { on: boolean } }> {
+  const remote = await connect(node, home);
+  const { source, corrupt } = flipping(remote);
+  const src = new CachingSource({ inner: source, dir, minFreeBytes: 0, ...opts });
   await src.open();
   await quiet(src);
   return { src, remote, corrupt };
@@ -197,6 +206,40 @@ describe('client cache: verified fills', () => {
       }
     });
   }
+});
+
+describe('client cache: over an alias mount', () => {
+  it('fills through an AliasSource are verified by its HASH', async () => {
+    const content = randomBytes(200 * KiB);
+    await writeFile(join(data, 'alias.bin'), content);
+    const credential = await readOwnerCredential({ home });
+    const alias = new AliasSource({
+      alias: 'one',
+      exportName: '/disk',
+      endpoints: [{ url: node.url, credential, trust: { fingerprint: node.fingerprint! } }],
+      logger: createLogger({ level: 'silent' }),
+    });
+    const { source, corrupt } = flipping(alias);
+    const src = new CachingSource({
+      inner: source,
+      dir: await temp('tessera-cache-'),
+      minFreeBytes: 0,
+      tuning: { fullFileMaxBytes: 64 * KiB, blockBytes: 16 * KiB },
+    });
+    await src.open();
+    try {
+      const id = await idOf(src, 'alias.bin');
+      corrupt.on = true;
+      await assert.rejects(read(src, id, 100 * KiB, 10), (err) => FsError.is(err, 'EIO'));
+      corrupt.on = false;
+      assert.deepEqual(await read(src, id, 10 * KiB, 100 * KiB), content.subarray(10 * KiB, 110 * KiB));
+      assert.deepEqual(await read(src, id), content);
+      assert.equal(src.stats.rejected, 1);
+      assert.equal(src.stats.bytes, content.length);
+    } finally {
+      await src.close();
+    }
+  });
 });
 
 describe('client cache: persistence', () => {
