@@ -13,5 +13,21 @@
         }],
       ],
     },
+    {
+      # The FUSE front-end's kernel protocol (libfuse 2.9 low-level API). Headers and the link
+      # stub come with fuse-native's fuse-shared-library; at run time the system's libfuse.so.2
+      # (apt libfuse2) is loaded, and without it only this addon fails to load.
+      'target_name': 'tessera_fuse',
+      'conditions': [
+        ['OS=="linux"', {
+          'sources': ['native/tessera_fuse.c'],
+          'include_dirs': ['<!(node -e "require(\'fuse-shared-library/include\')")'],
+          'libraries': ['<!(node -e "require(\'fuse-shared-library/lib\')")'],
+          'cflags': ['-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-D_FILE_OFFSET_BITS=64'],
+        }, {
+          'type': 'none',
+        }],
+      ],
+    },
   ],
 }

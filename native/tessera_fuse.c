@@ -1,0 +1,965 @@
+// tessera_fuse: the FUSE kernel protocol for Tessera's FUSE front-end, through libfuse 2.9's
+// low-level (inode-based) API, exposed through N-API.
+//
+// Why not fuse-native: its high-level (path-based) binding truncates inode numbers to 32 bits,
+// has no lock operations and no invalidation, rounds times to milliseconds, loses mtime in
+// utimens, and parks one libfuse thread per request on a semaphore. Here:
+//
+// - one thread runs libfuse's session loop; every request is copied into a `request` and queued
+//   to JavaScript through a thread-safe function, so the loop never waits for JavaScript;
+// - JavaScript answers whenever it is ready by calling the reply functions (libfuse replies are
+//   thread-safe: each is one writev on /dev/fuse), so requests are answered out of order;
+// - inode numbers are 64-bit (Tessera's node ids), times are nanoseconds;
+// - invalidations are sent from a notifier thread of their own: a notification can wait for a
+//   kernel lock held by a request that JavaScript has yet to answer, and must never block the
+//   JavaScript thread.
+//
+// The JS surface is raw (numbers, bigints, Buffers, two shared Float64Arrays for the numeric
+// fields); the typed API lives in src/frontends/fuse/fuse-binding.ts.
+
+#define FUSE_USE_VERSION 29
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) return NULL;                                                            \
+  } while (0)
+
+// Operation codes; src/frontends/fuse/fuse-binding.ts mirrors them.
+enum {
+  OP_LOOKUP = 1,
+  OP_GETATTR,
+  OP_SETATTR,
+  OP_READLINK,
+  OP_MKNOD,
+  OP_MKDIR,
+  OP_UNLINK,
+  OP_RMDIR,
+  OP_SYMLINK,
+  OP_RENAME,
+  OP_LINK,
+  OP_OPEN,
+  OP_READ,
+  OP_WRITE,
+  OP_FLUSH,
+  OP_RELEASE,
+  OP_FSYNC,
+  OP_OPENDIR,
+  OP_READDIR,
+  OP_RELEASEDIR,
+  OP_FSYNCDIR,
+  OP_STATFS,
+  OP_SETXATTR,
+  OP_GETXATTR,
+  OP_LISTXATTR,
+  OP_REMOVEXATTR,
+  OP_CREATE,
+  OP_GETLK,
+  OP_SETLK,
+  OP_FLOCK,
+  OP_INIT = 90,
+  OP_EXITED = 100,
+};
+
+#define NARGS 16
+
+// One request on its way to JavaScript: everything copied out of libfuse's receive buffer,
+// which the loop reuses as soon as the handler returns.
+typedef struct request {
+  int op;
+  fuse_req_t req;
+  uint64_t ino, fh, owner;
+  char *name, *name2;
+  char *data;
+  size_t datalen;
+  double args[NARGS];
+} request;
+
+typedef struct notice {
+  struct notice *next;
+  uint64_t ino;
+  int64_t off, len;
+  char *name; // non-NULL: invalidate the entry `name` of directory `ino`
+} notice;
+
+typedef struct session {
+  struct fuse_session *se;
+  struct fuse_chan *ch;
+  char *mountpoint;
+  pthread_t loop_thread;
+  bool loop_started;
+  napi_threadsafe_function tsfn;
+  napi_ref in_args_ref, out_args_ref;
+  double *in_args, *out_args;
+  // Notifier thread and its queue.
+  pthread_t notify_thread;
+  bool notify_started, notify_stop;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  notice *head, *tail;
+  unsigned max_background;
+  bool destroyed;
+} session;
+
+// ---------------------------------------------------------------------------------------------
+// Requests: libfuse thread → JavaScript
+
+static request *new_request(fuse_req_t req, int op, uint64_t ino) {
+  request *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->op = op;
+  r->req = req;
+  r->ino = ino;
+  return r;
+}
+
+static void enqueue(fuse_req_t req, request *r) {
+  session *s = fuse_req_userdata(req);
+  if (!r) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
+    free(r->name);
+    free(r->name2);
+    free(r->data);
+    free(r);
+    fuse_reply_err(req, EIO);
+  }
+}
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn) {
+  session *s = userdata;
+  if (s->max_background > 0) {
+    conn->max_background = s->max_background;
+    conn->congestion_threshold = s->max_background * 3 / 4;
+  }
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_BIG_WRITES;
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  request *r = new_request(req, OP_LOOKUP, parent);
+  if (r) r->name = strdup(name);
+  enqueue(req, r);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
+  // Inode numbers are the Source's own stable ids: nothing to release.
+  (void)ino;
+  (void)nlookup;
+  fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  request *r = new_request(req, OP_GETATTR, ino);
+  if (r && fi) r->fh = fi->fh;
+  enqueue(req, r);
+}
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi) {
+  request *r = new_request(req, OP_SETATTR, ino);
+  if (r) {
+    r->fh = fi ? fi->fh : 0;
+    r->args[0] = to_set;
+    r->args[1] = attr->st_mode;
+    r->args[2] = attr->st_uid;
+    r->args[3] = attr->st_gid;
+    r->args[4] = (double)attr->st_size;
+    r->args[5] = (double)attr->st_atim.tv_sec;
+    r->args[6] = (double)attr->st_atim.tv_nsec;
+    r->args[7] = (double)attr->st_mtim.tv_sec;
+    r->args[8] = (double)attr->st_mtim.tv_nsec;
+    r->args[9] = fi ? 1 : 0;
+  }
+  enqueue(req, r);
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { enqueue(req, new_request(req, OP_READLINK, ino)); }
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  request *r = new_request(req, OP_MKNOD, parent);
+  if (r) {
+    r->name = strdup(name);
+    r->args[0] = mode;
+    r->args[1] = (double)rdev;
+  }
+  enqueue(req, r);
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  request *r = new_request(req, OP_MKDIR, parent);
+  if (r) {
+    r->name = strdup(name);
+    r->args[0] = mode;
+  }
+  enqueue(req, r);
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  request *r = new_request(req, OP_UNLINK, parent);
+  if (r) r->name = strdup(name);
+  enqueue(req, r);
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  request *r = new_request(req, OP_RMDIR, parent);
+  if (r) r->name = strdup(name);
+  enqueue(req, r);
+}
+
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  request *r = new_request(req, OP_SYMLINK, parent);
+  if (r) {
+    r->name = strdup(name);
+    r->name2 = strdup(link);
+  }
+  enqueue(req, r);
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname) {
+  request *r = new_request(req, OP_RENAME, parent);
+  if (r) {
+    r->name = strdup(name);
+    r->fh = newparent;
+    r->name2 = strdup(newname);
+  }
+  enqueue(req, r);
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  request *r = new_request(req, OP_LINK, ino);
+  if (r) {
+    r->fh = newparent;
+    r->name = strdup(newname);
+  }
+  enqueue(req, r);
+}
+
+static request *file_request(fuse_req_t req, int op, fuse_ino_t ino, struct fuse_file_info *fi) {
+  request *r = new_request(req, op, ino);
+  if (r && fi) {
+    r->fh = fi->fh;
+    r->owner = fi->lock_owner;
+    r->args[0] = fi->flags;
+  }
+  return r;
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  enqueue(req, file_request(req, OP_OPEN, ino, fi));
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  enqueue(req, file_request(req, OP_OPENDIR, ino, fi));
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_READ, ino, fi);
+  if (r) {
+    r->args[0] = (double)size;
+    r->args[1] = (double)off;
+  }
+  enqueue(req, r);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_READDIR, ino, fi);
+  if (r) {
+    r->args[0] = (double)size;
+    r->args[1] = (double)off;
+  }
+  enqueue(req, r);
+}
+
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_WRITE, ino, fi);
+  if (r) {
+    r->args[1] = (double)off;
+    r->data = malloc(size ? size : 1);
+    if (!r->data) {
+      free(r);
+      r = NULL;
+    } else {
+      memcpy(r->data, buf, size);
+      r->datalen = size;
+    }
+  }
+  enqueue(req, r);
+}
+
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  enqueue(req, file_request(req, OP_FLUSH, ino, fi));
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_RELEASE, ino, fi);
+  if (r) r->args[1] = fi->flock_release;
+  enqueue(req, r);
+}
+
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  enqueue(req, file_request(req, OP_RELEASEDIR, ino, fi));
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_FSYNC, ino, fi);
+  if (r) r->args[0] = datasync;
+  enqueue(req, r);
+}
+
+static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_FSYNCDIR, ino, fi);
+  if (r) r->args[0] = datasync;
+  enqueue(req, r);
+}
+
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { enqueue(req, new_request(req, OP_STATFS, ino)); }
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                        int flags) {
+  request *r = new_request(req, OP_SETXATTR, ino);
+  if (r) {
+    r->name = strdup(name);
+    r->args[0] = flags;
+    r->data = malloc(size ? size : 1);
+    if (r->data) memcpy(r->data, value, size);
+    r->datalen = size;
+  }
+  enqueue(req, r);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  request *r = new_request(req, OP_GETXATTR, ino);
+  if (r) {
+    r->name = strdup(name);
+    r->args[0] = (double)size;
+  }
+  enqueue(req, r);
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  request *r = new_request(req, OP_LISTXATTR, ino);
+  if (r) r->args[0] = (double)size;
+  enqueue(req, r);
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  request *r = new_request(req, OP_REMOVEXATTR, ino);
+  if (r) r->name = strdup(name);
+  enqueue(req, r);
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi) {
+  request *r = file_request(req, OP_CREATE, parent, fi);
+  if (r) {
+    r->name = strdup(name);
+    r->args[1] = r->args[0]; // flags
+    r->args[0] = mode;
+  }
+  enqueue(req, r);
+}
+
+static request *lock_request(fuse_req_t req, int op, fuse_ino_t ino, struct fuse_file_info *fi,
+                             struct flock *lock) {
+  request *r = file_request(req, op, ino, fi);
+  if (r) {
+    r->args[0] = lock->l_type;
+    r->args[1] = (double)lock->l_start;
+    r->args[2] = (double)lock->l_len;
+    r->args[3] = lock->l_pid;
+  }
+  return r;
+}
+
+static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock) {
+  enqueue(req, lock_request(req, OP_GETLK, ino, fi, lock));
+}
+
+static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+                     int sleep) {
+  request *r = lock_request(req, OP_SETLK, ino, fi, lock);
+  if (r) r->args[4] = sleep;
+  enqueue(req, r);
+}
+
+static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op) {
+  request *r = file_request(req, OP_FLOCK, ino, fi);
+  if (r) r->args[0] = op;
+  enqueue(req, r);
+}
+
+static const struct fuse_lowlevel_ops OPS = {
+    .init = ll_init,
+    .lookup = ll_lookup,
+    .forget = ll_forget,
+    .getattr = ll_getattr,
+    .setattr = ll_setattr,
+    .readlink = ll_readlink,
+    .mknod = ll_mknod,
+    .mkdir = ll_mkdir,
+    .unlink = ll_unlink,
+    .rmdir = ll_rmdir,
+    .symlink = ll_symlink,
+    .rename = ll_rename,
+    .link = ll_link,
+    .open = ll_open,
+    .read = ll_read,
+    .write = ll_write,
+    .flush = ll_flush,
+    .release = ll_release,
+    .fsync = ll_fsync,
+    .opendir = ll_opendir,
+    .readdir = ll_readdir,
+    .releasedir = ll_releasedir,
+    .fsyncdir = ll_fsyncdir,
+    .statfs = ll_statfs,
+    .setxattr = ll_setxattr,
+    .getxattr = ll_getxattr,
+    .listxattr = ll_listxattr,
+    .removexattr = ll_removexattr,
+    .create = ll_create,
+    .getlk = ll_getlk,
+    .setlk = ll_setlk,
+    .flock = ll_flock,
+};
+
+static void free_bytes(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+// Runs on the JavaScript thread: turn a request into the dispatch call
+// dispatch(op, req, ino, fh, owner, name, name2, data) with numbers in the shared in-args array.
+static void call_js(napi_env env, napi_value fn, void *context, void *data) {
+  session *s = context;
+  request *r = data;
+  if (env == NULL || fn == NULL) {
+    if (r) {
+      free(r->name);
+      free(r->name2);
+      free(r->data);
+      free(r);
+    }
+    return;
+  }
+  napi_value argv[8], undefined, result;
+  napi_get_undefined(env, &undefined);
+  napi_create_int32(env, r->op, &argv[0]);
+  napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)r->req, &argv[1]);
+  napi_create_bigint_uint64(env, r->ino, &argv[2]);
+  napi_create_bigint_uint64(env, r->fh, &argv[3]);
+  napi_create_bigint_uint64(env, r->owner, &argv[4]);
+  argv[5] = undefined;
+  argv[6] = undefined;
+  argv[7] = undefined;
+  if (r->name) napi_create_string_utf8(env, r->name, NAPI_AUTO_LENGTH, &argv[5]);
+  if (r->name2) napi_create_string_utf8(env, r->name2, NAPI_AUTO_LENGTH, &argv[6]);
+  if (r->data) {
+    // The copy becomes the Buffer's memory (freed when the Buffer is collected).
+    char *bytes = r->data;
+    r->data = NULL;
+    if (napi_create_external_buffer(env, r->datalen, bytes, free_bytes, NULL, &argv[7]) !=
+        napi_ok) {
+      napi_create_buffer_copy(env, r->datalen, bytes, NULL, &argv[7]);
+      free(bytes);
+    }
+  }
+  memcpy(s->in_args, r->args, sizeof r->args);
+  free(r->name);
+  free(r->name2);
+  free(r->data);
+  free(r);
+  if (napi_call_function(env, undefined, fn, 8, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void *loop_main(void *arg) {
+  session *s = arg;
+  fuse_session_loop(s->se);
+  request *r = calloc(1, sizeof *r);
+  if (r) {
+    r->op = OP_EXITED;
+    napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_blocking);
+  }
+  return NULL;
+}
+
+static void *notify_main(void *arg) {
+  session *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->head && !s->notify_stop) pthread_cond_wait(&s->cv, &s->mu);
+    if (s->notify_stop) break;
+    notice *n = s->head;
+    s->head = n->next;
+    if (!s->head) s->tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    // ENOENT (the kernel does not know the inode or name) is the common, harmless answer.
+    if (n->name)
+      fuse_lowlevel_notify_inval_entry(s->ch, n->ino, n->name, strlen(n->name));
+    else
+      fuse_lowlevel_notify_inval_inode(s->ch, n->ino, n->off, n->len);
+    free(n->name);
+    free(n);
+    pthread_mutex_lock(&s->mu);
+  }
+  while (s->head) {
+    notice *n = s->head;
+    s->head = n->next;
+    free(n->name);
+    free(n);
+  }
+  s->tail = NULL;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JavaScript → kernel
+
+static session *session_of(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "not a FUSE session");
+    return NULL;
+  }
+  return p;
+}
+
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+static fuse_req_t req_of(napi_env env, napi_value v) {
+  uint64_t p = 0;
+  bool lossless;
+  napi_get_value_bigint_uint64(env, v, &p, &lossless);
+  return (fuse_req_t)(uintptr_t)p;
+}
+
+static uint64_t u64_of(napi_env env, napi_value v) {
+  uint64_t n = 0;
+  bool lossless;
+  napi_get_value_bigint_uint64(env, v, &n, &lossless);
+  return n;
+}
+
+static double num_of(napi_env env, napi_value v) {
+  double d = 0;
+  napi_get_value_double(env, v, &d);
+  return d;
+}
+
+static napi_value int_result(napi_env env, int rc) {
+  napi_value v;
+  napi_create_int32(env, rc, &v);
+  return v;
+}
+
+// The stat in out-args: mode, nlink, uid, gid, size, atime s/ns, mtime s/ns, ctime s/ns, blksize.
+static void fill_stat(const double *a, uint64_t ino, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_mode = (mode_t)a[0];
+  st->st_nlink = (nlink_t)a[1];
+  st->st_uid = (uid_t)a[2];
+  st->st_gid = (gid_t)a[3];
+  st->st_size = (off_t)a[4];
+  st->st_atim.tv_sec = (time_t)a[5];
+  st->st_atim.tv_nsec = (long)a[6];
+  st->st_mtim.tv_sec = (time_t)a[7];
+  st->st_mtim.tv_nsec = (long)a[8];
+  st->st_ctim.tv_sec = (time_t)a[9];
+  st->st_ctim.tv_nsec = (long)a[10];
+  st->st_blksize = (blksize_t)a[11];
+  st->st_blocks = (st->st_size + 511) / 512;
+}
+
+static void fill_entry(session *s, napi_env env, napi_value *argv, struct fuse_entry_param *e) {
+  memset(e, 0, sizeof *e);
+  e->ino = u64_of(env, argv[2]);
+  e->generation = (unsigned long)num_of(env, argv[3]);
+  e->entry_timeout = num_of(env, argv[4]);
+  e->attr_timeout = num_of(env, argv[5]);
+  fill_stat(s->out_args, e->ino, &e->attr);
+}
+
+// replyErr(session, req, errno)
+static napi_value reply_err(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  return int_result(env, fuse_reply_err(req_of(env, argv[1]), (int)num_of(env, argv[2])));
+}
+
+// replyEntry(session, req, ino, generation, entryTimeout, attrTimeout); stat in out-args
+static napi_value reply_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  struct fuse_entry_param e;
+  fill_entry(s, env, argv, &e);
+  return int_result(env, fuse_reply_entry(req_of(env, argv[1]), &e));
+}
+
+// replyCreate(session, req, ino, generation, entryTimeout, attrTimeout, fh, openFlags)
+static napi_value reply_create(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!get_args(env, info, 8, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  struct fuse_entry_param e;
+  fill_entry(s, env, argv, &e);
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = u64_of(env, argv[6]);
+  int flags = (int)num_of(env, argv[7]);
+  fi.direct_io = (flags & 1) != 0;
+  fi.keep_cache = (flags & 2) != 0;
+  return int_result(env, fuse_reply_create(req_of(env, argv[1]), &e, &fi));
+}
+
+// replyAttr(session, req, ino, attrTimeout); stat in out-args
+static napi_value reply_attr(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  struct stat st;
+  fill_stat(s->out_args, u64_of(env, argv[2]), &st);
+  return int_result(env, fuse_reply_attr(req_of(env, argv[1]), &st, num_of(env, argv[3])));
+}
+
+// replyOpen(session, req, fh, openFlags): 1 direct_io, 2 keep_cache, 4 nonseekable
+static napi_value reply_open(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = u64_of(env, argv[2]);
+  int flags = (int)num_of(env, argv[3]);
+  fi.direct_io = (flags & 1) != 0;
+  fi.keep_cache = (flags & 2) != 0;
+  fi.nonseekable = (flags & 4) != 0;
+  return int_result(env, fuse_reply_open(req_of(env, argv[1]), &fi));
+}
+
+// replyBuf(session, req, bytes?): the bytes are written to the kernel before this returns
+static napi_value reply_buf(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[2], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset;
+    CHECK(napi_get_typedarray_info(env, argv[2], &type, &len, &data, &ab, &offset));
+  }
+  return int_result(env, fuse_reply_buf(req_of(env, argv[1]), data, len));
+}
+
+// replyWrite(session, req, count)
+static napi_value reply_write(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  return int_result(env, fuse_reply_write(req_of(env, argv[1]), (size_t)num_of(env, argv[2])));
+}
+
+// replyReadlink(session, req, target)
+static napi_value reply_readlink(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  size_t len = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[2], NULL, 0, &len));
+  char *text = malloc(len + 1);
+  if (!text) return int_result(env, fuse_reply_err(req_of(env, argv[1]), ENOMEM));
+  napi_get_value_string_utf8(env, argv[2], text, len + 1, &len);
+  int rc = fuse_reply_readlink(req_of(env, argv[1]), text);
+  free(text);
+  return int_result(env, rc);
+}
+
+// replyStatfs(session, req); bsize, blocks, bfree, bavail, files, ffree, namemax in out-args
+static napi_value reply_statfs(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  const double *a = s->out_args;
+  struct statvfs st;
+  memset(&st, 0, sizeof st);
+  st.f_bsize = (unsigned long)a[0];
+  st.f_frsize = (unsigned long)a[0];
+  st.f_blocks = (fsblkcnt_t)a[1];
+  st.f_bfree = (fsblkcnt_t)a[2];
+  st.f_bavail = (fsblkcnt_t)a[3];
+  st.f_files = (fsfilcnt_t)a[4];
+  st.f_ffree = (fsfilcnt_t)a[5];
+  st.f_favail = (fsfilcnt_t)a[5];
+  st.f_namemax = (unsigned long)a[6];
+  return int_result(env, fuse_reply_statfs(req_of(env, argv[1]), &st));
+}
+
+// replyXattr(session, req, size)
+static napi_value reply_xattr(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  return int_result(env, fuse_reply_xattr(req_of(env, argv[1]), (size_t)num_of(env, argv[2])));
+}
+
+// replyLock(session, req, type, start, len, pid)
+static napi_value reply_lock(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  struct flock lk;
+  memset(&lk, 0, sizeof lk);
+  lk.l_type = (short)num_of(env, argv[2]);
+  lk.l_whence = SEEK_SET;
+  lk.l_start = (off_t)num_of(env, argv[3]);
+  lk.l_len = (off_t)num_of(env, argv[4]);
+  lk.l_pid = (pid_t)num_of(env, argv[5]);
+  return int_result(env, fuse_reply_lock(req_of(env, argv[1]), &lk));
+}
+
+static void push_notice(session *s, notice *n) {
+  pthread_mutex_lock(&s->mu);
+  if (s->notify_stop) {
+    pthread_mutex_unlock(&s->mu);
+    free(n->name);
+    free(n);
+    return;
+  }
+  if (s->tail)
+    s->tail->next = n;
+  else
+    s->head = n;
+  s->tail = n;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+// notifyInode(session, ino, off, len): drop cached attributes and data [off, off+len) (len 0: all)
+static napi_value notify_inode(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  notice *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->ino = u64_of(env, argv[1]);
+  n->off = (int64_t)num_of(env, argv[2]);
+  n->len = (int64_t)num_of(env, argv[3]);
+  push_notice(s, n);
+  return NULL;
+}
+
+// notifyEntry(session, parent, name): drop the cached name (and its negative entry)
+static napi_value notify_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  size_t len = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[2], NULL, 0, &len));
+  notice *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->name = malloc(len + 1);
+  if (!n->name) {
+    free(n);
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[2], n->name, len + 1, &len);
+  n->ino = u64_of(env, argv[1]);
+  push_notice(s, n);
+  return NULL;
+}
+
+static void throw_errno(napi_env env, int err, const char *what) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  char code[32];
+  snprintf(code, sizeof code, "%d", err);
+  napi_value c, m, e, v;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_create_int32(env, -err, &v);
+  napi_set_named_property(env, e, "errno", v);
+  napi_throw(env, e);
+}
+
+static void free_session(session *s) {
+  if (s->mountpoint) free(s->mountpoint);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s);
+}
+
+// mount(mountpoint, options, dispatch, inArgs: Float64Array, outArgs: Float64Array,
+//       maxBackground) → session. Mounts now (fuse_mount), serves on a thread of its own.
+static napi_value mount_fs(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  char mnt[4096], opts[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &len));
+  CHECK(napi_get_value_string_utf8(env, argv[1], opts, sizeof opts, &len));
+
+  session *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->mountpoint = strdup(mnt);
+  s->max_background = (unsigned)num_of(env, argv[5]);
+
+  for (int i = 0; i < 2; i++) {
+    napi_typedarray_type type;
+    size_t length, offset;
+    void *data;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, argv[3 + i], &type, &length, &data, &ab, &offset) != napi_ok ||
+        type != napi_float64_array || length < NARGS) {
+      free_session(s);
+      napi_throw_type_error(env, NULL, "in/out args must be Float64Arrays of 16");
+      return NULL;
+    }
+    if (i == 0) {
+      s->in_args = data;
+      napi_create_reference(env, argv[3], 1, &s->in_args_ref);
+    } else {
+      s->out_args = data;
+      napi_create_reference(env, argv[4], 1, &s->out_args_ref);
+    }
+  }
+
+  char *fuse_argv[] = {(char *)"tessera", (char *)"-o", opts, NULL};
+  struct fuse_args args = FUSE_ARGS_INIT(opts[0] ? 3 : 1, fuse_argv);
+  s->ch = fuse_mount(mnt, &args);
+  if (!s->ch) {
+    int err = errno ? errno : EIO;
+    fuse_opt_free_args(&args);
+    free_session(s);
+    throw_errno(env, err, "fuse_mount");
+    return NULL;
+  }
+  s->se = fuse_lowlevel_new(&args, &OPS, sizeof OPS, s);
+  fuse_opt_free_args(&args);
+  if (!s->se) {
+    fuse_unmount(mnt, s->ch);
+    free_session(s);
+    throw_errno(env, EINVAL, "fuse_lowlevel_new (bad options?)");
+    return NULL;
+  }
+  fuse_session_add_chan(s->se, s->ch);
+
+  napi_value name;
+  napi_create_string_utf8(env, "tessera-fuse", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, s, call_js, &s->tsfn) !=
+      napi_ok) {
+    fuse_session_destroy(s->se);
+    umount2(mnt, MNT_DETACH);
+    free_session(s);
+    return NULL;
+  }
+  pthread_create(&s->notify_thread, NULL, notify_main, s);
+  s->notify_started = true;
+  pthread_create(&s->loop_thread, NULL, loop_main, s);
+  s->loop_started = true;
+
+  napi_value ext;
+  CHECK(napi_create_external(env, s, NULL, NULL, &ext));
+  return ext;
+}
+
+// unmount(path) → 0 or errno: detach the mount (the kernel then ends the session; the loop
+// thread reports OP_EXITED once every open file of the mount is closed).
+static napi_value unmount_path(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char mnt[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &len));
+  return int_result(env, umount2(mnt, MNT_DETACH) == 0 ? 0 : errno);
+}
+
+// destroy(session): after OP_EXITED and once every request has been answered, free it all.
+static napi_value destroy_session(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  session *s = session_of(env, argv[0]);
+  if (!s || s->destroyed) return NULL;
+  s->destroyed = true;
+  if (s->notify_started) {
+    pthread_mutex_lock(&s->mu);
+    s->notify_stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->notify_thread, NULL);
+  }
+  if (s->loop_started) pthread_join(s->loop_thread, NULL);
+  fuse_session_destroy(s->se); // also closes /dev/fuse
+  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  napi_delete_reference(env, s->in_args_ref);
+  napi_delete_reference(env, s->out_args_ref);
+  // The session struct is left allocated: a stale External may still name it (tiny, once).
+  return NULL;
+}
+
+#define EXPORT_FN(name, fn)                                                                        \
+  do {                                                                                             \
+    napi_value f;                                                                                  \
+    CHECK(napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f));                        \
+    CHECK(napi_set_named_property(env, exports, name, f));                                        \
+  } while (0)
+
+static napi_value init(napi_env env, napi_value exports) {
+  EXPORT_FN("mount", mount_fs);
+  EXPORT_FN("unmount", unmount_path);
+  EXPORT_FN("destroy", destroy_session);
+  EXPORT_FN("replyErr", reply_err);
+  EXPORT_FN("replyEntry", reply_entry);
+  EXPORT_FN("replyCreate", reply_create);
+  EXPORT_FN("replyAttr", reply_attr);
+  EXPORT_FN("replyOpen", reply_open);
+  EXPORT_FN("replyBuf", reply_buf);
+  EXPORT_FN("replyWrite", reply_write);
+  EXPORT_FN("replyReadlink", reply_readlink);
+  EXPORT_FN("replyStatfs", reply_statfs);
+  EXPORT_FN("replyXattr", reply_xattr);
+  EXPORT_FN("replyLock", reply_lock);
+  EXPORT_FN("notifyInode", notify_inode);
+  EXPORT_FN("notifyEntry", notify_entry);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,132 @@
+/**
+ * Typed wrapper over the `tessera_fuse` N-API addon (`native/tessera_fuse.c`): libfuse 2.9's
+ * low-level, inode-based API. Requests arrive through one dispatch callback with their numeric
+ * fields in a shared `Float64Array` (read them before awaiting anything); answers go back
+ * through the `reply*` functions, in any order, from the JavaScript thread.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Operation codes of the dispatch callback (`native/tessera_fuse.c` has the same). */
+export const Op = {
+  LOOKUP: 1,
+  GETATTR: 2,
+  SETATTR: 3,
+  READLINK: 4,
+  MKNOD: 5,
+  MKDIR: 6,
+  UNLINK: 7,
+  RMDIR: 8,
+  SYMLINK: 9,
+  RENAME: 10,
+  LINK: 11,
+  OPEN: 12,
+  READ: 13,
+  WRITE: 14,
+  FLUSH: 15,
+  RELEASE: 16,
+  FSYNC: 17,
+  OPENDIR: 18,
+  READDIR: 19,
+  RELEASEDIR: 20,
+  FSYNCDIR: 21,
+  STATFS: 22,
+  SETXATTR: 23,
+  GETXATTR: 24,
+  LISTXATTR: 25,
+  REMOVEXATTR: 26,
+  CREATE: 27,
+  GETLK: 28,
+  SETLK: 29,
+  FLOCK: 30,
+  /** The session loop ended (the mount is gone); no request follows. */
+  EXITED: 100,
+} as const;
+
+/** Size of the shared numeric argument arrays. */
+export const NARGS = 16;
+
+/** Flags of `replyOpen` / `replyCreate`. */
+export const OpenReply = { DIRECT_IO: 1, KEEP_CACHE: 2, NONSEEKABLE: 4 } as const;
+
+declare const sessionBrand: unique symbol;
+/** A mounted FUSE session (an opaque native handle). */
+export type FuseSession = { readonly [sessionBrand]: true };
+
+/** A request handle (a pointer, as a bigint); every request gets exactly one reply. */
+export type Req = bigint;
+
+/**
+ * The dispatch callback: `op`, request, inode, file handle (or the second inode of rename and
+ * link), lock owner, name, second name (rename's new name, symlink's target), bytes (write,
+ * setxattr). Numbers are in the session's in-args array (see each op in the C source).
+ */
+export type Dispatch = (
+  op: number,
+  req: Req,
+  ino: bigint,
+  fh: bigint,
+  owner: bigint,
+  name: string | undefined,
+  name2: string | undefined,
+  data: Buffer | undefined,
+) => void;
+
+/** The raw addon surface; see `native/tessera_fuse.c`. */
+export interface FuseBinding {
+  mount(
+    mountpoint: string,
+    options: string,
+    dispatch: Dispatch,
+    inArgs: Float64Array,
+    outArgs: Float64Array,
+    maxBackground: number,
+  ): FuseSession;
+  /** Detach the mount; 0 or an errno. */
+  unmount(mountpoint: string): number;
+  destroy(session: FuseSession): void;
+  replyErr(s: FuseSession, req: Req, errno: number): number;
+  replyEntry(s: FuseSession, req: Req, ino: bigint, gen: number, entryTimeout: number, attrTimeout: number): number;
+  replyCreate(
+    s: FuseSession,
+    req: Req,
+    ino: bigint,
+    gen: number,
+    entryTimeout: number,
+    attrTimeout: number,
+    fh: bigint,
+    openFlags: number,
+  ): number;
+  replyAttr(s: FuseSession, req: Req, ino: bigint, attrTimeout: number): number;
+  replyOpen(s: FuseSession, req: Req, fh: bigint, openFlags: number): number;
+  replyBuf(s: FuseSession, req: Req, bytes: Uint8Array | undefined): number;
+  replyWrite(s: FuseSession, req: Req, count: number): number;
+  replyReadlink(s: FuseSession, req: Req, target: string): number;
+  replyStatfs(s: FuseSession, req: Req): number;
+  replyXattr(s: FuseSession, req: Req, size: number): number;
+  replyLock(s: FuseSession, req: Req, type: number, start: number, len: number, pid: number): number;
+  notifyInode(s: FuseSession, ino: bigint, off: number, len: number): void;
+  notifyEntry(s: FuseSession, parent: bigint, name: string): void;
+}
+
+let cached: { binding?: FuseBinding; error?: Error } | undefined;
+
+/** The addon, or why it cannot be used here (not Linux, not built, no libfuse.so.2). */
+export function loadFuseBinding(): { binding?: FuseBinding; error?: Error } {
+  if (cached) return cached;
+  if (process.platform !== 'linux') {
+    cached = { error: new Error(`FUSE mounts are Linux-only (platform: ${process.platform})`) };
+    return cached;
+  }
+  const file = fileURLToPath(new URL('../../../build/Release/tessera_fuse.node', import.meta.url));
+  try {
+    cached = { binding: createRequire(import.meta.url)(file) as FuseBinding };
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    error.message = `cannot load the tessera_fuse addon from ${file} (is libfuse2 installed and did \`npm ci\` build it?): ${error.message}`;
+    cached = { error };
+  }
+  return cached;
+}

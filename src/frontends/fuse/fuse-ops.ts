@@ -1,0 +1,573 @@
+import { randomBytes } from 'node:crypto';
+import { fullMode, nowNs } from '../../core/attr.ts';
+import { FsError } from '../../core/fs-error.ts';
+import type { NodeId } from '../../core/ids.ts';
+import type { Logger } from '../../core/log.ts';
+import type { Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
+import { EntryCache } from './entry-cache.ts';
+import { type FuseBinding, type FuseSession, NARGS, Op, type Req } from './fuse-binding.ts';
+import { type Dirent, fuseErrnoOf, packDirents, putStat, putStatfs, timespecToNs } from './fuse-encode.ts';
+import { OpenFile } from './open-file.ts';
+
+// Linux constants the kernel hands us.
+const O_ACCMODE = 0o3;
+const O_WRONLY = 0o1;
+const O_RDONLY = 0o0;
+const O_APPEND = 0o2000;
+const O_EXCL = 0o200;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const SET_MODE = 1 << 0;
+const SET_UID = 1 << 1;
+const SET_GID = 1 << 2;
+const SET_SIZE = 1 << 3;
+const SET_ATIME = 1 << 4;
+const SET_MTIME = 1 << 5;
+const SET_ATIME_NOW = 1 << 7;
+const SET_MTIME_NOW = 1 << 8;
+
+/** Entries asked for per READDIRP page while listing a directory. */
+const DIR_PAGE = 2000;
+
+/** Options of {@link FuseOps}. */
+export interface FuseOpsOptions {
+  source: Source;
+  binding: FuseBinding;
+  /** Seconds the kernel may trust a name (`entry_timeout`). */
+  entryTimeout: number;
+  /** Seconds the kernel may trust attributes (`attr_timeout`). */
+  attrTimeout: number;
+  logger?: Logger | undefined;
+}
+
+interface OpenDir {
+  id: NodeId;
+  entries: Dirent[];
+  cookie: string;
+  eof: boolean;
+  /** A page being fetched (concurrent READDIRs of one handle wait for the same one). */
+  fetching: Promise<void> | undefined;
+}
+
+/** Arguments of one request, copied out of the shared in-args array before any await. */
+type Args = Float64Array;
+
+/**
+ * The FUSE operations over a Source: inode numbers are the Source's node ids (the namespace
+ * root, id 1, is FUSE's root inode 1), file handles map to Source handles, every failure is
+ * answered with the errno of the table. Each request is handled asynchronously and answered
+ * exactly once; the session's loop never waits for JavaScript.
+ */
+export class FuseOps {
+  readonly #source: Source;
+  readonly #b: FuseBinding;
+  readonly #entryTimeout: number;
+  readonly #attrTimeout: number;
+  readonly #log: Logger | undefined;
+  readonly inArgs = new Float64Array(NARGS);
+  readonly outArgs = new Float64Array(NARGS);
+  readonly #cache: EntryCache;
+  readonly #files = new Map<bigint, OpenFile>();
+  readonly #filesById = new Map<NodeId, Set<OpenFile>>();
+  readonly #dirs = new Map<bigint, OpenDir>();
+  #nextFh = 1n;
+  /** Distinguishes this mount's lock owners from other clients' (kernel owners are pointers). */
+  readonly #ownerPrefix = `fuse:${randomBytes(6).toString('hex')}:`;
+  #session: FuseSession | undefined;
+  #pending = 0;
+  #idle: (() => void) | undefined;
+  #exited: (() => void) | undefined;
+  readonly exited: Promise<void>;
+
+  constructor(opts: FuseOpsOptions) {
+    this.#source = opts.source;
+    this.#b = opts.binding;
+    this.#entryTimeout = opts.entryTimeout;
+    this.#attrTimeout = opts.attrTimeout;
+    this.#log = opts.logger;
+    this.#cache = new EntryCache({ ttlMs: Math.max(opts.entryTimeout, 1) * 1000 });
+    this.exited = new Promise((resolve) => (this.#exited = resolve));
+  }
+
+  /** Attach the mounted session (replies and notifications go to it). */
+  attach(session: FuseSession): void {
+    this.#session = session;
+  }
+
+  /** Requests received and not yet answered. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Resolves when no request is waiting for an answer. */
+  async idle(): Promise<void> {
+    if (this.#pending === 0) return;
+    await new Promise<void>((resolve) => (this.#idle = resolve));
+  }
+
+  /** Open files and directories, for a clean shutdown. */
+  async closeAll(): Promise<void> {
+    const files = [...this.#files.values()];
+    this.#files.clear();
+    this.#filesById.clear();
+    this.#dirs.clear();
+    await Promise.all(
+      files.map((f) => f.close().catch(() => undefined)),
+    );
+  }
+
+  /** Apply a Source invalidation to the kernel's caches and ours. */
+  invalidate(ev: Invalidation): void {
+    const s = this.#session;
+    switch (ev.kind) {
+      case 'entry':
+        this.#cache.forgetName(ev.parent, ev.name);
+        if (s) this.#b.notifyEntry(s, ev.parent, ev.name);
+        break;
+      case 'data':
+        this.#cache.forgetId(ev.id);
+        for (const f of this.#filesById.get(ev.id) ?? []) f.dropReadAhead();
+        if (s) this.#b.notifyInode(s, ev.id, 0, 0);
+        break;
+      case 'attr':
+        this.#cache.forgetId(ev.id);
+        if (s) this.#b.notifyInode(s, ev.id, -1, 0);
+        break;
+      case 'tree':
+        this.#cache.clear();
+        for (const f of this.#files.values()) f.dropReadAhead();
+        if (s) this.#b.notifyInode(s, ev.id, 0, 0);
+        break;
+    }
+  }
+
+  /** The addon's dispatch callback. Never throws: every request is answered. */
+  readonly dispatch = (
+    op: number,
+    req: Req,
+    ino: bigint,
+    fh: bigint,
+    owner: bigint,
+    name: string | undefined,
+    name2: string | undefined,
+    data: Buffer | undefined,
+  ): void => {
+    if (op === Op.EXITED) {
+      this.#exited?.();
+      return;
+    }
+    this.#pending++;
+    const args = this.inArgs.slice();
+    this.#handle(op, req, ino, fh, owner, name ?? '', name2 ?? '', data, args).catch((err: unknown) => {
+      const errno = fuseErrnoOf(err, opName(op));
+      if (errno === 5) this.#log?.warn('fuse: operation failed', { op: opName(op), error: String(err) });
+      this.#answer(() => this.#b.replyErr(this.#s, req, errno));
+    });
+  };
+
+  get #s(): FuseSession {
+    if (!this.#session) throw FsError.ENOTCONN('fuse', undefined, 'not mounted');
+    return this.#session;
+  }
+
+  /** Send a reply and count the request answered. */
+  #answer(reply: () => number): void {
+    try {
+      reply();
+    } finally {
+      this.#pending--;
+      if (this.#pending === 0 && this.#idle) {
+        const idle = this.#idle;
+        this.#idle = undefined;
+        idle();
+      }
+    }
+  }
+
+  #ok(req: Req): void {
+    this.#answer(() => this.#b.replyErr(this.#s, req, 0));
+  }
+
+  #entry(req: Req, e: Entry): void {
+    this.#answer(() => {
+      putStat(this.outArgs, e.attr);
+      return this.#b.replyEntry(this.#s, req, e.id, e.attr.gen + 1, this.#entryTimeout, this.#attrTimeout);
+    });
+  }
+
+  #file(fh: bigint): OpenFile {
+    const f = this.#files.get(fh);
+    if (!f) throw FsError.EBADF('fuse', undefined, `no open file ${fh}`);
+    return f;
+  }
+
+  #addFile(f: OpenFile): bigint {
+    const fh = this.#nextFh++;
+    this.#files.set(fh, f);
+    let set = this.#filesById.get(f.id);
+    if (!set) this.#filesById.set(f.id, (set = new Set()));
+    set.add(f);
+    return fh;
+  }
+
+  #removeFile(fh: bigint): OpenFile | undefined {
+    const f = this.#files.get(fh);
+    if (!f) return undefined;
+    this.#files.delete(fh);
+    const set = this.#filesById.get(f.id);
+    set?.delete(f);
+    if (set?.size === 0) this.#filesById.delete(f.id);
+    return f;
+  }
+
+  /** Written bytes of `id` still on their way reach the Source before its attributes are read. */
+  async #settle(id: NodeId): Promise<void> {
+    const set = this.#filesById.get(id);
+    if (!set) return;
+    for (const f of set) if (f.dirty) await f.drain();
+  }
+
+  /** Other handles of `id` drop read-ahead after a change through this mount. */
+  #changed(id: NodeId): void {
+    this.#cache.forgetId(id);
+    for (const f of this.#filesById.get(id) ?? []) f.dropReadAhead();
+  }
+
+  async #lookup(parent: NodeId, name: string): Promise<Entry> {
+    const hit = this.#cache.get(parent, name);
+    if (hit) {
+      if (!this.#filesById.get(hit.id)?.size) return hit;
+      await this.#settle(hit.id);
+      return { id: hit.id, attr: await this.#source.getattr({ id: hit.id }) };
+    }
+    const entry = await this.#source.lookup({ parent, name });
+    await this.#settle(entry.id);
+    return this.#filesById.get(entry.id)?.size
+      ? { id: entry.id, attr: await this.#source.getattr({ id: entry.id }) }
+      : entry;
+  }
+
+  async #handle(
+    op: number,
+    req: Req,
+    ino: bigint,
+    fh: bigint,
+    owner: bigint,
+    name: string,
+    name2: string,
+    data: Buffer | undefined,
+    a: Args,
+  ): Promise<void> {
+    const src = this.#source;
+    switch (op) {
+      case Op.LOOKUP:
+        return this.#entry(req, await this.#lookup(ino, name));
+      case Op.GETATTR: {
+        await this.#settle(ino);
+        const attr = await src.getattr({ id: ino });
+        return this.#answer(() => {
+          putStat(this.outArgs, attr);
+          return this.#b.replyAttr(this.#s, req, ino, this.#attrTimeout);
+        });
+      }
+      case Op.SETATTR:
+        return this.#setattr(req, ino, fh, a);
+      case Op.READLINK: {
+        const target = await src.readlink({ id: ino });
+        return this.#answer(() => this.#b.replyReadlink(this.#s, req, target));
+      }
+      case Op.MKNOD: {
+        if ((a[0]! & S_IFMT) !== S_IFREG)
+          throw FsError.EPERM('mknod', name, 'only regular files can be made here');
+        const made = await src.create({ parent: ino, name, mode: a[0]! & 0o7777, exclusive: true });
+        await src.closeFile({ handle: made.handle });
+        this.#cache.forgetName(ino, name);
+        return this.#entry(req, made);
+      }
+      case Op.MKDIR: {
+        const made = await src.mkdir({ parent: ino, name, mode: a[0]! & 0o7777 });
+        this.#cache.forgetName(ino, name);
+        return this.#entry(req, made);
+      }
+      case Op.UNLINK:
+        this.#cache.forgetName(ino, name);
+        await src.unlink({ parent: ino, name });
+        return this.#ok(req);
+      case Op.RMDIR:
+        this.#cache.forgetName(ino, name);
+        await src.rmdir({ parent: ino, name });
+        return this.#ok(req);
+      case Op.SYMLINK: {
+        const made = await src.symlink({ parent: ino, name, target: name2 });
+        this.#cache.forgetName(ino, name);
+        return this.#entry(req, made);
+      }
+      case Op.RENAME:
+        this.#cache.forgetName(ino, name);
+        this.#cache.forgetName(fh, name2);
+        await src.rename({ parent: ino, name, newParent: fh, newName: name2 });
+        return this.#ok(req);
+      case Op.LINK: {
+        const made = await src.link({ id: ino, newParent: fh, newName: name });
+        this.#cache.forgetName(fh, name);
+        this.#changed(ino);
+        return this.#entry(req, made);
+      }
+      case Op.OPEN: {
+        const flags = openFlagsOf(a[0]!);
+        const { handle } = await src.openFile({ id: ino, flags });
+        const f = this.#addFile(new OpenFile({ source: src, id: ino, handle }));
+        return this.#answer(() => this.#b.replyOpen(this.#s, req, f, 0));
+      }
+      case Op.CREATE: {
+        const flags = a[1]!;
+        const made = await src.create({
+          parent: ino,
+          name,
+          mode: a[0]! & 0o7777,
+          exclusive: (flags & O_EXCL) !== 0,
+          flags: { ...openFlagsOf(flags), write: true },
+        });
+        this.#cache.forgetName(ino, name);
+        const f = this.#addFile(new OpenFile({ source: src, id: made.id, handle: made.handle, created: true }));
+        return this.#answer(() => {
+          putStat(this.outArgs, made.attr);
+          return this.#b.replyCreate(
+            this.#s,
+            req,
+            made.id,
+            made.attr.gen + 1,
+            this.#entryTimeout,
+            this.#attrTimeout,
+            f,
+            0,
+          );
+        });
+      }
+      case Op.READ: {
+        const bytes = await this.#file(fh).read(a[1]!, a[0]!);
+        return this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
+      }
+      case Op.WRITE: {
+        const f = this.#file(fh);
+        const n = await f.write(a[1]!, data ?? Buffer.alloc(0));
+        for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
+        this.#cache.forgetId(f.id);
+        return this.#answer(() => this.#b.replyWrite(this.#s, req, n));
+      }
+      case Op.FLUSH: {
+        const f = this.#file(fh);
+        await f.drain();
+        // close() releases the POSIX locks of the closing process on this file.
+        if (f.locked) {
+          await src.lock({
+            handle: f.handle,
+            cmd: 'set',
+            type: 'unlock',
+            start: 0,
+            length: 0,
+            owner: this.#owner(owner),
+          });
+        }
+        return this.#ok(req);
+      }
+      case Op.RELEASE: {
+        const f = this.#removeFile(fh);
+        await f?.close();
+        return this.#ok(req);
+      }
+      case Op.FSYNC: {
+        const f = this.#file(fh);
+        await f.drain();
+        await src.flush({ handle: f.handle });
+        return this.#ok(req);
+      }
+      case Op.OPENDIR: {
+        const dirFh = this.#nextFh++;
+        this.#dirs.set(dirFh, {
+          id: ino,
+          entries: [
+            { name: '.', ino, mode: S_IFDIR },
+            { name: '..', ino, mode: S_IFDIR },
+          ],
+          cookie: '',
+          eof: false,
+          fetching: undefined,
+        });
+        return this.#answer(() => this.#b.replyOpen(this.#s, req, dirFh, 0));
+      }
+      case Op.READDIR:
+        return this.#readdir(req, fh, a[0]!, a[1]!);
+      case Op.RELEASEDIR:
+        this.#dirs.delete(fh);
+        return this.#ok(req);
+      case Op.FSYNCDIR:
+        return this.#ok(req);
+      case Op.STATFS: {
+        const st = await src.statfs({ id: ino });
+        return this.#answer(() => {
+          putStatfs(this.outArgs, st);
+          return this.#b.replyStatfs(this.#s, req);
+        });
+      }
+      case Op.SETXATTR: {
+        const flags = a[0]!;
+        const mode = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
+        await src.setxattr({ id: ino, name, value: data ?? Buffer.alloc(0), mode });
+        this.#changed(ino);
+        return this.#ok(req);
+      }
+      case Op.GETXATTR: {
+        const value = await src.getxattr({ id: ino, name });
+        return this.#sized(req, a[0]!, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      }
+      case Op.LISTXATTR: {
+        const names = await src.listxattr({ id: ino });
+        return this.#sized(req, a[0]!, Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'));
+      }
+      case Op.REMOVEXATTR:
+        await src.removexattr({ id: ino, name });
+        this.#changed(ino);
+        return this.#ok(req);
+      case Op.GETLK: {
+        const f = this.#file(fh);
+        const conflict = await src.lock({
+          handle: f.handle,
+          cmd: 'test',
+          type: lockTypeOf(a[0]!),
+          start: a[1]!,
+          length: a[2]!,
+          owner: this.#owner(owner),
+        });
+        return this.#answer(() =>
+          conflict === null
+            ? this.#b.replyLock(this.#s, req, F_UNLCK, a[1]!, a[2]!, 0)
+            : this.#b.replyLock(
+                this.#s,
+                req,
+                conflict.type === 'read' ? F_RDLCK : F_WRLCK,
+                conflict.start,
+                conflict.length,
+                0,
+              ),
+        );
+      }
+      case Op.SETLK: {
+        const f = this.#file(fh);
+        const type = lockTypeOf(a[0]!);
+        await src.lock({
+          handle: f.handle,
+          cmd: a[4]! ? 'wait' : 'set',
+          type,
+          start: a[1]!,
+          length: a[2]!,
+          owner: this.#owner(owner),
+        });
+        if (type !== 'unlock') f.locked = true;
+        return this.#ok(req);
+      }
+      case Op.FLOCK: {
+        const f = this.#file(fh);
+        const how = a[0]!;
+        const type: LockType = how & LOCK_UN ? 'unlock' : how & LOCK_EX ? 'write' : how & LOCK_SH ? 'read' : 'unlock';
+        await src.lock({
+          handle: f.handle,
+          cmd: how & LOCK_NB || type === 'unlock' ? 'set' : 'wait',
+          type,
+          start: 0,
+          length: 0,
+          owner: `${this.#owner(owner)}:flock`,
+        });
+        return this.#ok(req);
+      }
+      default:
+        throw FsError.ENOSYS('fuse', undefined, `operation ${op}`);
+    }
+  }
+
+  #owner(owner: bigint): string {
+    return `${this.#ownerPrefix}${owner.toString(16)}`;
+  }
+
+  /** getxattr/listxattr: size 0 asks how big the answer is; too small a buffer is ERANGE. */
+  #sized(req: Req, size: number, bytes: Buffer): void {
+    if (size === 0) return this.#answer(() => this.#b.replyXattr(this.#s, req, bytes.length));
+    if (bytes.length > size) throw FsError.ERANGE('getxattr', undefined, `value needs ${bytes.length} bytes`);
+    return this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
+  }
+
+  async #setattr(req: Req, ino: bigint, fh: bigint, a: Args): Promise<void> {
+    const toSet = a[0]!;
+    const file = a[9] ? this.#files.get(fh) : undefined;
+    await this.#settle(ino);
+    const now = toSet & (SET_ATIME_NOW | SET_MTIME_NOW) ? nowNs() : 0n;
+    const attr = await this.#source.setattr({
+      id: ino,
+      handle: toSet & SET_SIZE ? file?.handle : undefined,
+      mode: toSet & SET_MODE ? a[1]! & 0o7777 : undefined,
+      uid: toSet & SET_UID ? a[2]! : undefined,
+      gid: toSet & SET_GID ? a[3]! : undefined,
+      size: toSet & SET_SIZE ? a[4]! : undefined,
+      atimeNs: toSet & SET_ATIME_NOW ? now : toSet & SET_ATIME ? timespecToNs(a[5]!, a[6]!) : undefined,
+      mtimeNs: toSet & SET_MTIME_NOW ? now : toSet & SET_MTIME ? timespecToNs(a[7]!, a[8]!) : undefined,
+    });
+    if (file && toSet & SET_SIZE) file.modified = true;
+    this.#changed(ino);
+    this.#answer(() => {
+      putStat(this.outArgs, attr);
+      return this.#b.replyAttr(this.#s, req, ino, this.#attrTimeout);
+    });
+  }
+
+  async #readdir(req: Req, fh: bigint, size: number, offset: number): Promise<void> {
+    const dir = this.#dirs.get(fh);
+    if (!dir) throw FsError.EBADF('readdir', undefined, `no open directory ${fh}`);
+    while (offset >= dir.entries.length && !dir.eof) {
+      dir.fetching ??= this.#fetchPage(dir).finally(() => (dir.fetching = undefined));
+      await dir.fetching;
+    }
+    const bytes = packDirents(dir.entries, offset, size);
+    this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
+  }
+
+  async #fetchPage(dir: OpenDir): Promise<void> {
+    const page = await this.#source.readdirp({ dir: dir.id, cookie: dir.cookie, max: DIR_PAGE });
+    for (const e of page.entries) {
+      dir.entries.push({ name: e.name, ino: e.id, mode: fullMode({ kind: e.attr.kind, mode: 0 }) });
+      this.#cache.put(dir.id, e.name, { id: e.id, attr: e.attr });
+    }
+    dir.cookie = page.cookie;
+    dir.eof = page.eof || page.entries.length === 0;
+  }
+}
+
+function openFlagsOf(flags: number): OpenFlags {
+  const acc = flags & O_ACCMODE;
+  return {
+    read: acc !== O_WRONLY,
+    write: acc !== O_RDONLY,
+    append: (flags & O_APPEND) !== 0,
+  };
+}
+
+function lockTypeOf(type: number): LockType {
+  if (type === F_RDLCK) return 'read';
+  if (type === F_WRLCK) return 'write';
+  return 'unlock';
+}
+
+const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
+
+function opName(op: number): string {
+  return OP_NAMES.get(op) ?? `op${op}`;
+}

@@ -1,0 +1,193 @@
+import { FsError } from '../../core/fs-error.ts';
+import type { NodeId } from '../../core/ids.ts';
+import type { Handle, Source } from '../../sources/source.ts';
+
+/** Bytes per read-ahead chunk and per coalesced write sent to the Source. */
+export const CHUNK = 1024 * 1024;
+/** Chunks read ahead of a sequential reader. */
+export const READ_AHEAD = 8;
+/** Written bytes sent but not yet acknowledged before a writer has to wait. */
+export const WRITE_BEHIND_BYTES = 16 * CHUNK;
+
+/**
+ * One open file of the mount: the Source handle, plus
+ *
+ * - write-behind: the kernel sends 128 KiB writes one at a time and waits for each answer, so
+ *   a write is acknowledged once copied into a 1 MiB coalescing buffer; full buffers go to
+ *   the Source pipelined (up to {@link WRITE_BEHIND_BYTES} in flight). The first failure is
+ *   kept and reported by the next write, `drain` (flush, fsync, close) — NFS-style;
+ * - read-ahead: a sequential reader gets {@link READ_AHEAD} aligned 1 MiB chunks fetched
+ *   ahead of it; FUSE's 128 KiB reads are answered from them.
+ */
+export class OpenFile {
+  readonly id: NodeId;
+  readonly handle: Handle;
+  readonly #source: Source;
+  /** Whether this handle took byte-range locks (flush must release the owner's). */
+  locked = false;
+  /** Whether the file was changed through this handle (written or truncated). */
+  modified = false;
+  /** Whether the handle came from `create` (closing it must make the file appear). */
+  readonly created: boolean;
+
+  // write-behind
+  #buf: Buffer | undefined;
+  #bufStart = 0;
+  #bufLen = 0;
+  readonly #inflight = new Set<Promise<void>>();
+  #inflightBytes = 0;
+  #error: FsError | undefined;
+
+  // read-ahead
+  readonly #chunks = new Map<number, Promise<Buffer>>();
+  #nextOffset = -1;
+  #sequential = 0;
+  #generation = 0;
+
+  constructor(opts: { source: Source; id: NodeId; handle: Handle; created?: boolean }) {
+    this.#source = opts.source;
+    this.created = opts.created ?? false;
+    this.id = opts.id;
+    this.handle = opts.handle;
+  }
+
+  /** Whether written bytes are not yet acknowledged by the Source. */
+  get dirty(): boolean {
+    return this.#bufLen > 0 || this.#inflight.size > 0;
+  }
+
+  /** Accept `data` at `offset`; resolves once it is buffered (or sent, if large). */
+  async write(offset: number, data: Uint8Array): Promise<number> {
+    this.#throwPending();
+    this.dropReadAhead();
+    this.modified = true;
+    if (this.#buf && offset === this.#bufStart + this.#bufLen && this.#bufLen + data.length <= CHUNK) {
+      this.#buf.set(data, this.#bufLen);
+      this.#bufLen += data.length;
+    } else {
+      this.#sendBuffer();
+      if (data.length >= CHUNK) {
+        this.#send(offset, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      } else {
+        this.#buf = Buffer.allocUnsafe(CHUNK);
+        this.#buf.set(data, 0);
+        this.#bufStart = offset;
+        this.#bufLen = data.length;
+      }
+    }
+    if (this.#bufLen === CHUNK) this.#sendBuffer();
+    while (this.#inflightBytes > WRITE_BEHIND_BYTES && this.#inflight.size > 0) {
+      await Promise.race(this.#inflight);
+    }
+    this.#throwPending();
+    return data.length;
+  }
+
+  /**
+   * Close the Source handle. A handle opened for writing but never written through is closed
+   * with `abort`, so opening a file for writing alone (touch, utimes through an fd) does not
+   * rewrite it; a created file always appears.
+   */
+  async close(): Promise<void> {
+    try {
+      await this.drain();
+    } finally {
+      await this.#source.closeFile({ handle: this.handle, abort: !this.created && !this.modified });
+    }
+  }
+
+  /** Send what is buffered and wait for every write; rejects with the first failure (once). */
+  async drain(): Promise<void> {
+    this.#sendBuffer();
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight);
+    this.#throwPending();
+  }
+
+  #throwPending(): void {
+    const err = this.#error;
+    if (err === undefined) return;
+    this.#error = undefined;
+    throw err;
+  }
+
+  #sendBuffer(): void {
+    if (!this.#buf || this.#bufLen === 0) return;
+    const bytes = this.#buf.subarray(0, this.#bufLen);
+    const start = this.#bufStart;
+    this.#buf = undefined;
+    this.#bufLen = 0;
+    this.#send(start, bytes);
+  }
+
+  #send(offset: number, data: Buffer): void {
+    this.#inflightBytes += data.length;
+    const p: Promise<void> = this.#source
+      .write({ handle: this.handle, offset, data })
+      .then(
+        ({ written }) => {
+          if (written < data.length)
+            this.#error ??= FsError.EIO('write', undefined, `short write (${written} of ${data.length} bytes)`);
+        },
+        (err: unknown) => {
+          this.#error ??= FsError.from(err, 'write');
+        },
+      )
+      .finally(() => {
+        this.#inflightBytes -= data.length;
+        this.#inflight.delete(p);
+      });
+    this.#inflight.add(p);
+  }
+
+  /** Forget read-ahead chunks (the file changed). */
+  dropReadAhead(): void {
+    if (this.#chunks.size === 0) return;
+    this.#chunks.clear();
+    this.#generation++;
+  }
+
+  /**
+   * Read `length` bytes at `offset`. Sequential readers are served from read-ahead chunks;
+   * others read straight through. The bytes written through this handle are drained first.
+   */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.dirty) await this.drain();
+    const sequential = offset === this.#nextOffset || (offset === 0 && this.#nextOffset <= 0);
+    this.#sequential = sequential ? this.#sequential + 1 : 0;
+    this.#nextOffset = offset + length;
+    if (this.#sequential < 2 && this.#chunks.size === 0) {
+      return this.#source.read({ handle: this.handle, offset, length });
+    }
+    const first = Math.floor(offset / CHUNK);
+    const last = Math.floor((offset + length - 1) / CHUNK);
+    // Chunks behind the reader are not needed again.
+    for (const index of this.#chunks.keys()) if (index < first) this.#chunks.delete(index);
+    const ahead = this.#sequential >= 2 ? READ_AHEAD : 0;
+    for (let i = first; i <= last + ahead; i++) this.#chunk(i);
+    const parts: Uint8Array[] = [];
+    for (let i = first; i <= last; i++) {
+      const chunk = await this.#chunk(i);
+      const from = Math.max(offset, i * CHUNK) - i * CHUNK;
+      const to = Math.min(offset + length, (i + 1) * CHUNK) - i * CHUNK;
+      parts.push(chunk.subarray(Math.min(from, chunk.length), Math.min(to, chunk.length)));
+      if (chunk.length < CHUNK) break; // end of file
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  #chunk(index: number): Promise<Buffer> {
+    let p = this.#chunks.get(index);
+    if (p === undefined) {
+      const generation = this.#generation;
+      p = this.#source
+        .read({ handle: this.handle, offset: index * CHUNK, length: CHUNK, into: Buffer.allocUnsafe(CHUNK) })
+        .then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      // A failed chunk is not kept: the next read asks again (and reports its own error).
+      p.catch(() => {
+        if (this.#generation === generation && this.#chunks.get(index) === p) this.#chunks.delete(index);
+      });
+      this.#chunks.set(index, p);
+    }
+    return p;
+  }
+}
