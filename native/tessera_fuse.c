@@ -150,11 +150,17 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_BIG_WRITES;
 }
 
-static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  request *r = new_request(req, OP_LOOKUP, parent);
-  if (r) r->name = strdup(name);
-  enqueue(req, r);
-}
+// Requests that carry an inode and one name: lookup, unlink, rmdir, removexattr.
+#define NAME_REQUEST(fn, op)                                                                       \
+  static void fn(fuse_req_t req, fuse_ino_t ino, const char *name) {                               \
+    request *r = new_request(req, op, ino);                                                        \
+    if (r) r->name = strdup(name);                                                                 \
+    enqueue(req, r);                                                                               \
+  }
+NAME_REQUEST(ll_lookup, OP_LOOKUP)
+NAME_REQUEST(ll_unlink, OP_UNLINK)
+NAME_REQUEST(ll_rmdir, OP_RMDIR)
+NAME_REQUEST(ll_removexattr, OP_REMOVEXATTR)
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
   // Inode numbers are the Source's own stable ids: nothing to release.
@@ -209,18 +215,6 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   enqueue(req, r);
 }
 
-static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  request *r = new_request(req, OP_UNLINK, parent);
-  if (r) r->name = strdup(name);
-  enqueue(req, r);
-}
-
-static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  request *r = new_request(req, OP_RMDIR, parent);
-  if (r) r->name = strdup(name);
-  enqueue(req, r);
-}
-
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   request *r = new_request(req, OP_SYMLINK, parent);
   if (r) {
@@ -260,31 +254,28 @@ static request *file_request(fuse_req_t req, int op, fuse_ino_t ino, struct fuse
   return r;
 }
 
-static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  enqueue(req, file_request(req, OP_OPEN, ino, fi));
-}
-
-static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  enqueue(req, file_request(req, OP_OPENDIR, ino, fi));
-}
-
-static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  request *r = file_request(req, OP_READ, ino, fi);
-  if (r) {
-    r->args[0] = (double)size;
-    r->args[1] = (double)off;
+// Requests on an open file with no other argument: open, opendir, flush, releasedir.
+#define FILE_REQUEST(fn, op)                                                                       \
+  static void fn(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {                      \
+    enqueue(req, file_request(req, op, ino, fi));                                                  \
   }
-  enqueue(req, r);
-}
+FILE_REQUEST(ll_open, OP_OPEN)
+FILE_REQUEST(ll_opendir, OP_OPENDIR)
+FILE_REQUEST(ll_flush, OP_FLUSH)
+FILE_REQUEST(ll_releasedir, OP_RELEASEDIR)
 
-static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  request *r = file_request(req, OP_READDIR, ino, fi);
-  if (r) {
-    r->args[0] = (double)size;
-    r->args[1] = (double)off;
+// Reads of a file or a directory: size and offset.
+#define SIZED_REQUEST(fn, op)                                                                      \
+  static void fn(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) { \
+    request *r = file_request(req, op, ino, fi);                                                   \
+    if (r) {                                                                                       \
+      r->args[0] = (double)size;                                                                   \
+      r->args[1] = (double)off;                                                                    \
+    }                                                                                              \
+    enqueue(req, r);                                                                               \
   }
-  enqueue(req, r);
-}
+SIZED_REQUEST(ll_read, OP_READ)
+SIZED_REQUEST(ll_readdir, OP_READDIR)
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
@@ -303,18 +294,10 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   enqueue(req, r);
 }
 
-static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  enqueue(req, file_request(req, OP_FLUSH, ino, fi));
-}
-
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   request *r = file_request(req, OP_RELEASE, ino, fi);
   if (r) r->args[1] = fi->flock_release;
   enqueue(req, r);
-}
-
-static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  enqueue(req, file_request(req, OP_RELEASEDIR, ino, fi));
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
@@ -356,12 +339,6 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   request *r = new_request(req, OP_LISTXATTR, ino);
   if (r) r->args[0] = (double)size;
-  enqueue(req, r);
-}
-
-static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-  request *r = new_request(req, OP_REMOVEXATTR, ino);
-  if (r) r->name = strdup(name);
   enqueue(req, r);
 }
 
@@ -611,12 +588,17 @@ static void fill_entry(session *s, napi_env env, napi_value *argv, struct fuse_e
   fill_stat(s->out_args, e->ino, &e->attr);
 }
 
-// replyErr(session, req, errno)
-static napi_value reply_err(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  return int_result(env, fuse_reply_err(req_of(env, argv[1]), (int)num_of(env, argv[2])));
-}
+// The replies that carry one number: replyErr(session, req, errno),
+// replyWrite(session, req, count), replyXattr(session, req, size).
+#define REPLY_NUMBER(name, call, type)                                                             \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    napi_value argv[3];                                                                            \
+    if (!get_args(env, info, 3, argv)) return NULL;                                                \
+    return int_result(env, call(req_of(env, argv[1]), (type)num_of(env, argv[2])));                \
+  }
+REPLY_NUMBER(reply_err, fuse_reply_err, int)
+REPLY_NUMBER(reply_write, fuse_reply_write, size_t)
+REPLY_NUMBER(reply_xattr, fuse_reply_xattr, size_t)
 
 // replyEntry(session, req, ino, generation, entryTimeout, attrTimeout); stat in out-args
 static napi_value reply_entry(napi_env env, napi_callback_info info) {
@@ -688,12 +670,6 @@ static napi_value reply_buf(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_buf(req_of(env, argv[1]), data, len));
 }
 
-// replyWrite(session, req, count)
-static napi_value reply_write(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  return int_result(env, fuse_reply_write(req_of(env, argv[1]), (size_t)num_of(env, argv[2])));
-}
 
 // replyReadlink(session, req, target)
 static napi_value reply_readlink(napi_env env, napi_callback_info info) {
@@ -730,12 +706,6 @@ static napi_value reply_statfs(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_statfs(req_of(env, argv[1]), &st));
 }
 
-// replyXattr(session, req, size)
-static napi_value reply_xattr(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  return int_result(env, fuse_reply_xattr(req_of(env, argv[1]), (size_t)num_of(env, argv[2])));
-}
 
 // replyLock(session, req, type, start, len, pid)
 static napi_value reply_lock(napi_env env, napi_callback_info info) {

@@ -8,6 +8,7 @@ import { exportCommands } from './commands/export.ts';
 import { infoCommand } from './commands/info.ts';
 import { initCommand } from './commands/init.ts';
 import { mountCommands } from './commands/mount.ts';
+import { mountFsCommand } from './commands/mount-fs.ts';
 import { remoteCommands } from './commands/remote.ts';
 import { serveCommand } from './commands/serve.ts';
 import { vfsCommands } from './commands/vfs.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   ...credentialsCommands,
   ...remoteCommands,
   ...mountCommands,
+  mountFsCommand,
   ...vfsCommands,
 ];
 

@@ -1,39 +1,9 @@
 import { listenProblem } from '../../core/config.ts';
-import { exitCodeOf } from '../../core/errno.ts';
 import { defaultSurfaces } from '../../frontends/default-surfaces.ts';
 import { createNode } from '../../node/node.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
 import { HOME_OPTION_HELP, homeRootOf, type Command } from '../command.ts';
-
-/**
- * The first SIGINT or SIGTERM (a second one ends the process at once). `cancel` removes the
- * handlers when the server never started.
- */
-function untilSignal(io: { err(text: string): void }): { signal: Promise<NodeJS.Signals>; cancel(): void } {
-  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
-  const signal = new Promise<NodeJS.Signals>((resolve) => {
-    onSignal = (sig) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      const again = () => {
-        io.err('tessera: serve: stopping now (second signal)\n');
-        process.exit(exitCodeOf('EINTR'));
-      };
-      process.once('SIGINT', again);
-      process.once('SIGTERM', again);
-      resolve(sig);
-    };
-  });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal,
-    cancel: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
-}
+import { untilSignal } from '../signals.ts';
 
 /** `tessera serve`: run the node's server until SIGINT/SIGTERM. */
 export const serveCommand: Command = {
@@ -69,7 +39,7 @@ ${HOME_OPTION_HELP}
       const problem = listenProblem(values.listen);
       if (problem !== undefined) throw usageError({ command: 'serve', problem: `--listen: ${problem}` });
     }
-    const stop = untilSignal(io);
+    const stop = untilSignal({ io, command: 'serve' });
     let node;
     try {
       node = await createNode({

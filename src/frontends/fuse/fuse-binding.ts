@@ -88,7 +88,14 @@ export interface FuseBinding {
   unmount(mountpoint: string): number;
   destroy(session: FuseSession): void;
   replyErr(s: FuseSession, req: Req, errno: number): number;
-  replyEntry(s: FuseSession, req: Req, ino: bigint, gen: number, entryTimeout: number, attrTimeout: number): number;
+  replyEntry(
+    s: FuseSession,
+    req: Req,
+    ino: bigint,
+    gen: number,
+    entryTimeout: number,
+    attrTimeout: number,
+  ): number;
   replyCreate(
     s: FuseSession,
     req: Req,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FsError } from '../../core/fs-error.ts';
 import type { Logger } from '../../core/log.ts';
@@ -38,7 +38,7 @@ function delay(ms: number): Promise<void> {
 
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err) => (err ? reject(err) : resolve()));
+    execFile(cmd, args, (err) => (err ? reject(new Error(err.message)) : resolve()));
   });
 }
 
@@ -128,7 +128,8 @@ export class FuseMount implements AsyncDisposable {
     } catch (err) {
       const errno = Math.abs((err as { errno?: number }).errno ?? 5);
       throw new FsError({
-        code: errno === 1 || errno === 13 ? 'EACCES' : errno === 2 ? 'ENOENT' : errno === 19 ? 'ENXIO' : 'EIO',
+        code:
+          errno === 1 || errno === 13 ? 'EACCES' : errno === 2 ? 'ENOENT' : errno === 19 ? 'ENXIO' : 'EIO',
         op: 'mount',
         path: this.mountpoint,
         detail: `cannot mount FUSE: ${(err as Error).message} (needs /dev/fuse and root or fusermount)`,
@@ -146,7 +147,8 @@ export class FuseMount implements AsyncDisposable {
   async #checkMountpoint(binding: FuseBinding): Promise<void> {
     const type = await mountedTypeAt(this.mountpoint);
     if (type !== undefined) {
-      const alive = await stat(this.mountpoint).then(
+      // statfs always reaches the server (a stat may be answered from cached attributes).
+      const alive = await statfs(this.mountpoint).then(
         () => true,
         (err: NodeJS.ErrnoException) => err.code !== 'ENOTCONN' && err.code !== 'ECONNABORTED',
       );

@@ -5,7 +5,7 @@ import type { NodeId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
 import { EntryCache } from './entry-cache.ts';
-import { type FuseBinding, type FuseSession, NARGS, Op, type Req } from './fuse-binding.ts';
+import { type Dispatch, type FuseBinding, type FuseSession, NARGS, Op, type Req } from './fuse-binding.ts';
 import { type Dirent, fuseErrnoOf, packDirents, putStat, putStatfs, timespecToNs } from './fuse-encode.ts';
 import { OpenFile } from './open-file.ts';
 
@@ -80,6 +80,8 @@ export class FuseOps {
   readonly #files = new Map<bigint, OpenFile>();
   readonly #filesById = new Map<NodeId, Set<OpenFile>>();
   readonly #dirs = new Map<bigint, OpenDir>();
+  /** Files created through this mount and still open, by `parent/name` (see #publish). */
+  readonly #created = new Map<string, { parent: NodeId; file: OpenFile }>();
   #nextFh = 1n;
   /** Distinguishes this mount's lock owners from other clients' (kernel owners are pointers). */
   readonly #ownerPrefix = `fuse:${randomBytes(6).toString('hex')}:`;
@@ -121,9 +123,7 @@ export class FuseOps {
     this.#files.clear();
     this.#filesById.clear();
     this.#dirs.clear();
-    await Promise.all(
-      files.map((f) => f.close().catch(() => undefined)),
-    );
+    await Promise.all(files.map((f) => f.close().catch(() => undefined)));
   }
 
   /** Apply a Source invalidation to the kernel's caches and ours. */
@@ -152,16 +152,7 @@ export class FuseOps {
   }
 
   /** The addon's dispatch callback. Never throws: every request is answered. */
-  readonly dispatch = (
-    op: number,
-    req: Req,
-    ino: bigint,
-    fh: bigint,
-    owner: bigint,
-    name: string | undefined,
-    name2: string | undefined,
-    data: Buffer | undefined,
-  ): void => {
+  readonly dispatch: Dispatch = (op, req, ino, fh, owner, name, name2, data) => {
     if (op === Op.EXITED) {
       this.#exited?.();
       return;
@@ -230,6 +221,32 @@ export class FuseOps {
     return f;
   }
 
+  /**
+   * A created file becomes visible on the Source when its handle closes (atomic write), but
+   * POSIX programs use it at once: `git` chmods its lock file before closing it, `ls` lists
+   * it. Any operation that reaches such a file by id or name publishes it first (commit the
+   * handle; later writes go through a fresh one).
+   */
+  async #publishId(id: NodeId): Promise<void> {
+    for (const f of this.#filesById.get(id) ?? []) if (f.unpublished) await f.commit();
+  }
+
+  async #publishName(parent: NodeId, name: string): Promise<void> {
+    const key = `${parent}/${name}`;
+    const hit = this.#created.get(key);
+    if (!hit) return;
+    this.#created.delete(key);
+    if (hit.file.unpublished) await hit.file.commit();
+  }
+
+  async #publishIn(parent: NodeId): Promise<void> {
+    for (const [key, hit] of this.#created) {
+      if (hit.parent !== parent) continue;
+      this.#created.delete(key);
+      if (hit.file.unpublished) await hit.file.commit();
+    }
+  }
+
   /** Written bytes of `id` still on their way reach the Source before its attributes are read. */
   async #settle(id: NodeId): Promise<void> {
     const set = this.#filesById.get(id);
@@ -271,8 +288,10 @@ export class FuseOps {
     const src = this.#source;
     switch (op) {
       case Op.LOOKUP:
+        await this.#publishName(ino, name);
         return this.#entry(req, await this.#lookup(ino, name));
       case Op.GETATTR: {
+        await this.#publishId(ino);
         await this.#settle(ino);
         const attr = await src.getattr({ id: ino });
         return this.#answer(() => {
@@ -287,6 +306,7 @@ export class FuseOps {
         return this.#answer(() => this.#b.replyReadlink(this.#s, req, target));
       }
       case Op.MKNOD: {
+        await this.#publishName(ino, name);
         if ((a[0]! & S_IFMT) !== S_IFREG)
           throw FsError.EPERM('mknod', name, 'only regular files can be made here');
         const made = await src.create({ parent: ino, name, mode: a[0]! & 0o7777, exclusive: true });
@@ -295,11 +315,13 @@ export class FuseOps {
         return this.#entry(req, made);
       }
       case Op.MKDIR: {
+        await this.#publishName(ino, name);
         const made = await src.mkdir({ parent: ino, name, mode: a[0]! & 0o7777 });
         this.#cache.forgetName(ino, name);
         return this.#entry(req, made);
       }
       case Op.UNLINK:
+        await this.#publishName(ino, name);
         this.#cache.forgetName(ino, name);
         await src.unlink({ parent: ino, name });
         return this.#ok(req);
@@ -308,38 +330,48 @@ export class FuseOps {
         await src.rmdir({ parent: ino, name });
         return this.#ok(req);
       case Op.SYMLINK: {
+        await this.#publishName(ino, name);
         const made = await src.symlink({ parent: ino, name, target: name2 });
         this.#cache.forgetName(ino, name);
         return this.#entry(req, made);
       }
       case Op.RENAME:
+        await this.#publishName(ino, name);
+        await this.#publishName(fh, name2);
         this.#cache.forgetName(ino, name);
         this.#cache.forgetName(fh, name2);
         await src.rename({ parent: ino, name, newParent: fh, newName: name2 });
         return this.#ok(req);
       case Op.LINK: {
+        await this.#publishId(ino);
+        await this.#publishName(fh, name);
         const made = await src.link({ id: ino, newParent: fh, newName: name });
         this.#cache.forgetName(fh, name);
         this.#changed(ino);
         return this.#entry(req, made);
       }
       case Op.OPEN: {
+        await this.#publishId(ino);
         const flags = openFlagsOf(a[0]!);
         const { handle } = await src.openFile({ id: ino, flags });
-        const f = this.#addFile(new OpenFile({ source: src, id: ino, handle }));
+        const f = this.#addFile(new OpenFile({ source: src, id: ino, handle, flags }));
         return this.#answer(() => this.#b.replyOpen(this.#s, req, f, 0));
       }
       case Op.CREATE: {
-        const flags = a[1]!;
+        await this.#publishName(ino, name);
+        const flags = { ...openFlagsOf(a[1]!), write: true };
         const made = await src.create({
           parent: ino,
           name,
           mode: a[0]! & 0o7777,
-          exclusive: (flags & O_EXCL) !== 0,
-          flags: { ...openFlagsOf(flags), write: true },
+          exclusive: (a[1]! & O_EXCL) !== 0,
+          flags,
         });
         this.#cache.forgetName(ino, name);
-        const f = this.#addFile(new OpenFile({ source: src, id: made.id, handle: made.handle, created: true }));
+        const f = this.#addFile(
+          new OpenFile({ source: src, id: made.id, handle: made.handle, flags, created: true }),
+        );
+        this.#created.set(`${ino}/${name}`, { parent: ino, file: this.#files.get(f)! });
         return this.#answer(() => {
           putStat(this.outArgs, made.attr);
           return this.#b.replyCreate(
@@ -367,11 +399,10 @@ export class FuseOps {
       }
       case Op.FLUSH: {
         const f = this.#file(fh);
-        await f.drain();
         // close() releases the POSIX locks of the closing process on this file.
         if (f.locked) {
           await src.lock({
-            handle: f.handle,
+            handle: await f.handle(),
             cmd: 'set',
             type: 'unlock',
             start: 0,
@@ -379,20 +410,24 @@ export class FuseOps {
             owner: this.#owner(owner),
           });
         }
+        await f.commit();
+        this.#changed(f.id);
         return this.#ok(req);
       }
       case Op.RELEASE: {
         const f = this.#removeFile(fh);
+        for (const [key, hit] of this.#created) if (hit.file === f) this.#created.delete(key);
         await f?.close();
         return this.#ok(req);
       }
       case Op.FSYNC: {
         const f = this.#file(fh);
         await f.drain();
-        await src.flush({ handle: f.handle });
+        await src.flush({ handle: await f.handle() });
         return this.#ok(req);
       }
       case Op.OPENDIR: {
+        await this.#publishIn(ino);
         const dirFh = this.#nextFh++;
         this.#dirs.set(dirFh, {
           id: ino,
@@ -421,6 +456,7 @@ export class FuseOps {
         });
       }
       case Op.SETXATTR: {
+        await this.#publishId(ino);
         const flags = a[0]!;
         const mode = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
         await src.setxattr({ id: ino, name, value: data ?? Buffer.alloc(0), mode });
@@ -428,21 +464,24 @@ export class FuseOps {
         return this.#ok(req);
       }
       case Op.GETXATTR: {
+        await this.#publishId(ino);
         const value = await src.getxattr({ id: ino, name });
         return this.#sized(req, a[0]!, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
       }
       case Op.LISTXATTR: {
+        await this.#publishId(ino);
         const names = await src.listxattr({ id: ino });
         return this.#sized(req, a[0]!, Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'));
       }
       case Op.REMOVEXATTR:
+        await this.#publishId(ino);
         await src.removexattr({ id: ino, name });
         this.#changed(ino);
         return this.#ok(req);
       case Op.GETLK: {
         const f = this.#file(fh);
         const conflict = await src.lock({
-          handle: f.handle,
+          handle: await f.handle(),
           cmd: 'test',
           type: lockTypeOf(a[0]!),
           start: a[1]!,
@@ -466,7 +505,7 @@ export class FuseOps {
         const f = this.#file(fh);
         const type = lockTypeOf(a[0]!);
         await src.lock({
-          handle: f.handle,
+          handle: await f.handle(),
           cmd: a[4]! ? 'wait' : 'set',
           type,
           start: a[1]!,
@@ -479,9 +518,10 @@ export class FuseOps {
       case Op.FLOCK: {
         const f = this.#file(fh);
         const how = a[0]!;
-        const type: LockType = how & LOCK_UN ? 'unlock' : how & LOCK_EX ? 'write' : how & LOCK_SH ? 'read' : 'unlock';
+        const type: LockType =
+          how & LOCK_UN ? 'unlock' : how & LOCK_EX ? 'write' : how & LOCK_SH ? 'read' : 'unlock';
         await src.lock({
-          handle: f.handle,
+          handle: await f.handle(),
           cmd: how & LOCK_NB || type === 'unlock' ? 'set' : 'wait',
           type,
           start: 0,
@@ -509,11 +549,12 @@ export class FuseOps {
   async #setattr(req: Req, ino: bigint, fh: bigint, a: Args): Promise<void> {
     const toSet = a[0]!;
     const file = a[9] ? this.#files.get(fh) : undefined;
+    await this.#publishId(ino);
     await this.#settle(ino);
     const now = toSet & (SET_ATIME_NOW | SET_MTIME_NOW) ? nowNs() : 0n;
     const attr = await this.#source.setattr({
       id: ino,
-      handle: toSet & SET_SIZE ? file?.handle : undefined,
+      handle: toSet & SET_SIZE && file ? await file.handle() : undefined,
       mode: toSet & SET_MODE ? a[1]! & 0o7777 : undefined,
       uid: toSet & SET_UID ? a[2]! : undefined,
       gid: toSet & SET_GID ? a[3]! : undefined,

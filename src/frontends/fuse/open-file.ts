@@ -1,6 +1,6 @@
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { Handle, Source } from '../../sources/source.ts';
+import type { Handle, OpenFlags, Source } from '../../sources/source.ts';
 
 /** Bytes per read-ahead chunk and per coalesced write sent to the Source. */
 export const CHUNK = 1024 * 1024;
@@ -21,14 +21,16 @@ export const WRITE_BEHIND_BYTES = 16 * CHUNK;
  */
 export class OpenFile {
   readonly id: NodeId;
-  readonly handle: Handle;
+  readonly #flags: OpenFlags;
+  #handle: Handle | undefined;
+  #reopening: Promise<Handle> | undefined;
   readonly #source: Source;
   /** Whether this handle took byte-range locks (flush must release the owner's). */
   locked = false;
   /** Whether the file was changed through this handle (written or truncated). */
   modified = false;
   /** Whether the handle came from `create` (closing it must make the file appear). */
-  readonly created: boolean;
+  #created: boolean;
 
   // write-behind
   #buf: Buffer | undefined;
@@ -44,11 +46,46 @@ export class OpenFile {
   #sequential = 0;
   #generation = 0;
 
-  constructor(opts: { source: Source; id: NodeId; handle: Handle; created?: boolean }) {
+  constructor(opts: { source: Source; id: NodeId; handle: Handle; flags: OpenFlags; created?: boolean }) {
     this.#source = opts.source;
-    this.created = opts.created ?? false;
+    this.#created = opts.created ?? false;
     this.id = opts.id;
-    this.handle = opts.handle;
+    this.#handle = opts.handle;
+    this.#flags = opts.flags;
+  }
+
+  /** Whether this handle created the file and the file is not visible on the Source yet. */
+  get unpublished(): boolean {
+    return this.#created && this.#handle !== undefined;
+  }
+
+  /**
+   * The Source handle; opened again (without truncating) after a {@link commit} when the file
+   * is used through another descriptor of the same open file.
+   */
+  async handle(): Promise<Handle> {
+    if (this.#handle !== undefined) return this.#handle;
+    this.#reopening ??= this.#source
+      .openFile({ id: this.id, flags: { ...this.#flags, truncate: false } })
+      .then(({ handle }) => (this.#handle = handle))
+      .finally(() => (this.#reopening = undefined));
+    return this.#reopening;
+  }
+
+  /**
+   * Make what was written visible now: close(2) of a descriptor (FUSE's FLUSH) is where
+   * programs expect it — `git` renames a lock file right after closing it, long before the
+   * kernel's asynchronous RELEASE. A handle with nothing to publish is kept.
+   */
+  async commit(): Promise<void> {
+    await this.drain();
+    if (this.#handle === undefined || (!this.#created && !this.modified)) return;
+    const handle = this.#handle;
+    this.#handle = undefined;
+    this.#created = false;
+    this.modified = false;
+    this.dropReadAhead();
+    await this.#source.closeFile({ handle });
   }
 
   /** Whether written bytes are not yet acknowledged by the Source. */
@@ -59,6 +96,7 @@ export class OpenFile {
   /** Accept `data` at `offset`; resolves once it is buffered (or sent, if large). */
   async write(offset: number, data: Uint8Array): Promise<number> {
     this.#throwPending();
+    if (this.#handle === undefined) await this.handle();
     this.dropReadAhead();
     this.modified = true;
     if (this.#buf && offset === this.#bufStart + this.#bufLen && this.#bufLen + data.length <= CHUNK) {
@@ -92,7 +130,10 @@ export class OpenFile {
     try {
       await this.drain();
     } finally {
-      await this.#source.closeFile({ handle: this.handle, abort: !this.created && !this.modified });
+      const handle = this.#handle ?? (await this.#reopening?.catch(() => undefined));
+      this.#handle = undefined;
+      if (handle !== undefined)
+        await this.#source.closeFile({ handle, abort: !this.#created && !this.modified });
     }
   }
 
@@ -121,12 +162,20 @@ export class OpenFile {
 
   #send(offset: number, data: Buffer): void {
     this.#inflightBytes += data.length;
-    const p: Promise<void> = this.#source
-      .write({ handle: this.handle, offset, data })
+    const handle = this.#handle;
+    const p: Promise<void> = (
+      handle === undefined
+        ? Promise.reject(FsError.EBADF('write', undefined, 'file handle is closed'))
+        : this.#source.write({ handle, offset, data })
+    )
       .then(
         ({ written }) => {
           if (written < data.length)
-            this.#error ??= FsError.EIO('write', undefined, `short write (${written} of ${data.length} bytes)`);
+            this.#error ??= FsError.EIO(
+              'write',
+              undefined,
+              `short write (${written} of ${data.length} bytes)`,
+            );
         },
         (err: unknown) => {
           this.#error ??= FsError.from(err, 'write');
@@ -152,21 +201,22 @@ export class OpenFile {
    */
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (this.dirty) await this.drain();
+    const handle = this.#handle ?? (await this.handle());
     const sequential = offset === this.#nextOffset || (offset === 0 && this.#nextOffset <= 0);
     this.#sequential = sequential ? this.#sequential + 1 : 0;
     this.#nextOffset = offset + length;
     if (this.#sequential < 2 && this.#chunks.size === 0) {
-      return this.#source.read({ handle: this.handle, offset, length });
+      return this.#source.read({ handle, offset, length });
     }
     const first = Math.floor(offset / CHUNK);
     const last = Math.floor((offset + length - 1) / CHUNK);
     // Chunks behind the reader are not needed again.
     for (const index of this.#chunks.keys()) if (index < first) this.#chunks.delete(index);
     const ahead = this.#sequential >= 2 ? READ_AHEAD : 0;
-    for (let i = first; i <= last + ahead; i++) this.#chunk(i);
+    for (let i = first; i <= last + ahead; i++) void this.#chunk(handle, i);
     const parts: Uint8Array[] = [];
     for (let i = first; i <= last; i++) {
-      const chunk = await this.#chunk(i);
+      const chunk = await this.#chunk(handle, i);
       const from = Math.max(offset, i * CHUNK) - i * CHUNK;
       const to = Math.min(offset + length, (i + 1) * CHUNK) - i * CHUNK;
       parts.push(chunk.subarray(Math.min(from, chunk.length), Math.min(to, chunk.length)));
@@ -175,15 +225,15 @@ export class OpenFile {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
-  #chunk(index: number): Promise<Buffer> {
+  #chunk(handle: Handle, index: number): Promise<Buffer> {
     let p = this.#chunks.get(index);
     if (p === undefined) {
       const generation = this.#generation;
       p = this.#source
-        .read({ handle: this.handle, offset: index * CHUNK, length: CHUNK, into: Buffer.allocUnsafe(CHUNK) })
+        .read({ handle, offset: index * CHUNK, length: CHUNK, into: Buffer.allocUnsafe(CHUNK) })
         .then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       // A failed chunk is not kept: the next read asks again (and reports its own error).
-      p.catch(() => {
+      p.then(undefined, () => {
         if (this.#generation === generation && this.#chunks.get(index) === p) this.#chunks.delete(index);
       });
       this.#chunks.set(index, p);
