@@ -1,0 +1,398 @@
+/**
+ * Remote mounts: the client cache (CachingSource over a RemoteSource session to a node on
+ * loopback) against the same reads and walks over a local export, in one run:
+ *
+ * - a second read of a big remote file, served from the cache, vs reading it from a local
+ *   export (target ≥ 90% of the local speed);
+ * - 1,000 random 4 KiB reads in a huge sparse remote file through a cold cache: bytes fetched
+ *   over the wire vs the bytes of the blocks the reads touch (target ≤ 2×);
+ * - a second walk (readdirp with attributes of every entry) of a big remote tree from the
+ *   cache vs the same walk of a local export (target: within 1.5× of its time).
+ *
+ *   node --import tsx bench/mounts.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, open, truncate, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CachingSource } from '../src/client/cache/caching-source.ts';
+import { DATA_CACHE_DEFAULTS } from '../src/client/cache/data-cache.ts';
+import { RemoteSource } from '../src/client/remote-source.ts';
+import { type NodeId, rootId } from '../src/core/ids.ts';
+import { createSource } from '../src/sources/registry.ts';
+import type { Source } from '../src/sources/source.ts';
+import { rng } from '../test/helpers/rng.ts';
+import { parseBenchArgs } from './lib/args.ts';
+import { describeMachine, machineInfo } from './lib/machine.ts';
+import { pool, rounds, type Samples, timeMs } from './lib/measure.ts';
+import { runCommand } from './lib/peers/processes.ts';
+import { Teardown } from './lib/peers/teardown.ts';
+import { startTesseraNode } from './lib/peers/tessera.ts';
+import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+
+const args = parseBenchArgs();
+const full = args.scale === 'full';
+const MiB = 1024 * 1024;
+const sizes = full
+  ? { big: 1024 * MiB, sparse: 10 * 1024 * MiB, files: 100_000 }
+  : { big: 128 * MiB, sparse: 1024 * MiB, files: 10_000 };
+const RANDOM_READS = 1000;
+const PAGE = 4096;
+const repeats = args.repeats ?? (full ? 7 : 3);
+const TREE_DIRS = 100;
+const EXPORT = 'linux';
+/** Reads in flight per sequential reader, 1 MiB each into a reused buffer (as the remote bench). */
+const WINDOW = 16;
+const WALK_CONCURRENCY = 16;
+const TITLE = 'Mounts: the client cache vs a local export';
+
+function log(msg: string): void {
+  process.stderr.write(`[mounts ${args.scale}] ${msg}\n`);
+}
+
+/** The data set: a big file, a sparse file and a tree of small files. */
+async function build(data: string): Promise<void> {
+  const paths: string[] = [];
+  for (let d = 0; d < TREE_DIRS; d++) {
+    const dir = join(data, 'tree', `d${String(d).padStart(3, '0')}`);
+    await mkdir(dir, { recursive: true });
+    for (let f = 0; f < sizes.files / TREE_DIRS; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
+  }
+  await pool(paths, 64, (p, i) => writeFile(p, `file ${i}\n`));
+  const block = Buffer.alloc(MiB);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const fh = await open(join(data, 'big.bin'), 'w');
+  try {
+    for (let off = 0; off < sizes.big; off += MiB) {
+      block.writeUInt32LE(off / MiB, 0); // no two MiB alike
+      await fh.write(block, 0, MiB, off);
+    }
+  } finally {
+    await fh.close();
+  }
+  await writeFile(join(data, 'sparse.bin'), 'a little data at the start of a sparse file');
+  await truncate(join(data, 'sparse.bin'), sizes.sparse);
+  await runCommand({ cmd: 'sync', args: [] });
+}
+
+/** A Source whose READ payload bytes are counted (the bytes that crossed the wire). */
+function counted<S extends Source>(source: S): { source: S; bytes: () => number } {
+  let bytes = 0;
+  const proxy = new Proxy(source, {
+    get(target, prop) {
+      if (prop === 'read') {
+        return async (req: Parameters<Source['read']>[0]) => {
+          const got = await target.read(req);
+          bytes += got.byteLength;
+          return got;
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { source: proxy, bytes: () => bytes };
+}
+
+async function lookupPath(src: Source, root: NodeId, path: string): Promise<NodeId> {
+  let id = root;
+  for (const name of path.split('/').filter(Boolean)) id = (await src.lookup({ parent: id, name })).id;
+  return id;
+}
+
+const readBuffers = Array.from({ length: WINDOW }, () => Buffer.allocUnsafe(MiB));
+
+/** Sequential read of a whole file: WINDOW reads of 1 MiB in flight, into reused buffers. */
+async function readAll(src: Source, id: NodeId): Promise<number> {
+  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+  let next = 0;
+  let total = 0;
+  let eof = false;
+  try {
+    await Promise.all(
+      readBuffers.map(async (into) => {
+        while (!eof) {
+          const offset = next;
+          next += MiB;
+          const part = await src.read({ handle, offset, length: MiB, into });
+          total += part.byteLength;
+          if (part.byteLength < MiB) eof = true;
+        }
+      }),
+    );
+  } finally {
+    await src.closeFile({ handle });
+  }
+  return total;
+}
+
+/** Page-aligned random 4 KiB reads, one after the other, on one handle. */
+async function randomReads(src: Source, id: NodeId, offsets: readonly number[]): Promise<void> {
+  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+  try {
+    for (const offset of offsets) {
+      const got = await src.read({ handle, offset, length: PAGE, into: readBuffers[0] });
+      if (got.byteLength !== PAGE) throw new Error(`short read at ${offset}: ${got.byteLength}`);
+    }
+  } finally {
+    await src.closeFile({ handle });
+  }
+}
+
+/** Walk a tree by READDIRP (attributes of every entry), WALK_CONCURRENCY dirs at once. */
+async function walk(src: Source, top: NodeId): Promise<number> {
+  let files = 0;
+  const queue: NodeId[] = [top];
+  let active = 0;
+  await new Promise<void>((resolve, reject) => {
+    const pump = () => {
+      if (queue.length === 0 && active === 0) return resolve();
+      while (active < WALK_CONCURRENCY && queue.length > 0) {
+        const dir = queue.shift()!;
+        active++;
+        void (async () => {
+          for (let cookie = '', eof = false; !eof;) {
+            const page = await src.readdirp({ dir, cookie, max: 10_000 });
+            for (const e of page.entries) {
+              if (e.attr.kind === 'dir') queue.push(e.id);
+              else files++;
+            }
+            ({ cookie, eof } = page);
+          }
+        })().then(() => {
+          active--;
+          pump();
+        }, reject);
+      }
+    };
+    pump();
+  });
+  return files;
+}
+
+async function main(): Promise<void> {
+  const teardown = new Teardown();
+  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
+  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-mounts-'));
+  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const loadAtStart = loadavg();
+  try {
+    const data = join(base, 'data');
+    mkdirSync(data, { recursive: true });
+    log(`building ${sizes.big / MiB} MiB, a ${sizes.sparse / MiB} MiB sparse file, ${sizes.files} files`);
+    await build(data);
+
+    const node = await startTesseraNode({
+      home: join(base, 'home'),
+      dataDir: data,
+      exportName: EXPORT,
+      insecure: false,
+    });
+    teardown.add('stop the node', () => node.stop());
+    const local = await createSource({ kind: 'linux', name: 'local', exportIndex: 1, path: data, ro: true });
+    await local.open();
+    teardown.add('close the local export', () => local.close());
+    const localRoot = rootId(1);
+
+    const mount = async (dir: string) => {
+      const wire = counted(new RemoteSource({ connect: node.connect }));
+      const src = new CachingSource({ inner: wire.source, dir });
+      await src.open();
+      teardown.add('close a cached mount', () => src.close());
+      const root = (await src.listExports()).find((e) => e.name === `/${EXPORT}`)!.root;
+      return { src, root, wireBytes: wire.bytes };
+    };
+
+    // 1. Second read of the big file from the cache vs the local export.
+    const warm = await mount(join(base, 'cache'));
+    const bigRemote = await lookupPath(warm.src, warm.root, 'big.bin');
+    const bigLocal = await lookupPath(local, localRoot, 'big.bin');
+    log('first read through the cache (fills it)');
+    const firstReadMs = await timeMs(() => readAll(warm.src, bigRemote));
+    const wireAfterFill = warm.wireBytes();
+    log(`read: ${repeats} rounds, cached vs local`);
+    const read = await rounds({
+      repeats,
+      contenders: [
+        { name: 'cached', run: () => readAll(warm.src, bigRemote) },
+        { name: 'local', run: () => readAll(local, bigLocal) },
+      ],
+    });
+    const refetched = warm.wireBytes() - wireAfterFill;
+
+    // 2. Random 4 KiB reads in the sparse file through a cold cache.
+    const cold = await mount(join(base, 'cache-random'));
+    const sparse = await lookupPath(cold.src, cold.root, 'sparse.bin');
+    const next = rng(20261121);
+    const offsets = Array.from(
+      { length: RANDOM_READS },
+      () => Math.floor(next() * (sizes.sparse / PAGE)) * PAGE,
+    );
+    const blockBytes = DATA_CACHE_DEFAULTS.blockBytes;
+    const touchedBlocks = new Set(offsets.map((o) => Math.floor(o / blockBytes))).size;
+    const touchedBytes = touchedBlocks * blockBytes;
+    log(`${RANDOM_READS} random 4 KiB reads through a cold cache`);
+    const wireBefore = cold.wireBytes();
+    const randomMs = await timeMs(() => randomReads(cold.src, sparse, offsets));
+    const randomWire = cold.wireBytes() - wireBefore;
+    const sparseLocal = await lookupPath(local, localRoot, 'sparse.bin');
+    const randomLocalMs = await timeMs(() => randomReads(local, sparseLocal, offsets));
+
+    // 3. Second walk of the tree from the cache vs the local export.
+    const treeRemote = await lookupPath(warm.src, warm.root, 'tree');
+    const treeLocal = await lookupPath(local, localRoot, 'tree');
+    log('first walk through the cache (fills it)');
+    const firstWalkMs = await timeMs(() => walk(warm.src, treeRemote));
+    log(`walk: ${repeats} rounds, cached vs local`);
+    const walked = await rounds({
+      repeats,
+      contenders: [
+        { name: 'cached', run: () => walk(warm.src, treeRemote) },
+        { name: 'local', run: () => walk(local, treeLocal) },
+      ],
+    });
+    const seen = await walk(warm.src, treeRemote);
+    if (seen !== sizes.files) throw new Error(`the cached walk saw ${seen} files, not ${sizes.files}`);
+
+    await report({
+      base,
+      load: [loadAtStart, loadavg()],
+      read,
+      firstReadMs,
+      refetched,
+      random: {
+        ms: randomMs,
+        localMs: randomLocalMs,
+        wire: randomWire,
+        touchedBlocks,
+        touchedBytes,
+        blockBytes,
+      },
+      walked,
+      firstWalkMs,
+    });
+  } finally {
+    await teardown.run();
+  }
+}
+
+async function report(opts: {
+  base: string;
+  load: [number[], number[]];
+  read: Map<string, Samples>;
+  firstReadMs: number;
+  refetched: number;
+  random: {
+    ms: number;
+    localMs: number;
+    wire: number;
+    touchedBlocks: number;
+    touchedBytes: number;
+    blockBytes: number;
+  };
+  walked: Map<string, Samples>;
+  firstWalkMs: number;
+}): Promise<void> {
+  const machine = await machineInfo(opts.base);
+  const date = new Date().toISOString();
+  const r = (m: Map<string, Samples>, who: string) => m.get(who)!;
+  const mbps = (ms: number) => sizes.big / 1e6 / (ms / 1000);
+  const readRatio = r(opts.read, 'local').ms / r(opts.read, 'cached').ms;
+  const walkRatio = r(opts.walked, 'cached').ms / r(opts.walked, 'local').ms;
+  const wireRatio = opts.random.wire / opts.random.touchedBytes;
+  const targets = [
+    {
+      key: 'cached_read_vs_local',
+      what: 'second read from the cache ≥ 90% of a local export',
+      ratio: readRatio,
+      met: readRatio >= 0.9,
+    },
+    {
+      key: 'random_wire_vs_touched',
+      what: 'random 4 KiB reads: wire bytes ≤ 2× the blocks touched',
+      ratio: wireRatio,
+      met: wireRatio <= 2,
+    },
+    {
+      key: 'cached_walk_vs_local',
+      what: 'second walk from the cache within 1.5× of a local export',
+      ratio: walkRatio,
+      met: walkRatio <= 1.5,
+    },
+  ];
+  const allMet = targets.every((t) => t.met);
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  const mib = sizes.big / MiB;
+  const files = sizes.files.toLocaleString('en-US');
+  const body = [
+    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine).`,
+    '',
+    `One Tessera node (TLS) on 127.0.0.1 serves a \`linux\` export of the data dir. The mount is a \`CachingSource\` (default tuning, its cache dir on the same filesystem) over a \`RemoteSource\` session, in the benchmark process; the local export is a \`linux\` Source of the same dir in the same process, read the same way: the same front-end (the Source API) over both. Median of ${repeats} rounds, order alternating.`,
+    '',
+    table(
+      ['operation', 'cached remote mount', 'local export', 'first time through the cache'],
+      [
+        [
+          `sequential read of a ${mib} MiB file (${WINDOW} × 1 MiB in flight)`,
+          `${mbps(r(opts.read, 'cached').ms).toFixed(0)} MB/s (${s(r(opts.read, 'cached').ms)})`,
+          `${mbps(r(opts.read, 'local').ms).toFixed(0)} MB/s (${s(r(opts.read, 'local').ms)})`,
+          `${mbps(opts.firstReadMs).toFixed(0)} MB/s (${s(opts.firstReadMs)}), every fill verified by ranged HASH`,
+        ],
+        [
+          `${RANDOM_READS} random 4 KiB reads in a ${sizes.sparse / MiB / 1024} GiB sparse file`,
+          `cold cache: ${s(opts.random.ms)}, ${(opts.random.wire / MiB).toFixed(2)} MiB over the wire`,
+          s(opts.random.localMs),
+          `${opts.random.touchedBlocks} blocks of ${opts.random.blockBytes / 1024} KiB touched (${(opts.random.touchedBytes / MiB).toFixed(2)} MiB)`,
+        ],
+        [
+          `walk of ${files} files in ${TREE_DIRS} dirs (readdirp with attributes)`,
+          s(r(opts.walked, 'cached').ms),
+          s(r(opts.walked, 'local').ms),
+          s(opts.firstWalkMs),
+        ],
+      ],
+    ),
+    '',
+    table(
+      ['target (same run)', 'ratio', 'met'],
+      targets.map((t) => [t.what, `${t.ratio.toFixed(2)}×`, t.met ? 'yes' : '**no**']),
+    ),
+    '',
+    `All targets ${allMet ? '**met**' : '**NOT met**'}. Bytes fetched again during the measured cached reads: ${opts.refetched}. Wire bytes are the READ payloads the mount received (HASH answers are a few dozen bytes each).`,
+  ].join('\n');
+  if (args.doc) await writeDocSection({ title: TITLE, body });
+  process.stderr.write(`${body}\n`);
+  printJsonLine({
+    bench: 'mounts',
+    date,
+    scale: args.scale,
+    machine,
+    load_average: { start: opts.load[0], end: opts.load[1] },
+    repeats,
+    sizes,
+    read: {
+      cached_ms: r(opts.read, 'cached').samples,
+      local_ms: r(opts.read, 'local').samples,
+      first_ms: +opts.firstReadMs.toFixed(1),
+      refetched_bytes: opts.refetched,
+    },
+    random: {
+      reads: RANDOM_READS,
+      ms: +opts.random.ms.toFixed(1),
+      local_ms: +opts.random.localMs.toFixed(1),
+      wire_bytes: opts.random.wire,
+      touched_blocks: opts.random.touchedBlocks,
+      block_bytes: opts.random.blockBytes,
+    },
+    walk: {
+      cached_ms: r(opts.walked, 'cached').samples,
+      local_ms: r(opts.walked, 'local').samples,
+      first_ms: +opts.firstWalkMs.toFixed(1),
+    },
+    targets: Object.fromEntries(targets.map((t) => [t.key, { ratio: +t.ratio.toFixed(3), met: t.met }])),
+    targets_met: allMet,
+  });
+}
+
+await main();
