@@ -120,6 +120,8 @@ const mountSchema = z.strictObject({
   ro: z.boolean().default(false),
   /** A rename between this mount and another source: `exdev` (refuse) or `copy` (copy + unlink). */
   rename: z.enum(['exdev', 'copy']).default('exdev'),
+  /** Put the client cache ([cache], docs/cache.md) in front of the mount. */
+  cache: z.boolean().default(true),
   /** Slot of the mount in namespace ids; assigned once like an export index. */
   index: z.int().min(1).max(MAX_EXPORT_INDEX).optional(),
   endpoint: z.array(mountEndpointSchema).min(1),

@@ -1,15 +1,17 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { CachingSource } from '../client/cache/caching-source.ts';
 import { KnownNodes } from '../client/known-nodes.ts';
 import type { ConnectOptions, Trust } from '../client/connection.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
-import { loadConfig, type MountEntry, mountPathOf } from '../core/config.ts';
+import { loadConfig, type MountEntry, mountPathOf, type TesseraConfig } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
 import { homePaths } from '../core/home.ts';
 import type { Logger } from '../core/log.ts';
 import { AliasSource, type AliasStatus } from '../namespace/alias-source.ts';
 import type { Backoff } from '../namespace/endpoint.ts';
 import type { Namespace } from '../namespace/namespace.ts';
+import type { Source } from '../sources/source.ts';
 import { mountCredential } from './mount-credentials.ts';
 
 /** A mount as the node reports it (`tessera mounts --json`); never a credential. */
@@ -36,6 +38,8 @@ interface Active {
   entry: MountEntry;
   key: string;
   alias: AliasSource | undefined;
+  /** What is mounted: the alias, or the cache in front of it (closing it closes the alias). */
+  mounted: Source | undefined;
   error: string | undefined;
 }
 
@@ -58,6 +62,7 @@ export class MountManager implements AsyncDisposable {
   #statusTimer: NodeJS.Timeout | undefined;
   #reloading: Promise<void> = Promise.resolve();
   #closed = false;
+  #cache: TesseraConfig['cache'] | undefined;
 
   constructor(opts: { home: string; namespace: Namespace; logger: Logger; backoff?: Backoff | undefined }) {
     this.#home = opts.home;
@@ -110,7 +115,9 @@ export class MountManager implements AsyncDisposable {
     if (stamp === this.#stamp) return;
     let mounts: MountEntry[];
     try {
-      mounts = (await loadConfig({ file })).config.mount;
+      const { config } = await loadConfig({ file });
+      mounts = config.mount;
+      this.#cache = config.cache;
     } catch (err) {
       // A config being edited by hand may be invalid for a moment: keep what runs.
       this.#log.warn('config not loaded; mounts unchanged', { error: err });
@@ -128,7 +135,13 @@ export class MountManager implements AsyncDisposable {
   }
 
   async #mount(path: string, entry: MountEntry): Promise<void> {
-    const active: Active = { entry, key: JSON.stringify(entry), alias: undefined, error: undefined };
+    const active: Active = {
+      entry,
+      key: JSON.stringify(entry),
+      alias: undefined,
+      mounted: undefined,
+      error: undefined,
+    };
     this.#active.set(path, active);
     try {
       const endpoints: ConnectOptions[] = [];
@@ -149,21 +162,34 @@ export class MountManager implements AsyncDisposable {
         waitMs: 5000,
       });
       alias.onStatusChange(() => this.#statusChanged());
-      await alias.open();
+      const cache = this.#cache;
+      const source: Source =
+        entry.cache && cache
+          ? new CachingSource({
+              inner: alias,
+              dir: isAbsolute(cache.dir) ? cache.dir : join(this.#home, cache.dir),
+              maxBytes: cache.max_size,
+              minFreeBytes: cache.min_free,
+              scope: `${entry.alias}${entry.export}`,
+              logger: this.#log,
+            })
+          : alias;
+      await source.open();
       try {
         await this.#namespace.mount({
           path,
-          source: alias,
+          source,
           exportName: entry.export,
           ro: entry.ro,
           slot: entry.index,
           rename: entry.rename,
         });
       } catch (err) {
-        await alias.close();
+        await source.close();
         throw err;
       }
       active.alias = alias;
+      active.mounted = source;
       this.#log.info('mounted', { path, alias: entry.alias, export: entry.export });
     } catch (err) {
       active.error = FsError.from(err, 'mount', path).message;
@@ -183,7 +209,7 @@ export class MountManager implements AsyncDisposable {
         }
         if (!FsError.is(err, 'ENOENT')) throw err;
       }
-      await active.alias.close();
+      await active.mounted?.close();
     }
     this.#active.delete(path);
     this.#log.info('unmounted', { path });
@@ -215,7 +241,7 @@ export class MountManager implements AsyncDisposable {
     clearTimeout(this.#statusTimer);
     for (const [path, active] of [...this.#active]) {
       await this.#namespace.unmount({ path }).catch(() => undefined);
-      await active.alias?.close();
+      await active.mounted?.close();
     }
     this.#active.clear();
   }

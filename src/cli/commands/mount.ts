@@ -39,7 +39,7 @@ export function parseMountTarget(text: string): { url: string; exportName: strin
 export const mountCommand: Command = {
   name: 'mount',
   summary: "mount another node's export into this node's namespace",
-  help: `Usage: tessera mount [LOCALPATH] URL/EXPORT [--alias A] [--credential ID:SECRET] [--ro] [--rename exdev|copy] [--fingerprint FP] [--home DIR]
+  help: `Usage: tessera mount [LOCALPATH] URL/EXPORT [--alias A] [--credential ID:SECRET] [--ro] [--rename exdev|copy] [--fingerprint FP] [--uncached] [--home DIR]
 
 Mount export EXPORT of the node at URL into this node's namespace at LOCALPATH (default
 /<alias>/<export>). The node is contacted once first: its certificate is pinned (or must
@@ -59,6 +59,7 @@ Options:
   --rename POLICY  exdev (default): a rename to another source fails with EXDEV;
                    copy: files are moved by copy + unlink (staged, never replacing)
   --fingerprint FP accept only this certificate (else pinned on first contact)
+  --uncached       no client cache in front of the mount (docs/cache.md)
 ${HOME_OPTION_HELP}
 `,
   async run({ io, argv }) {
@@ -71,6 +72,7 @@ ${HOME_OPTION_HELP}
         ro: { type: 'boolean' },
         rename: { type: 'string' },
         fingerprint: { type: 'string' },
+        uncached: { type: 'boolean' },
       },
       positionals: ['URL/EXPORT'],
       optionalPositionals: ['LOCALPATH'],
@@ -152,6 +154,7 @@ ${HOME_OPTION_HELP}
           export: exportName,
           ro: values.ro === true,
           rename,
+          cache: values.uncached !== true,
           endpoint: [endpoint],
         };
         return [...mounts, entry];
