@@ -7,7 +7,10 @@
  * - 1,000 random 4 KiB reads in a huge sparse remote file through a cold cache: bytes fetched
  *   over the wire vs the bytes of the blocks the reads touch (target ≤ 2×);
  * - a second walk (readdirp with attributes of every entry) of a big remote tree from the
- *   cache vs the same walk of a local export (target: within 1.5× of its time).
+ *   cache vs the same walk of a local export (target: within 1.5× of its time);
+ * - failover time of an alias over two nodes when the serving one is killed mid-read, vs a
+ *   plain client reconnecting to the survivor by hand (target < 2 s; `lib/failover.ts`, its
+ *   own section of docs/benchmarks.md).
  *
  *   node --import tsx bench/mounts.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
  */
@@ -23,6 +26,7 @@ import { createSource } from '../src/sources/registry.ts';
 import type { Source } from '../src/sources/source.ts';
 import { rng } from '../test/helpers/rng.ts';
 import { parseBenchArgs } from './lib/args.ts';
+import { FAILOVER_TITLE, type FailoverResult, measureFailover } from './lib/failover.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
 import { pool, rounds, type Samples, timeMs } from './lib/measure.ts';
 import { runCommand } from './lib/peers/processes.ts';
@@ -254,8 +258,14 @@ async function main(): Promise<void> {
     const seen = await walk(warm.src, treeRemote);
     if (seen !== sizes.files) throw new Error(`the cached walk saw ${seen} files, not ${sizes.files}`);
 
+    // 4. Failover time (its own nodes, over the same data dir).
+    const failover = await measureFailover({ base, dataDir: data, file: 'big.bin', repeats, log });
+    if (args.doc) await writeDocSection({ title: FAILOVER_TITLE, body: failover.body });
+    process.stderr.write(`${failover.body}\n`);
+
     await report({
       base,
+      failover: failover.result,
       load: [loadAtStart, loadavg()],
       read,
       firstReadMs,
@@ -278,6 +288,7 @@ async function main(): Promise<void> {
 
 async function report(opts: {
   base: string;
+  failover: FailoverResult;
   load: [number[], number[]];
   read: Map<string, Samples>;
   firstReadMs: number;
@@ -390,8 +401,9 @@ async function report(opts: {
       local_ms: r(opts.walked, 'local').samples,
       first_ms: +opts.firstWalkMs.toFixed(1),
     },
+    failover: opts.failover,
     targets: Object.fromEntries(targets.map((t) => [t.key, { ratio: +t.ratio.toFixed(3), met: t.met }])),
-    targets_met: allMet,
+    targets_met: allMet && opts.failover.target_met,
   });
 }
 

@@ -13,6 +13,8 @@ export interface TesseraPeer {
   /** How a RemoteSource connects to it (owner credential, pinned fingerprint under TLS). */
   connect: ConnectOptions;
   stop(): Promise<void>;
+  /** SIGKILL it (no goodbye: its sessions drop abruptly); resolves once it has exited. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -80,5 +82,11 @@ export async function startTesseraNode(opts: {
       client: 'remote-bench',
     },
     stop: () => daemon.stop({ graceMs: 10_000 }),
+    kill: async () => {
+      if (daemon.exited) return;
+      const exited = new Promise((resolve) => daemon.proc.once('exit', resolve));
+      daemon.proc.kill('SIGKILL');
+      await exited;
+    },
   };
 }
