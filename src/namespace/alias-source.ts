@@ -713,21 +713,6 @@ export class AliasSource extends BaseSource {
     return out;
   }
 
-  /**
-   * Content hash of a file or a byte range of it, computed by the endpoint serving (a safe
-   * read: it fails over like one). Lets a cache above verify what it stores.
-   */
-  async hash(req: {
-    id: NodeId;
-    offset?: number | undefined;
-    length?: number | undefined;
-  }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
-    const local = this.#local(req.id, 'hash');
-    return this.#run({ op: 'hash', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.hash({ ...req, id: await this.#inner(ep, remote, local, 'hash') }),
-    );
-  }
-
   /** Pushed invalidations flow as soon as an endpoint is up (it subscribes before). */
   async subscribed(): Promise<void> {}
 
