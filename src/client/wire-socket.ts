@@ -1,9 +1,15 @@
-import { isUtf8 } from 'node:buffer';
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
+import {
+  acceptKey,
+  FrameWriter,
+  maskInto,
+  maskRotations,
+  MessageAssembly,
+  writeFrameHead,
+} from '../protocol/websocket.ts';
 
 /**
  * The client side of a Tessera WebSocket (RFC 6455), written for the data path: the socket
@@ -18,29 +24,6 @@ import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'n
  * messages, fragmentation, ping/pong, close handshake.
  */
 
-type MaskFn = (source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number) => void;
-
-/** bufferutil's native mask when it is installed (it is a dependency; the JS loop is the fallback). */
-const nativeMask: MaskFn | undefined = (() => {
-  try {
-    return (createRequire(import.meta.url)('bufferutil') as { mask: MaskFn }).mask;
-  } catch {
-    return undefined;
-  }
-})();
-
-function maskInto(source: Uint8Array, key: Buffer, output: Buffer, offset: number): void {
-  const src = Buffer.isBuffer(source)
-    ? source
-    : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-  if (nativeMask && src.length >= 64) {
-    nativeMask(src, key, output, offset, src.length);
-    return;
-  }
-  for (let i = 0; i < src.length; i++) output[offset + i] = src[i]! ^ key[i & 3]!;
-}
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Socket reads land here unless a frame's own buffer is waiting for them. */
 const STAGING_BYTES = 64 * 1024;
 /** Frame payloads at least this big are read straight into their own buffer. */
@@ -95,7 +78,9 @@ export class WireSocket extends EventEmitter {
   fingerprint: string | undefined;
 
   #sock: Socket | undefined;
-  readonly #maxMessage: number;
+  /** One frame at a time under TLS (see FrameWriter). */
+  #writer: FrameWriter | undefined;
+  readonly #message: MessageAssembly;
   readonly #payloadTarget: PayloadTarget | undefined;
   readonly #key = randomBytes(16).toString('base64');
   readonly #staging: Buffer = Buffer.allocUnsafe(STAGING_BYTES);
@@ -114,10 +99,6 @@ export class WireSocket extends EventEmitter {
   #filled = 0;
   /** Binary message being split: the `u32 N · header` part, then the payload. */
   #split: { prefix: Buffer; have: number; payload: Buffer | undefined } | undefined;
-  // Message being received.
-  #msgOpcode = 0;
-  #fragments: Buffer[] = [];
-  #msgBytes = 0;
   // Sending.
   readonly #sendPool: Buffer[] = [];
   #maskBytes = Buffer.alloc(0);
@@ -131,7 +112,7 @@ export class WireSocket extends EventEmitter {
 
   private constructor(opts: WireSocketOptions) {
     super();
-    this.#maxMessage = opts.maxMessage;
+    this.#message = new MessageAssembly(opts.maxMessage);
     this.#payloadTarget = opts.payloadTarget;
     this.#url = opts.url;
     this.#protocol = opts.protocol;
@@ -166,6 +147,7 @@ export class WireSocket extends EventEmitter {
         } as ConnectionOptions)
       : netConnect({ host, port, onread });
     ws.#sock = sock;
+    ws.#writer = new FrameWriter({ sock, serial: secure });
     return new Promise<WireSocket>((resolve, reject) => {
       let settled = false;
       const finish = (err?: Error) => {
@@ -226,7 +208,7 @@ export class WireSocket extends EventEmitter {
 
   /** Bytes written but not yet taken by the kernel. */
   get bufferedAmount(): number {
-    return this.#sock?.writableLength ?? 0;
+    return this.#writer?.buffered ?? 0;
   }
 
   // Receiving -----------------------------------------------------------------------------
@@ -285,9 +267,7 @@ export class WireSocket extends EventEmitter {
       this.#handshakeFailed(`HTTP ${status ?? '(no status)'} from ${where}`);
       return Buffer.alloc(0);
     }
-    const accept = createHash('sha1')
-      .update(this.#key + GUID)
-      .digest('base64');
+    const accept = acceptKey(this.#key);
     if (
       headers.get('upgrade')?.toLowerCase() !== 'websocket' ||
       headers.get('sec-websocket-accept') !== accept
@@ -351,20 +331,8 @@ export class WireSocket extends EventEmitter {
     this.#headNeed = 2;
     const opcode = h[0]! & 0x0f;
     const fin = (h[0]! & 0x80) !== 0;
-    if (opcode >= 8) {
-      if (opcode > 10) return this.#fail(`unknown control opcode ${opcode}`);
-      if (!fin || length > 125) return this.#fail('control frames must be whole and at most 125 bytes');
-    } else if (opcode === 0) {
-      if (this.#msgOpcode === 0) return this.#fail('continuation frame outside a message');
-    } else if (opcode === 1 || opcode === 2) {
-      if (this.#msgOpcode !== 0) return this.#fail('new message before the last one ended');
-      this.#msgOpcode = opcode;
-    } else return this.#fail(`unknown opcode ${opcode}`);
-    if (opcode < 8) {
-      this.#msgBytes += length;
-      if (this.#msgBytes > this.#maxMessage)
-        return this.#fail(`message larger than ${this.#maxMessage} bytes`);
-    }
+    const problem = this.#message.frame(opcode, fin, length);
+    if (problem) return this.#fail(problem.why);
     this.#opcode = opcode;
     this.#fin = fin;
     this.#remaining = length;
@@ -433,25 +401,14 @@ export class WireSocket extends EventEmitter {
     this.#split = undefined;
     if (opcode >= 8) return this.#control(opcode, data);
     if (split !== undefined) {
-      this.#msgOpcode = 0;
-      this.#msgBytes = 0;
+      this.#message.reset();
       this.emit('message', [split.prefix, split.payload ?? Buffer.alloc(0)], true);
       return;
     }
-    this.#fragments.push(data);
-    if (!this.#fin) return;
-    const fragments = this.#fragments;
-    const binary = this.#msgOpcode === 2;
-    this.#fragments = [];
-    this.#msgOpcode = 0;
-    this.#msgBytes = 0;
-    if (binary) {
-      this.emit('message', fragments.length === 1 ? fragments[0]! : fragments, true);
-      return;
-    }
-    const text = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
-    if (!isUtf8(text)) return this.#fail('text message is not valid UTF-8');
-    this.emit('message', text, false);
+    const done = this.#message.add(data, this.#fin);
+    if (done === undefined) return;
+    if ('why' in done) return this.#fail(done.why);
+    this.emit('message', done.data, done.binary);
   }
 
   #control(opcode: number, payload: Buffer): void {
@@ -466,7 +423,7 @@ export class WireSocket extends EventEmitter {
         this.#sendFrame(8, [payload.subarray(0, 2)]);
       }
       this.readyState = CLOSING;
-      this.#sock?.end();
+      this.#writer?.end();
     }
   }
 
@@ -498,8 +455,7 @@ export class WireSocket extends EventEmitter {
 
   /** One frame carrying `parts` joined, masked into a single buffer (masking copies anyway). */
   #sendFrame(opcode: number, parts: readonly Uint8Array[], cb?: (err?: Error | null) => void): void {
-    const sock = this.#sock;
-    if (!sock) return;
+    if (!this.#writer) return;
     let length = 0;
     for (const p of parts) length += p.byteLength;
     const headLength = (length >= 65536 ? 10 : length > 125 ? 4 : 2) + 4;
@@ -512,29 +468,16 @@ export class WireSocket extends EventEmitter {
       else pooled = Buffer.allocUnsafe(Math.max(total, 1024 * 1024 + 64 * 1024));
       frame = pooled.subarray(0, total);
     } else frame = Buffer.allocUnsafe(total);
-    frame[0] = 0x80 | opcode;
-    if (length >= 65536) {
-      frame[1] = 0x80 | 127;
-      frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-      frame.writeUInt32BE(length >>> 0, 6);
-    } else if (length > 125) {
-      frame[1] = 0x80 | 126;
-      frame.writeUInt16BE(length, 2);
-    } else frame[1] = 0x80 | length;
     const key = this.#maskKey();
-    key.copy(frame, headLength - 4);
+    writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length, key });
+    const keys = parts.length > 1 ? maskRotations(key) : [key];
     let at = headLength;
     for (const part of parts) {
       // Each part continues the mask where the previous one stopped.
-      const phase = (at - headLength) & 3;
-      const partKey =
-        phase === 0
-          ? key
-          : Buffer.from([key[phase]!, key[(phase + 1) & 3]!, key[(phase + 2) & 3]!, key[(phase + 3) & 3]!]);
-      maskInto(part, partKey, frame, at);
+      maskInto(part, keys[(at - headLength) & 3]!, frame, at);
       at += part.byteLength;
     }
-    sock.write(frame, (err) => {
+    this.#writer.write(frame, (err) => {
       if (pooled && !err && this.#sendPool.length < SEND_POOL_KEEP) this.#sendPool.push(pooled);
       cb?.(err);
     });

@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
 import type { HttpSurface } from '../core/http-surface.ts';
@@ -26,6 +25,7 @@ import { MountManager } from './mount-manager.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
+import { type PayloadPlace, ServerWireSocket, UpgradeRefused } from './wire-server-socket.ts';
 import { loadServerTls } from './tls-ca.ts';
 
 /** The WebSocket path of the protocol on the node's listening address. */
@@ -39,6 +39,12 @@ export const SUBPROTOCOL = 'tessera';
 const READ_POOL_CHUNK = 1024 * 1024;
 /** Pooled READ buffers kept when idle, node-wide (a window of 16 in flight plus the socket's queue). */
 const READ_POOL_KEEP = 32;
+/**
+ * WRITE payloads from this size up to READ_POOL_CHUNK are received into pooled buffers, given
+ * back once the write is done (clients write 1 MiB at a time, 16 in flight).
+ */
+const WRITE_POOL_MIN = 64 * 1024;
+const WRITE_POOL_KEEP = 32;
 
 /** What the node gives the HTTP surfaces it serves (see {@link CreateNodeOptions.surfaces}). */
 export interface SurfaceHost {
@@ -280,13 +286,12 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const server = tls
     ? createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' }, onRequest)
     : createHttpServer(onRequest);
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    maxPayload: MAX_FRAME_BYTES,
-    perMessageDeflate: false,
-    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-  });
+  const writeBuffers = new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: WRITE_POOL_KEEP });
+  const payloadPlace: PayloadPlace = (length) => {
+    if (length < WRITE_POOL_MIN) return undefined;
+    const lease = writeBuffers.lease(length);
+    return lease && { buf: lease.into, release: lease.release };
+  };
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     const path = pathOf(req);
@@ -299,11 +304,23 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL))
       return refuseUpgrade(socket, 400, `WebSocket subprotocol '${SUBPROTOCOL}' required`);
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const session = new Session({ ws, address: req.socket.remoteAddress ?? 'unknown', env });
-      sessions.add(session);
-      void session.done.then(() => sessions.delete(session));
-    });
+    let ws: ServerWireSocket;
+    try {
+      ws = ServerWireSocket.accept({
+        req,
+        socket,
+        head,
+        protocol: SUBPROTOCOL,
+        maxMessage: MAX_FRAME_BYTES,
+        payloadPlace,
+      });
+    } catch (err) {
+      if (!(err instanceof UpgradeRefused)) throw err;
+      return refuseUpgrade(socket, err.status, err.message);
+    }
+    const session = new Session({ ws, address: req.socket.remoteAddress ?? 'unknown', env });
+    sessions.add(session);
+    void session.done.then(() => sessions.delete(session));
   });
   // Every raw connection, so shutdown can cut off the ones that never close by themselves
   // (a TLS handshake or an HTTP request left hanging) instead of waiting for their timeouts.
@@ -389,7 +406,6 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       }, SOCKET_LINGER_MS);
       await stopped;
       clearTimeout(lingering);
-      wss.close();
       for (const surface of surfaces) {
         await surface.close?.().catch((err: unknown) => {
           log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type WebSocket from 'ws';
 import { FsError } from '../core/fs-error.ts';
 import type { Logger } from '../core/log.ts';
 import {
@@ -29,6 +28,7 @@ import type { NodeMetrics } from './metrics.ts';
 import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
+import type { ServerWireSocket } from './wire-server-socket.ts';
 
 /** Limits of one session. */
 export interface SessionLimits {
@@ -104,10 +104,10 @@ interface PendingAuth {
 
 const WS_OPEN = 1;
 
-/** A message as Buffer(s): fragments stay apart (joining them would copy the payload). */
-function toBuffers(data: WebSocket.RawData): Buffer | Buffer[] {
-  if (Buffer.isBuffer(data) || Array.isArray(data)) return data;
-  return Buffer.from(data);
+/** A request waiting for room, with the hand-back of the lent buffer its payload is in. */
+interface Queued {
+  req: Request;
+  release: (() => void) | undefined;
 }
 
 function shutdownError(detail: string): FsError {
@@ -127,7 +127,7 @@ export class Session {
   /** Resolves once the session is over and cleaned up. */
   readonly done: Promise<void>;
 
-  readonly #ws: WebSocket;
+  readonly #ws: ServerWireSocket;
   readonly #env: SessionEnv;
   readonly #log: Logger;
   readonly #limits: SessionLimits;
@@ -136,7 +136,7 @@ export class Session {
   readonly #lockOwners = new Map<Handle, Set<string>>();
   readonly #inflight = new Map<number, InFlight>();
   readonly #life = new AbortController();
-  #backlog: Request[] = [];
+  #backlog: Queued[] = [];
   #drainWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   #expect: 'HELLO' | 'AUTH' | 'OPS' = 'HELLO';
@@ -158,11 +158,8 @@ export class Session {
   readonly #opened = new Date();
   #started: Date | undefined;
 
-  constructor(opts: { ws: WebSocket; address: string; env: SessionEnv }) {
+  constructor(opts: { ws: ServerWireSocket; address: string; env: SessionEnv }) {
     this.#ws = opts.ws;
-    // Binary messages arrive as their fragments: a WRITE's header and bytes are then used as
-    // they are, without the copy that joining them would take (see decodeFrameParts).
-    this.#ws.binaryType = 'fragments';
     this.#env = opts.env;
     this.address = opts.address;
     this.#limits = opts.env.limits;
@@ -190,12 +187,16 @@ export class Session {
     this.#ws.on('pong', () => {
       this.#heardFrom = true;
     });
-    this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    // A big binary message (a WRITE) arrives as [prefix and header, bytes], the bytes in a
+    // pooled buffer that goes back (`release`) once its request is done.
+    this.#ws.on('message', (data: Buffer | Buffer[], isBinary: boolean, release?: () => void) =>
+      this.#onMessage(data, isBinary, release),
+    );
     this.#ws.on('close', () => {
       this.#setHow('abrupt', 'connection closed without bye');
       void this.#finish();
     });
-    this.#ws.on('error', (err) => this.#log.debug('socket error', { error: err }));
+    this.#ws.on('error', (err: Error) => this.#log.debug('socket error', { error: err }));
   }
 
   /** The principal once authenticated. */
@@ -238,21 +239,22 @@ export class Session {
 
   // Inbound -------------------------------------------------------------------------------
 
-  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
-    const buf = toBuffers(data);
+  #onMessage(buf: Buffer | Buffer[], isBinary: boolean, release: (() => void) | undefined): void {
     const length = Array.isArray(buf) ? buf.reduce((n, b) => n + b.length, 0) : buf.length;
     this.#heardFrom = true;
     this.#bytesIn += length;
     this.#env.metrics.bytesIn += length;
-    if (this.#finishing) return;
+    if (this.#finishing) return release?.();
     let msg: ClientMessage;
     try {
       msg = decodeClientMessage(buf, isBinary);
     } catch (err) {
+      release?.();
       if (err instanceof BadRequest) this.#protocolError(err.error, err.id);
       else this.#protocolError(FsError.from(err, 'frame'), undefined);
       return;
     }
+    if (msg.t !== 'req') release?.();
     switch (msg.t) {
       case 'bye':
         if (this.#authz === undefined) {
@@ -267,7 +269,7 @@ export class Session {
         this.#onCancel(msg.id);
         return;
       case 'req':
-        this.#onRequest(msg.req);
+        this.#onRequest(msg.req, release);
         return;
     }
   }
@@ -277,10 +279,11 @@ export class Session {
       this.#protocolError(FsError.EPROTO('cancel', undefined, 'cancel before authentication'), undefined);
       return;
     }
-    const queued = this.#backlog.findIndex((r) => r.id === id);
+    const queued = this.#backlog.findIndex((q) => q.req.id === id);
     if (queued >= 0) {
-      const [req] = this.#backlog.splice(queued, 1);
-      void this.#send(encodeFailure({ id, error: FsError.ECANCELED(req!.op, undefined, 'cancelled') }));
+      const [{ req, release }] = this.#backlog.splice(queued, 1) as [Queued];
+      release?.();
+      void this.#send(encodeFailure({ id, error: FsError.ECANCELED(req.op, undefined, 'cancelled') }));
       this.#updatePause();
       return;
     }
@@ -288,7 +291,8 @@ export class Session {
     this.#inflight.get(id)?.ctl.abort(FsError.ECANCELED(this.#inflight.get(id)!.op, undefined, 'cancelled'));
   }
 
-  #onRequest(req: Request): void {
+  #onRequest(req: Request, release: (() => void) | undefined): void {
+    if (this.#expect !== 'OPS' || this.#closingDown) release?.();
     if (this.#closingDown) {
       void this.#send(encodeFailure({ id: req.id, error: shutdownError('the session is closing') }));
       return;
@@ -310,7 +314,8 @@ export class Session {
       this.#handshake = this.#handshake.then(() => this.#auth(req));
       return;
     }
-    if (this.#inflight.has(req.id) || this.#backlog.some((r) => r.id === req.id)) {
+    if (this.#inflight.has(req.id) || this.#backlog.some((q) => q.req.id === req.id)) {
+      release?.();
       this.#protocolError(
         FsError.EPROTO(req.op, undefined, `request id ${req.id} is already in flight`),
         undefined,
@@ -318,8 +323,9 @@ export class Session {
       return;
     }
     // Requests sent after AUTH but before its answer wait for it.
-    if (this.#authz === undefined || this.#inflight.size >= this.#limits.maxInFlight) this.#backlog.push(req);
-    else this.#start(req);
+    if (this.#authz === undefined || this.#inflight.size >= this.#limits.maxInFlight)
+      this.#backlog.push({ req, release });
+    else this.#start(req, release);
     this.#updatePause();
   }
 
@@ -327,7 +333,8 @@ export class Session {
     this.#env.metrics.protocolErrors++;
     this.#protocolErrors++;
     if (this.#authz === undefined) return this.#fatal(error, id);
-    const answerable = id !== undefined && !this.#inflight.has(id) && !this.#backlog.some((r) => r.id === id);
+    const answerable =
+      id !== undefined && !this.#inflight.has(id) && !this.#backlog.some((q) => q.req.id === id);
     void this.#send(answerable ? encodeFailure({ id, error }) : encodeProtocolError(error));
     if (this.#protocolErrors > this.#limits.maxProtocolErrors) {
       this.#fatal(
@@ -506,19 +513,21 @@ export class Session {
       this.#backlog.length > 0 &&
       this.#inflight.size < this.#limits.maxInFlight
     ) {
-      this.#start(this.#backlog.shift()!);
+      const { req, release } = this.#backlog.shift()!;
+      this.#start(req, release);
     }
     this.#updatePause();
   }
 
-  #start(req: Request): void {
+  #start(req: Request, release: (() => void) | undefined): void {
     const entry: InFlight = { op: req.op, ctl: new AbortController(), answered: false };
     this.#inflight.set(req.id, entry);
     this.#requests++;
     this.#env.metrics.requests++;
-    void this.#run(req, entry);
+    void this.#run(req, entry).finally(release);
   }
 
+  /** Run a request and answer it; resolves once the op is done with the request's payload. */
   async #run(req: Request, entry: InFlight): Promise<void> {
     let frame: string | Buffer[] | Buffer;
     let lease: ReadLease | undefined;
@@ -562,7 +571,7 @@ export class Session {
     try {
       if (!entry.answered) {
         entry.answered = true;
-        await this.#send(frame, lease?.release);
+        await this.#send(frame, lease);
       } else lease?.release();
     } finally {
       this.#inflight.delete(req.id);
@@ -591,41 +600,32 @@ export class Session {
 
   /**
    * Send one frame, first waiting while the socket holds more than the high-water mark (so
-   * a slow reader holds back only its own session). A binary frame goes out as two
-   * fragments of one message, so file bytes are not copied; a READ answer built in a pooled
-   * buffer goes out as that one buffer, and `onSent` gives it back once the socket took it.
+   * a slow reader holds back only its own session). A READ answer built in a pooled buffer
+   * goes out as that buffer (the WebSocket header in the room left in front of it), and
+   * `lease.release` gives it back once the socket took it.
    */
-  async #send(frame: string | Buffer[] | Buffer, onSent?: () => void): Promise<void> {
+  async #send(frame: string | Buffer[] | Buffer, lease?: ReadLease): Promise<void> {
     const ws = this.#ws;
     while (ws.readyState === WS_OPEN && ws.bufferedAmount > this.#limits.highWaterBytes) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     }
     if (ws.readyState !== WS_OPEN) {
-      onSent?.();
+      lease?.release();
       return;
     }
     const wake = () => {
-      onSent?.();
+      lease?.release();
       this.#wakeDrain();
     };
-    if (Buffer.isBuffer(frame)) {
-      this.#countOut(frame.length);
-      ws.send(frame, { binary: true }, wake);
-      return;
-    }
     if (typeof frame === 'string') {
-      // Encoded once here: given a string, counting and ws would each measure it again (a
-      // listing page is megabytes of JSON).
-      const text = Buffer.from(frame, 'utf8');
-      this.#countOut(text.length);
-      ws.send(text, { binary: false }, wake);
+      this.#countOut(ws.sendText(frame, wake));
       return;
     }
-    const head = Buffer.concat([frame[0]!, frame[1]!]);
-    const payload = frame[2] ?? Buffer.alloc(0);
-    this.#countOut(head.length + payload.length);
-    ws.send(head, { binary: true, fin: false });
-    ws.send(payload, { binary: true, fin: true }, wake);
+    const data = Buffer.isBuffer(frame) ? frame : Buffer.concat(frame);
+    this.#countOut(data.length);
+    const headroom =
+      lease !== undefined && Buffer.isBuffer(frame) ? frame.byteOffset - lease.buf.byteOffset : 0;
+    ws.sendBinary(data, { headroom }, wake);
   }
 
   #countOut(bytes: number): void {
@@ -659,7 +659,10 @@ export class Session {
       const closing = shutdownError(
         opts.how === 'server-shutdown' ? 'the node is shutting down' : 'the session is closing',
       );
-      for (const req of this.#backlog) void this.#send(encodeFailure({ id: req.id, error: closing }));
+      for (const { req, release } of this.#backlog) {
+        release?.();
+        void this.#send(encodeFailure({ id: req.id, error: closing }));
+      }
       this.#backlog = [];
       for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) f.ctl.abort(closing);
       if (!(await this.#waitIdle(this.#limits.graceMs))) {
@@ -686,6 +689,7 @@ export class Session {
       clearInterval(this.#heartbeat);
       this.#life.abort();
       this.#subs.close();
+      for (const q of this.#backlog) q.release?.();
       this.#backlog = [];
       const gone = new FsError({
         code: 'ECONNRESET',

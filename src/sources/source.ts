@@ -208,6 +208,10 @@ export interface Source extends AsyncDisposable {
     length: number;
     into?: Uint8Array | undefined;
   }): Promise<Uint8Array>;
+  /**
+   * Write `data` at `offset`. The caller may reuse `data` once the promise settles (a node
+   * receives WRITE bytes into pooled buffers): a Source that keeps bytes copies them.
+   */
   write(req: { handle: Handle; offset: number; data: Uint8Array }): Promise<{ written: number }>;
   flush(req: { handle: Handle }): Promise<void>;
   /**

@@ -10,24 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadServerTls } from '../../src/node/tls-ca.ts';
 import { CLOSED, OPEN, WireSocket, WireSocketError } from '../../src/client/wire-socket.ts';
+import { pattern, tesseraFrame } from '../helpers/ws-frames.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIB = 1024 * 1024;
-
-/** Bytes that differ everywhere, so a misplaced or mis-masked byte shows. */
-function pattern(size: number, seed = 1): Buffer {
-  const buf = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) buf[i] = (i * 131 + seed * 7 + (i >> 8)) & 0xff;
-  return buf;
-}
-
-/** A Tessera-style binary message: u32 N · N header bytes · payload. */
-function tesseraFrame(header: object, payload: Buffer): Buffer {
-  const json = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.alloc(4);
-  prefix.writeUInt32BE(json.length, 0);
-  return Buffer.concat([prefix, json, payload]);
-}
 
 /** Collect a socket's events. */
 function watch(ws: WireSocket) {

@@ -1,0 +1,465 @@
+import { isUtf8 } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  acceptKey,
+  FrameWriter,
+  MAX_FRAME_HEAD,
+  maskInto,
+  maskRotations,
+  MessageAssembly,
+  OP,
+  validCloseCode,
+  writeFrameHead,
+} from '../protocol/websocket.ts';
+
+/**
+ * The node's side of a Tessera WebSocket (RFC 6455), written for the data path like the
+ * client's `WireSocket`: socket chunks are unmasked straight into the buffer a message ends
+ * up in — for a big binary message, after its `u32 length · JSON header` prefix, a pooled
+ * buffer (a WRITE's bytes, handed back once the write is done) — so receiving allocates
+ * nothing per megabyte and copies each byte once. Frames go out as one buffer each (the
+ * header in room left in front of the payload when there is some), one write at a time
+ * under TLS (see FrameWriter).
+ *
+ * Scope: what a Tessera client speaks — no extensions, text and binary messages,
+ * fragmentation, ping/pong, close handshake. Every rule a server must enforce is: masked
+ * client frames, no reserved bits, whole small control frames, valid close codes, UTF-8
+ * text, the message size limit.
+ */
+
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+
+/** A buffer lent for a message's payload, handed back with `release` once it is unused. */
+export interface PayloadLease {
+  /** At least as long as the payload. */
+  buf: Uint8Array;
+  release: () => void;
+}
+
+/** Where the payload of a whole binary message of `length` bytes goes; undefined: a fresh buffer. */
+export type PayloadPlace = (length: number) => PayloadLease | undefined;
+
+/** Options of {@link ServerWireSocket.accept}. */
+export interface AcceptOptions {
+  req: IncomingMessage;
+  socket: Duplex;
+  /** Bytes that arrived after the upgrade request. */
+  head: Buffer;
+  /** The subprotocol agreed (the caller checked that the client offered it). */
+  protocol: string;
+  /** Largest message accepted (all its fragments together); bigger ends the connection (1009). */
+  maxMessage: number;
+  payloadPlace?: PayloadPlace | undefined;
+}
+
+/** A refused upgrade: the HTTP status and why. */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A WebSocket protocol violation by the peer, with the close code it earns. */
+export class WireProtocolError extends Error {
+  readonly code = 'EPROTO';
+  constructor(
+    message: string,
+    readonly closeCode: number,
+  ) {
+    super(`WebSocket protocol error: ${message}`);
+  }
+}
+
+const KEY_PATTERN = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
+const EMPTY = Buffer.alloc(0);
+
+/** A binary message being split: `u32 N · header`, then its payload (in a lent buffer if any). */
+interface Split {
+  prefix: Buffer;
+  have: number;
+  payload: Buffer | undefined;
+  lease: PayloadLease | undefined;
+}
+
+function headerTokens(value: string | string[] | undefined): string[] {
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return joined
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/**
+ * A server WebSocket. Events: `message` (data, isBinary, release?) — data is a Buffer, or
+ * for a binary message the list of its parts: `[prefixAndHeader, payload]` when split for
+ * `payloadPlace`, else its fragments; `release`, when given, must be called once the
+ * payload is no longer used; `pong`; `error` (a protocol violation or socket error; `close`
+ * follows); `close`.
+ */
+export class ServerWireSocket extends EventEmitter {
+  readyState = OPEN;
+
+  readonly #sock: Duplex;
+  readonly #writer: FrameWriter;
+  readonly #place: PayloadPlace | undefined;
+  #paused = false;
+  #closeSent = false;
+  #closeTimer: NodeJS.Timeout | undefined;
+  // Frame being received.
+  readonly #head = Buffer.alloc(MAX_FRAME_HEAD);
+  #headHave = 0;
+  #headNeed = 2;
+  #inFrame = false;
+  #opcode = 0;
+  #fin = false;
+  #remaining = 0;
+  #pos = 0;
+  #keys: Buffer[] = [];
+  /** Where the current frame's bytes go. */
+  #dest: Buffer = EMPTY;
+  #destAt = 0;
+  #split: Split | undefined;
+  /** A protocol violation was seen: nothing more is read. */
+  #failed = false;
+  readonly #message: MessageAssembly;
+
+  private constructor(opts: { sock: Duplex; maxMessage: number; place: PayloadPlace | undefined }) {
+    super();
+    this.#sock = opts.sock;
+    this.#message = new MessageAssembly(opts.maxMessage);
+    this.#place = opts.place;
+    this.#writer = new FrameWriter({
+      sock: opts.sock,
+      serial: (opts.sock as { encrypted?: boolean }).encrypted === true,
+    });
+  }
+
+  /**
+   * Complete the upgrade: check the request (RFC 6455 §4.2.1), answer 101 and return the
+   * socket. Throws {@link UpgradeRefused} for a request that is not a valid WebSocket
+   * upgrade (the caller answers it with that status).
+   */
+  static accept(opts: AcceptOptions): ServerWireSocket {
+    const { req, socket } = opts;
+    const h = req.headers;
+    if (req.method !== 'GET') throw new UpgradeRefused(400, 'a WebSocket upgrade must be a GET');
+    if (!headerTokens(h.upgrade).includes('websocket'))
+      throw new UpgradeRefused(400, "the upgrade must be to 'websocket'");
+    if (!headerTokens(h.connection).includes('upgrade'))
+      throw new UpgradeRefused(400, "'Connection: Upgrade' missing");
+    if (h['sec-websocket-version'] !== '13')
+      throw new UpgradeRefused(400, 'only WebSocket version 13 is spoken');
+    const key = h['sec-websocket-key'];
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key.trim()))
+      throw new UpgradeRefused(400, 'missing or malformed Sec-WebSocket-Key');
+    if (!socket.readable || !socket.writable) throw new UpgradeRefused(400, 'the connection is gone');
+    const ws = new ServerWireSocket({ sock: socket, maxMessage: opts.maxMessage, place: opts.payloadPlace });
+    const net = socket as { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
+    net.setTimeout?.(0);
+    net.setNoDelay?.(true);
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${acceptKey(key.trim())}\r\nSec-WebSocket-Protocol: ${opts.protocol}\r\n\r\n`,
+    );
+    socket.on('data', (chunk: Buffer) => ws.#onData(chunk));
+    socket.on('end', () => {
+      // The peer is done sending; finish our side too (a close frame first if none went yet).
+      ws.readyState = CLOSING;
+      ws.#writer.end();
+    });
+    socket.on('error', (err: Error) => ws.emit('error', err));
+    socket.on('close', () => ws.#closed());
+    if (opts.head.length > 0) queueMicrotask(() => ws.#onData(opts.head));
+    return ws;
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.#writer.buffered;
+  }
+
+  /** Whether reading is paused (backpressure). */
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stop reading from the socket until {@link resume}. */
+  pause(): void {
+    this.#paused = true;
+    this.#sock.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#sock.resume();
+  }
+
+  // Receiving -----------------------------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && this.readyState !== CLOSED && !this.#failed) {
+      if (!this.#inFrame) {
+        const take = Math.min(this.#headNeed - this.#headHave, chunk.length - at);
+        chunk.copy(this.#head, this.#headHave, at, at + take);
+        this.#headHave += take;
+        at += take;
+        if (this.#headHave === this.#headNeed) this.#readHead();
+        continue;
+      }
+      at += this.#take(chunk, at);
+    }
+  }
+
+  /** The header read so far: ask for its extended length and mask key, or start the frame. */
+  #readHead(): void {
+    const h = this.#head;
+    const len7 = h[1]! & 0x7f;
+    if (this.#headNeed === 2) {
+      if ((h[0]! & 0x70) !== 0) return this.#fail('reserved bits set (no extension was agreed)', 1002);
+      if ((h[1]! & 0x80) === 0) return this.#fail('client frames must be masked', 1002);
+      this.#headNeed = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
+      return;
+    }
+    let length = len7;
+    if (len7 === 126) length = h.readUInt16BE(2);
+    else if (len7 === 127) {
+      if (h.readUInt32BE(2) !== 0) return this.#fail('frame length beyond 4 GiB', 1009);
+      length = h.readUInt32BE(6);
+    }
+    const keyAt = this.#headNeed - 4;
+    this.#headHave = 0;
+    this.#headNeed = 2;
+    const opcode = h[0]! & 0x0f;
+    const fin = (h[0]! & 0x80) !== 0;
+    const problem = this.#message.frame(opcode, fin, length);
+    if (problem) return this.#fail(problem.why, problem.closeCode);
+    this.#keys = maskRotations(Buffer.from(h.subarray(keyAt, keyAt + 4)));
+    this.#opcode = opcode;
+    this.#fin = fin;
+    this.#remaining = length;
+    this.#pos = 0;
+    this.#inFrame = true;
+    this.#destAt = 0;
+    // A whole binary message in one frame is split so its payload can land in a lent buffer.
+    if (opcode === OP.binary && fin && this.#place !== undefined && length >= 4) {
+      this.#split = { prefix: Buffer.allocUnsafe(4), have: 0, payload: undefined, lease: undefined };
+      this.#dest = EMPTY;
+    } else {
+      this.#split = undefined;
+      this.#dest = length === 0 ? EMPTY : Buffer.allocUnsafe(length);
+    }
+    if (length === 0) this.#endFrame();
+  }
+
+  /** Unmask `n` bytes of `chunk` at `at` into `out` at `outAt`. */
+  #unmask(chunk: Buffer, at: number, n: number, out: Buffer, outAt: number): void {
+    maskInto(chunk.subarray(at, at + n), this.#keys[this.#pos & 3]!, out, outAt);
+    this.#pos += n;
+    this.#remaining -= n;
+  }
+
+  /** Take frame bytes from `chunk` at `at`; returns how many were used. */
+  #take(chunk: Buffer, at: number): number {
+    const split = this.#split;
+    if (split !== undefined && split.payload === undefined) {
+      const n = Math.min(split.prefix.length - split.have, chunk.length - at, this.#remaining);
+      this.#unmask(chunk, at, n, split.prefix, split.have);
+      split.have += n;
+      if (split.have === split.prefix.length) this.#prefixDone(split);
+      if (this.#remaining === 0 && this.#inFrame) this.#endFrame();
+      return n;
+    }
+    const n = Math.min(this.#remaining, chunk.length - at);
+    this.#unmask(chunk, at, n, this.#dest, this.#destAt);
+    this.#destAt += n;
+    if (this.#remaining === 0) this.#endFrame();
+    return n;
+  }
+
+  /** The `u32 N` (then the N header bytes) of a split message are in. */
+  #prefixDone(split: Split): void {
+    if (split.prefix.length === 4) {
+      const headerLength = split.prefix.readUInt32BE(0);
+      if (headerLength === 0 || headerLength > this.#remaining) {
+        // Not a well-formed Tessera message: read it whole and let the decoder say what is wrong.
+        const whole = Buffer.allocUnsafe(4 + this.#remaining);
+        split.prefix.copy(whole, 0);
+        this.#split = undefined;
+        this.#dest = whole;
+        this.#destAt = 4;
+        return;
+      }
+      const grown = Buffer.allocUnsafe(4 + headerLength);
+      split.prefix.copy(grown, 0, 0, 4);
+      split.prefix = grown;
+      return;
+    }
+    const length = this.#remaining;
+    const lease = length > 0 ? this.#place?.(length) : undefined;
+    split.lease = lease !== undefined && lease.buf.byteLength >= length ? lease : undefined;
+    if (lease !== undefined && split.lease === undefined) lease.release();
+    split.payload = split.lease
+      ? Buffer.from(split.lease.buf.buffer, split.lease.buf.byteOffset, length)
+      : Buffer.allocUnsafe(length);
+    this.#dest = split.payload;
+    this.#destAt = 0;
+  }
+
+  #endFrame(): void {
+    this.#inFrame = false;
+    const opcode = this.#opcode;
+    const split = this.#split;
+    const data = this.#dest;
+    this.#dest = EMPTY;
+    this.#split = undefined;
+    if (opcode >= 8) return this.#control(opcode, data);
+    if (split !== undefined) {
+      this.#message.reset();
+      this.emit('message', [split.prefix, split.payload ?? EMPTY], true, split.lease?.release);
+      return;
+    }
+    const done = this.#message.add(data, this.#fin);
+    if (done === undefined) return;
+    if ('why' in done) return this.#fail(done.why, done.closeCode);
+    this.emit('message', done.data, done.binary);
+  }
+
+  #control(opcode: number, payload: Buffer): void {
+    if (opcode === OP.ping) {
+      if (this.readyState === OPEN) this.#sendFrame(OP.pong, payload, 0);
+      return;
+    }
+    if (opcode === OP.pong) {
+      this.emit('pong', payload);
+      return;
+    }
+    // Close: check it, answer it (once), then end the connection.
+    let code = 1000;
+    if (payload.length === 1) return this.#fail('a close frame with a 1-byte body', 1002);
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      if (!validCloseCode(code)) return this.#fail(`invalid close code ${code}`, 1002);
+      if (!isUtf8(payload.subarray(2))) return this.#fail('close reason is not valid UTF-8', 1007);
+    }
+    if (!this.#closeSent) this.#sendClose(payload.length >= 2 ? code : undefined, '');
+    this.readyState = CLOSING;
+    this.#writer.end();
+  }
+
+  #fail(why: string, closeCode: number): void {
+    if (this.#failed || this.readyState === CLOSED) return;
+    this.#failed = true;
+    this.#inFrame = false;
+    this.#split?.lease?.release();
+    this.#split = undefined;
+    this.emit('error', new WireProtocolError(why, closeCode));
+    if (!this.#closeSent && this.readyState === OPEN) this.#sendClose(closeCode, why.slice(0, 120));
+    this.readyState = CLOSING;
+    this.#writer.end();
+    this.#cutOffLater();
+  }
+
+  #closed(): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    clearTimeout(this.#closeTimer);
+    this.#split?.lease?.release();
+    this.#split = undefined;
+    this.#dest = EMPTY;
+    this.#message.reset();
+    this.emit('close');
+  }
+
+  /** A peer that never finishes closing is cut off. */
+  #cutOffLater(): void {
+    this.#closeTimer ??= setTimeout(() => this.#sock.destroy(), 2000);
+    this.#closeTimer.unref();
+  }
+
+  // Sending -------------------------------------------------------------------------------
+
+  /**
+   * One unmasked frame. `headroom` bytes in front of `payload` (in its memory) are free: the
+   * header goes there and the frame is written as that one buffer; otherwise header and
+   * payload are joined into a fresh one (both ways a single write, which TLS encrypts in place).
+   */
+  #sendFrame(opcode: number, payload: Buffer, headroom: number, cb?: (err?: Error | null) => void): void {
+    const length = payload.length;
+    const headLength = length >= 65536 ? 10 : length > 125 ? 4 : 2;
+    let frame: Buffer;
+    if (headroom >= headLength) {
+      frame = Buffer.from(payload.buffer, payload.byteOffset - headLength, headLength + length);
+      writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length });
+    } else {
+      frame = Buffer.allocUnsafe(headLength + length);
+      writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length });
+      payload.copy(frame, headLength);
+    }
+    this.#writer.write(frame, cb);
+  }
+
+  #sendClose(code: number | undefined, reason: string): void {
+    this.#closeSent = true;
+    let body = EMPTY;
+    if (code !== undefined) {
+      body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+      body.writeUInt16BE(code, 0);
+      body.write(reason, 2, 'utf8');
+      body = body.subarray(0, Math.min(body.length, 125));
+    }
+    this.#sendFrame(OP.close, body, 0);
+  }
+
+  /**
+   * Send one binary message. `headroom`: bytes free in front of `data` in its memory (a READ
+   * answer built in a pooled buffer), so the frame header needs no copy of the bytes.
+   * `cb` runs once the socket took it (or with an error when it cannot be sent).
+   */
+  sendBinary(data: Buffer, opts: { headroom?: number } = {}, cb?: (err?: Error | null) => void): void {
+    if (this.readyState !== OPEN) {
+      if (cb) process.nextTick(cb, new Error('the WebSocket is not open'));
+      return;
+    }
+    this.#sendFrame(OP.binary, data, opts.headroom ?? 0, cb);
+  }
+
+  /** Send one text message (encoded once, behind room for the frame header). */
+  sendText(text: string, cb?: (err?: Error | null) => void): number {
+    if (this.readyState !== OPEN) {
+      if (cb) process.nextTick(cb, new Error('the WebSocket is not open'));
+      return 0;
+    }
+    const length = Buffer.byteLength(text);
+    const buf = Buffer.allocUnsafe(10 + length);
+    buf.write(text, 10, 'utf8');
+    this.#sendFrame(OP.text, buf.subarray(10), 10, cb);
+    return length;
+  }
+
+  /** Send a ping (the answer arrives as `pong`). */
+  ping(): void {
+    if (this.readyState === OPEN) this.#sendFrame(OP.ping, EMPTY, 0);
+  }
+
+  /** Start the close handshake; the connection ends once the peer answered (or after 2 s). */
+  close(code = 1000, reason = ''): void {
+    if (this.readyState !== OPEN) return;
+    this.readyState = CLOSING;
+    this.#sendClose(code, reason);
+    this.#cutOffLater();
+  }
+
+  /** Drop the connection at once. */
+  terminate(): void {
+    this.#sock.destroy();
+  }
+}
