@@ -1,5 +1,13 @@
 import type { SessionEnd } from './audit.ts';
 
+/** Remote mounts: how many are mounted, and their endpoint switches, reconnects and moved handles. */
+export interface MountCounters {
+  active: number;
+  switches: number;
+  reconnects: number;
+  movedHandles: number;
+}
+
 /** Counters of a running node (a Prometheus endpoint can read these later). */
 export class NodeMetrics {
   /** Connections that reached the protocol (WebSocket upgrade done). */
@@ -22,6 +30,8 @@ export class NodeMetrics {
   protocolErrors = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Remote mount counters, read when a snapshot is taken (the node sets this). */
+  mounts: (() => MountCounters) | undefined;
 
   /** A plain copy of the counters. */
   snapshot(): Record<string, unknown> {
@@ -35,6 +45,7 @@ export class NodeMetrics {
       protocolErrors: this.protocolErrors,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
+      ...(this.mounts ? { mounts: this.mounts() } : {}),
     };
   }
 }

@@ -12,6 +12,7 @@ import { AliasSource, type AliasStatus } from '../namespace/alias-source.ts';
 import type { Backoff } from '../namespace/endpoint.ts';
 import type { Namespace } from '../namespace/namespace.ts';
 import type { Source } from '../sources/source.ts';
+import type { MountCounters } from './metrics.ts';
 import { mountCredential } from './mount-credentials.ts';
 
 /** A mount as the node reports it (`tessera mounts --json`); never a credential. */
@@ -87,6 +88,20 @@ export class MountManager implements AsyncDisposable {
         this.#log.error('mount reload failed', { error: err });
       });
     return this.#reloading;
+  }
+
+  /** Totals over every mount, for the node's metrics. */
+  counters(): MountCounters {
+    const out: MountCounters = { active: 0, switches: 0, reconnects: 0, movedHandles: 0 };
+    for (const a of this.#active.values()) {
+      if (!a.alias) continue;
+      const st = a.alias.status();
+      out.active++;
+      out.switches += st.switchCount;
+      out.movedHandles += st.movedHandles;
+      for (const e of st.endpoints) out.reconnects += Math.max(0, e.sessions - 1);
+    }
+    return out;
   }
 
   /** Status of every mount. */

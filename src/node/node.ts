@@ -354,6 +354,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const url = `${tls ? 'wss' : 'ws'}://${hostForUrl(bound.address)}:${bound.port}${PROTOCOL_PATH}`;
   // Remote mounts come up once the node listens (a mount of the node's own address must not wait on it).
   const mounts = new MountManager({ home: root, namespace, logger });
+  metrics.mounts = () => mounts.counters();
   await mounts.open();
   await writeRuntime({
     home: root,

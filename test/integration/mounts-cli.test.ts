@@ -109,6 +109,12 @@ describe('tessera mount, mounts, unmount', () => {
     assert.equal(listed.rows[0]!.state, 'mounted');
     assert.equal(listed.rows[0]!.serving, b.node.url);
     assert.ok(!listed.out.includes(cred.secret));
+    assert.deepEqual(a!.metrics.snapshot().mounts, {
+      active: 1,
+      switches: 0,
+      reconnects: 0,
+      movedHandles: 0,
+    });
     const human = await cli(aHome.home, ['mounts']);
     assert.match(human.out, /\/b\/alpha\s+b\s+\/alpha\s+mounted/);
 
