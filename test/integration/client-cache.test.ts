@@ -355,6 +355,32 @@ describe('client cache: eviction', () => {
     }
   });
 
+  it("mounts sharing a cache directory share one cap and keep each other's files", async () => {
+    const files = Array.from({ length: 4 }, (_, i) => ({
+      name: `shared-${i}.bin`,
+      data: randomBytes(40 * KiB),
+    }));
+    for (const f of files) await writeFile(join(data, f.name), f.data);
+    const dir = await temp('tessera-cache-');
+    const a = await cache(dir, { maxBytes: 130 * KiB, scope: 'a' });
+    const b = await cache(dir, { maxBytes: 130 * KiB, scope: 'b' });
+    try {
+      assert.deepEqual(await read(a.src, await idOf(a.src, files[0]!.name)), files[0]!.data);
+      assert.deepEqual(await read(b.src, await idOf(b.src, files[1]!.name)), files[1]!.data);
+      // A third mount opening the directory must not take the others' files for leftovers.
+      const c = await cache(dir, { scope: 'c' });
+      await c.src.close();
+      assert.equal((await readdir(join(dir, 'data'))).length, 2);
+      assert.deepEqual(await read(a.src, await idOf(a.src, files[2]!.name)), files[2]!.data);
+      assert.deepEqual(await read(b.src, await idOf(b.src, files[3]!.name)), files[3]!.data);
+      assert.ok(a.src.stats.bytes <= 130 * KiB, 'one cap for both');
+      assert.equal(a.src.stats.evictions, 1);
+    } finally {
+      await a.src.close();
+      await b.src.close();
+    }
+  });
+
   it('below the free-space floor nothing is cached and reads still work', async () => {
     const content = randomBytes(50 * KiB);
     await writeFile(join(data, 'floor.bin'), content);

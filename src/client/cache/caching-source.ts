@@ -99,7 +99,7 @@ export class CachingSource extends MultiExportSource {
   #nextSnapshot = 1;
   #scope = '';
   #meta: MetaCache | undefined;
-  #data: DataCache;
+  #dataCache: DataCache | undefined;
   #unwatch: (() => void) | undefined;
   #warnedUnverified = false;
 
@@ -107,15 +107,6 @@ export class CachingSource extends MultiExportSource {
     super();
     this.#inner = opts.inner;
     this.#opts = opts;
-    this.#data = new DataCache({
-      dir: opts.dir,
-      logger: opts.logger,
-      tuning: {
-        ...opts.tuning,
-        ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
-        ...(opts.minFreeBytes !== undefined ? { minFreeBytes: opts.minFreeBytes } : {}),
-      },
-    });
   }
 
   /** The wrapped Source. */
@@ -124,8 +115,14 @@ export class CachingSource extends MultiExportSource {
   }
 
   /** Counters of the data cache. */
+  /** Counters of the data cache (shared by every Source using the same `dir`). */
   get stats(): DataCacheStats {
     return this.#data.stats;
+  }
+
+  get #data(): DataCache {
+    if (this.#dataCache === undefined) throw FsError.ENOTCONN('cache', undefined, 'source is not open');
+    return this.#dataCache;
   }
 
   override supportsOperation(op: SourceOp): boolean {
@@ -152,7 +149,16 @@ export class CachingSource extends MultiExportSource {
       ttlMs: this.#opts.metaTtlMs ?? (native ? 60_000 : 1000),
       maxEntries: this.#opts.metaMaxEntries ?? 200_000,
     });
-    await this.#data.open();
+    const { maxBytes, minFreeBytes } = this.#opts;
+    this.#dataCache = await DataCache.acquireShared({
+      dir: this.#opts.dir,
+      logger: this.#opts.logger,
+      tuning: {
+        ...this.#opts.tuning,
+        ...(maxBytes !== undefined ? { maxBytes } : {}),
+        ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
+      },
+    });
     this.#unwatch = this.#inner.watch((ev) => {
       this.#apply(ev);
       this.hub.emit(ev);
@@ -167,7 +173,8 @@ export class CachingSource extends MultiExportSource {
     this.#unwatch?.();
     for (const st of this.#handles.values()) if (st.entry) await this.#data.release(st.entry);
     this.#handles.clear();
-    await this.#data.close();
+    await this.#data.releaseShared();
+    this.#dataCache = undefined;
     if (this.#opts.ownsInner ?? true) await this.#inner.close();
   }
 
@@ -177,7 +184,7 @@ export class CachingSource extends MultiExportSource {
    */
   invalidateAll(): void {
     this.#meta?.clear();
-    this.#data.invalidateAll();
+    this.#dataCache?.invalidateAll(`${this.#scope}/`);
   }
 
   #key(id: NodeId): string {
@@ -196,11 +203,11 @@ export class CachingSource extends MultiExportSource {
     switch (ev.kind) {
       case 'data':
         meta.dropAttr(ev.id);
-        this.#data.invalidate(this.#key(ev.id), 'drop');
+        this.#dataCache?.invalidate(this.#key(ev.id), 'drop');
         break;
       case 'attr':
         meta.dropAttr(ev.id);
-        this.#data.invalidate(this.#key(ev.id), 'stale');
+        this.#dataCache?.invalidate(this.#key(ev.id), 'stale');
         break;
       case 'entry':
         meta.dropEntry(ev.parent, ev.name);
@@ -447,7 +454,7 @@ export class CachingSource extends MultiExportSource {
   /** This client changed `id`: its attrs go, its data goes or is revalidated. */
   #changed(id: NodeId, how: 'drop' | 'stale'): void {
     this.#meta?.dropAttr(id);
-    this.#data.invalidate(this.#key(id), how);
+    this.#dataCache?.invalidate(this.#key(id), how);
   }
 
   /** This client changed entry `name` of `parent`. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from '../../core/log.ts';
 import { CacheIndex, type IndexRow } from './cache-index.ts';
 import { IntervalMap, type Range } from './interval-map.ts';
@@ -104,6 +104,9 @@ export function sameVersion(a: FileVersion, b: FileVersion): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.gen === b.gen;
 }
 
+/** Data caches in use in this process, by directory (several mounts may share one). */
+const SHARED = new Map<string, { cache: DataCache; refs: number; opening: Promise<void> }>();
+
 const alignDown = (n: number, b: number) => n - (n % b);
 const alignUp = (n: number, b: number) => alignDown(n + b - 1, b);
 
@@ -134,6 +137,45 @@ export class DataCache {
 
   get stats(): DataCacheStats {
     return { ...this.#stats, entries: this.#entries.size, bytes: this.#total };
+  }
+
+  /**
+   * The open data cache of `dir` in this process, opened now if nobody holds it: several
+   * Sources (mounts) may share one directory, one size cap and one index (their keys differ by
+   * scope), and must, since each instance owns every file in its directory. The first
+   * holder's tuning applies. Give it back with {@link releaseShared}.
+   */
+  static async acquireShared(opts: {
+    dir: string;
+    tuning?: Partial<DataCacheTuning>;
+    logger?: Logger | undefined;
+  }): Promise<DataCache> {
+    const dir = resolve(opts.dir);
+    let held = SHARED.get(dir);
+    if (held === undefined) {
+      const cache = new DataCache({ ...opts, dir });
+      held = { cache, refs: 0, opening: cache.open() };
+      SHARED.set(dir, held);
+      held.opening.catch(() => SHARED.delete(dir));
+    }
+    held.refs++;
+    try {
+      await held.opening;
+    } catch (err) {
+      held.refs--;
+      throw err;
+    }
+    return held.cache;
+  }
+
+  /** Give back a cache from {@link acquireShared}; the last holder closes it. */
+  async releaseShared(): Promise<void> {
+    const dir = resolve(this.#dir);
+    const held = SHARED.get(dir);
+    if (held?.cache !== this) return;
+    if (--held.refs > 0) return;
+    SHARED.delete(dir);
+    await this.close();
   }
 
   /** Open the index, drop rows whose data file is missing and data files without a row. */
@@ -233,9 +275,9 @@ export class DataCache {
     else entry.stale = true;
   }
 
-  /** Mark every entry stale (anything may have changed). */
-  invalidateAll(): void {
-    for (const entry of this.#entries.values()) entry.stale = true;
+  /** Mark every entry whose key starts with `prefix` stale (anything there may have changed). */
+  invalidateAll(prefix = ''): void {
+    for (const entry of this.#entries.values()) if (entry.key.startsWith(prefix)) entry.stale = true;
   }
 
   /**
