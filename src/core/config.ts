@@ -173,20 +173,22 @@ export function parseByteSize(text: string): number | undefined {
 }
 
 /** A byte count: an integer, or a string with a unit (`"10GiB"`, `"500MB"`). */
-const byteSizeSchema = z.union([
-  z.int().min(0),
-  z.string().transform((text, ctx) => {
-    const bytes = parseByteSize(text);
+const byteSizeSchema = z
+  .union([z.int().min(0), z.string()], {
+    error: 'expected a byte count or a size like "10GiB" or "500MB"',
+  })
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const bytes = parseByteSize(value);
     if (bytes === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: `expected a size like "10GiB" or "500MB", got ${JSON.stringify(text)}`,
+        message: `expected a size like "10GiB" or "500MB", got ${JSON.stringify(value)}`,
       });
       return z.NEVER;
     }
     return bytes;
-  }),
-]);
+  });
 
 /** Defaults of the `[cache]` section (the client cache of remote mounts, docs/cache.md). */
 export const CACHE_DEFAULTS = { dir: 'cache', max_size: 10 * 1024 ** 3, min_free: 1024 ** 3 };

@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  CACHE_DEFAULTS,
   DEFAULT_LISTEN,
   EXPORT_KINDS,
   defaultNodeName,
   loadConfig,
+  parseByteSize,
   parseConfigText,
   splitListen,
 } from '../../src/core/config.ts';
@@ -223,6 +225,22 @@ path = "/x"
       host: '0.0.0.0',
       port: 0,
     });
+  });
+
+  it('reads the cache section: defaults, sizes with units, and bad sizes named', () => {
+    assert.deepEqual(parse('').cache, CACHE_DEFAULTS);
+    const cfg = parse('[cache]\ndir = "/var/cache/tessera"\nmax_size = "512MiB"\nmin_free = 1000000\n');
+    assert.deepEqual(cfg.cache, {
+      dir: '/var/cache/tessera',
+      max_size: 512 * 1024 ** 2,
+      min_free: 1_000_000,
+    });
+    assert.equal(parseByteSize('2 GB'), 2e9);
+    assert.equal(parseByteSize('1.5k'), 1536);
+    assert.equal(parseByteSize('10 parsecs'), undefined);
+    const err = errorOf(() => parse('[cache]\nmax_size = "lots"\n'));
+    assert.match(err.message, /cache\.max_size/);
+    assert.match(err.message, /"lots"/);
   });
 
   it('keeps the kind list equal to the source registry', () => {
