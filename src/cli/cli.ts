@@ -3,12 +3,20 @@ import { EXIT_INTERNAL_ERROR, exitCodeOf, isErrnoName } from '../core/errno.ts';
 import { FsError } from '../core/fs-error.ts';
 import { usageError } from './args.ts';
 import type { Command } from './command.ts';
+import { catalogBackupCommand, catalogRestoreCommand } from './commands/catalog-backup.ts';
 import { credentialsCommands } from './commands/credentials.ts';
 import { exportCommands } from './commands/export.ts';
+import {
+  indexRescanCommand,
+  indexStatusCommand,
+  searchCommand,
+  storageCommand,
+} from './commands/index-search.ts';
 import { infoCommand } from './commands/info.ts';
 import { initCommand } from './commands/init.ts';
 import { mountCommands } from './commands/mount.ts';
 import { mountFsCommand } from './commands/mount-fs.ts';
+import { labelsCommands } from './commands/labels.ts';
 import { remoteCommands } from './commands/remote.ts';
 import { serveCommand } from './commands/serve.ts';
 import { vfsCommands } from './commands/vfs.ts';
@@ -25,6 +33,13 @@ export const COMMANDS: readonly Command[] = [
   ...mountCommands,
   mountFsCommand,
   ...vfsCommands,
+  searchCommand,
+  ...labelsCommands,
+  indexStatusCommand,
+  indexRescanCommand,
+  storageCommand,
+  catalogBackupCommand,
+  catalogRestoreCommand,
 ];
 
 function version(): string {

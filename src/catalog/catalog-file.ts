@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { homePaths } from '../core/home.ts';
+import { FsError } from '../core/fs-error.ts';
+import { CatalogStore } from './store.ts';
+
+/** Where a node keeps its catalog: `<home>/state/catalog.db`. */
+export function catalogFileOf(homeRoot: string): string {
+  return join(homePaths(homeRoot).stateDir, 'catalog.db');
+}
+
+/**
+ * Open the catalog of a home from another process than the node (the CLI): read-only, or
+ * read-write for label and restore commands (SQLite's WAL lets both run beside the node).
+ * `create` makes the catalog if the node never ran (restore into a fresh home).
+ */
+export async function openHomeCatalog(opts: {
+  home: string;
+  write?: boolean | undefined;
+  create?: boolean | undefined;
+}): Promise<CatalogStore> {
+  const file = catalogFileOf(opts.home);
+  if (opts.create !== true && !existsSync(file))
+    throw FsError.ENOENT('catalog', file, "no catalog in this home yet (start the node: 'tessera serve')");
+  const store = new CatalogStore({ file, readonly: opts.write !== true && opts.create !== true });
+  await store.open();
+  return store;
+}
+
+/** Ask the node owning a catalog to crawl a mount (or every mount) again; it checks every few seconds. */
+export function requestRescan(store: CatalogStore, opts: { mount?: string | undefined }): void {
+  store.transaction(() => {
+    store
+      .stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('rescan', ?)")
+      .run(JSON.stringify({ mount: opts.mount ?? null, at: Date.now() }));
+  });
+}
+
+/** Take a pending rescan request (the node's catalog calls this). */
+export function takeRescan(store: CatalogStore): { mount: string | null } | undefined {
+  const row = store.stmt("SELECT value FROM meta WHERE key = 'rescan'").get() as
+    { value: string } | undefined;
+  if (!row) return undefined;
+  store.transaction(() => store.stmt("DELETE FROM meta WHERE key = 'rescan'").run());
+  return JSON.parse(row.value) as { mount: string | null };
+}
