@@ -227,6 +227,12 @@ export const configSchema = z
         min_free: byteSizeSchema.default(CACHE_DEFAULTS.min_free),
       })
       .default(CACHE_DEFAULTS),
+    catalog: z
+      .strictObject({
+        /** Index the namespace into `<home>/state/catalog.db` (search, labels, virtual directories). */
+        enabled: z.boolean().default(true),
+      })
+      .default({ enabled: true }),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();

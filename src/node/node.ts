@@ -12,6 +12,8 @@ import { createLogger, type Logger } from '../core/log.ts';
 import type { Grant } from '../namespace/authorization.ts';
 import { AuthorizedSource } from '../namespace/authorized-source.ts';
 import { Namespace } from '../namespace/namespace.ts';
+import { Catalog } from '../catalog/catalog.ts';
+import { catalogFileOf } from '../catalog/catalog-file.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
 import { AuditLog } from './audit.ts';
@@ -49,6 +51,8 @@ const WRITE_POOL_KEEP = 32;
 /** What the node gives the HTTP surfaces it serves (see {@link CreateNodeOptions.surfaces}). */
 export interface SurfaceHost {
   readonly namespace: Namespace;
+  /** The catalog indexing the namespace (search, labels); undefined when `[catalog] enabled = false`. */
+  readonly catalog: Catalog | undefined;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly home: string;
@@ -104,6 +108,8 @@ export interface TesseraNode extends AsyncDisposable {
   readonly namespace: Namespace;
   /** Remote mounts (`[[mount]]` in tessera.toml), kept in step with the config file. */
   readonly mounts: MountManager;
+  /** The catalog indexing the namespace; undefined when `[catalog] enabled = false`. */
+  readonly catalog: Catalog | undefined;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly home: string;
@@ -205,6 +211,29 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     throw err;
   }
 
+  // The catalog indexes the namespace in the background (its first crawl is not awaited).
+  // Documents of a remote mount name the alias and export it mounts (set once mounts exist).
+  let mountManager: MountManager | undefined;
+  const catalog = home.config.catalog.enabled
+    ? new Catalog({
+        file: catalogFileOf(root),
+        namespace,
+        nodeName,
+        logger,
+        nodeOfMount: (m) => {
+          const remote = mountManager?.status().find((s) => s.path === m.path);
+          return remote
+            ? { node: remote.alias, export: remote.export }
+            : { node: nodeName, export: m.export };
+        },
+      })
+    : undefined;
+  await catalog?.open().catch(async (err: unknown) => {
+    await namespace.close();
+    await registry.close();
+    throw err;
+  });
+
   const metrics = new NodeMetrics();
   const audit = new AuditLog({
     home: root,
@@ -243,6 +272,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     surfaces =
       (await opts.surfaces?.({
         namespace,
+        catalog,
         nodeId: home.identity.id,
         nodeName,
         home: root,
@@ -253,6 +283,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         view: (grant) => new AuthorizedSource({ inner: namespace, authz: httpAuth.authorizer(grant) }),
       })) ?? [];
   } catch (err) {
+    await catalog?.close();
     await namespace.close();
     await registry.close();
     if (ownLogger) await logger.close();
@@ -341,6 +372,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       });
     });
   } catch (err) {
+    await catalog?.close();
     await namespace.close();
     await registry.close();
     if (ownLogger) await logger.close();
@@ -355,6 +387,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   // Remote mounts come up once the node listens (a mount of the node's own address must not wait on it).
   const mounts = new MountManager({ home: root, namespace, logger });
   metrics.mounts = () => mounts.counters();
+  mountManager = mounts;
   await mounts.open();
   await writeRuntime({
     home: root,
@@ -412,6 +445,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
           log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
         });
       }
+      await catalog?.close();
       await mounts.close();
       await namespace.close();
       await registry.close();
@@ -431,6 +465,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     caFingerprint: tls?.caFingerprint,
     namespace,
     mounts,
+    catalog,
     nodeId: home.identity.id,
     nodeName,
     home: root,
