@@ -213,7 +213,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
 
   // The catalog indexes the namespace in the background (its first crawl is not awaited).
   // Documents of a remote mount name the alias and export it mounts (set once mounts exist).
-  let mountManager: MountManager | undefined;
+  const mountsRef: { current?: MountManager } = {};
   const catalog = home.config.catalog.enabled
     ? new Catalog({
         file: catalogFileOf(root),
@@ -221,7 +221,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         nodeName,
         logger,
         nodeOfMount: (m) => {
-          const remote = mountManager?.status().find((s) => s.path === m.path);
+          const remote = mountsRef.current?.status().find((s) => s.path === m.path);
           return remote
             ? { node: remote.alias, export: remote.export }
             : { node: nodeName, export: m.export };
@@ -387,7 +387,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   // Remote mounts come up once the node listens (a mount of the node's own address must not wait on it).
   const mounts = new MountManager({ home: root, namespace, logger });
   metrics.mounts = () => mounts.counters();
-  mountManager = mounts;
+  mountsRef.current = mounts;
   await mounts.open();
   await writeRuntime({
     home: root,
