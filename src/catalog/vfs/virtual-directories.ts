@@ -75,21 +75,33 @@ export class VirtualDirectories {
     this.#clock = opts.clock ?? Date.now;
   }
 
-  /** Create the root system directory if absent and follow catalog changes. Idempotent. */
+  /** Follow catalog changes. Idempotent. */
   open(): void {
-    if (!this.#store.get('/')) {
-      const now = this.#clock();
-      this.#store.put({
-        path: '/',
-        system: true,
-        enforce_steps_on_children: false,
-        mounts: [],
-        rev: 1,
-        created_ms: now,
-        updated_ms: now,
-      });
-    }
     this.#unsubscribe ??= this.#catalog.onChange((c) => this.#catalogChanged(c));
+  }
+
+  /**
+   * The document at `path`. The root always exists: until it is first changed it is the
+   * empty system directory, not stored (so a fresh catalog holds no configuration and can
+   * take a restore).
+   */
+  #get(path: string): VirtualDirectory | undefined {
+    const doc = this.#store.get(path);
+    if (doc || path !== '/') return doc;
+    return {
+      path: '/',
+      system: true,
+      enforce_steps_on_children: false,
+      mounts: [],
+      rev: 0,
+      created_ms: 0,
+      updated_ms: 0,
+    };
+  }
+
+  #all(): VirtualDirectory[] {
+    const all = this.#store.all();
+    return all[0]?.path === '/' ? all : [this.#get('/')!, ...all];
   }
 
   /** Stop following the catalog. Idempotent. */
@@ -109,13 +121,13 @@ export class VirtualDirectories {
 
   /** Every directory document, by path. */
   list(): VirtualDirectory[] {
-    return this.#store.all();
+    return this.#all();
   }
 
   /** One directory document; ENOENT when there is none at `path`. */
   get(opts: { path: string }): VirtualDirectory {
     const path = checkVirtualPath('vfs get', opts.path);
-    const doc = this.#store.get(path);
+    const doc = this.#get(path);
     if (!doc) throw FsError.ENOENT('vfs get', path, 'no virtual directory there');
     return doc;
   }
@@ -125,9 +137,9 @@ export class VirtualDirectories {
     const op = 'vfs create';
     const path = checkVirtualPath(op, opts.path);
     const input = parseDirectoryInput(op, path, opts.body ?? {});
-    if (this.#store.get(path)) throw FsError.EEXIST(op, path, 'a virtual directory is already there');
+    if (this.#get(path)) throw FsError.EEXIST(op, path, 'a virtual directory is already there');
     const parent = parentPath(path);
-    if (parent === undefined || !this.#store.get(parent))
+    if (parent === undefined || !this.#get(parent))
       throw FsError.ENOENT(op, parent ?? path, 'the parent virtual directory does not exist');
     const now = this.#clock();
     const doc: VirtualDirectory = { path, system: false, ...input, rev: 1, created_ms: now, updated_ms: now };
@@ -144,12 +156,20 @@ export class VirtualDirectories {
   update(opts: { path: string; body: unknown; rev?: number | undefined }): VirtualDirectory {
     const op = 'vfs update';
     const path = checkVirtualPath(op, opts.path);
-    const old = this.#store.get(path);
+    const old = this.#get(path);
     if (!old) throw FsError.ENOENT(op, path, 'no virtual directory there');
     if (opts.rev !== undefined && opts.rev !== old.rev)
       throw FsError.EAGAIN(op, path, `the directory changed (revision ${old.rev}, not ${opts.rev})`);
     const input = parseDirectoryInput(op, path, opts.body);
-    const doc: VirtualDirectory = { ...old, ...input, rev: old.rev + 1, updated_ms: this.#clock() };
+    const now = this.#clock();
+    const created = old.rev === 0 ? now : old.created_ms;
+    const doc: VirtualDirectory = {
+      ...old,
+      ...input,
+      rev: old.rev + 1,
+      created_ms: created,
+      updated_ms: now,
+    };
     this.#store.put(doc);
     this.#changed(
       this.#store
@@ -168,9 +188,9 @@ export class VirtualDirectories {
   remove(opts: { path: string; recursive?: boolean | undefined }): string[] {
     const op = 'vfs remove';
     const path = checkVirtualPath(op, opts.path);
-    const doc = this.#store.get(path);
+    const doc = this.#get(path);
     if (!doc) throw FsError.ENOENT(op, path, 'no virtual directory there');
-    const doomed = this.#store.all().filter((d) => isAncestorOrSelf(path, d.path));
+    const doomed = this.#all().filter((d) => isAncestorOrSelf(path, d.path));
     const system = doomed.find((d) => d.system);
     if (system) throw FsError.EPERM(op, system.path, 'system directories cannot be deleted');
     if (doomed.length > 1 && opts.recursive !== true)
@@ -206,10 +226,10 @@ export class VirtualDirectories {
   locate(opts: { path: string }): Located {
     const path = checkVirtualPath('vfs', opts.path);
     let dirPath = path;
-    let dir = this.#store.get(dirPath);
+    let dir = this.#get(dirPath);
     while (!dir) {
       dirPath = parentPath(dirPath) ?? '/';
-      dir = this.#store.get(dirPath);
+      dir = this.#get(dirPath);
       if (dirPath === '/' && !dir) throw FsError.ENOENT('vfs', path, 'no root virtual directory');
     }
     const rel = dirPath === path ? '' : path.slice(dirPath === '/' ? 1 : dirPath.length + 1);
@@ -226,7 +246,7 @@ export class VirtualDirectories {
     const catalogVersion = this.#catalog.version();
     const hit = this.#cache.get(path);
     if (hit && hit.expires > now && hit.catalogVersion === catalogVersion) return hit.tree;
-    const dir = this.#store.get(path);
+    const dir = this.#get(path);
     if (!dir) throw FsError.ENOENT('vfs', path, 'no virtual directory there');
     const tree = evaluateDirectory({
       dir,
@@ -258,7 +278,7 @@ export class VirtualDirectories {
   #ancestors(path: string): VirtualDirectory[] {
     const out: VirtualDirectory[] = [];
     for (let p = parentPath(path); p !== undefined; p = parentPath(p)) {
-      const doc = this.#store.get(p);
+      const doc = this.#get(p);
       if (doc) out.unshift(doc);
     }
     return out;
@@ -292,7 +312,7 @@ export class VirtualDirectories {
     if (change === undefined) return this.#emit(undefined);
     const paths = new Set<string>();
     const entries: { dir: string; name: string }[] = [];
-    for (const d of this.#store.all()) {
+    for (const d of this.#all()) {
       for (const m of d.mounts) {
         if (m.source.export !== change.export) continue;
         if (m.source.node !== undefined && m.source.node !== change.node) continue;
