@@ -9,6 +9,7 @@ import {
   protocolError,
 } from './frames.ts';
 import { isOpName, type OpArgs, type OpName, type OpResult, OPS } from './ops.ts';
+import { decodeListingFast } from './listing-decode.ts';
 
 const requestId = z.number().int().min(1).max(0xffff_ffff);
 
@@ -137,6 +138,10 @@ export function decodeServerMessage(
 
 /** Validate a successful result of `op` (on the client). */
 export function decodeResult<K extends OpName>(op: K, r: unknown): OpResult<K> {
+  if (op === 'READDIRP') {
+    const page = decodeListingFast(r);
+    if (page !== undefined) return page as OpResult<K>;
+  }
   const parsed = OPS[op].result.safeParse(r);
   if (!parsed.success) throw protocolError(`bad ${op} result: ${issueText(parsed.error)}`);
   return parsed.data as OpResult<K>;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import {
   closeSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -30,6 +31,7 @@ import {
   llistxattr,
   lremovexattr,
   lsetxattr,
+  lstatBatch,
   nativeAvailable,
   nativeLoadError,
   ofdGetLock,
@@ -527,5 +529,54 @@ void describe('linux-native: inotify', { skip: !linux }, () => {
     );
     assert.equal(res.code, 0);
     assert.deepEqual(res.out.trim().split('\n').sort(), ['seen one,two', 'uncaught boom']);
+  });
+});
+
+void describe('linux-native: batched lstat', { skip: !linux }, () => {
+  const gone = (code: string) => code === 'ENOENT';
+
+  it('gives every figure fs.lstat gives, for files, directories, symlinks and fifos alike', async () => {
+    const dir = mkdtempSync(join(root, 'batch-'));
+    writeFileSync(join(dir, 'file'), 'hello');
+    mkdirSync(join(dir, 'sub'));
+    symlinkSync('file', join(dir, 'link'));
+    symlinkSync('/nowhere', join(dir, 'dangling'));
+    utimesSync(join(dir, 'file'), new Date(1_600_000_000_123), new Date(1_500_000_000_456));
+    // More than one job's worth of names, in an order unlike the directory's own.
+    const many = Array.from({ length: 1100 }, (_, i) => `n${(i * 7919) % 1100}`);
+    for (const n of many) writeFileSync(join(dir, n), n);
+    const names = ['file', 'sub', 'link', 'dangling', 'missing', ...many];
+    const got = await lstatBatch({ dir, names, map: (st, i) => ({ st, i }), gone });
+    assert.equal(got.length, names.length);
+    assert.equal(got[4], undefined, 'a missing entry gives undefined');
+    for (const [i, name] of names.entries()) {
+      if (name === 'missing') continue;
+      const want = lstatSync(join(dir, name), { bigint: true });
+      const entry = got[i]!;
+      assert.equal(entry.i, i);
+      const { st } = entry;
+      for (const key of ['dev', 'ino', 'atimeNs', 'mtimeNs', 'ctimeNs', 'birthtimeNs'] as const)
+        assert.equal(st[key], want[key], `${name}: ${key}`);
+      for (const key of ['mode', 'nlink', 'uid', 'gid', 'size'] as const)
+        assert.equal(BigInt(st[key]), want[key], `${name}: ${key}`);
+    }
+  });
+
+  it('rejects an entry that fails otherwise, a directory that is not one, and names with a slash', async () => {
+    const dir = mkdtempSync(join(root, 'batch-err-'));
+    writeFileSync(join(dir, 'file'), 'x');
+    const notGone = () => false;
+    await rejectsWith(
+      lstatBatch({ dir, names: ['nope'], map: (st) => st, gone: notGone }),
+      'ENOENT',
+      'statx',
+    );
+    await rejectsWith(lstatBatch({ dir: join(dir, 'file'), names: ['x'], map: (st) => st, gone }), 'ENOTDIR');
+    await rejectsWith(
+      lstatBatch({ dir: join(dir, 'absent'), names: ['x'], map: (st) => st, gone }),
+      'ENOENT',
+    );
+    await rejectsWith(lstatBatch({ dir, names: ['a/b'], map: (st) => st, gone }), 'EINVAL');
+    assert.deepEqual(await lstatBatch({ dir, names: [], map: (st) => st, gone }), []);
   });
 });

@@ -5,12 +5,14 @@ import {
   llistxattr,
   lremovexattr,
   lsetxattr,
+  lstatBatch,
   nativeAvailable,
   nativeLoadError,
   ofdGetLock,
   ofdSetLock,
 } from './linux-native.ts';
 import type { LocalPlatform } from './local-platform.ts';
+import { isGone } from './fast-stat.ts';
 
 /** Refuse to build a linux source where it cannot run (another OS, or the addon missing). */
 export function requireLinuxHost(exportName: string): void {
@@ -33,8 +35,8 @@ export function requireLinuxHost(exportName: string): void {
 
 /**
  * Linux: the shared local implementation plus inotify change events, `user.*` xattrs
- * (l*xattr, never following a symlink) and OFD locks mirroring Tessera's own, all through
- * the tessera_linux addon.
+ * (l*xattr, never following a symlink), OFD locks mirroring Tessera's own and batched
+ * listing stats, all through the tessera_linux addon.
  */
 export const LINUX_PLATFORM: LocalPlatform = {
   kind: 'linux',
@@ -42,4 +44,5 @@ export const LINUX_PLATFORM: LocalPlatform = {
   xattr: { get: lgetxattr, set: lsetxattr, list: llistxattr, remove: lremovexattr },
   kernelLocks: { set: ofdSetLock, test: ofdGetLock },
   nativeWatcher: (opts) => new InotifyWatcher(opts),
+  statBatch: (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) }),
 };

@@ -1,5 +1,22 @@
-import type { BigIntStats } from 'node:fs';
 import type { Attr, FileKind } from '../../core/attr.ts';
+
+/**
+ * The `lstat` figures the local source uses: a `BigIntStats` has them, and so does an entry
+ * of a batched stat (`lstatBatch`), which gives the small ones as numbers.
+ */
+export interface StatFields {
+  dev: bigint;
+  ino: bigint;
+  mode: bigint | number;
+  nlink: bigint | number;
+  uid: bigint | number;
+  gid: bigint | number;
+  size: bigint | number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+}
 
 const S_IFMT = 0o170000;
 
@@ -26,18 +43,18 @@ export function kindOfMode(mode: number): FileKind {
 }
 
 /** Whether `st` is a directory (without the BigInt arithmetic of `BigIntStats.isDirectory`). */
-export function isDirStat(st: BigIntStats): boolean {
+export function isDirStat(st: StatFields): boolean {
   return (Number(st.mode) & S_IFMT) === 0o040000;
 }
 
 /** Generation of an inode: from its birth time, so a reused inode number gets a new one. */
-export function genOf(st: BigIntStats): number {
+export function genOf(st: StatFields): number {
   // Through a double, not bigint arithmetic: deterministic, and no allocation per stat.
   return Number(st.birthtimeNs) % 0x7fffffff;
 }
 
 /** Normalized attributes from `lstat`. `gen` overrides the inode's own generation. */
-export function attrOf(st: BigIntStats, gen?: number): Attr {
+export function attrOf(st: StatFields, gen?: number): Attr {
   const mode = Number(st.mode);
   return {
     kind: kindOfMode(mode),

@@ -1,4 +1,5 @@
 import type { Caps } from '../source.ts';
+import type { StatFields } from './local-attr.ts';
 import type { KernelLocks } from './local-locks.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
 
@@ -23,6 +24,17 @@ export interface LocalPlatform {
   /** Native change events; without it the polling scanner is used. */
   nativeWatcher?:
     | ((opts: { ctx: WatchContext; dirs: () => Iterable<number>; fallback: ChangeWatcher }) => ChangeWatcher)
+    | undefined;
+  /**
+   * `lstat` many entries of the directory `dir` at once, handing each to `map` (undefined for
+   * one that vanished; any other failure rejects). Without it, one `lstat` per entry.
+   */
+  statBatch?:
+    | (<T>(
+        dir: string,
+        names: readonly string[],
+        map: (st: StatFields, index: number) => T,
+      ) => Promise<(T | undefined)[]>)
     | undefined;
   /** Throws when this host cannot run the kind (checked at open). */
   requireHost?: (() => void) | undefined;

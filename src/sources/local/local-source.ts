@@ -36,7 +36,7 @@ import { lstatAll, lstatBig, lstatMaybe } from './fast-stat.ts';
 import type { IdJournal } from './id-journal.ts';
 import { openIdState } from './id-state.ts';
 import { type IdTable, ROOT_LOCAL } from './id-table.ts';
-import { attrOf, nsToUtimeSeconds } from './local-attr.ts';
+import { attrOf, nsToUtimeSeconds, type StatFields } from './local-attr.ts';
 import { LocalFiles } from './local-files.ts';
 import { LocalLocks } from './local-locks.ts';
 import { parseLocalOptions, type LocalOptions } from './local-options.ts';
@@ -56,7 +56,7 @@ interface Live {
   scanner: DirScanner;
   watcher: ChangeWatcher;
   /** Attributes of a resolved id (made once: getattr is the hottest path). */
-  attrOf: (st: BigIntStats, local: number) => Attr;
+  attrOf: (st: StatFields, local: number) => Attr;
 }
 
 /**
@@ -143,7 +143,7 @@ export class LocalSource extends SingleExportSource {
     const watcher =
       this.#platform.nativeWatcher?.({ ctx, dirs: () => table.dirs(), fallback: scanner }) ?? scanner;
     if (watcher !== scanner) table.onDir = (local) => watcher.add(local);
-    const attrOfLocal = (st: BigIntStats, local: number): Attr => attrOf(st, table.genOf(local));
+    const attrOfLocal = (st: StatFields, local: number): Attr => attrOf(st, table.genOf(local));
     this.#live = { resolver, table, files, locks, journal, scanner, watcher, attrOf: attrOfLocal };
     scanner.add(ROOT_LOCAL);
     if (this.hub.active) watcher.start();
@@ -299,11 +299,17 @@ export class LocalSource extends SingleExportSource {
         return names;
       },
     });
-    const found = await lstatAll(dir.path, page.names, this.#options.statConcurrency, (st, i): DirEntry => {
+    const toEntry = (st: StatFields, i: number): DirEntry => {
       const name = page.names[i]!;
       const local = resolver.learn(dir.local, name, st);
       return { name, id: resolver.idOf(local), attr: live.attrOf(st, local) };
-    });
+    };
+    // A whole page in a few thread-pool jobs where the platform can (one lstat request per
+    // entry otherwise).
+    const statBatch = this.#platform.statBatch;
+    const found = statBatch
+      ? await statBatch(dir.path, page.names, toEntry)
+      : await lstatAll(dir.path, page.names, this.#options.statConcurrency, toEntry);
     const entries: DirEntry[] = [];
     for (const e of found) if (e !== undefined) entries.push(e); // undefined: vanished since the listing
     return { entries, cookie: page.cookie, eof: page.eof };

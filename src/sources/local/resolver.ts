@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { FsError } from '../../core/fs-error.ts';
 import { LOCAL_BITS, LOCAL_MASK, type NodeId } from '../../core/ids.ts';
 import { isGone, lstatBig, lstatMaybe, lstatSoon } from './fast-stat.ts';
-import { isDirStat } from './local-attr.ts';
+import { isDirStat, type StatFields } from './local-attr.ts';
 
 const toResolved = (
   st: BigIntStats,
@@ -114,7 +114,7 @@ export class Resolver {
   }
 
   /** The local id of an inode (allocating one if needed) and record where it was seen. */
-  learn(parent: number, name: string, st: BigIntStats): number {
+  learn(parent: number, name: string, st: StatFields): number {
     const local = this.table.idFor(st.dev, st.ino, true)!;
     this.table.learn(local, parent, name, isDirStat(st));
     return local;
