@@ -37,7 +37,7 @@ describe('WebDAV with rclone', { skip }, () => {
     await mkdir(join(dir, 'cache'));
     await writeFile(join(dir, 'rclone.conf'), '');
     env = { ...process.env, RCLONE_CONFIG: join(dir, 'rclone.conf'), RCLONE_CACHE_DIR: join(dir, 'cache') };
-    obscured = (await run('rclone', ['obscure', cred.secret], { env })).stdout.trim();
+    obscured = (await run('rclone', ['obscure', '--', cred.secret], { env })).stdout.trim();
   });
   after(async () => {
     await stop();

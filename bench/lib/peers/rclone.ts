@@ -16,6 +16,8 @@ export interface RcloneServer {
   env: NodeJS.ProcessEnv;
   /** The serve command's extra flags (for the report). */
   flags: string[];
+  /** The server process (for CPU accounting). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -57,8 +59,8 @@ export async function startRcloneServe(opts: {
       cmd: 'ssh-keygen',
       args: ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench', '-f', hostKey],
     });
-    args.push('--user', user, '--pass', pass, '--key', hostKey);
-    const obscured = (await runCommand({ cmd: 'rclone', args: ['obscure', pass], env })).stdout.trim();
+    args.push('--user', user, `--pass=${pass}`, '--key', hostKey);
+    const obscured = (await runCommand({ cmd: 'rclone', args: ['obscure', '--', pass], env })).stdout.trim();
     remote = `:sftp,host=${LOOPBACK},port=${port},user=${user},pass=${obscured}:`;
   }
   const daemon = startDaemon({ name: `rclone serve ${opts.protocol}`, cmd: 'rclone', args, env });
@@ -68,5 +70,13 @@ export async function startRcloneServe(opts: {
     await daemon.stop();
     throw err;
   }
-  return { protocol: opts.protocol, port, remote, env, flags, stop: () => daemon.stop() };
+  return {
+    protocol: opts.protocol,
+    port,
+    remote,
+    env,
+    flags,
+    pid: daemon.proc.pid,
+    stop: () => daemon.stop(),
+  };
 }

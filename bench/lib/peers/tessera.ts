@@ -12,6 +12,8 @@ export interface TesseraPeer {
   url: string;
   /** How a RemoteSource connects to it (owner credential, pinned fingerprint under TLS). */
   connect: ConnectOptions;
+  /** The node process (for CPU accounting). */
+  pid: number | undefined;
   stop(): Promise<void>;
   /** SIGKILL it (no goodbye: its sessions drop abruptly); resolves once it has exited. */
   kill(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startTesseraNode(opts: {
       trust: info.fingerprint === null ? undefined : { fingerprint: info.fingerprint },
       client: 'remote-bench',
     },
+    pid: daemon.proc.pid,
     stop: () => daemon.stop({ graceMs: 10_000 }),
     kill: async () => {
       if (daemon.exited) return;

@@ -1,0 +1,311 @@
+/**
+ * WebDAV GET of one big file: the node's WebDAV (`/dav/`) against `rclone serve webdav` of the
+ * same file, on loopback in one run, each fetched by the same clients (curl, `rclone cat`).
+ * Target: Tessera's GET at least as fast as rclone's, with either client (same-run ratio of
+ * medians). Also reports each server's CPU time per GiB sent.
+ *
+ *   node --import tsx bench/webdav.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
+ *
+ * Needs rclone and curl (`bash scripts/install-system-deps.sh --bench`).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseBenchArgs } from './lib/args.ts';
+import { describeMachine, machineInfo } from './lib/machine.ts';
+import { type Contender, rounds, type Samples } from './lib/measure.ts';
+import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { startRcloneServe } from './lib/peers/rclone.ts';
+import { Teardown } from './lib/peers/teardown.ts';
+import { startTesseraNode } from './lib/peers/tessera.ts';
+import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+
+const args = parseBenchArgs();
+const full = args.scale === 'full';
+const bytes = full ? 1 << 30 : 256 << 20;
+const repeats = args.repeats ?? (full ? 7 : 3);
+const BIG = 'big.bin';
+const EXPORT = 'data';
+
+/** Same-run targets: Tessera's GET time over rclone's for the same client. */
+const TARGETS = [
+  {
+    key: 'get_curl',
+    what: 'GET with curl: Tessera ≥ `rclone serve webdav`',
+    ours: 'tessera/curl',
+    peer: 'rclone/curl',
+  },
+  {
+    key: 'get_rclone_cat',
+    what: 'GET with `rclone cat`: Tessera ≥ `rclone serve webdav`',
+    ours: 'tessera/rclone-cat',
+    peer: 'rclone/rclone-cat',
+  },
+] as const;
+
+function log(msg: string): void {
+  process.stderr.write(`[webdav ${args.scale}] ${msg}\n`);
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function writeBig(path: string): Promise<void> {
+  const block = randomBytes(1 << 20);
+  const fh = await open(path, 'w');
+  try {
+    for (let off = 0; off < bytes; off += block.length) await fh.write(block, 0, block.length, off);
+  } finally {
+    await fh.close();
+  }
+  await runCommand({ cmd: 'sync', args: [] });
+}
+
+async function main(): Promise<void> {
+  for (const prog of ['rclone', 'curl']) {
+    if (!(await haveProgram(prog)))
+      throw new Error(
+        `${prog} not found: install the peers with 'bash scripts/install-system-deps.sh --bench'`,
+      );
+  }
+  const teardown = new Teardown();
+  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
+  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-webdav-'));
+  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const loadAtStart = loadavg();
+  try {
+    const data = join(base, 'data');
+    mkdirSync(data, { recursive: true });
+    log(`writing a ${bytes >> 20} MiB file in ${data}`);
+    await writeBig(join(data, BIG));
+
+    log('starting rclone serve webdav and two Tessera nodes (plain HTTP, TLS) on 127.0.0.1');
+    // Basic auth on both sides, as every Tessera request authenticates.
+    const pass = randomBytes(18).toString('base64url');
+    const rclone = await startRcloneServe({
+      protocol: 'webdav',
+      root: data,
+      dir: join(base, 'rclone'),
+      flags: ['--user', 'bench', `--pass=${pass}`],
+    });
+    teardown.add('stop rclone serve webdav', () => rclone.stop());
+    const http = await startTesseraNode({
+      home: join(base, 'home-http'),
+      dataDir: data,
+      exportName: EXPORT,
+      insecure: true,
+    });
+    teardown.add('stop the plain node', () => http.stop());
+    const tls = await startTesseraNode({
+      home: join(base, 'home-tls'),
+      dataDir: data,
+      exportName: EXPORT,
+      insecure: false,
+    });
+    teardown.add('stop the TLS node', () => tls.stop());
+
+    const env = rclone.env;
+    const obscure = async (secret: string) =>
+      (await runCommand({ cmd: 'rclone', args: ['obscure', '--', secret], env })).stdout.trim();
+    const davUrl = (peer: typeof http) => {
+      const u = new URL(peer.url);
+      return `${u.protocol === 'wss:' ? 'https' : 'http'}://${u.host}/dav/${EXPORT}`;
+    };
+    const servers = {
+      tessera: {
+        url: `${davUrl(http)}/${BIG}`,
+        user: http.connect.credential.id,
+        secret: http.connect.credential.secret,
+        pid: http.pid,
+      },
+      'tessera-tls': {
+        url: `${davUrl(tls)}/${BIG}`,
+        user: tls.connect.credential.id,
+        secret: tls.connect.credential.secret,
+        pid: tls.pid,
+      },
+      rclone: { url: `http://127.0.0.1:${rclone.port}/${BIG}`, user: 'bench', secret: pass, pid: rclone.pid },
+    };
+    type Server = keyof typeof servers;
+    const curl = async (server: Server) => {
+      const s = servers[server];
+      const { stdout } = await runCommand({
+        cmd: 'curl',
+        args: [
+          '-sS',
+          '-f',
+          '-k',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{size_download}',
+          '-u',
+          `${s.user}:${s.secret}`,
+          s.url,
+        ],
+      });
+      if (Number(stdout) !== bytes) throw new Error(`curl from ${server} got ${stdout} bytes, not ${bytes}`);
+    };
+    const remotes = {
+      tessera: `:webdav,url='${davUrl(http)}/',user=${servers.tessera.user},pass=${await obscure(servers.tessera.secret)}:`,
+      rclone: `:webdav,url='http://127.0.0.1:${rclone.port}/',user=bench,pass=${await obscure(pass)}:`,
+    };
+    const cat = async (server: 'tessera' | 'rclone') => {
+      let got = 0;
+      await runCommand({
+        cmd: 'rclone',
+        args: ['cat', `${remotes[server]}${BIG}`],
+        env,
+        stdout: (c) => (got += c.length),
+      });
+      if (got !== bytes) throw new Error(`rclone cat from ${server} got ${got} bytes, not ${bytes}`);
+    };
+
+    // CPU time of each server per call, accumulated by contender.
+    const cpu = new Map<string, number[]>();
+    const contender = (name: string, server: Server, run: () => Promise<void>): Contender => {
+      let before = 0;
+      return {
+        name,
+        before: async () => {
+          before = cpuSeconds(servers[server].pid);
+        },
+        run,
+        after: async () => {
+          cpu.set(name, [...(cpu.get(name) ?? []), cpuSeconds(servers[server].pid) - before]);
+        },
+      };
+    };
+    const contenders: Contender[] = [
+      contender('tessera/curl', 'tessera', () => curl('tessera')),
+      contender('rclone/curl', 'rclone', () => curl('rclone')),
+      contender('tessera/rclone-cat', 'tessera', () => cat('tessera')),
+      contender('rclone/rclone-cat', 'rclone', () => cat('rclone')),
+      contender('tessera-tls/curl', 'tessera-tls', () => curl('tessera-tls')),
+    ];
+    log(`GET of ${bytes >> 20} MiB, ${repeats} rounds`);
+    const results = await rounds({
+      repeats,
+      contenders,
+      onSample: (name, ms) => log(`  ${name}: ${(ms / 1000).toFixed(3)} s`),
+    });
+    // The warm-up call of each contender is not a sample: drop its CPU figure too.
+    for (const [name, list] of cpu) cpu.set(name, list.slice(1));
+    await report({ results, cpu, base, load: [loadAtStart, loadavg()] });
+  } finally {
+    await teardown.run();
+  }
+}
+
+async function report(opts: {
+  results: Map<string, Samples>;
+  cpu: Map<string, number[]>;
+  base: string;
+  load: [number[], number[]];
+}): Promise<void> {
+  const { results, cpu } = opts;
+  const machine = await machineInfo(opts.base);
+  const date = new Date().toISOString();
+  const mbps = (ms: number) => bytes / 1e6 / (ms / 1000);
+  const cpuPerGiB = (name: string) => {
+    const list = [...(cpu.get(name) ?? [])].sort((a, b) => a - b);
+    const mid = list[list.length >> 1];
+    return mid === undefined ? NaN : mid / (bytes / 2 ** 30);
+  };
+  const row = (label: string, name: string) => {
+    const s = results.get(name)!;
+    return [
+      label,
+      `${mbps(s.ms).toFixed(0)} MB/s (${(s.ms / 1000).toFixed(2)} s)`,
+      `${cpuPerGiB(name).toFixed(2)} s`,
+    ];
+  };
+  const verdicts = TARGETS.map((t) => {
+    const ours = results.get(t.ours)!;
+    const peer = results.get(t.peer)!;
+    const ratio = peer.ms / ours.ms;
+    const perRound = ours.samples.map((v, i) => peer.samples[i]! / v);
+    return { ...t, ratio, met: ratio >= 1, lowest: Math.min(...perRound), highest: Math.max(...perRound) };
+  });
+  const allMet = verdicts.every((v) => v.met);
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  const mib = bytes >> 20;
+  const body = [
+    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine: other work may run alongside).`,
+    '',
+    `GET of one ${mib} MiB file (in page cache) on 127.0.0.1, median of ${repeats} rounds after one`,
+    'warm-up each; every contender runs once per round and the order rotates. MB/s is 10⁶ bytes per',
+    "second; server CPU is the serving process's user + system time per GiB sent (median).",
+    '',
+    table(
+      ['server / client', 'GET', 'server CPU per GiB'],
+      [
+        row('Tessera `/dav/` (plain HTTP) / curl', 'tessera/curl'),
+        row('`rclone serve webdav` / curl', 'rclone/curl'),
+        row('Tessera `/dav/` (plain HTTP) / `rclone cat`', 'tessera/rclone-cat'),
+        row('`rclone serve webdav` / `rclone cat`', 'rclone/rclone-cat'),
+        row('Tessera `/dav/` over TLS 1.3 / curl (reference, no target)', 'tessera-tls/curl'),
+      ],
+    ),
+    '',
+    table(
+      ['target (same-run ratio of medians)', 'ratio', 'lowest – highest round', 'met'],
+      verdicts.map((v) => [
+        v.what,
+        `${v.ratio.toFixed(2)}×`,
+        `${v.lowest.toFixed(2)}× – ${v.highest.toFixed(2)}×`,
+        v.met ? 'yes' : '**no**',
+      ]),
+    ),
+    '',
+    `All targets ${allMet ? '**met**' : '**NOT met**'}.`,
+    '',
+    'How each side works:',
+    '',
+    '- **Tessera**: a node in its own process (`bench/lib/peers/tessera-serve.ts`, the default surfaces as `tessera serve` has them) with one `linux` export of the data dir; HTTP Basic with the owner credential. GET streams the file through the Source contract: 1 MiB reads into pooled buffers, 4 ahead, at most 2 chunks queued on the socket (`src/frontends/webdav/dav-get.ts`).',
+    '- **rclone**: `rclone serve webdav` of the data dir with `--user`/`--pass` (default flags otherwise: `--vfs-cache-mode off`).',
+    '- **clients**: `curl -o /dev/null` (one GET), and `rclone cat` of the file through an on-the-fly webdav remote, output counted and discarded; the byte count is checked on every call.',
+  ].join('\n');
+  if (args.doc) await writeDocSection({ title: 'WebDAV: Tessera vs rclone serve webdav', body });
+  process.stderr.write(`${body}\n`);
+  printJsonLine({
+    bench: 'webdav',
+    date,
+    scale: args.scale,
+    machine,
+    load_average: { start: opts.load[0], end: opts.load[1] },
+    repeats,
+    bytes,
+    figures: Object.fromEntries(
+      [...results].map(([name, s]) => [
+        name,
+        {
+          ms: +s.ms.toFixed(1),
+          samples_ms: s.samples.map((v) => +v.toFixed(1)),
+          mb_s: +mbps(s.ms).toFixed(1),
+          server_cpu_s_per_gib: +cpuPerGiB(name).toFixed(3),
+        },
+      ]),
+    ),
+    targets: Object.fromEntries(
+      verdicts.map((v) => [
+        v.key,
+        {
+          ratio: +v.ratio.toFixed(3),
+          lowest_round: +v.lowest.toFixed(3),
+          highest_round: +v.highest.toFixed(3),
+          met: v.met,
+        },
+      ]),
+    ),
+    targets_met: allMet,
+  });
+}
+
+await main();
