@@ -96,7 +96,9 @@ async function responseXml(
     entry,
     path,
     locks: dav.locks.covering(path),
-    lockHref: (l: { root: DavPath }) => hrefOf({ prefix: dav.prefix, path: l.root, collection: false }),
+    // A lock rooted above this resource is on a collection.
+    lockHref: (l: { root: DavPath }) =>
+      hrefOf({ prefix: dav.prefix, path: l.root, collection: l.root.key === path.key ? collection : true }),
   };
   const found: string[] = [];
   const missing: string[] = [];
