@@ -6,6 +6,15 @@ export interface MountCounters {
   switches: number;
   reconnects: number;
   movedHandles: number;
+  /** The client cache behind the mounts (one data cache for all), when any mount uses it. */
+  cache?: {
+    hits: number;
+    misses: number;
+    fetchedBytes: number;
+    rejected: number;
+    evictions: number;
+    bytes: number;
+  };
 }
 
 /** Counters of a running node (a Prometheus endpoint can read these later). */

@@ -100,6 +100,10 @@ export class MountManager implements AsyncDisposable {
       out.switches += st.switchCount;
       out.movedHandles += st.movedHandles;
       for (const e of st.endpoints) out.reconnects += Math.max(0, e.sessions - 1);
+      if (out.cache === undefined && a.mounted instanceof CachingSource && a.mounted.isOpen) {
+        const { hits, misses, fetchedBytes, rejected, evictions, bytes } = a.mounted.stats;
+        out.cache = { hits, misses, fetchedBytes, rejected, evictions, bytes };
+      }
     }
     return out;
   }

@@ -425,10 +425,10 @@ export class CachingSource extends MultiExportSource {
     this.#handles.delete(req.handle);
     if (st.entry) await this.#data.release(st.entry);
     try {
-      if (st.inner !== undefined) {
-        const handle = await st.inner;
+      // A lazy open that failed left nothing to close (its error went to the read that needed it).
+      const handle = await st.inner?.catch(() => undefined);
+      if (handle !== undefined)
         await this.#inner.closeFile({ handle, ...(req.abort ? { abort: true } : {}) });
-      }
     } finally {
       // Close-to-open: what this handle wrote is visible to the next open.
       if (st.write) this.#changed(st.id, 'drop');
