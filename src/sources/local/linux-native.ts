@@ -395,6 +395,12 @@ export class Inotify {
   }
 }
 
+/**
+ * Whether the loaded addon has {@link lstatBatch} (an addon built from an older checkout does
+ * not: rebuild it with `node native/install.mjs`; callers fall back to one lstat per entry).
+ */
+export const statBatchAvailable: boolean = typeof native?.statBatch === 'function';
+
 /** Names per thread-pool job of {@link lstatBatch}: a big page runs as several jobs at once. */
 const STAT_BATCH_CHUNK = 1024;
 /** Bytes per entry of the addon's result layout (see `native/tessera_linux.c`). */

@@ -8,6 +8,7 @@ import {
   lstatBatch,
   nativeAvailable,
   nativeLoadError,
+  statBatchAvailable,
   ofdGetLock,
   ofdSetLock,
 } from './linux-native.ts';
@@ -44,5 +45,7 @@ export const LINUX_PLATFORM: LocalPlatform = {
   xattr: { get: lgetxattr, set: lsetxattr, list: llistxattr, remove: lremovexattr },
   kernelLocks: { set: ofdSetLock, test: ofdGetLock },
   nativeWatcher: (opts) => new InotifyWatcher(opts),
-  statBatch: (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) }),
+  statBatch: statBatchAvailable
+    ? (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) })
+    : undefined,
 };
