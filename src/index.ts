@@ -2,6 +2,9 @@
  * Tessera as a library: the error model, the Source contract and its adapters, a node's
  * home and configuration, and the node itself (`createNode` serves a home's namespace).
  */
+import { defaultSurfaces } from './frontends/default-surfaces.ts';
+import { type CreateNodeOptions, createNode as createNodeCore, type TesseraNode } from './node/node.ts';
+
 export { FsError, type FsErrorJSON } from './core/fs-error.ts';
 export {
   ERRNO,
@@ -67,7 +70,10 @@ export {
   type SourceSpec,
 } from './sources/registry.ts';
 export { ExportRegistry, probeExport, sourceSpecOf } from './node/export-registry.ts';
-export { createNode, type CreateNodeOptions, type TesseraNode } from './node/node.ts';
+export { type CreateNodeOptions, type SurfaceHost, type TesseraNode } from './node/node.ts';
+export { defaultSurfaces } from './frontends/default-surfaces.ts';
+export { createApiSurface, type ApiSurface, type ApiSurfaceOptions } from './frontends/http/api-surface.ts';
+export type { HttpSurface, NodeStatus } from './core/http-surface.ts';
 export {
   createCredential,
   disableCredential,
@@ -80,3 +86,11 @@ export {
   type OwnerCredential,
 } from './node/credentials.ts';
 export { readRuntime, type RuntimeInfo } from './node/runtime.ts';
+
+/**
+ * Start a node serving its home's namespace over the protocol and the default HTTP surfaces
+ * (the REST API…), unless `surfaces` says otherwise. See the node's `createNode`.
+ */
+export function createNode(opts: CreateNodeOptions): Promise<TesseraNode> {
+  return createNodeCore({ ...opts, surfaces: opts.surfaces ?? defaultSurfaces });
+}

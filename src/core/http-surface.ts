@@ -23,3 +23,20 @@ export interface HttpSurface {
   /** Stop: end streams and connections of this surface. Called once when the node closes. */
   close?(): Promise<void>;
 }
+
+/** A node's status, as surfaces report it (`GET /api/v1/node`, `/.tessera/status.json`). */
+export interface NodeStatus {
+  id: string;
+  name: string;
+  /** Where the node listens (`wss://host:port/tessera`). */
+  url: string;
+  /** Wire protocol version range the node speaks. */
+  protocol: { min: number; max: number };
+  /** When the node started (ISO 8601). */
+  started: string;
+  uptime_s: number;
+  /** Protocol sessions connected now. */
+  sessions: number;
+  /** Mounts of the namespace (exports and mounted sources). */
+  mounts: { path: string; export: string; source_kind: string; ro: boolean }[];
+}

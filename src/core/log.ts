@@ -42,6 +42,8 @@ interface LoggerCore {
   sink: LogSink;
   now: () => number;
   level: LogLevel;
+  /** Listeners of warnings and errors, whatever the threshold (see {@link Logger.tap}). */
+  taps: Set<(line: string) => void>;
 }
 
 /**
@@ -98,13 +100,24 @@ export class Logger {
     this.#write('error', msg, fields);
   }
 
+  /**
+   * Receive every warning and error line of this logger's family (as the JSON line, without
+   * the newline), even when the threshold hides them; a node keeps its recent errors this way.
+   * Returns the function that stops it.
+   */
+  tap(listener: (line: string) => void): () => void {
+    this.#core.taps.add(listener);
+    return () => this.#core.taps.delete(listener);
+  }
+
   /** Flush and release the sink (file loggers); later lines are dropped. */
   async close(): Promise<void> {
     await this.#core.sink.close?.();
   }
 
   #write(level: Exclude<LogLevel, 'silent'>, msg: string, fields: LogFields | undefined): void {
-    if (!this.isEnabled(level)) return;
+    const tapped = this.#core.taps.size > 0 && RANK[level] >= RANK.warn;
+    if (!this.isEnabled(level) && !tapped) return;
     // The fixed keys come first and win, so a field can never forge the time, level or message.
     const record: LogFields = {
       time: new Date(this.#core.now()).toISOString(),
@@ -115,7 +128,9 @@ export class Logger {
     for (const [key, value] of Object.entries({ ...this.#fields, ...fields })) {
       if (!Object.hasOwn(record, key)) record[key] = value;
     }
-    this.#core.sink.write(stringifyLogRecord(record) + '\n');
+    const line = stringifyLogRecord(record);
+    if (this.isEnabled(level)) this.#core.sink.write(line + '\n');
+    if (tapped) for (const tap of this.#core.taps) tap(line);
   }
 }
 
@@ -175,7 +190,7 @@ class FileSink implements LogSink {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const sink = opts.sink ?? (opts.file !== undefined ? new FileSink(opts.file) : new StderrSink());
   return new Logger({
-    core: { sink, now: opts.now ?? Date.now, level: opts.level ?? 'info' },
+    core: { sink, now: opts.now ?? Date.now, level: opts.level ?? 'info', taps: new Set() },
     component: opts.component ?? 'tessera',
     fields: { ...opts.fields },
   });

@@ -77,12 +77,7 @@ export class HttpAuthenticator {
         'credential rejected (unknown key id, wrong secret or disabled)',
       );
     }
-    return {
-      credentialId: record.id,
-      principal: record.name,
-      exports: record.exports === '*' ? '*' : new Set(record.exports),
-      caps: { ...record.caps },
-    };
+    return grantOfRecord(record);
   }
 
   /** The authorizer of a grant (for {@link AuthorizedSource} views of the namespace). */
@@ -98,4 +93,14 @@ export class HttpAuthenticator {
       if (oldest !== undefined) this.#verified.delete(oldest);
     }
   }
+}
+
+/** The grant a credential record gives. */
+export function grantOfRecord(record: CredentialRecord): Grant {
+  return {
+    credentialId: record.id,
+    principal: record.name,
+    exports: record.exports === '*' ? '*' : new Set(record.exports),
+    caps: { ...record.caps },
+  };
 }

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
-import type { HttpSurface } from '../core/http-surface.ts';
+import type { HttpSurface, NodeStatus } from '../core/http-surface.ts';
 import { type Home, logFileOf, openHome } from '../core/home.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { Grant } from '../namespace/authorization.ts';
@@ -15,13 +15,16 @@ import { Namespace } from '../namespace/namespace.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { catalogFileOf } from '../catalog/catalog-file.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
+import { OUR_VERSIONS } from '../protocol/version.ts';
+import { MAX_EXPORT_INDEX } from '../core/ids.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
 import { AuditLog } from './audit.ts';
 import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
 import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
-import { HttpAuthenticator } from './http-auth.ts';
+import { DiagnosticsSource, RecentErrors } from './diagnostics-source.ts';
+import { grantOfRecord, HttpAuthenticator } from './http-auth.ts';
 import { NodeMetrics } from './metrics.ts';
 import { MountManager } from './mount-manager.ts';
 import { ReadBufferPool } from './read-buffers.ts';
@@ -66,7 +69,16 @@ export interface SurfaceHost {
   authenticate(opts: { id: string; secret: string; address: string; surface: string }): Promise<Grant>;
   /** The namespace as `grant` may see and change it. */
   view(grant: Grant): AuthorizedSource;
+  /** The current grant of a credential; undefined once it is disabled or removed. */
+  grantOf(credentialId: string): Promise<Grant | undefined>;
+  /** The node's status now. */
+  status(): NodeStatus;
+  /** Every metric in the Prometheus text exposition format. */
+  metricsText(): string;
 }
+
+/** Where the node's diagnostics tree is mounted in its namespace. */
+export const DIAGNOSTICS_PATH = '/.tessera';
 
 /** Options of {@link createNode}. */
 export interface CreateNodeOptions {
@@ -195,6 +207,9 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const logger =
     opts.logger ?? createLogger({ level: home.config.log.level, file: logFileOf(home.paths, home.config) });
   const log = logger.child({ component: 'node' });
+  const recentErrors = new RecentErrors();
+  const untap = logger.tap((line) => recentErrors.add(line));
+  const startedAt = new Date();
   const nodeName = nodeNameOf(home.config);
   const { host, port } = splitListen(listen);
 
@@ -258,6 +273,43 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;
+  let url = '';
+  const status = (): NodeStatus => ({
+    id: home.identity.id,
+    name: nodeName,
+    url,
+    protocol: { ...OUR_VERSIONS },
+    started: startedAt.toISOString(),
+    uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    sessions: sessions.size,
+    mounts: namespace
+      .mounts()
+      .map((m) => ({ path: m.path, export: m.export, source_kind: m.source_kind, ro: m.ro })),
+  });
+  metrics.addCollector(
+    () =>
+      `# HELP tessera_namespace_mounts Mounts in the namespace.\n# TYPE tessera_namespace_mounts gauge\n` +
+      `tessera_namespace_mounts ${namespace.mounts().length}\n`,
+  );
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  const diagnostics = new DiagnosticsSource({
+    name: DIAGNOSTICS_PATH.slice(1),
+    files: {
+      'status.json': () => json(status()),
+      'mounts.json': () => json(namespace.mounts()),
+      'sessions.json': () =>
+        json([...sessions].map((s) => ({ id: s.id, address: s.address, principal: s.principal ?? null }))),
+      'errors.json': () => recentErrors.json(),
+      'metrics.prom': () => metrics.prometheusText(),
+    },
+  });
+  await diagnostics.open();
+  await namespace.mount({
+    path: DIAGNOSTICS_PATH,
+    source: diagnostics,
+    exportName: DIAGNOSTICS_PATH.slice(1),
+    slot: MAX_EXPORT_INDEX,
+  });
 
   const httpAuth = new HttpAuthenticator({
     find: (keyId) => env.credentials.find(keyId),
@@ -281,6 +333,12 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         audit,
         authenticate: (a) => httpAuth.authenticate(a),
         view: (grant) => new AuthorizedSource({ inner: namespace, authz: httpAuth.authorizer(grant) }),
+        grantOf: async (credentialId) => {
+          const record = await findCredential({ home: root, id: credentialId });
+          return record === undefined || record.disabled ? undefined : grantOfRecord(record);
+        },
+        status,
+        metricsText: () => metrics.prometheusText(),
       })) ?? [];
   } catch (err) {
     await catalog?.close();
@@ -383,7 +441,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   server.on('error', (err) => log.error('server error', { error: err }));
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
-  const url = `${tls ? 'wss' : 'ws'}://${hostForUrl(bound.address)}:${bound.port}${PROTOCOL_PATH}`;
+  url = `${tls ? 'wss' : 'ws'}://${hostForUrl(bound.address)}:${bound.port}${PROTOCOL_PATH}`;
   // Remote mounts come up once the node listens (a mount of the node's own address must not wait on it).
   const mounts = new MountManager({ home: root, namespace, logger });
   metrics.mounts = () => mounts.counters();
@@ -448,7 +506,9 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       await catalog?.close();
       await mounts.close();
       await namespace.close();
+      await diagnostics.close();
       await registry.close();
+      untap();
       await removeRuntime({ home: root, url });
       audit.record({ event: 'node-stop', url, pid: process.pid });
       await audit.flush();

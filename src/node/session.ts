@@ -531,6 +531,8 @@ export class Session {
   async #run(req: Request, entry: InFlight): Promise<void> {
     let frame: string | Buffer[] | Buffer;
     let lease: ReadLease | undefined;
+    const started = performance.now();
+    let failed: string | undefined;
     try {
       const out = await dispatch(
         {
@@ -566,8 +568,10 @@ export class Session {
     } catch (err) {
       const error = FsError.from(err, req.op.toLowerCase());
       if (error.code === 'EIO') this.#log.warn('request failed', { op: req.op, error });
+      failed = error.code;
       frame = encodeFailure({ id: req.id, error });
     }
+    this.#env.metrics.observeRpc({ op: req.op, seconds: (performance.now() - started) / 1000, error: failed });
     try {
       if (!entry.answered) {
         entry.answered = true;

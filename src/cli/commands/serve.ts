@@ -12,9 +12,9 @@ export const serveCommand: Command = {
   help: `Usage: tessera serve [--listen HOST:PORT] [--insecure] [--home DIR]
 
 Serve this node's namespace: every export at /<name>, over the Tessera protocol (a WebSocket
-at /tessera) and WebDAV (at /dav/, HTTP Basic with a credential's key id and secret) on one
-address. TLS 1.3 with a certificate from the node's own CA (made at
-'tessera init'); clients pin its fingerprint, printed here. When ready, prints the URL and
+at /tessera), WebDAV (at /dav/, HTTP Basic with a credential's key id and secret) and the REST
+API (/api/v1/, /health, /metrics; docs/api.md) on one address. TLS 1.3 with a certificate
+from the node's own CA (made at 'tessera init'); clients pin its fingerprint, printed here. When ready, prints the URL and
 records it in the home (runtime.json) so local commands find the node. SIGINT or SIGTERM
 stops it gracefully: sessions get a goodbye, requests in flight finish, files still being
 written are discarded (never left half-written), then it exits 0.
