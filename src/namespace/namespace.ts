@@ -67,6 +67,8 @@ export class Namespace extends BaseSource {
   readonly #handles = new Map<Handle, { mount: Mount; inner: Handle }>();
   readonly #unwatch = new Map<number, () => void>();
   readonly #pager = new DirPager();
+  /** Slots of mounts left out of listings. */
+  readonly #hidden = new Set<number>();
   readonly #born = nowNs();
   #nextHandle = 1;
 
@@ -133,6 +135,11 @@ export class Namespace extends BaseSource {
     slot?: number;
     /** What a rename between this mount and another Source does (default `exdev`). */
     rename?: RenamePolicy | undefined;
+    /**
+     * Leave the mount point out of its directory's listing (it still resolves by name), like
+     * a filer's `.snapshot`: tree walks, crawlers and copies of `/` skip it.
+     */
+    hidden?: boolean | undefined;
   }): Promise<MountInfo> {
     const path = joinPath(splitPath('mount', opts.path));
     if (path === '/') throw FsError.EINVAL('mount', path, 'mount under a path, not at the namespace root');
@@ -148,6 +155,7 @@ export class Namespace extends BaseSource {
       slot: opts.slot,
       rename: opts.rename,
     });
+    if (opts.hidden === true) this.#hidden.add(mount.slot);
     this.#routes.set(rootId(mount.slot), path);
     for (const p of ancestors(path)) if (!this.table.locate(p)) this.#synthetic.set(syntheticLocal(p), p);
     const innerIndex = exportIndexOf(exp.root);
@@ -174,6 +182,7 @@ export class Namespace extends BaseSource {
     }
     const parent = await this.#parentIdOf(path);
     this.table.remove(path);
+    this.#hidden.delete(mount.slot);
     this.#unwatch.get(mount.slot)?.();
     this.#unwatch.delete(mount.slot);
     for (const [id] of this.#routes) if (exportIndexOf(id) === mount.slot) this.#routes.delete(id);
@@ -308,7 +317,12 @@ export class Namespace extends BaseSource {
       const page = await this.#pager.page({
         cookie: req.cookie,
         max: req.max,
-        list: async () => [...new Set([...mountsHere.keys(), ...routes])],
+        list: async () => [
+          ...new Set([
+            ...[...mountsHere].filter(([, m]) => !this.#hidden.has(m.slot)).map(([n]) => n),
+            ...routes,
+          ]),
+        ],
       });
       const entries: DirEntry[] = [];
       for (const name of page.names) {
@@ -332,7 +346,9 @@ export class Namespace extends BaseSource {
     // listed on the first page.
     const extras: DirEntry[] = [];
     if (req.cookie === '') {
-      for (const [name, mount] of mountsHere) extras.push({ name, ...(await this.#mountRoot(mount)) });
+      for (const [name, mount] of mountsHere) {
+        if (!this.#hidden.has(mount.slot)) extras.push({ name, ...(await this.#mountRoot(mount)) });
+      }
     }
     const inner = await t.mount.source.readdirp({
       dir: t.inner,

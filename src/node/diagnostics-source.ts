@@ -58,7 +58,8 @@ export class DiagnosticsSource extends SingleExportSource {
   #fileOf(id: NodeId, op: string): { name: string; generate: () => string } {
     const i = Number(localPartOf(id)) - 2;
     const file = this.#files[i];
-    if (file === undefined || id !== makeId(OWN_INDEX, BigInt(i + 2))) throw FsError.ESTALE(op, id.toString());
+    if (file === undefined || id !== makeId(OWN_INDEX, BigInt(i + 2)))
+      throw FsError.ESTALE(op, id.toString());
     return file;
   }
 
@@ -123,7 +124,10 @@ export class DiagnosticsSource extends SingleExportSource {
   protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
     const data = this.#snapshots.get(req.handle);
     if (!data) throw FsError.EBADF('read', String(req.handle));
-    return data.subarray(Math.min(req.offset, data.byteLength), Math.min(req.offset + req.length, data.byteLength));
+    return data.subarray(
+      Math.min(req.offset, data.byteLength),
+      Math.min(req.offset + req.length, data.byteLength),
+    );
   }
 
   protected override async doFlush(req: Req<'flush'>): Promise<void> {

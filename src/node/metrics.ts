@@ -57,7 +57,11 @@ export function promFamily(opts: {
   return lines.join('\n') + '\n';
 }
 
-function histogramFamily(opts: { name: string; help: string; series: Map<string, { labels: Record<string, string>; h: Histogram }> }): string {
+function histogramFamily(opts: {
+  name: string;
+  help: string;
+  series: Map<string, { labels: Record<string, string>; h: Histogram }>;
+}): string {
   const lines = [`# HELP ${opts.name} ${opts.help}`, `# TYPE ${opts.name} histogram`];
   for (const { labels: base, h } of opts.series.values()) {
     let cumulative = 0;
@@ -171,16 +175,28 @@ export class NodeMetrics {
         type: 'gauge',
         samples: [{ value: this.connectionsOpen }],
       }),
-      counter('tessera_sessions_started_total', 'Protocol sessions that authenticated.', this.sessionsStarted),
+      counter(
+        'tessera_sessions_started_total',
+        'Protocol sessions that authenticated.',
+        this.sessionsStarted,
+      ),
       promFamily({
         name: 'tessera_sessions_ended_total',
         help: 'Protocol connections ended, by how (graceful, abrupt, revoked…).',
         type: 'counter',
         samples: Object.entries(this.ended).map(([how, value]) => ({ labels: { how }, value })),
       }),
-      counter('tessera_auth_failures_total', 'Failed authentications (protocol and HTTP).', this.authFailures),
+      counter(
+        'tessera_auth_failures_total',
+        'Failed authentications (protocol and HTTP).',
+        this.authFailures,
+      ),
       counter('tessera_rpc_requests_total', 'Protocol requests started.', this.requests),
-      counter('tessera_protocol_errors_total', 'Malformed or out-of-order protocol traffic.', this.protocolErrors),
+      counter(
+        'tessera_protocol_errors_total',
+        'Malformed or out-of-order protocol traffic.',
+        this.protocolErrors,
+      ),
       counter('tessera_protocol_bytes_received_total', 'Protocol bytes received.', this.bytesIn),
       counter('tessera_protocol_bytes_sent_total', 'Protocol bytes sent.', this.bytesOut),
       histogramFamily({

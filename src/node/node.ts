@@ -309,6 +309,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     source: diagnostics,
     exportName: DIAGNOSTICS_PATH.slice(1),
     slot: MAX_EXPORT_INDEX,
+    hidden: true,
   });
 
   const httpAuth = new HttpAuthenticator({

@@ -571,7 +571,11 @@ export class Session {
       failed = error.code;
       frame = encodeFailure({ id: req.id, error });
     }
-    this.#env.metrics.observeRpc({ op: req.op, seconds: (performance.now() - started) / 1000, error: failed });
+    this.#env.metrics.observeRpc({
+      op: req.op,
+      seconds: (performance.now() - started) / 1000,
+      error: failed,
+    });
     try {
       if (!entry.answered) {
         entry.answered = true;

@@ -195,7 +195,10 @@ describe('tessera file commands over the protocol', () => {
     assert.match(human.out, /^node +alpha$/m);
     assert.match(human.out, new RegExp(`^node id +${node.nodeId}$`, 'm'));
     assert.match(human.out, new RegExp(`^url +${node.url.replace(/[.]/g, '\\.')}$`, 'm'));
-    assert.match(human.out, /^exports +\/docs \(linux, rw\), \/other \(linux, rw\)$/m);
+    assert.match(
+      human.out,
+      /^exports +\/docs \(linux, rw\), \/other \(linux, rw\), \/\.tessera \(diagnostics, ro\)$/m,
+    );
     const json = JSON.parse(ok(jsonRun, 'status --json').out) as Record<string, unknown>;
     assert.equal(json.nodeId, node.nodeId);
     assert.equal(json.nodeName, 'alpha');
@@ -205,6 +208,7 @@ describe('tessera file commands over the protocol', () => {
     assert.deepEqual(json.exports, [
       { name: '/docs', kind: 'linux', ro: false },
       { name: '/other', kind: 'linux', ro: false },
+      { name: '/.tessera', kind: 'diagnostics', ro: true },
     ]);
   });
 

@@ -94,7 +94,8 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
       const query = route.query
         ? validate({ schema: route.query, value: queryObject(url, op), where: 'query parameter', op })
         : undefined;
-      if (!route.query && url.search !== '') throw FsError.EINVAL(op, undefined, 'this route takes no query parameters');
+      if (!route.query && url.search !== '')
+        throw FsError.EINVAL(op, undefined, 'this route takes no query parameters');
       const principal = route.auth === 'token' ? await principalOf(req, op) : undefined;
       view = principal?.view;
       const body = route.body
@@ -138,7 +139,11 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
           sendError(res, FsError.ENOENT('api', url.pathname, `no API route at ${url.pathname}`), 'api');
         } else if (route === undefined) {
           const allow = [...methods.keys()].join(', ');
-          const error = FsError.EINVAL('api', url.pathname, `method ${req.method} not allowed (allowed: ${allow})`);
+          const error = FsError.EINVAL(
+            'api',
+            url.pathname,
+            `method ${req.method} not allowed (allowed: ${allow})`,
+          );
           sendJson(res, 405, { error: error.toJSON() }, { allow });
         } else {
           await serve(req, res, route, url);

@@ -54,7 +54,12 @@ export function authRoutes(state: ApiState): AnyRoute[] {
         }
         let grant;
         try {
-          grant = await state.host.authenticate({ id: body.id, secret: body.secret, address, surface: API_SURFACE });
+          grant = await state.host.authenticate({
+            id: body.id,
+            secret: body.secret,
+            address,
+            surface: API_SURFACE,
+          });
         } catch (err) {
           if (FsError.is(err, 'EKEYREJECTED')) state.limiter.fail(address);
           throw err;

@@ -105,18 +105,19 @@ export async function serveEvents(opts: {
       end();
     }
   };
-  const learn = (parent: NodeId, name: string, path: string) => {
-    // A new directory: learn its id so changes inside it get their paths.
-    source.lookup({ parent, name }).then(
-      (e) => index.remember(e.id, path),
-      () => undefined,
-    );
-  };
+  // Changes go out in order through one queue; a new entry's id is learned (one lookup)
+  // before its change is sent, so a client that reacts to it sees paths inside it too.
+  let queue = Promise.resolve();
   const unwatch = source.watch((ev) => {
     const change = changeOf(ev, index);
     if (!concerns(change, prefix)) return;
-    if (ev.kind === 'entry' && change.path !== null) learn(ev.parent, ev.name, change.path);
-    send('change', change);
+    queue = queue.then(async () => {
+      if (ev.kind === 'entry' && change.path !== null) {
+        const entry = await source.lookup({ parent: ev.parent, name: ev.name }).catch(() => undefined);
+        if (entry !== undefined) index.remember(entry.id, change.path);
+      }
+      send('change', change);
+    });
   });
   const heartbeat = setInterval(() => {
     if (!ended) res.write(': ping\n\n');

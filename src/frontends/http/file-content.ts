@@ -49,7 +49,10 @@ export function sha256Of(field: string | undefined): string | undefined {
 }
 
 /** A `Range` header's one byte range within `size`; undefined when the whole file is wanted. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined {
   if (header === undefined) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   // Several ranges, or another unit: serving the whole file is allowed (RFC 9110 §14.2).
@@ -114,7 +117,7 @@ async function digestFile(source: Source, id: NodeId): Promise<string> {
   const { handle } = await source.openFile({ id, flags: { read: true, write: false } });
   try {
     const hash = createHash('sha256');
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const bytes = await source.read({ handle, offset, length: READ_CHUNK });
       if (bytes.byteLength === 0) break;
       hash.update(bytes);
@@ -204,13 +207,15 @@ export async function sendContent(opts: {
     return;
   }
   // A whole-file download hashes on the way, so the next one can carry the digest.
-  const hash: Hash | undefined = range === undefined && digest === undefined ? createHash('sha256') : undefined;
+  const hash: Hash | undefined =
+    range === undefined && digest === undefined ? createHash('sha256') : undefined;
   const { handle } = await source.openFile({ id: entry.id, flags: { read: true, write: false } });
   try {
     let offset = start;
     while (offset <= end) {
       const bytes = await source.read({ handle, offset, length: Math.min(READ_CHUNK, end - offset + 1) });
-      if (bytes.byteLength === 0) throw FsError.EIO('download', entry.path, 'the file shrank while being sent');
+      if (bytes.byteLength === 0)
+        throw FsError.EIO('download', entry.path, 'the file shrank while being sent');
       hash?.update(bytes);
       offset += bytes.byteLength;
       if (!res.write(bytes) && !(await drained(res))) return;
@@ -260,9 +265,11 @@ export async function receiveContent(opts: {
   });
   if (existing?.attr.kind === 'dir') throw FsError.EISDIR('upload', path);
   checkWritePreconditions(req, existing);
-  if (existing !== undefined && !opts.overwrite) throw FsError.EEXIST('upload', path, 'file exists (overwrite=false)');
+  if (existing !== undefined && !opts.overwrite)
+    throw FsError.EEXIST('upload', path, 'file exists (overwrite=false)');
   const expected = sha256Of(header(req, 'content-digest')) ?? sha256Of(header(req, 'repr-digest'));
-  const declared = header(req, 'content-length') === undefined ? undefined : Number(header(req, 'content-length'));
+  const declared =
+    header(req, 'content-length') === undefined ? undefined : Number(header(req, 'content-length'));
 
   const created = await source.create({
     parent: parent.id,
@@ -281,7 +288,7 @@ export async function receiveContent(opts: {
       const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
-      for (let at = 0; at < data.byteLength; ) {
+      for (let at = 0; at < data.byteLength;) {
         const { written } = await source.write({ handle: created.handle, offset, data: data.subarray(at) });
         if (written <= 0) throw FsError.EIO('upload', path, 'the source accepted no bytes');
         at += written;
@@ -301,7 +308,11 @@ export async function receiveContent(opts: {
     }
     const digest = hash.digest('base64');
     if (expected !== undefined && expected !== digest) {
-      throw FsError.EINVAL('upload', path, `content digest mismatch: got sha-256 ${digest}, expected ${expected}`);
+      throw FsError.EINVAL(
+        'upload',
+        path,
+        `content digest mismatch: got sha-256 ${digest}, expected ${expected}`,
+      );
     }
     await source.closeFile({ handle: created.handle });
     done = true;
@@ -320,7 +331,8 @@ function checkWritePreconditions(req: IncomingMessage, existing: Entry | undefin
   if (ifMatch !== undefined) {
     const current = existing === undefined ? undefined : etagOf(existing.id, existing.attr);
     const ok =
-      current !== undefined && (ifMatch.trim() === '*' || ifMatch.split(',').some((t) => t.trim() === current));
+      current !== undefined &&
+      (ifMatch.trim() === '*' || ifMatch.split(',').some((t) => t.trim() === current));
     if (!ok) throw new PreconditionFailed('If-Match: the file is not at that version');
   }
   const inm = header(req, 'if-none-match');

@@ -154,7 +154,11 @@ export function fileRoutes(state: ApiState): AnyRoute[] {
         'want-repr-digest': 'sha-256=1 to get Repr-Digest even when not yet known',
       },
       responses: {
-        200: { description: 'the whole file', contentType: 'application/octet-stream', headers: CONTENT_HEADERS },
+        200: {
+          description: 'the whole file',
+          contentType: 'application/octet-stream',
+          headers: CONTENT_HEADERS,
+        },
         206: {
           description: 'the range asked for',
           contentType: 'application/octet-stream',
@@ -258,8 +262,17 @@ export function fileRoutes(state: ApiState): AnyRoute[] {
         200: { description: 'it existed already (parents: true)', schema: fileInfoSchema },
       },
       async handle({ res, body, principal }) {
-        const { entry, created } = await mkdirs({ source: principal!.view, path: body.path, parents: body.parents, index });
-        sendJson(res, created ? 201 : 200, fileInfo({ path: canonicalPath('mkdir', body.path).path, ...entry }));
+        const { entry, created } = await mkdirs({
+          source: principal!.view,
+          path: body.path,
+          parents: body.parents,
+          index,
+        });
+        sendJson(
+          res,
+          created ? 201 : 200,
+          fileInfo({ path: canonicalPath('mkdir', body.path).path, ...entry }),
+        );
       },
     }),
     defineRoute({

@@ -50,8 +50,7 @@ function response(doc: ResponseDoc): JsonSchema {
 }
 
 const ERROR_RESPONSE = {
-  description:
-    'An error: the status comes from the errno table (docs/errors.md), the body names the errno',
+  description: 'An error: the status comes from the errno table (docs/errors.md), the body names the errno',
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 };
 
@@ -80,7 +79,10 @@ export function openApiDocument(opts: {
     };
     if (route.description !== undefined) op.description = route.description;
     if (route.body !== undefined) {
-      op.requestBody = { required: true, content: { 'application/json': { schema: inputSchema(route.body) } } };
+      op.requestBody = {
+        required: true,
+        content: { 'application/json': { schema: inputSchema(route.body) } },
+      };
     } else if (route.rawBody !== undefined) {
       op.requestBody = {
         required: true,

@@ -45,7 +45,8 @@ export function sendError(res: ServerResponse, err: unknown, op: string): FsErro
 /** Read a JSON request body of at most {@link MAX_JSON_BODY} bytes (an empty body is `{}`). */
 export async function readJsonBody(req: IncomingMessage, op: string): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_JSON_BODY) throw FsError.E2BIG(op, undefined, `request body over ${MAX_JSON_BODY} bytes`);
+  if (declared > MAX_JSON_BODY)
+    throw FsError.E2BIG(op, undefined, `request body over ${MAX_JSON_BODY} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
