@@ -74,7 +74,10 @@ describe('node HTTP surfaces', () => {
     const all = await credential({ home, name: 'all' });
     const res = await get('/probe/list', all);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { principal: 'all', names: ['/:ro', '/alpha:rw', '/beta:rw', '/.tessera:ro'] });
+    assert.deepEqual(await res.json(), {
+      principal: 'all',
+      names: ['/:ro', '/alpha:rw', '/beta:rw', '/.tessera:ro'],
+    });
 
     const betaRo = await credential({ home, name: 'beta-ro', exports: ['beta'], caps: { write: false } });
     const scoped = await get('/probe/list', betaRo);
