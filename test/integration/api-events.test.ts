@@ -1,7 +1,7 @@
 // REST API events: a Server-Sent Events stream of namespace changes below a prefix, with paths.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiClient, startApiNode } from './api-harness.ts';
+import { ApiClient, startApiWithOwner } from './api-harness.ts';
 
 interface Change {
   kind: string;
@@ -49,8 +49,7 @@ describe('REST API events', () => {
   let api: ApiClient;
 
   before(async () => {
-    ({ home, base, stop } = await startApiNode());
-    ({ client: api } = await ApiClient.forNew({ base, home, name: 'owner' }));
+    ({ home, base, stop, api } = await startApiWithOwner());
   });
   after(() => stop());
 

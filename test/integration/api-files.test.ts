@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { ApiClient, errorOf, startApiNode } from './api-harness.ts';
+import { ApiClient, errorOf, startApiWithOwner } from './api-harness.ts';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('base64');
 
@@ -16,8 +16,7 @@ describe('REST API files', () => {
   let api: ApiClient;
 
   before(async () => {
-    ({ home, base, stop } = await startApiNode());
-    ({ client: api } = await ApiClient.forNew({ base, home, name: 'owner' }));
+    ({ home, base, stop, api } = await startApiWithOwner());
   });
   after(() => stop());
 

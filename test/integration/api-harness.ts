@@ -21,6 +21,18 @@ export async function startApiNode(opts: { exports?: string[] } = {}): Promise<{
   return { ...started, clock, base: `http://127.0.0.1:${started.node.address.port}` };
 }
 
+/** {@link startApiNode} with a client logged in as a credential `owner` of every export. */
+export async function startApiWithOwner(): Promise<{
+  home: string;
+  base: string;
+  api: ApiClient;
+  stop: () => Promise<void>;
+}> {
+  const { home, base, stop } = await startApiNode();
+  const { client } = await ApiClient.forNew({ base, home, name: 'owner' });
+  return { home, base, api: client, stop };
+}
+
 /** A logged-in API client. */
 export class ApiClient {
   constructor(

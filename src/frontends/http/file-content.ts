@@ -4,7 +4,7 @@ import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Entry, Source } from '../../sources/source.ts';
-import { contentTypeOf } from './content-type.ts';
+import { contentTypeOf } from '../webdav/dav-content-type.ts';
 import { etagOf, fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } from './paths.ts';
 
 /** Bytes read from the Source per call while streaming a download. */
@@ -197,7 +197,7 @@ export async function sendContent(opts: {
   const start = range?.start ?? 0;
   const end = range?.end ?? attr.size - 1;
   const length = Math.max(0, end - start + 1);
-  headers['content-type'] = contentTypeOf(entry.path);
+  headers['content-type'] = contentTypeOf(entry.path.slice(entry.path.lastIndexOf('/') + 1));
   headers['content-length'] = String(length);
   if (range) headers['content-range'] = `bytes ${start}-${end}/${attr.size}`;
   res.writeHead(range ? 206 : 200, headers);
