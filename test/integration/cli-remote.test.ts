@@ -716,7 +716,7 @@ describe('tessera file commands over the protocol', () => {
       const res = await waiting;
       assert.equal(res.code, 0, res.err);
       assert.match(res.out, /^node +gamma$/m);
-      assert.match(res.out, /^exports +\(none\)$/m);
+      assert.match(res.out, /^exports +\/\.tessera \(diagnostics, ro\)$/m);
     } finally {
       await nodeC.close();
     }
