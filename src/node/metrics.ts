@@ -231,9 +231,17 @@ export class NodeMetrics {
           type: 'gauge',
           samples: [{ value: m.active }],
         }),
-        counter('tessera_remote_mount_switches_total', 'Endpoint switches (failovers) of remote mounts.', m.switches),
+        counter(
+          'tessera_remote_mount_switches_total',
+          'Endpoint switches (failovers) of remote mounts.',
+          m.switches,
+        ),
         counter('tessera_remote_mount_reconnects_total', 'Reconnects of remote mounts.', m.reconnects),
-        counter('tessera_remote_mount_moved_handles_total', 'Open handles moved to another endpoint.', m.movedHandles),
+        counter(
+          'tessera_remote_mount_moved_handles_total',
+          'Open handles moved to another endpoint.',
+          m.movedHandles,
+        ),
       );
     }
     for (const collect of this.#collectors) parts.push(collect());
