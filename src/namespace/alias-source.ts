@@ -90,8 +90,10 @@ export interface AliasSourceOptions {
   /** Mounted read-only. */
   ro?: boolean | undefined;
   backoff?: Backoff | undefined;
-  /** How long an operation (and `open`) waits for an endpoint to be reachable. */
+  /** How long an operation waits for an endpoint to be reachable. */
   waitMs?: number | undefined;
+  /** How long `open` waits for a first endpoint (default `waitMs`); it opens either way. */
+  openWaitMs?: number | undefined;
 }
 
 interface OpenHandle {
@@ -121,6 +123,7 @@ export class AliasSource extends BaseSource {
   readonly #eps: Endpoint[];
   readonly #ro: boolean;
   readonly #waitMs: number;
+  readonly #openWaitMs: number;
   readonly #log: Logger;
   readonly #handles = new Map<Handle, OpenHandle>();
   readonly #waiters = new Set<() => void>();
@@ -140,6 +143,7 @@ export class AliasSource extends BaseSource {
     this.exportName = opts.exportName;
     this.#ro = opts.ro ?? false;
     this.#waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+    this.#openWaitMs = opts.openWaitMs ?? this.#waitMs;
     this.#log = opts.logger.child({
       component: 'alias',
       fields: { alias: opts.alias, export: opts.exportName },
@@ -200,14 +204,14 @@ export class AliasSource extends BaseSource {
     return this.#eps;
   }
 
-  /** Starts every endpoint and waits (up to `waitMs`) for one to be up; opens either way. */
+  /** Starts every endpoint and waits (up to `openWaitMs`) for one to be up; opens either way. */
   protected override async doOpen(): Promise<void> {
     for (const ep of this.#eps) {
       ep.onChange(() => this.#endpointChanged(ep));
       ep.watch((ev) => this.#forward(ep, ev));
       ep.start();
     }
-    const deadline = Date.now() + this.#waitMs;
+    const deadline = Date.now() + this.#openWaitMs;
     while (!this.#eps.some((e) => e.state === 'up') && Date.now() < deadline) {
       await this.#changed(deadline - Date.now());
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { CachingSource } from '../client/cache/caching-source.ts';
@@ -13,7 +14,7 @@ import type { Backoff } from '../namespace/endpoint.ts';
 import type { Namespace } from '../namespace/namespace.ts';
 import type { Source } from '../sources/source.ts';
 import type { MountCounters } from './metrics.ts';
-import { mountCredential } from './mount-credentials.ts';
+import { mountCredential, mountCredentialsFile } from './mount-credentials.ts';
 
 /** A mount as the node reports it (`tessera mounts --json`); never a credential. */
 export interface MountStatus extends Partial<AliasStatus> {
@@ -129,8 +130,8 @@ export class MountManager implements AsyncDisposable {
   async #reload(): Promise<void> {
     if (this.#closed) return;
     const file = homePaths(this.#home).configFile;
-    const st = await stat(file).catch(() => undefined);
-    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
+    // A new secret for a handle (tessera mount again) changes the credential store only.
+    const stamp = `${await stampOf(file)}|${await stampOf(mountCredentialsFile(this.#home))}`;
     if (stamp === this.#stamp) return;
     let mounts: MountEntry[];
     try {
@@ -143,20 +144,31 @@ export class MountManager implements AsyncDisposable {
       return;
     }
     this.#stamp = stamp;
-    const wanted = new Map(mounts.map((m) => [mountPathOf(m), m]));
+    const wanted = new Map<string, { entry: MountEntry; key: string }>();
+    for (const entry of mounts) wanted.set(mountPathOf(entry), { entry, key: await this.#keyOf(entry) });
     for (const [path, active] of this.#active) {
-      const entry = wanted.get(path);
-      if (entry && JSON.stringify(entry) === active.key) continue;
+      if (wanted.get(path)?.key === active.key) continue;
       if (!(await this.#unmount(path, active))) this.#stamp = ''; // Busy: try again next time.
     }
-    for (const [path, entry] of wanted) if (!this.#active.has(path)) await this.#mount(path, entry);
+    const fresh = [...wanted].filter(([path]) => !this.#active.has(path));
+    await Promise.all(fresh.map(([path, { entry, key }]) => this.#mount(path, entry, key)));
     this.#statusChanged();
   }
 
-  async #mount(path: string, entry: MountEntry): Promise<void> {
+  /** What a mount depends on: its entry and the credentials it uses (as a digest). */
+  async #keyOf(entry: MountEntry): Promise<string> {
+    const hash = createHash('sha256').update(JSON.stringify(entry));
+    for (const e of entry.endpoint) {
+      const cred = await mountCredential({ home: this.#home, handle: e.credential }).catch(() => undefined);
+      hash.update(cred ? `|${cred.id}:${cred.secret}` : '|missing');
+    }
+    return hash.digest('hex');
+  }
+
+  async #mount(path: string, entry: MountEntry, key: string): Promise<void> {
     const active: Active = {
       entry,
-      key: JSON.stringify(entry),
+      key,
       alias: undefined,
       mounted: undefined,
       error: undefined,
@@ -178,7 +190,9 @@ export class MountManager implements AsyncDisposable {
         logger: this.#log,
         ro: entry.ro,
         backoff: this.#backoff,
-        waitMs: 5000,
+        waitMs: 10_000,
+        // A node does not wait long on a remote that is down; the mount catches up later.
+        openWaitMs: 2000,
       });
       alias.onStatusChange(() => this.#statusChanged());
       const cache = this.#cache;
@@ -209,6 +223,17 @@ export class MountManager implements AsyncDisposable {
       }
       active.alias = alias;
       active.mounted = source;
+      if (!alias.endpoints.some((e) => e.state === 'up')) {
+        // Mounted before any endpoint answered, with assumed caps: mount again once one has
+        // described the export, so the namespace shows its real caps.
+        const stop = alias.onStatusChange(() => {
+          if (!alias.endpoints.some((e) => e.state === 'up')) return;
+          stop();
+          active.key = 'caps now known';
+          this.#stamp = '';
+          void this.reload();
+        });
+      }
       this.#log.info('mounted', { path, alias: entry.alias, export: entry.export });
     } catch (err) {
       active.error = FsError.from(err, 'mount', path).message;
@@ -268,4 +293,10 @@ export class MountManager implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A cheap change stamp of a file (inode, size, mtime), or `none`. */
+async function stampOf(file: string): Promise<string> {
+  const st = await stat(file).catch(() => undefined);
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
 }

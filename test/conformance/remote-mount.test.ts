@@ -7,11 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/core/log.ts';
+import { CachingSource } from '../../src/client/cache/caching-source.ts';
 import { AliasSource } from '../../src/namespace/alias-source.ts';
 import { Namespace } from '../../src/namespace/namespace.ts';
 import { readOwnerCredential } from '../../src/node/credentials.ts';
 import { addExport } from '../../src/core/home.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import type { Source } from '../../src/sources/source.ts';
 import { CHEAP_ARGON2, makeHome, startNode } from '../integration/node-harness.ts';
 import { nodeFsBehind } from './local-fixture.ts';
 import { runConformance } from './suite.ts';
@@ -39,11 +41,16 @@ async function aliasTo(opts: { node: TesseraNode; home: string; exportName: stri
   return alias;
 }
 
-/** A namespace with `alias` mounted at `path` (and the alias's export named as mounted). */
-async function namespaceWith(opts: { alias: AliasSource; path: string; ro?: boolean }): Promise<Namespace> {
+/** A namespace with `source` mounted at `path` (export `exportName` of it). */
+async function namespaceWith(opts: {
+  source: Source;
+  exportName: string;
+  path: string;
+  ro?: boolean;
+}): Promise<Namespace> {
   const ns = new Namespace();
   await ns.open();
-  await ns.mount({ path: opts.path, source: opts.alias, exportName: opts.alias.exportName, ro: opts.ro });
+  await ns.mount({ path: opts.path, source: opts.source, exportName: opts.exportName, ro: opts.ro });
   return ns;
 }
 
@@ -69,7 +76,7 @@ runConformance({
     const opened: { close(): Promise<void> }[] = [];
     const mount = async (ro: boolean) => {
       const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/disk' });
-      const ns = await namespaceWith({ alias, path: '/b/disk', ro });
+      const ns = await namespaceWith({ source: alias, exportName: alias.exportName, path: '/b/disk', ro });
       opened.push(ns, alias);
       return ns;
     };
@@ -88,6 +95,42 @@ runConformance({
 });
 
 runConformance({
+  name: 'remote mount behind the client cache (as a node mounts it)',
+  bigDirEntries: 2000,
+  async setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-rmount-cache-'));
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tessera-rmount-cachedir-'));
+    const b = await startDiskNode(dir);
+    const opened: { close(): Promise<void> }[] = [];
+    const mount = async (ro: boolean) => {
+      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/disk' });
+      const cache = new CachingSource({
+        inner: alias,
+        dir: cacheDir,
+        minFreeBytes: 0,
+        scope: `b/disk:${ro ? 'ro' : 'rw'}`,
+        tuning: { fullFileMaxBytes: 4096, blockBytes: 4096 },
+      });
+      await cache.open();
+      const ns = await namespaceWith({ source: cache, exportName: alias.exportName, path: '/b/disk', ro });
+      opened.push(ns, cache);
+      return ns;
+    };
+    return {
+      source: await mount(false),
+      exportName: '/b/disk',
+      readOnly: () => mount(true),
+      behind: nodeFsBehind(dir),
+      async cleanup() {
+        for (const s of opened) await s.close();
+        await b.stop();
+        for (const p of [dir, cacheDir]) await rm(p, { recursive: true, force: true });
+      },
+    };
+  },
+});
+
+runConformance({
   name: 'chained mount (namespace → B re-export → C)',
   bigDirEntries: 2000,
   async setup() {
@@ -99,7 +142,7 @@ runConformance({
     const opened: { close(): Promise<void> }[] = [];
     const mount = async (ro: boolean) => {
       const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/c/disk' });
-      const ns = await namespaceWith({ alias, path: '/b/c/disk', ro });
+      const ns = await namespaceWith({ source: alias, exportName: alias.exportName, path: '/b/c/disk', ro });
       opened.push(ns, alias);
       return ns;
     };

@@ -122,6 +122,41 @@ describe('tessera mount, mounts, unmount', () => {
     a = await startA();
     assert.equal(await eventually('remounted', () => readText(a!, '/b/alpha/hello.txt')), 'hello from B');
 
+    // B is down when A starts: A starts anyway, and the mount catches up (with the export's
+    // real caps) once B is back on its address.
+    const bPort = new URL(b.node.url).port;
+    await a.close();
+    await b.node.close();
+    const started = Date.now();
+    a = await startA();
+    assert.ok(Date.now() - started < 8000, 'a node does not hang on a mount that is down');
+    const assumed = (await a.namespace.listExports()).find((e) => e.name === '/b/alpha');
+    assert.equal(assumed?.caps.native_watch, false, 'caps are assumed while no endpoint answered');
+    const bAgain = await createNode({
+      home: b.home,
+      listen: `127.0.0.1:${bPort}`,
+      logger: quietLogger(),
+      argon2: CHEAP_ARGON2,
+    });
+    try {
+      await eventually(
+        'real caps after the endpoint came up',
+        async () => {
+          const exp = (await a!.namespace.listExports()).find((e) => e.name === '/b/alpha');
+          assert.equal(exp?.caps.native_watch, true);
+        },
+        10_000,
+      );
+      // B's export is in memory: it comes back empty.
+      const root = (await bAgain.namespace.resolve({ path: '/alpha' })).id;
+      const f = await bAgain.namespace.create({ parent: root, name: 'again.txt', mode: 0o644 });
+      await bAgain.namespace.write({ handle: f.handle, offset: 0, data: Buffer.from('B is back') });
+      await bAgain.namespace.closeFile({ handle: f.handle });
+      assert.equal(await eventually('read', () => readText(a!, '/b/alpha/again.txt')), 'B is back');
+    } finally {
+      await bAgain.close();
+    }
+
     const un = await cli(aHome.home, ['unmount', '/b/alpha']);
     assert.equal(un.code, 0, un.err);
     await eventually('unmounted', async () => {
