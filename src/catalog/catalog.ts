@@ -142,6 +142,8 @@ export class Catalog implements AsyncDisposable {
     }
     for (const m of mounts) {
       if (this.#indexers.has(m.slot)) continue;
+      // Virtual directories list files the catalog already has: indexing them would loop.
+      if (m.source_kind === 'virtual') continue;
       const { node, export: exportName } = this.#o.nodeOfMount?.(m) ?? {
         node: this.#o.nodeName,
         export: m.export,

@@ -231,8 +231,13 @@ export const configSchema = z
       .strictObject({
         /** Index the namespace into `<home>/state/catalog.db` (search, labels, virtual directories). */
         enabled: z.boolean().default(true),
+        /** Where the virtual directories appear in the namespace; "" hides them. */
+        vfs: z
+          .string()
+          .refine((p) => p === '' || /^\/[^/]+$/.test(p), 'vfs is "" or one path segment like "/vfs"')
+          .default('/vfs'),
       })
-      .default({ enabled: true }),
+      .default({ enabled: true, vfs: '/vfs' }),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();

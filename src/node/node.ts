@@ -14,6 +14,7 @@ import { AuthorizedSource } from '../namespace/authorized-source.ts';
 import { Namespace } from '../namespace/namespace.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { catalogFileOf } from '../catalog/catalog-file.ts';
+import { mountVirtualDirectories } from '../catalog/vfs/mount-vfs.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import { OUR_VERSIONS } from '../protocol/version.ts';
 import { MAX_EXPORT_INDEX } from '../core/ids.ts';
@@ -248,6 +249,21 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     await registry.close();
     throw err;
   });
+  // Virtual directories over the catalog, at [catalog] vfs in the namespace (docs/vfs.md).
+  const vfs =
+    catalog && home.config.catalog.vfs !== ''
+      ? await mountVirtualDirectories({
+          namespace,
+          store: catalog.store,
+          path: home.config.catalog.vfs,
+        }).catch((err: unknown) => {
+          log.error('virtual directories could not be mounted', {
+            path: home.config.catalog.vfs,
+            error: err,
+          });
+          return undefined;
+        })
+      : undefined;
 
   const metrics = new NodeMetrics();
   const audit = new AuditLog({
@@ -342,6 +358,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         metricsText: () => metrics.prometheusText(),
       })) ?? [];
   } catch (err) {
+    await vfs?.close();
     await catalog?.close();
     await namespace.close();
     await registry.close();
@@ -431,6 +448,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       });
     });
   } catch (err) {
+    await vfs?.close();
     await catalog?.close();
     await namespace.close();
     await registry.close();
@@ -504,6 +522,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
           log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
         });
       }
+      await vfs?.close();
       await catalog?.close();
       await mounts.close();
       await namespace.close();

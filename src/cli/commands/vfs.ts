@@ -1,23 +1,26 @@
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { CatalogStore } from '../../catalog/store.ts';
+import { resolve } from 'node:path';
+import { openHomeCatalog } from '../../catalog/catalog-file.ts';
+import { openHome } from '../../core/home.ts';
 import type { ListedEntry, VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import { virtualDirectoriesOver } from '../../catalog/vfs/store-directory-store.ts';
 import { FsError } from '../../core/fs-error.ts';
-import { openHome } from '../../core/home.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
 import { HOME_OPTION_HELP, homeRootOf, type Command } from '../command.ts';
 import type { CliIO } from '../io.ts';
 
-/** Run `fn` with the virtual directories of the home's catalog (the node may be running). */
+/**
+ * Run `fn` with the virtual directories of the home's catalog (the node may be running; its
+ * next listing sees the change). Writers create the catalog if the node never ran.
+ */
 async function withVfs<T>(
-  opts: { io: CliIO; home: string | undefined },
+  opts: { io: CliIO; home: string | undefined; write?: boolean },
   fn: (vfs: VirtualDirectories) => T,
 ): Promise<T> {
-  const root = homeRootOf(opts);
-  const home = await openHome({ root });
-  const store = new CatalogStore({ file: join(home.paths.stateDir, 'catalog.db') });
-  await store.open();
+  const write = opts.write === true;
+  const home = homeRootOf(opts);
+  await openHome({ root: home }); // A home that is not one is an error, not a new catalog.
+  const store = await openHomeCatalog({ home, write, create: write });
   const { vfs } = virtualDirectoriesOver({ store, ttlMs: 0 });
   try {
     return fn(vfs);
@@ -184,7 +187,7 @@ ${HOME_OPTION_HELP}
       values.from !== undefined
         ? await readBody(io, values.from)
         : { enforce_steps_on_children: values.enforce === true, mounts: mount ? [mount] : [] };
-    return withVfs({ io, home: values.home }, (vfs) => {
+    return withVfs({ io, home: values.home, write: values.preview !== true }, (vfs) => {
       if (values.preview === true) {
         const preview = vfs.preview({ path, body });
         if (values.json === true) printDoc(io, preview);
@@ -274,7 +277,7 @@ ${HOME_OPTION_HELP}
     if (values.enforce === true && values['no-enforce'] === true)
       throw usageError({ command: 'vfs edit', problem: '--enforce and --no-enforce contradict each other' });
     const fromFile = values.from === undefined ? undefined : await readBody(io, values.from);
-    return withVfs({ io, home: values.home }, (vfs) => {
+    return withVfs({ io, home: values.home, write: values.preview !== true }, (vfs) => {
       const current = vfs.get({ path });
       let body: Record<string, unknown>;
       if (fromFile !== undefined) {
@@ -338,7 +341,7 @@ ${HOME_OPTION_HELP}
       io.out(this.help);
       return 0;
     }
-    return withVfs({ io, home: values.home }, (vfs) => {
+    return withVfs({ io, home: values.home, write: true }, (vfs) => {
       const gone = vfs.remove({ path: positionals[0] ?? '', recursive: values.recursive === true });
       io.out(`deleted ${gone.join(', ')}\n`);
       return 0;
