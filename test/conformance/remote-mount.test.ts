@@ -16,6 +16,7 @@ import { createNode, type TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { CHEAP_ARGON2, makeHome, startNode } from '../integration/node-harness.ts';
 import { nodeFsBehind } from './local-fixture.ts';
+import type { ConformanceFixture } from './fixture.ts';
 import { runConformance } from './suite.ts';
 
 const quiet = createLogger({ level: 'silent' });
@@ -67,30 +68,51 @@ async function startDiskNode(
   return { node, home, stop: async () => (await node.close(), await cleanup()) };
 }
 
+/**
+ * The fixture of a namespace that mounts, at `path`, what `wrap` makes of an alias to
+ * `exportName` on `node` (each call a fresh alias; the read-only variant mounts it `ro`).
+ */
+async function mountFixture(opts: {
+  node: { node: TesseraNode; home: string };
+  exportName: string;
+  path: string;
+  dir: string;
+  wrap?: (alias: AliasSource, ro: boolean) => Promise<Source>;
+  cleanup: () => Promise<void>;
+}): Promise<ConformanceFixture> {
+  const opened: { close(): Promise<void> }[] = [];
+  const mount = async (ro: boolean) => {
+    const alias = await aliasTo({ node: opts.node.node, home: opts.node.home, exportName: opts.exportName });
+    const source = opts.wrap ? await opts.wrap(alias, ro) : alias;
+    const ns = await namespaceWith({ source, exportName: opts.exportName, path: opts.path, ro });
+    opened.push(ns, source, alias);
+    return ns;
+  };
+  return {
+    source: await mount(false),
+    exportName: opts.path,
+    readOnly: () => mount(true),
+    behind: nodeFsBehind(opts.dir),
+    async cleanup() {
+      for (const s of opened) await s.close();
+      await opts.cleanup();
+    },
+  };
+}
+
 runConformance({
   name: 'remote mount (alias over a node)',
   bigDirEntries: 2000,
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'tessera-rmount-'));
     const b = await startDiskNode(dir);
-    const opened: { close(): Promise<void> }[] = [];
-    const mount = async (ro: boolean) => {
-      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/disk' });
-      const ns = await namespaceWith({ source: alias, exportName: alias.exportName, path: '/b/disk', ro });
-      opened.push(ns, alias);
-      return ns;
-    };
-    return {
-      source: await mount(false),
-      exportName: '/b/disk',
-      readOnly: () => mount(true),
-      behind: nodeFsBehind(dir),
-      async cleanup() {
-        for (const s of opened) await s.close();
-        await b.stop();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
+    return mountFixture({
+      node: b,
+      exportName: '/disk',
+      path: '/b/disk',
+      dir,
+      cleanup: async () => (await b.stop(), await rm(dir, { recursive: true, force: true })),
+    });
   },
 });
 
@@ -101,32 +123,27 @@ runConformance({
     const dir = await mkdtemp(join(tmpdir(), 'tessera-rmount-cache-'));
     const cacheDir = await mkdtemp(join(tmpdir(), 'tessera-rmount-cachedir-'));
     const b = await startDiskNode(dir);
-    const opened: { close(): Promise<void> }[] = [];
-    const mount = async (ro: boolean) => {
-      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/disk' });
-      const cache = new CachingSource({
-        inner: alias,
-        dir: cacheDir,
-        minFreeBytes: 0,
-        scope: `b/disk:${ro ? 'ro' : 'rw'}`,
-        tuning: { fullFileMaxBytes: 4096, blockBytes: 4096 },
-      });
-      await cache.open();
-      const ns = await namespaceWith({ source: cache, exportName: alias.exportName, path: '/b/disk', ro });
-      opened.push(ns, cache);
-      return ns;
-    };
-    return {
-      source: await mount(false),
-      exportName: '/b/disk',
-      readOnly: () => mount(true),
-      behind: nodeFsBehind(dir),
+    return mountFixture({
+      node: b,
+      exportName: '/disk',
+      path: '/b/disk',
+      dir,
+      async wrap(alias, ro) {
+        const cache = new CachingSource({
+          inner: alias,
+          dir: cacheDir,
+          minFreeBytes: 0,
+          scope: `b/disk:${ro ? 'ro' : 'rw'}`,
+          tuning: { fullFileMaxBytes: 4096, blockBytes: 4096 },
+        });
+        await cache.open();
+        return cache;
+      },
       async cleanup() {
-        for (const s of opened) await s.close();
         await b.stop();
         for (const p of [dir, cacheDir]) await rm(p, { recursive: true, force: true });
       },
-    };
+    });
   },
 });
 
@@ -139,25 +156,17 @@ runConformance({
     const b = await startNode({ exports: [] });
     const toC = await aliasTo({ node: c.node, home: c.home, exportName: '/disk' });
     await b.node.namespace.mount({ path: '/c/disk', source: toC, exportName: '/disk' });
-    const opened: { close(): Promise<void> }[] = [];
-    const mount = async (ro: boolean) => {
-      const alias = await aliasTo({ node: b.node, home: b.home, exportName: '/c/disk' });
-      const ns = await namespaceWith({ source: alias, exportName: alias.exportName, path: '/b/c/disk', ro });
-      opened.push(ns, alias);
-      return ns;
-    };
-    return {
-      source: await mount(false),
-      exportName: '/b/c/disk',
-      readOnly: () => mount(true),
-      behind: nodeFsBehind(dir),
+    return mountFixture({
+      node: b,
+      exportName: '/c/disk',
+      path: '/b/c/disk',
+      dir,
       async cleanup() {
-        for (const s of opened) await s.close();
         await b.stop();
         await toC.close();
         await c.stop();
         await rm(dir, { recursive: true, force: true });
       },
-    };
+    });
   },
 });
