@@ -273,12 +273,15 @@ describe('WebDAV surface', () => {
     assert.match(await plain.text(), /HTTP\/1.1 403/);
   });
 
-  it('honours lock tokens on PUT, DELETE and MOVE, and lets locks lapse', async () => {
+  it('honours lock tokens on PUT, DELETE and MOVE; refreshes and unlocks (expiry: unit test)', async () => {
     await dav('PUT', '/alpha/locked.txt', { body: 'v1' });
     const lockBody =
       '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>' +
       '<D:locktype><D:write/></D:locktype><D:owner>tester</D:owner></D:lockinfo>';
-    const lock = await dav('LOCK', '/alpha/locked.txt', { headers: { timeout: 'Second-1' }, body: lockBody });
+    const lock = await dav('LOCK', '/alpha/locked.txt', {
+      headers: { timeout: 'Second-600' },
+      body: lockBody,
+    });
     assert.equal(lock.status, 200);
     const token = (lock.headers.get('lock-token') ?? '').replace(/[<>]/g, '');
     assert.match(token, /^urn:uuid:/);
@@ -301,25 +304,18 @@ describe('WebDAV surface', () => {
       (await dav('PUT', '/alpha/locked.txt', { headers: { if: '(<urn:uuid:wrong>)' }, body: 'x' })).status,
       412,
     );
-    // Expired: anyone may write again.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // A LOCK without a body refreshes the lock the If header names.
+    const refresh = await dav('LOCK', '/alpha/locked.txt', {
+      headers: { ...withToken, timeout: 'Second-100' },
+    });
+    assert.equal(refresh.status, 200);
+    assert.match(await refresh.text(), /<D:timeout>Second-100<\/D:timeout>/);
+    const unlock = (cred: Cred, lockToken: string) =>
+      dav('UNLOCK', '/alpha/locked.txt', { cred, headers: { 'lock-token': `<${lockToken}>` } });
+    assert.equal((await unlock(other, token)).status, 403);
+    assert.equal((await unlock(owner, 'urn:uuid:nope')).status, 409);
+    assert.equal((await unlock(owner, token)).status, 204);
     assert.equal((await dav('PUT', '/alpha/locked.txt', { cred: other, body: 'v3' })).status, 204);
-
-    const again = await dav('LOCK', '/alpha/locked.txt', { body: lockBody });
-    const token2 = (again.headers.get('lock-token') ?? '').replace(/[<>]/g, '');
-    assert.equal(
-      (await dav('UNLOCK', '/alpha/locked.txt', { cred: other, headers: { 'lock-token': `<${token2}>` } }))
-        .status,
-      403,
-    );
-    assert.equal(
-      (await dav('UNLOCK', '/alpha/locked.txt', { headers: { 'lock-token': '<urn:uuid:nope>' } })).status,
-      409,
-    );
-    assert.equal(
-      (await dav('UNLOCK', '/alpha/locked.txt', { headers: { 'lock-token': `<${token2}>` } })).status,
-      204,
-    );
     assert.equal((await dav('DELETE', '/alpha/locked.txt', { cred: other })).status, 204);
 
     // A depth-infinity lock on a collection guards new members; locking an unmapped URL creates it.
