@@ -4,9 +4,11 @@
 // promotion do what docs/cache.md says.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CachingSource, type CachingSourceOptions } from '../../src/client/cache/caching-source.ts';
 import type { RemoteSource } from '../../src/client/remote-source.ts';
@@ -20,6 +22,7 @@ import type { Source } from '../../src/sources/source.ts';
 import { connect, startNode } from '../helpers/remote-node.ts';
 
 const KiB = 1024;
+const CHILD = fileURLToPath(new URL('./fixtures/cache-fill-child.ts', import.meta.url));
 
 let node: TesseraNode;
 let home: string;
@@ -277,6 +280,62 @@ describe('client cache: persistence', () => {
       assert.equal(c.src.stats.bytes, 128 * KiB, 'only the new blocks are cached');
     } finally {
       await c.src.close();
+    }
+  });
+});
+
+describe('client cache: crash safety', () => {
+  it('a cache killed mid-fill keeps only whole, correct ranges', async () => {
+    const content = randomBytes(4 * 1024 * KiB);
+    await writeFile(join(data, 'crash.bin'), content);
+    const dir = await temp('tessera-cache-');
+    const credential = await readOwnerCredential({ home });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, 'crash.bin'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    child.stdin.end(JSON.stringify({ url: node.url, credential, trust: { fingerprint: node.fingerprint } }));
+    // Kill it, without warning, once it has filled a few ranges and is busy with more.
+    let recorded = 0;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const lines = out.split('\n').slice(0, -1);
+        recorded = Number(lines.at(-1) ?? 0);
+        if (lines.length >= 20) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the filling child exited early (${code})`)));
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+
+    const { src, corrupt } = await cache(dir, { tuning: { fullFileMaxBytes: 0, blockBytes: 16 * KiB } });
+    try {
+      const kept = src.stats.bytes;
+      assert.ok(
+        kept >= recorded && recorded > 0,
+        `the ${recorded} bytes recorded before the kill were kept (${kept})`,
+      );
+      // Every byte the cache claims is the file's. With every fetch now failing verification,
+      // a piece is either served whole from the cache (and must be right) or refused.
+      const id = await idOf(src, 'crash.bin');
+      const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+      corrupt.on = true;
+      let served = 0;
+      for (let off = 0; off < content.length; off += 64 * KiB) {
+        try {
+          const got = await src.read({ handle, offset: off, length: 64 * KiB });
+          assert.deepEqual(Buffer.from(got), content.subarray(off, off + 64 * KiB));
+          served += 64 * KiB;
+        } catch (err) {
+          assert.ok(FsError.is(err, 'EIO'), String(err));
+        }
+      }
+      await src.closeFile({ handle });
+      assert.equal(served, kept, 'exactly the bytes the index kept were served');
+    } finally {
+      await src.close();
     }
   });
 });
