@@ -9,6 +9,7 @@ import type { LocalLocks } from './local-locks.ts';
 import type { XattrOps } from './local-platform.ts';
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
+import { WriteQueue } from './write-queue.ts';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
@@ -51,6 +52,8 @@ export interface LocalHandle {
   /** Something was written or truncated: the copy must replace the file at close. */
   dirty: boolean;
   staging: Promise<void> | undefined;
+  /** Positioned writes, one system call at a time (made on the first one). */
+  writes?: WriteQueue | undefined;
   /** Lock owners used through this handle (released at close). */
   readonly owners: Set<string>;
 }
@@ -222,13 +225,14 @@ export class LocalFiles {
     if (h.mode === 'lazy') await (h.staging ??= this.#stageCopy(h));
     const append = h.flags.append === true;
     const len = req.data.byteLength;
+    if (!append) {
+      h.writes ??= new WriteQueue(() => h.fh);
+      await h.writes.write(req.offset, req.data);
+      h.dirty = true;
+      return { written: len };
+    }
     for (let done = 0; done < len;) {
-      const { bytesWritten } = await h.fh.write(
-        req.data,
-        done,
-        len - done,
-        append ? null : req.offset + done,
-      );
+      const { bytesWritten } = await h.fh.write(req.data, done, len - done, null);
       done += bytesWritten;
     }
     h.dirty = true;
