@@ -243,6 +243,34 @@ export class NodeMetrics {
           m.movedHandles,
         ),
       );
+      if (m.cache) {
+        const c = m.cache;
+        parts.push(
+          counter('tessera_cache_hits_total', 'Reads served wholly from the client data cache.', c.hits),
+          counter(
+            'tessera_cache_misses_total',
+            'Reads that needed a fetch into the client data cache.',
+            c.misses,
+          ),
+          counter(
+            'tessera_cache_fetched_bytes_total',
+            'Bytes fetched (and verified) into the client data cache.',
+            c.fetchedBytes,
+          ),
+          counter(
+            'tessera_cache_rejected_fills_total',
+            'Cache fills rejected: failed verification or transfer.',
+            c.rejected,
+          ),
+          counter('tessera_cache_evictions_total', 'Files evicted from the client data cache.', c.evictions),
+          promFamily({
+            name: 'tessera_cache_bytes',
+            help: 'Bytes held by the client data cache.',
+            type: 'gauge',
+            samples: [{ value: c.bytes }],
+          }),
+        );
+      }
     }
     for (const collect of this.#collectors) parts.push(collect());
     return parts.join('');

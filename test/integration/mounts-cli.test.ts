@@ -114,6 +114,7 @@ describe('tessera mount, mounts, unmount', () => {
     assert.deepEqual(counters, { active: 1, switches: 0, reconnects: 0, movedHandles: 0 });
     assert.equal(cache?.bytes, 'hello from B'.length, 'the read went through the client cache');
     assert.equal(cache?.rejected, 0);
+    assert.match(a!.metrics.prometheusText(), /^tessera_cache_bytes 12$/m);
     const human = await cli(aHome.home, ['mounts']);
     assert.match(human.out, /\/b\/alpha\s+b\s+\/alpha\s+mounted/);
 
