@@ -5,7 +5,7 @@ import type { FileKind } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { type FileDoc, fileIdOf, preferredInode } from './file-doc.ts';
 import { mimeOf } from './mime.ts';
-import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
+import { SCHEMA_SQL, SCHEMA_UPGRADES, SCHEMA_VERSION } from './schema.ts';
 
 /** A row of `files` as SQLite returns it. */
 export interface FileRow {
@@ -169,6 +169,11 @@ export class CatalogStore implements AsyncDisposable {
       db.transaction(() => {
         db.exec(SCHEMA_SQL);
         db.prepare("INSERT INTO meta (key, value) VALUES ('generation', '0')").run();
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } else if (version > 0 && version < SCHEMA_VERSION && !this.readonly) {
+      db.transaction(() => {
+        for (let v = version; v < SCHEMA_VERSION; v++) db.exec(SCHEMA_UPGRADES[v] ?? '');
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     } else if (version !== SCHEMA_VERSION) {

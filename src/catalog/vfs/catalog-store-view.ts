@@ -7,13 +7,13 @@ export const ANNOTATION_DOC_TYPE = 'annotation';
 /** How often listeners are told about catalog writes made by anyone (ms). */
 const POLL_MS = 500;
 
-const COLUMNS = 'inode, file_id, mount, node, export, path, size, mtime_ms, mime';
+/** Columns of the covering path index (the inode is the rowid): a scan never reads the table. */
+const COLUMNS = 'inode, file_id, node, export, path, size, mtime_ms, mime';
 
 /** The columns of `files` the VFS reads. */
 interface Row {
   inode: number;
   file_id: string;
-  mount: string;
   node: string;
   export: string;
   path: string;
@@ -68,8 +68,8 @@ export class CatalogStoreView implements CatalogView {
   fileByInode(inode: bigint): FileDoc | undefined {
     if (inode > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
     const r = this.#store
-      .stmt(`SELECT ${COLUMNS} FROM files WHERE inode = ? AND kind = 'file'`)
-      .get(Number(inode)) as Row | undefined;
+      .stmt(`SELECT ${COLUMNS}, mount FROM files WHERE inode = ? AND kind = 'file'`)
+      .get(Number(inode)) as (Row & { mount: string }) | undefined;
     return r && this.#row(r, r.mount);
   }
 
