@@ -40,3 +40,21 @@ export interface NodeStatus {
   /** Mounts of the namespace (exports and mounted sources). */
   mounts: { path: string; export: string; source_kind: string; ro: boolean }[];
 }
+
+/** A remote mount to record and mount (`POST /api/v1/mounts`, `tessera mount`). */
+export interface MountRequest {
+  /** The other node: `wss://host:port/tessera`. */
+  url: string;
+  /** The export on that node, e.g. `/files`. */
+  exportName: string;
+  alias: string;
+  /** Where in this namespace (default `/<alias>/<export>`). */
+  path?: string | undefined;
+  ro: boolean;
+  rename: 'exdev' | 'copy';
+  /** A client cache in front of the mount (docs/cache.md). */
+  cache: boolean;
+  credential: { id: string; secret: string };
+  /** Accept only this certificate (else it is pinned on first contact). */
+  fingerprint?: string | undefined;
+}

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
-import type { HttpSurface, NodeStatus } from '../core/http-surface.ts';
+import type { HttpSurface, MountRequest, NodeStatus } from '../core/http-surface.ts';
 import { type Home, logFileOf, openHome } from '../core/home.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { Grant } from '../namespace/authorization.ts';
@@ -21,13 +21,20 @@ import { MAX_EXPORT_INDEX } from '../core/ids.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
 import { AuditLog } from './audit.ts';
 import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
-import { credentialsFile, ensureOwnerCredential, findCredential, probeVerifier } from './credentials.ts';
+import {
+  credentialsFile,
+  ensureOwnerCredential,
+  findCredential,
+  probeVerifier,
+  readOwnerCredential,
+} from './credentials.ts';
+import { addMountEntry, removeMountEntry } from './mount-admin.ts';
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
 import { DiagnosticsSource, RecentErrors } from './diagnostics-source.ts';
 import { grantOfRecord, HttpAuthenticator } from './http-auth.ts';
 import { NodeMetrics } from './metrics.ts';
-import { MountManager } from './mount-manager.ts';
+import { MountManager, type MountStatus } from './mount-manager.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
@@ -76,6 +83,14 @@ export interface SurfaceHost {
   status(): NodeStatus;
   /** Every metric in the Prometheus text exposition format. */
   metricsText(): string;
+  /** Whether a credential is the node's owner credential (the one allowed to change mounts). */
+  isOwner(credentialId: string): Promise<boolean>;
+  /** Remote mounts and their state. */
+  mounts(): MountStatus[];
+  /** Record a remote mount in tessera.toml and mount it now; its status afterwards. */
+  addMount(opts: MountRequest): Promise<MountStatus | undefined>;
+  /** Remove a remote mount from tessera.toml and unmount it now (`ENOENT` if none). */
+  removeMount(opts: { path: string }): Promise<void>;
 }
 
 /** Where the node's diagnostics tree is mounted in its namespace. */
@@ -356,6 +371,18 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         },
         status,
         metricsText: () => metrics.prometheusText(),
+        isOwner: async (credentialId) =>
+          (await readOwnerCredential({ home: root }).catch(() => undefined))?.id === credentialId,
+        mounts: () => mounts.status(),
+        addMount: async (a) => {
+          const { path } = await addMountEntry({ ...a, home: root });
+          await mounts.reload();
+          return mounts.status().find((m) => m.path === path);
+        },
+        removeMount: async (a) => {
+          await removeMountEntry({ home: root, path: a.path });
+          await mounts.reload();
+        },
       })) ?? [];
   } catch (err) {
     await vfs?.close();

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { hostPortOf } from '../../client/connection.ts';
 import { KnownNodes } from '../../client/known-nodes.ts';
-import { type MountEntry, mountPathOf, nameProblem } from '../../core/config.ts';
+import { mountPathOf, nameProblem } from '../../core/config.ts';
 import { FsError } from '../../core/fs-error.ts';
-import { editMounts, openHome } from '../../core/home.ts';
+import { openHome } from '../../core/home.ts';
 import { joinPath, splitPath } from '../../core/names.ts';
 import { mountsStatusFile, type MountStatus } from '../../node/mount-manager.ts';
-import { removeMountCredentials, saveMountCredential } from '../../node/mount-credentials.ts';
+import { addMountEntry, removeMountEntry } from '../../node/mount-admin.ts';
 import { readRuntime } from '../../node/runtime.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
 import { HOME_OPTION_HELP, homeRootOf, type Command } from '../command.ts';
@@ -126,44 +125,22 @@ ${HOME_OPTION_HELP}
       localText === undefined
         ? undefined
         : joinPath(splitPath('mount', localText.startsWith('/') ? localText : `/${localText}`));
-    const wantedPath = mountPathOf({ path, alias, export: exportName });
-    const handle = `${alias}@${hostPortOf(url)}`;
-    await saveMountCredential({ home, handle, credential });
-    const endpoint = { url, credential: handle, ...(fingerprint ? { fingerprint } : {}) };
-    const added = { kind: 'mount' as 'mount' | 'endpoint' | 'again' };
-    await editMounts({
-      root: home,
-      edit: (mounts) => {
-        const same = mounts.find((m) => mountPathOf(m) === wantedPath);
-        if (same) {
-          if (same.alias !== alias || same.export !== exportName)
-            throw FsError.EEXIST('mount', wantedPath, `${same.alias}:${same.export} is mounted there`);
-          const existing = same.endpoint.find((e) => e.url === url);
-          if (existing) {
-            Object.assign(existing, endpoint);
-            added.kind = 'again';
-          } else {
-            same.endpoint.push(endpoint);
-            added.kind = 'endpoint';
-          }
-          return mounts;
-        }
-        const entry: MountEntry = {
-          ...(path === undefined ? {} : { path }),
-          alias,
-          export: exportName,
-          ro: values.ro === true,
-          rename,
-          cache: values.uncached !== true,
-          endpoint: [endpoint],
-        };
-        return [...mounts, entry];
-      },
+    const { added, path: wantedPath } = await addMountEntry({
+      home,
+      url,
+      exportName,
+      alias,
+      path,
+      ro: values.ro === true,
+      rename,
+      cache: values.uncached !== true,
+      credential,
+      fingerprint,
     });
     const what =
-      added.kind === 'endpoint'
+      added === 'endpoint'
         ? `added endpoint ${url} to ${wantedPath}`
-        : added.kind === 'again'
+        : added === 'again'
           ? `updated endpoint ${url} of ${wantedPath}`
           : `mounted ${alias}:${exportName} at ${wantedPath}`;
     const running = await readRuntime({ home });
@@ -196,20 +173,7 @@ ${HOME_OPTION_HELP}
     const home = homeRootOf({ io, home: values.home });
     const text = positionals[0]!;
     const path = joinPath(splitPath('unmount', text.startsWith('/') ? text : `/${text}`));
-    let removed: MountEntry | undefined;
-    let stillUsed = new Set<string>();
-    await editMounts({
-      root: home,
-      edit: (mounts) => {
-        removed = mounts.find((m) => mountPathOf(m) === path);
-        if (!removed) throw FsError.ENOENT('unmount', path, 'nothing is mounted there (see tessera mounts)');
-        const rest = mounts.filter((m) => m !== removed);
-        stillUsed = new Set(rest.flatMap((m) => m.endpoint.map((e) => e.credential)));
-        return rest;
-      },
-    });
-    const handles = (removed?.endpoint ?? []).map((e) => e.credential).filter((h) => !stillUsed.has(h));
-    await removeMountCredentials({ home, handles });
+    await removeMountEntry({ home, path });
     io.out(`unmounted ${path}\n`);
     return 0;
   },

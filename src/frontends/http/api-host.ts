@@ -1,7 +1,17 @@
-import type { NodeStatus } from '../../core/http-surface.ts';
+import type { MountRequest, NodeStatus } from '../../core/http-surface.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Grant } from '../../namespace/authorization.ts';
 import type { AuthorizedSource } from '../../namespace/authorized-source.ts';
+
+/** A remote mount as the node reports it. */
+export interface MountReport {
+  path: string;
+  alias: string;
+  export: string;
+  ro: boolean;
+  state: string;
+  error?: string | undefined;
+}
 
 /**
  * What the REST API needs from the node that serves it (the node's `SurfaceHost` provides
@@ -20,6 +30,14 @@ export interface ApiHost {
   status(): NodeStatus;
   /** The node's metrics in the Prometheus text exposition format. */
   metricsText(): string;
+  /** Whether a credential is the node's owner credential (the one allowed to change mounts). */
+  isOwner(credentialId: string): Promise<boolean>;
+  /** Remote mounts and their state (never a credential). */
+  mounts(): MountReport[];
+  /** Record a remote mount and mount it now; its state afterwards. */
+  addMount(opts: MountRequest): Promise<MountReport | undefined>;
+  /** Remove a remote mount (`ENOENT` if none). */
+  removeMount(opts: { path: string }): Promise<void>;
   readonly metrics: {
     /** Count one answered HTTP request. */
     observeHttp(opts: { surface: string; route: string; status: number; seconds: number }): void;

@@ -8,6 +8,7 @@ import { authRoutes } from './auth-routes.ts';
 import { DigestCache, PreconditionFailed } from './file-content.ts';
 import { EXTRA_SCHEMAS, fileRoutes } from './file-routes.ts';
 import { LoginLimiter } from './login-limiter.ts';
+import { mountRoutes } from './mount-routes.ts';
 import { nodeRoutes } from './node-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { PathIndex } from './paths.ts';
@@ -63,7 +64,12 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
   };
   let doc: Record<string, unknown> | undefined;
   const document = () => (doc ??= openApiDocument({ routes, version: API_VERSION, schemas: EXTRA_SCHEMAS }));
-  const routes: AnyRoute[] = [...nodeRoutes(state, document), ...authRoutes(state), ...fileRoutes(state)];
+  const routes: AnyRoute[] = [
+    ...nodeRoutes(state, document),
+    ...authRoutes(state),
+    ...mountRoutes(state),
+    ...fileRoutes(state),
+  ];
   const byPath = new Map<string, Map<string, AnyRoute>>();
   for (const route of routes) {
     const methods = byPath.get(route.path) ?? new Map<string, AnyRoute>();
