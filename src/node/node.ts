@@ -15,6 +15,7 @@ import { Namespace } from '../namespace/namespace.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { catalogFileOf } from '../catalog/catalog-file.ts';
 import { mountVirtualDirectories } from '../catalog/vfs/mount-vfs.ts';
+import type { VirtualDirectories } from '../catalog/vfs/virtual-directories.ts';
 import { MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import { OUR_VERSIONS } from '../protocol/version.ts';
 import { MAX_EXPORT_INDEX } from '../core/ids.ts';
@@ -64,6 +65,8 @@ export interface SurfaceHost {
   readonly namespace: Namespace;
   /** The catalog indexing the namespace (search, labels); undefined when `[catalog] enabled = false`. */
   readonly catalog: Catalog | undefined;
+  /** Virtual directories (list/get/create/update/remove/preview/readdir); undefined without the catalog or `[catalog] vfs`. */
+  readonly vfs: VirtualDirectories | undefined;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly home: string;
@@ -138,6 +141,8 @@ export interface TesseraNode extends AsyncDisposable {
   readonly mounts: MountManager;
   /** The catalog indexing the namespace; undefined when `[catalog] enabled = false`. */
   readonly catalog: Catalog | undefined;
+  /** Virtual directories, mounted at `[catalog] vfs`; undefined without the catalog or when hidden. */
+  readonly vfs: VirtualDirectories | undefined;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly home: string;
@@ -357,6 +362,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       (await opts.surfaces?.({
         namespace,
         catalog,
+        vfs: vfs?.vfs,
         nodeId: home.identity.id,
         nodeName,
         home: root,
@@ -573,6 +579,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     namespace,
     mounts,
     catalog,
+    vfs: vfs?.vfs,
     nodeId: home.identity.id,
     nodeName,
     home: root,

@@ -109,6 +109,11 @@ describe('virtual directories in a node', () => {
   it('the CLI lists the rule-built directory through the node and reads the real bytes', async () => {
     const listed = await cli(['vfs', 'ls', '/pdfs', '--home', home]);
     assert.equal(listed.out, 'a.pdf\nb.pdf\nb~vfsnode.pdf\nc.pdf\n');
+    assert.deepEqual(
+      node.vfs?.readdir({ path: '/pdfs' }).map((e) => e.name),
+      ['a.pdf', 'b.pdf', 'b~vfsnode.pdf', 'c.pdf'],
+      'the node sees what the CLI made (node.vfs, for the REST API)',
+    );
     const ls = await cli(['ls', '/vfs/pdfs', '--home', home]);
     assert.equal(ls.code, 0, ls.err);
     assert.deepEqual(ls.out.trim().split('\n').sort(), ['a.pdf', 'b.pdf', 'b~vfsnode.pdf', 'c.pdf']);
