@@ -6,9 +6,10 @@ import type { FileKind } from '../core/attr.ts';
  *
  * Identity: `fileId` is derived from the data's node, export and the Source's stable id of
  * the file (or its path within the export when the Source's ids do not survive a restart), so
- * re-indexing the same file gives the same `fileId`; `inode` is derived from `fileId` and kept
- * in the store, so it survives restarts and is the same wherever the file is shown (two
- * virtual directories listing one file show one inode). Both stay when the file is renamed.
+ * re-indexing the same file gives the same `fileId`; `inode` is handed out once (counting up,
+ * never reused) and kept in the store, so it survives restarts and is the same wherever the
+ * file is shown (two virtual directories listing one file show one inode). Both stay when
+ * the file is renamed.
  */
 export interface FileDoc {
   /** Deterministic id, `f` + 16 hex digits. */
@@ -40,7 +41,6 @@ export interface FileDoc {
 
 /** Inodes below this are reserved (0 invalid, 1 a root, 2–999 for synthetic entries). */
 export const FIRST_INODE = 1000;
-const INODE_SPAN = 2 ** 48 - FIRST_INODE;
 
 /** What identifies a file to {@link fileIdOf}. */
 export interface FileIdentity {
@@ -54,13 +54,4 @@ export interface FileIdentity {
 export function fileIdOf(identity: FileIdentity): string {
   const h = createHash('sha256').update(`${identity.node}\0${identity.export}\0${identity.key}`).digest();
   return `f${h.subarray(0, 8).toString('hex')}`;
-}
-
-/**
- * The inode a file id asks for (the store probes upward from it on the rare collision and
- * keeps what it got).
- */
-export function preferredInode(fileId: string): number {
-  const h = createHash('sha256').update(`inode\0${fileId}`).digest();
-  return FIRST_INODE + (h.readUIntBE(0, 6) % INODE_SPAN);
 }

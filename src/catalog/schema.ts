@@ -23,8 +23,9 @@ const RULE_MATCHES = (f: string): string =>
 const RELABEL = (f: string): string => `
   DELETE FROM file_labels WHERE inode = ${f}.inode;
   INSERT OR IGNORE INTO file_labels (label, inode)
-    SELECT a.label, ${f}.inode FROM label_assignments a WHERE a.file_id = ${f}.file_id
-    UNION SELECT r.label, ${f}.inode FROM label_rules r WHERE ${RULE_MATCHES(f)};`;
+    SELECT a.label, ${f}.inode FROM label_assignments a WHERE a.file_id = ${f}.file_id;
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT r.label, ${f}.inode FROM label_rules r WHERE ${RULE_MATCHES(f)};`;
 
 /** Drop label `L` from files under rule `R`'s prefix unless an assignment or another rule still gives it. */
 const UNRULE = (R: string): string => `
@@ -58,7 +59,7 @@ export const SCHEMA_SQL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
 CREATE TABLE files (
-  inode     INTEGER PRIMARY KEY,
+  inode     INTEGER PRIMARY KEY AUTOINCREMENT,
   file_id   TEXT NOT NULL UNIQUE,
   mount     TEXT NOT NULL,
   local     INTEGER NOT NULL,
@@ -145,7 +146,10 @@ CREATE TABLE storage_samples (
 
 CREATE TRIGGER files_ai AFTER INSERT ON files BEGIN
   INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
-  ${RELABEL('new')}
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT a.label, new.inode FROM label_assignments a WHERE a.file_id = new.file_id;
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT r.label, new.inode FROM label_rules r WHERE ${RULE_MATCHES('new')};
 END;
 CREATE TRIGGER files_ad AFTER DELETE ON files BEGIN
   INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);

@@ -81,25 +81,38 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
       args.push(q.glob);
     }
   }
-  for (const label of q.labels) {
+  // Without a name index to drive the scan, the first label's (label, inode) index does.
+  const driveByLabel = fts.length === 0 && q.labels.length > 0;
+  q.labels.forEach((label, i) => {
+    if (driveByLabel && i === 0) return;
     where.push('EXISTS (SELECT 1 FROM file_labels l WHERE l.label = ? AND l.inode = f.inode)');
     args.push(label);
-  }
+  });
   if (q.under !== undefined && q.under !== '/') {
     const prefix = dirPrefix(q.under.replace(/\/+$/, ''));
     where.push('f.path >= ? AND f.path < ?');
     args.push(prefix, prefixEnd(prefix));
   }
   if (!q.dirs) where.push("f.kind != 'dir'");
+  // Pages in inode order. With the name index, its rowid order drives the scan (FTS5 walks
+  // its doclists in rowid order), so a page stops early however many names match.
+  const key = fts.length > 0 ? 'files_fts.rowid' : driveByLabel ? 'd.inode' : 'f.inode';
   if (q.cursor !== undefined) {
-    where.push('f.inode > ?');
+    where.push(`${key} > ?`);
     args.push(Number(q.cursor));
   }
   const from =
     fts.length > 0
-      ? `(SELECT rowid AS inode FROM files_fts WHERE ${fts.join(' AND ')}) m JOIN files f ON f.inode = m.inode`
-      : 'files f';
-  const sql = `SELECT f.* FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY f.inode LIMIT ?`;
+      ? 'files_fts JOIN files f ON f.inode = files_fts.rowid'
+      : driveByLabel
+        ? 'file_labels d JOIN files f ON f.inode = d.inode'
+        : 'files f';
+  if (driveByLabel) {
+    fts.push('d.label = ?');
+    ftsArgs.push(q.labels[0]);
+  }
+  const all = [...fts, ...where];
+  const sql = `SELECT f.* FROM ${from} ${all.length > 0 ? `WHERE ${all.join(' AND ')}` : ''} ORDER BY ${key} LIMIT ?`;
   const rows = store.stmt(sql).all(...ftsArgs, ...args, q.limit + 1) as FileRow[];
   const page = rows.slice(0, q.limit).map((r) => ({ ...toDoc(r), labels: store.labelsOf(r.inode) }));
   const last = page.at(-1);

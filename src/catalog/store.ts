@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FileKind } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
-import { type FileDoc, fileIdOf, preferredInode } from './file-doc.ts';
+import { FIRST_INODE, type FileDoc, fileIdOf } from './file-doc.ts';
 import { mimeOf } from './mime.ts';
 import { SCHEMA_SQL, SCHEMA_UPGRADES, SCHEMA_VERSION } from './schema.ts';
 
@@ -169,6 +169,8 @@ export class CatalogStore implements AsyncDisposable {
       db.transaction(() => {
         db.exec(SCHEMA_SQL);
         db.prepare("INSERT INTO meta (key, value) VALUES ('generation', '0')").run();
+        // Inodes count up from FIRST_INODE and are never reused (AUTOINCREMENT).
+        db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('files', ?)").run(FIRST_INODE - 1);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     } else if (version > 0 && version < SCHEMA_VERSION && !this.readonly) {
@@ -400,8 +402,9 @@ export class CatalogStore implements AsyncDisposable {
     const row = this.stmt(
       'SELECT inode, path, kind, size, mtime_ms FROM files WHERE mount = ? AND local = ?',
     ).get(f.mount, f.local) as Pick<FileRow, 'inode' | 'path' | 'kind' | 'size' | 'mtime_ms'> | undefined;
-    const atPath = this.stmt('SELECT inode, local FROM files WHERE path = ?').get(f.path) as
-      { inode: number; local: number } | undefined;
+    const atPathOf = () =>
+      this.stmt('SELECT inode, local FROM files WHERE path = ?').get(f.path) as
+        { inode: number; local: number } | undefined;
     if (row) {
       if (row.path === f.path && row.size === f.size && row.mtime_ms === f.mtimeMs && row.kind === f.kind) {
         result.unchanged++;
@@ -409,6 +412,7 @@ export class CatalogStore implements AsyncDisposable {
       }
       if (row.path !== f.path) {
         // A rename: the document follows the file (one update). Whatever it replaced goes.
+        const atPath = atPathOf();
         if (atPath && atPath.inode !== row.inode) this.#remove(f.path);
         if (row.kind === 'dir') this.#move(row.path, f.path);
         result.moved++;
@@ -418,6 +422,7 @@ export class CatalogStore implements AsyncDisposable {
       ).run(f.path, parent, name, f.kind, f.size, f.mtimeMs, mime, now, row.inode);
       return;
     }
+    const atPath = atPathOf();
     if (atPath) {
       if (!f.persistentIds) {
         // Ids do not survive restarts: the same path is the same file under a new id.
@@ -434,30 +439,34 @@ export class CatalogStore implements AsyncDisposable {
       export: f.export,
       key: f.persistentIds ? `id:${f.local}` : `path:${f.exportPath}`,
     });
-    const old = this.stmt('SELECT inode, path FROM files WHERE file_id = ?').get(fileId) as
-      { inode: number; path: string } | undefined;
-    if (old) this.#remove(old.path); // The same file seen again through another mount path.
-    let inode = preferredInode(fileId);
-    while (this.stmt('SELECT 1 FROM files WHERE inode = ?').get(inode) !== undefined) inode++;
-    this.stmt(
-      'INSERT INTO files (inode, file_id, mount, local, node, export, path, parent, name, kind, size, mtime_ms, mime, indexed_at) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(
-      inode,
-      fileId,
-      f.mount,
-      f.local,
-      f.node,
-      f.export,
-      f.path,
-      parent,
-      name,
-      f.kind,
-      f.size,
-      f.mtimeMs,
-      mime,
-      now,
-    );
+    const insert = () =>
+      this.stmt(
+        'INSERT INTO files (file_id, mount, local, node, export, path, parent, name, kind, size, mtime_ms, mime, indexed_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        fileId,
+        f.mount,
+        f.local,
+        f.node,
+        f.export,
+        f.path,
+        parent,
+        name,
+        f.kind,
+        f.size,
+        f.mtimeMs,
+        mime,
+        now,
+      );
+    try {
+      insert();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+      // The same file seen before through another mount path: it moves here.
+      const old = this.stmt('SELECT path FROM files WHERE file_id = ?').get(fileId) as { path: string };
+      this.#remove(old.path);
+      insert();
+    }
     result.inserted++;
   }
 }

@@ -80,11 +80,14 @@ describe('catalog store', () => {
     assert.equal(moved.inode, inode);
     assert.equal(moved.fileId, fileId);
     assert.equal(moved.parent, '/docs/sub');
-    // Removed and seen again (a catalog rebuilt from scratch): same file id, same inode.
+    // Removed and seen again: the same file id (its labels come back), a fresh inode (an
+    // inode is never reused, so one a client still holds never points at another file).
     store.write([{ op: 'remove', path: '/docs/sub' }]);
     assert.equal(store.fileByInode(inode), undefined);
     store.write([{ op: 'upsert', file: { ...a, path: '/docs/a.txt' } }]);
-    assert.equal(store.fileByPath('/docs/a.txt')?.inode, inode);
+    const again = store.fileByPath('/docs/a.txt')!;
+    assert.equal(again.fileId, fileId);
+    assert.ok(again.inode > inode);
   });
 
   it('moves a directory subtree with the directory and skips unchanged sightings', async () => {
