@@ -143,7 +143,8 @@ export class Catalog implements AsyncDisposable {
     for (const m of mounts) {
       if (this.#indexers.has(m.slot)) continue;
       // Virtual directories list files the catalog already has: indexing them would loop.
-      if (m.source_kind === 'virtual') continue;
+      // Hidden mounts (the diagnostics tree) hold generated status, not files.
+      if (m.source_kind === 'virtual' || m.hidden === true) continue;
       const { node, export: exportName } = this.#o.nodeOfMount?.(m) ?? {
         node: this.#o.nodeName,
         export: m.export,

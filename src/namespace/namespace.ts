@@ -34,6 +34,8 @@ export interface MountInfo {
   source_id: string;
   ro: boolean;
   rename: RenamePolicy;
+  /** Mounted with `hidden` (not listed in its parent; e.g. the diagnostics tree). */
+  hidden?: boolean;
 }
 
 const ROOT_CAPS: Caps = {
@@ -194,7 +196,7 @@ export class Namespace extends BaseSource {
 
   /** Current mounts. */
   mounts(): MountInfo[] {
-    return this.table.all().map(info);
+    return this.table.all().map((m) => (this.#hidden.has(m.slot) ? { ...info(m), hidden: true } : info(m)));
   }
 
   /** Resolve an absolute namespace path to its entry (without following a final symlink). */
