@@ -129,6 +129,14 @@ export class CacheIndex {
     });
   }
 
+  /** Insert or replace rows, in one transaction. */
+  putMany(rows: readonly IndexRow[]): void {
+    if (rows.length === 0) return;
+    this.#db.transaction(() => {
+      for (const row of rows) this.put(row);
+    })();
+  }
+
   delete(key: string): void {
     this.#del.run(key);
   }
