@@ -53,8 +53,9 @@ describe('WebDAV through a davfs2 mount', { skip }, () => {
   after(async () => {
     await run('umount', [mnt]).catch(() => undefined);
     await stop();
-    // davfs2 keeps a cache directory per mount (named after URL and mount point).
-    const tag = mnt.replaceAll('/', '-');
+    // davfs2 keeps a cache directory per mount, named after host, URL path and mount point
+    // (`127.0.0.1-dav-alpha+tmp-…-mnt+root`).
+    const tag = `+${mnt.slice(1).replaceAll('/', '-')}+`;
     for (const name of await readdir(DAVFS_CACHE).catch(() => [] as string[]))
       if (name.includes(tag)) await rm(join(DAVFS_CACHE, name), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
