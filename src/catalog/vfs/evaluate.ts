@@ -107,13 +107,12 @@ export function evaluateDirectory(opts: {
   return tree;
 }
 
-/** Segments of a file's name in the directory, by strategy. */
+/** Segments of a file's name in the directory, by strategy (paths are canonical). */
 function relativeSegments(path: string, strip: string, strategy: MountEntry['strategy']): string[] {
-  const segs = path.split('/').filter((s) => s !== '');
-  if (strategy === 'flatten') return segs.length === 0 ? [] : [segs[segs.length - 1]!];
-  const stripped = strip === '/' ? 0 : strip.split('/').length - 1;
-  // The source path itself being a file: it appears under its own name.
-  return segs.length <= stripped ? segs.slice(-1) : segs.slice(stripped);
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  // Flattened, or the source path itself being a file: the file under its own name.
+  if (strategy === 'flatten' || path === strip) return name === '' ? [] : [name];
+  return (strip === '/' ? path.slice(1) : path.slice(strip.length + 1)).split('/');
 }
 
 /**
