@@ -1,3 +1,4 @@
+import type { SearchPage, SearchQuery } from '../../catalog/search.ts';
 import type { MountRequest, NodeStatus } from '../../core/http-surface.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Grant } from '../../namespace/authorization.ts';
@@ -38,6 +39,8 @@ export interface ApiHost {
   addMount(opts: MountRequest): Promise<MountReport | undefined>;
   /** Remove a remote mount (`ENOENT` if none). */
   removeMount(opts: { path: string }): Promise<void>;
+  /** The catalog (search); undefined when it is off. */
+  readonly catalog: { search(query: SearchQuery): SearchPage } | undefined;
   readonly metrics: {
     /** Count one answered HTTP request. */
     observeHttp(opts: { surface: string; route: string; status: number; seconds: number }): void;

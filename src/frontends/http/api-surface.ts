@@ -10,6 +10,7 @@ import { EXTRA_SCHEMAS, fileRoutes } from './file-routes.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { mountRoutes } from './mount-routes.ts';
 import { nodeRoutes } from './node-routes.ts';
+import { searchRoutes } from './search-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { PathIndex } from './paths.ts';
 import { readJsonBody, sendError, sendJson } from './respond.ts';
@@ -69,6 +70,7 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
     ...authRoutes(state),
     ...mountRoutes(state),
     ...fileRoutes(state),
+    ...searchRoutes(state),
   ];
   const byPath = new Map<string, Map<string, AnyRoute>>();
   for (const route of routes) {
