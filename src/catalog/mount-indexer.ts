@@ -220,9 +220,13 @@ export class MountIndexer {
     for (const ev of events) {
       if (ev.kind === 'tree') {
         const path = this.#dirPath(ev.id);
-        if (path === t.mount || path === undefined)
-          subtrees.splice(0, subtrees.length, { id: rootId(t.slot), path: t.mount });
-        else subtrees.push({ id: ev.id, path });
+        // The whole mount may have changed (a reconnect, a watch overflow): a full crawl,
+        // recorded as one (it supersedes the rest of this batch).
+        if (path === t.mount || path === undefined) {
+          this.requestCrawl('tree invalidation');
+          return;
+        }
+        subtrees.push({ id: ev.id, path });
         continue;
       }
       if (ev.kind === 'entry') {
