@@ -214,6 +214,47 @@ describe('client cache: verified fills', () => {
   }
 });
 
+describe('client cache: a node without ranged HASH', () => {
+  it('keeps full-file mode and reads bigger files through, correctly', async () => {
+    const small = randomBytes(20 * KiB);
+    const big = randomBytes(300 * KiB);
+    await writeFile(join(data, 'old-small.bin'), small);
+    await writeFile(join(data, 'old-big.bin'), big);
+    const remote = await connect(node, home);
+    // What a node that predates HASH offset/length answers: its arguments are unknown.
+    const old = new Proxy(remote, {
+      get(target, prop) {
+        if (prop === 'hash') {
+          return (req: { id: NodeId; offset?: number }) =>
+            req.offset === undefined
+              ? target.hash(req)
+              : Promise.reject(FsError.EPROTO('hash', undefined, 'unrecognized key: offset'));
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const src = new CachingSource({
+      inner: old,
+      dir: await temp('tessera-cache-'),
+      minFreeBytes: 0,
+      tuning: { fullFileMaxBytes: 64 * KiB },
+    });
+    await src.open();
+    try {
+      assert.deepEqual(
+        await read(src, await idOf(src, 'old-big.bin'), 1000, 200 * KiB),
+        big.subarray(1000, 1000 + 200 * KiB),
+      );
+      assert.deepEqual(await read(src, await idOf(src, 'old-big.bin')), big);
+      assert.deepEqual(await read(src, await idOf(src, 'old-small.bin')), small);
+      assert.equal(src.stats.bytes, small.length, 'only the full-file fill was cached');
+    } finally {
+      await src.close();
+    }
+  });
+});
+
 describe('client cache: over an alias mount', () => {
   it('fills through an AliasSource are verified by its HASH', async () => {
     const content = randomBytes(200 * KiB);

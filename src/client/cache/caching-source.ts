@@ -77,6 +77,9 @@ interface OpenState {
   ahead: number;
 }
 
+/** The Source refused a ranged HASH (a node that predates it): block mode reads through. */
+class NoRangedHash extends Error {}
+
 const LISTING_PAGE = 5000;
 /** Listings kept for readers paging through them (a reader holds a cookie into one). */
 const MAX_SNAPSHOTS = 256;
@@ -102,6 +105,8 @@ export class CachingSource extends MultiExportSource {
   #dataCache: DataCache | undefined;
   #unwatch: (() => void) | undefined;
   #warnedUnverified = false;
+  /** Whether the Source hashes byte ranges (until it refuses once). */
+  #rangedHash = true;
 
   constructor(opts: CachingSourceOptions) {
     super();
@@ -347,18 +352,27 @@ export class CachingSource extends MultiExportSource {
     if (st.entry !== undefined && !st.write) {
       if (st.entry.dead || st.entry.stale) await this.#revalidate(st);
       const entry = st.entry;
-      if (entry !== undefined) {
+      // Without ranged HASH only full-file fills can be verified: bigger files read through.
+      if (
+        entry !== undefined &&
+        (this.#rangedHash || entry.version.size <= this.#data.tuning.fullFileMaxBytes)
+      ) {
         // Sequential readers fetch ahead, doubling up to MAX_AHEAD; a seek starts over.
         st.ahead = req.offset === st.next ? Math.min(MAX_AHEAD, Math.max(st.ahead * 2, req.length * 2)) : 0;
         st.next = req.offset + req.length;
-        const got = await this.#data.read({
-          entry,
-          offset: req.offset,
-          length: req.length,
-          into: req.into,
-          ahead: st.ahead,
-          fetch: (start, end) => this.#fetch(st, start, end),
-        });
+        const got = await this.#data
+          .read({
+            entry,
+            offset: req.offset,
+            length: req.length,
+            into: req.into,
+            ahead: st.ahead,
+            fetch: (start, end) => this.#fetch(st, start, end),
+          })
+          .catch((err: unknown) => {
+            if (err instanceof NoRangedHash) return undefined;
+            throw err;
+          });
         if (got !== undefined) return got;
       }
     }
@@ -386,7 +400,12 @@ export class CachingSource extends MultiExportSource {
     const [bytes, expected] = await Promise.all([
       this.#inner.read({ handle, offset: start, length }),
       // The whole-file form also works with nodes that predate ranged HASH.
-      hasher?.(whole ? { id: st.id } : { id: st.id, offset: start, length }),
+      hasher?.(whole ? { id: st.id } : { id: st.id, offset: start, length }).catch((err: unknown) => {
+        if (whole || !FsError.is(err, 'EPROTO')) throw err;
+        this.#rangedHash = false;
+        this.#opts.logger?.warn('cache: the source cannot hash byte ranges; large files are read through');
+        throw new NoRangedHash();
+      }),
     ]);
     if (expected === undefined) {
       if (!this.#warnedUnverified) this.#opts.logger?.debug('cache: unverified fill', { id: `${st.id}` });
