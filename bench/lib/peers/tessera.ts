@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConnectOptions } from '../../../src/client/connection.ts';
 import { addExport, initHome } from '../../../src/core/home.ts';
@@ -20,7 +21,7 @@ export interface TesseraPeer {
 }
 
 /**
- * Make a home in `home` with one `linux` export named `exportName` of `dataDir`, then run
+ * Make a home in `home` with one `linux` export named `exportName` of `dataDir` (catalog off), then run
  * a node of it on a free port of 127.0.0.1 in its own process (TLS, or plain ws with
  * `insecure`). `nodeArgs` go to that node process (e.g. `--cpu-prof`).
  */
@@ -34,6 +35,9 @@ export async function startTesseraNode(opts: {
 }): Promise<TesseraPeer> {
   await mkdir(opts.home, { recursive: true, mode: 0o700 });
   await initHome({ root: opts.home, name: opts.insecure ? 'bench-ws' : 'bench-tls' });
+  // No catalog: it would crawl the 100,000-file tree (seconds of the node's CPU) while the
+  // first rounds run, and index every file a round writes; the benchmark measures access.
+  await appendFile(join(opts.home, 'tessera.toml'), '\n[catalog]\nenabled = false\n');
   await addExport({
     root: opts.home,
     entry: { name: opts.exportName, kind: 'linux', path: opts.dataDir, ro: false, desc: '', options: {} },
