@@ -76,7 +76,7 @@ describe('node HTTP surfaces', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), {
       principal: 'all',
-      names: ['/:ro', '/alpha:rw', '/beta:rw', '/.tessera:ro'],
+      names: ['/:ro', '/alpha:rw', '/beta:rw', '/vfs:ro', '/.tessera:ro'],
     });
 
     const betaRo = await credential({ home, name: 'beta-ro', exports: ['beta'], caps: { write: false } });
