@@ -197,7 +197,7 @@ describe('tessera file commands over the protocol', () => {
     assert.match(human.out, new RegExp(`^url +${node.url.replace(/[.]/g, '\\.')}$`, 'm'));
     assert.match(
       human.out,
-      /^exports +\/docs \(linux, rw\), \/other \(linux, rw\), \/\.tessera \(diagnostics, ro\)$/m,
+      /^exports +\/docs \(linux, rw\), \/other \(linux, rw\), \/vfs \(virtual, ro\), \/\.tessera \(diagnostics, ro\)$/m,
     );
     const json = JSON.parse(ok(jsonRun, 'status --json').out) as Record<string, unknown>;
     assert.equal(json.nodeId, node.nodeId);
@@ -208,6 +208,7 @@ describe('tessera file commands over the protocol', () => {
     assert.deepEqual(json.exports, [
       { name: '/docs', kind: 'linux', ro: false },
       { name: '/other', kind: 'linux', ro: false },
+      { name: '/vfs', kind: 'virtual', ro: true },
       { name: '/.tessera', kind: 'diagnostics', ro: true },
     ]);
   });
@@ -223,7 +224,7 @@ describe('tessera file commands over the protocol', () => {
       a(['ls', '/docs/nope']),
       a(['ls', 'docs']),
     ]);
-    assert.equal(ok(top).out, 'docs\nother\n');
+    assert.equal(ok(top).out, 'docs\nother\nvfs\n');
     const names = (await readdir(docs)).sort(byName);
     assert.equal(ok(plain).out, names.map((n) => `${n}\n`).join(''));
     const long = ok(longRun).out;
@@ -573,7 +574,7 @@ describe('tessera file commands over the protocol', () => {
       ok(linksRun).out,
       '/docs/abs\n/docs/link\n/docs/sub/climb\n/docs/sub/loop-a\n/docs/sub/loop-b\n/docs/sub/up\n',
     );
-    assert.equal(ok(depthRun).out, '/\n/docs\n/other\n');
+    assert.equal(ok(depthRun).out, '/\n/docs\n/other\n/vfs\n');
     const lines = ok(jsonRun).out.trimEnd().split('\n');
     const parsed = lines.map((l) => JSON.parse(l) as { path: string; kind: string });
     assert.deepEqual(
@@ -666,7 +667,7 @@ describe('tessera file commands over the protocol', () => {
         ok(await tessera(homeB, ['trust', node.url, '--fingerprint', hex])).out,
         `pinned ${hostPort} ${node.fingerprint}\n`,
       );
-      assert.equal(ok(await b(['ls'])).out, 'docs\nother\n', 'no first-contact note: already pinned');
+      assert.equal(ok(await b(['ls'])).out, 'docs\nother\nvfs\n', 'no first-contact note: already pinned');
       fails(
         await tessera(homeB, ['trust', node.url, '--fingerprint', 'abc']),
         22,
@@ -716,7 +717,7 @@ describe('tessera file commands over the protocol', () => {
       const res = await waiting;
       assert.equal(res.code, 0, res.err);
       assert.match(res.out, /^node +gamma$/m);
-      assert.match(res.out, /^exports +\/\.tessera \(diagnostics, ro\)$/m);
+      assert.match(res.out, /^exports +\/vfs \(virtual, ro\), \/\.tessera \(diagnostics, ro\)$/m);
     } finally {
       await nodeC.close();
     }
