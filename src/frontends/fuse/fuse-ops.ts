@@ -57,6 +57,8 @@ interface OpenDir {
   eof: boolean;
   /** A page being fetched (concurrent READDIRs of one handle wait for the same one). */
   fetching: Promise<void> | undefined;
+  /** Whether nothing invalidated the directory while it was listed. */
+  listedFromStart: boolean;
 }
 
 /** Arguments of one request, copied out of the shared in-args array before any await. */
@@ -132,6 +134,7 @@ export class FuseOps {
     switch (ev.kind) {
       case 'entry':
         this.#cache.forgetName(ev.parent, ev.name);
+        for (const d of this.#dirs.values()) if (d.id === ev.parent) d.listedFromStart = false;
         if (s) this.#b.notifyEntry(s, ev.parent, ev.name);
         break;
       case 'data':
@@ -145,6 +148,7 @@ export class FuseOps {
         break;
       case 'tree':
         this.#cache.clear();
+        for (const d of this.#dirs.values()) d.listedFromStart = false;
         for (const f of this.#files.values()) f.dropReadAhead();
         if (s) this.#b.notifyInode(s, ev.id, 0, 0);
         break;
@@ -260,14 +264,23 @@ export class FuseOps {
     for (const f of this.#filesById.get(id) ?? []) f.dropReadAhead();
   }
 
-  async #lookup(parent: NodeId, name: string): Promise<Entry> {
+  /** The entry, or undefined when it does not exist. */
+  async #lookup(parent: NodeId, name: string): Promise<Entry | undefined> {
+    if (this.#cache.knownAbsent(parent, name)) return undefined;
     const hit = this.#cache.get(parent, name);
     if (hit) {
       if (!this.#filesById.get(hit.id)?.size) return hit;
       await this.#settle(hit.id);
       return { id: hit.id, attr: await this.#source.getattr({ id: hit.id }) };
     }
-    const entry = await this.#source.lookup({ parent, name });
+    let entry: Entry;
+    try {
+      entry = await this.#source.lookup({ parent, name });
+    } catch (err) {
+      if (FsError.is(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    this.#cache.put(parent, name, entry);
     await this.#settle(entry.id);
     return this.#filesById.get(entry.id)?.size
       ? { id: entry.id, attr: await this.#source.getattr({ id: entry.id }) }
@@ -287,9 +300,16 @@ export class FuseOps {
   ): Promise<void> {
     const src = this.#source;
     switch (op) {
-      case Op.LOOKUP:
+      case Op.LOOKUP: {
         await this.#publishName(ino, name);
-        return this.#entry(req, await this.#lookup(ino, name));
+        const entry = await this.#lookup(ino, name);
+        if (entry) return this.#entry(req, entry);
+        // A negative entry: the kernel remembers the name is missing (invalidations undo it).
+        return this.#answer(() => {
+          this.outArgs.fill(0);
+          return this.#b.replyEntry(this.#s, req, 0n, 0, this.#entryTimeout, 0);
+        });
+      }
       case Op.GETATTR: {
         await this.#publishId(ino);
         await this.#settle(ino);
@@ -311,43 +331,47 @@ export class FuseOps {
           throw FsError.EPERM('mknod', name, 'only regular files can be made here');
         const made = await src.create({ parent: ino, name, mode: a[0]! & 0o7777, exclusive: true });
         await src.closeFile({ handle: made.handle });
-        this.#cache.forgetName(ino, name);
+        this.#cache.put(ino, name, made);
         return this.#entry(req, made);
       }
       case Op.MKDIR: {
         await this.#publishName(ino, name);
         const made = await src.mkdir({ parent: ino, name, mode: a[0]! & 0o7777 });
-        this.#cache.forgetName(ino, name);
+        this.#cache.put(ino, name, made);
+        this.#cache.markComplete(made.id);
         return this.#entry(req, made);
       }
       case Op.UNLINK:
         await this.#publishName(ino, name);
-        this.#cache.forgetName(ino, name);
         await src.unlink({ parent: ino, name });
+        this.#cache.removed(ino, name);
         return this.#ok(req);
       case Op.RMDIR:
-        this.#cache.forgetName(ino, name);
         await src.rmdir({ parent: ino, name });
+        this.#cache.removed(ino, name);
         return this.#ok(req);
       case Op.SYMLINK: {
         await this.#publishName(ino, name);
         const made = await src.symlink({ parent: ino, name, target: name2 });
-        this.#cache.forgetName(ino, name);
+        this.#cache.put(ino, name, made);
         return this.#entry(req, made);
       }
-      case Op.RENAME:
+      case Op.RENAME: {
         await this.#publishName(ino, name);
         await this.#publishName(fh, name2);
-        this.#cache.forgetName(ino, name);
-        this.#cache.forgetName(fh, name2);
         await src.rename({ parent: ino, name, newParent: fh, newName: name2 });
+        const moved = this.#cache.get(ino, name);
+        this.#cache.removed(ino, name);
+        if (moved) this.#cache.put(fh, name2, moved);
+        else this.#cache.forgetName(fh, name2);
         return this.#ok(req);
+      }
       case Op.LINK: {
         await this.#publishId(ino);
         await this.#publishName(fh, name);
         const made = await src.link({ id: ino, newParent: fh, newName: name });
-        this.#cache.forgetName(fh, name);
         this.#changed(ino);
+        this.#cache.put(fh, name, made);
         return this.#entry(req, made);
       }
       case Op.OPEN: {
@@ -367,7 +391,7 @@ export class FuseOps {
           exclusive: (a[1]! & O_EXCL) !== 0,
           flags,
         });
-        this.#cache.forgetName(ino, name);
+        this.#cache.put(ino, name, made);
         const f = this.#addFile(
           new OpenFile({ source: src, id: made.id, handle: made.handle, flags, created: true }),
         );
@@ -438,6 +462,7 @@ export class FuseOps {
           cookie: '',
           eof: false,
           fetching: undefined,
+          listedFromStart: true,
         });
         return this.#answer(() => this.#b.replyOpen(this.#s, req, dirFh, 0));
       }
@@ -589,6 +614,7 @@ export class FuseOps {
     }
     dir.cookie = page.cookie;
     dir.eof = page.eof || page.entries.length === 0;
+    if (dir.eof && dir.listedFromStart) this.#cache.markComplete(dir.id);
   }
 }
 

@@ -1,0 +1,262 @@
+/**
+ * The Tessera FUSE mount (`tessera mount-fs` of a node on loopback) against sshfs and
+ * `rclone mount` (of `rclone serve webdav`) of the same directory, in one run: sequential
+ * read and write of one big file (`dd bs=1M`), `find` + stat of a big tree, and `cp -r` of a
+ * tree into the mount. Every measured call gets a fresh mount (so no client cache carries
+ * over between rounds); the exported data stays in the page cache of the serving side.
+ *
+ *   node --import tsx bench/fuse.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
+ *
+ * Needs FUSE (/dev/fuse, root), openssh-server, sshfs and rclone
+ * (`bash scripts/install-system-deps.sh --bench`) and the tessera_fuse addon (`npm ci`).
+ */
+import { mkdtempSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadFuseBinding } from '../src/frontends/fuse/fuse-binding.ts';
+import { parseBenchArgs } from './lib/args.ts';
+import { describeMachine, machineInfo } from './lib/machine.ts';
+import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
+import { type DaemonMount, startMountDaemon } from './lib/peers/mount-daemon.ts';
+import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { startRcloneServe } from './lib/peers/rclone.ts';
+import { mountSshfs, startSshd } from './lib/peers/sshfs.ts';
+import { Teardown } from './lib/peers/teardown.ts';
+import { startTesseraNode } from './lib/peers/tessera.ts';
+import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+
+const args = parseBenchArgs();
+const full = args.scale === 'full';
+const sizes = full
+  ? { bytes: 1 << 30, findFiles: 100_000, copyFiles: 10_000 }
+  : { bytes: 64 << 20, findFiles: 5_000, copyFiles: 1_000 };
+const repeats = args.repeats ?? (full ? 3 : 1);
+const DIRS = 100;
+const BIG = 'big.bin';
+const FIND_TREE = 'find-tree';
+const COPY_TREE = 'copy-tree';
+const EXPORT = 'data';
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'tessera.js');
+
+const CONTENDERS = ['tessera', 'sshfs', 'rclone'] as const;
+type Name = (typeof CONTENDERS)[number];
+const OPS = ['read', 'write', 'find', 'cp'] as const;
+type OpName = (typeof OPS)[number];
+
+/** Same-run targets: Tessera's speed over the peer's (time ratio peer / Tessera). */
+const TARGETS = [
+  { key: 'read_vs_sshfs', what: 'read ≥ 3× sshfs', op: 'read', peer: 'sshfs', min: 3 },
+  { key: 'read_vs_rclone', what: 'read ≥ 2× rclone mount', op: 'read', peer: 'rclone', min: 2 },
+  { key: 'write_vs_sshfs', what: 'write ≥ 2× sshfs', op: 'write', peer: 'sshfs', min: 2 },
+  { key: 'find_vs_sshfs', what: 'find + stat no slower than sshfs', op: 'find', peer: 'sshfs', min: 1 },
+  { key: 'cp_vs_sshfs', what: 'cp -r no slower than sshfs', op: 'cp', peer: 'sshfs', min: 1 },
+] as const satisfies readonly { key: string; what: string; op: OpName; peer: Name; min: number }[];
+
+/** Files of `count` small files in DIRS directories (sizes 0–4 KiB, deterministic). */
+async function makeTree(dir: string, count: number): Promise<void> {
+  const items = Array.from({ length: count }, (_, i) => i);
+  for (let d = 0; d < DIRS; d++) await mkdir(join(dir, `d${d}`), { recursive: true });
+  await pool(items, 64, (i) =>
+    writeFile(join(dir, `d${i % DIRS}`, `f${i}.txt`), Buffer.alloc((i * 37) % 4097, i % 251)),
+  );
+}
+
+async function main(): Promise<void> {
+  const reason = loadFuseBinding().error?.message;
+  if (reason !== undefined) throw new Error(`FUSE benchmark: ${reason}`);
+  for (const prog of ['sshfs', 'rclone', '/usr/sbin/sshd', 'fusermount'])
+    if (!(await haveProgram(prog)))
+      throw new Error(`missing ${prog}: run 'bash scripts/install-system-deps.sh --bench'`);
+
+  await using teardown = new Teardown();
+  const base = args.dir === undefined ? tmpdir() : resolve(args.dir);
+  const root = mkdtempSync(join(base, 'tessera-fuse-bench-'));
+  teardown.add('remove the data set', () => rm(root, { recursive: true, force: true }));
+  const data = join(root, 'data');
+  const local = join(root, 'local');
+  const mnt = join(root, 'mnt');
+  await mkdir(data, { recursive: true });
+
+  process.stderr.write(
+    `data set: ${sizes.bytes >> 20} MiB file, ${sizes.findFiles} files to find, ${sizes.copyFiles} to copy\n`,
+  );
+  await runCommand({
+    cmd: 'dd',
+    args: ['if=/dev/urandom', `of=${join(data, BIG)}`, 'bs=1M', `count=${sizes.bytes >> 20}`, 'status=none'],
+  });
+  await makeTree(join(data, FIND_TREE), sizes.findFiles);
+  await makeTree(join(local, COPY_TREE), sizes.copyFiles);
+  const machine = await machineInfo(root);
+
+  // The servers, each in a process of its own.
+  const node = await startTesseraNode({
+    home: join(root, 'home'),
+    dataDir: data,
+    exportName: EXPORT,
+    insecure: false,
+  });
+  teardown.add('stop the tessera node', () => node.stop());
+  const sshd = await startSshd({ dir: join(root, 'sshd') });
+  teardown.add('stop sshd', () => sshd.stop());
+  const webdav = await startRcloneServe({ protocol: 'webdav', root: data, dir: join(root, 'rclone') });
+  teardown.add('stop rclone serve', () => webdav.stop());
+
+  // A fresh mount per measured call; `dir` is where the data set appears in it.
+  const mounters: Record<Name, { dir: (mp: string) => string; mount: (mp: string) => Promise<DaemonMount> }> =
+    {
+      tessera: {
+        dir: (mp) => join(mp, EXPORT),
+        mount: (mp) =>
+          startMountDaemon({
+            name: 'tessera mount-fs',
+            cmd: process.execPath,
+            args: [BIN, 'mount-fs', mp],
+            mountpoint: mp,
+            env: {
+              ...process.env,
+              TESSERA_HOME: join(root, 'home'),
+              TESSERA_NODE: '',
+              TESSERA_CREDENTIAL: '',
+            },
+          }),
+      },
+      sshfs: {
+        dir: (mp) => mp,
+        mount: async (mp) => mountSshfs({ sshd, remoteDir: data, mountpoint: mp }),
+      },
+      rclone: {
+        dir: (mp) => mp,
+        mount: (mp) =>
+          startMountDaemon({
+            name: 'rclone mount',
+            cmd: 'rclone',
+            args: ['mount', webdav.remote, mp, '--vfs-cache-mode', 'off'],
+            mountpoint: mp,
+            env: webdav.env,
+          }),
+      },
+    };
+
+  let current: DaemonMount | undefined;
+  teardown.add('unmount', async () => current?.unmount());
+  const contender = (name: Name, op: OpName): Contender => {
+    const mp = join(mnt, name);
+    const dir = mounters[name].dir(mp);
+    const commands: Record<OpName, { cmd: string; args: string[] }> = {
+      read: { cmd: 'dd', args: [`if=${join(dir, BIG)}`, 'of=/dev/null', 'bs=1M', 'status=none'] },
+      write: {
+        cmd: 'dd',
+        args: [
+          'if=/dev/zero',
+          `of=${join(dir, 'written.bin')}`,
+          'bs=1M',
+          `count=${sizes.bytes >> 20}`,
+          'status=none',
+        ],
+      },
+      find: { cmd: 'find', args: [join(dir, FIND_TREE), '-printf', '%s %T@\n'] },
+      cp: { cmd: 'cp', args: ['-r', join(local, COPY_TREE), join(dir, 'copied')] },
+    };
+    const { cmd, args: cmdArgs } = commands[op];
+    return {
+      name,
+      before: async () => {
+        current = await mounters[name].mount(mp);
+      },
+      run: () => runCommand({ cmd, args: cmdArgs, stdout: 'discard' }),
+      after: async () => {
+        await current?.unmount();
+        current = undefined;
+        // What a round wrote goes, on the server's side, untimed.
+        await rm(join(data, 'written.bin'), { force: true });
+        await rm(join(data, 'copied'), { recursive: true, force: true });
+      },
+    };
+  };
+
+  const results = new Map<OpName, Map<string, Samples>>();
+  for (const op of OPS) {
+    process.stderr.write(`${op}: `);
+    results.set(
+      op,
+      await rounds({
+        repeats,
+        contenders: CONTENDERS.map((name) => contender(name, op)),
+        onSample: (name, ms) => process.stderr.write(`${name} ${Math.round(ms)} ms  `),
+      }),
+    );
+    process.stderr.write('\n');
+  }
+  const ms = (op: OpName, name: Name) => results.get(op)!.get(name)!.ms;
+  const mbps = (op: OpName, name: Name) => sizes.bytes / 1e6 / (ms(op, name) / 1000);
+  const ratios = Object.fromEntries(TARGETS.map((t) => [t.key, ms(t.op, t.peer) / ms(t.op, 'tessera')]));
+  const met = Object.fromEntries(TARGETS.map((t) => [t.key, ratios[t.key]! >= t.min]));
+
+  const rows = CONTENDERS.map((name) => [
+    name,
+    `${Math.round(mbps('read', name))} MB/s`,
+    `${Math.round(mbps('write', name))} MB/s`,
+    `${(ms('find', name) / 1000).toFixed(2)} s`,
+    `${(ms('cp', name) / 1000).toFixed(2)} s`,
+  ]);
+  const figures = table(
+    [
+      'mount',
+      `read ${sizes.bytes >> 20} MiB`,
+      `write ${sizes.bytes >> 20} MiB`,
+      `find+stat ${sizes.findFiles}`,
+      `cp -r ${sizes.copyFiles}`,
+    ],
+    rows,
+  );
+  const targets = table(
+    ['target', 'same-run ratio', 'met'],
+    TARGETS.map((t) => [t.what, `${ratios[t.key]!.toFixed(2)}×`, met[t.key] ? 'yes' : '**no**']),
+  );
+  console.log(`\n${figures}\n\n${targets}\n`);
+  if (args.doc && full) {
+    await writeDocSection({
+      title: 'FUSE mount (bench/fuse.bench.ts)',
+      body: `\`tessera mount-fs\` of a node (TLS, loopback, its own process) against sshfs
+(OpenSSH \`sshd\`, cipher ${sshd.cipher}) and \`rclone mount\` (\`--vfs-cache-mode off\`) of
+\`rclone serve webdav\`, all serving the same directory, measured in one run: ${repeats}
+rounds, the order rotating, medians. A fresh mount for every measured call (no client
+cache carries over); the served files stay in the server side's page cache. Reads and
+writes are \`dd bs=1M\` of a ${sizes.bytes >> 20} MiB file; find is \`find -printf '%s %T@'\`
+(a stat of every entry) over ${sizes.findFiles} files in ${DIRS} directories; cp is
+\`cp -r\` of ${sizes.copyFiles} small files (0–4 KiB) from the local disk into the mount.
+Load average at the end: ${loadavg()[0]!.toFixed(2)}. ${describeMachine(machine)}
+
+${figures}
+
+${targets}
+
+How: the FUSE process reads ahead 8 × 1 MiB for a sequential reader, acknowledges 128 KiB
+kernel writes into 1 MiB buffers sent pipelined (write-behind, up to 16 MiB in flight per
+file, errors reported at close), and answers the lookups that follow a listing from the
+listing's own attributes (see [fuse.md](fuse.md)).`,
+    });
+  }
+  printJsonLine({
+    bench: 'fuse',
+    scale: args.scale,
+    repeats,
+    bytes: sizes.bytes,
+    findFiles: sizes.findFiles,
+    copyFiles: sizes.copyFiles,
+    ms: Object.fromEntries(OPS.map((op) => [op, Object.fromEntries(CONTENDERS.map((n) => [n, ms(op, n)]))])),
+    readMBps: Object.fromEntries(CONTENDERS.map((n) => [n, mbps('read', n)])),
+    writeMBps: Object.fromEntries(CONTENDERS.map((n) => [n, mbps('write', n)])),
+    ratios,
+    met,
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,87 @@
+// The FUSE front-end's lookup cache: when a missing name may be answered without asking the
+// node (complete directories), and how changes make names unsure again. Plus the READDIR
+// record packing the kernel parses.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Attr } from '../../src/core/attr.ts';
+import { EntryCache } from '../../src/frontends/fuse/entry-cache.ts';
+import { packDirents } from '../../src/frontends/fuse/fuse-encode.ts';
+
+const attr: Attr = {
+  kind: 'file',
+  mode: 0o644,
+  nlink: 1,
+  uid: 0,
+  gid: 0,
+  size: 1,
+  atimeNs: 0n,
+  mtimeNs: 0n,
+  ctimeNs: 0n,
+  gen: 0,
+};
+const entry = (id: bigint) => ({ id, attr });
+
+describe('fuse EntryCache', () => {
+  it('knows a name is absent only in a complete directory, and only until it is unsure', () => {
+    const c = new EntryCache({ ttlMs: 60_000 });
+    assert.equal(c.knownAbsent(1n, 'x'), false, 'not complete: must ask');
+    c.markComplete(1n);
+    assert.equal(c.knownAbsent(1n, 'x'), true);
+    c.put(1n, 'x', entry(5n));
+    assert.equal(c.knownAbsent(1n, 'x'), false);
+    assert.deepEqual(c.get(1n, 'x'), entry(5n));
+    // Attributes changed: the name still exists, so it must not be "known absent".
+    c.forgetId(5n);
+    assert.equal(c.get(1n, 'x'), undefined);
+    assert.equal(c.knownAbsent(1n, 'x'), false);
+    // A change elsewhere may have added any name.
+    c.forgetName(1n, 'y');
+    assert.equal(c.knownAbsent(1n, 'y'), false);
+    assert.equal(c.knownAbsent(1n, 'z'), true);
+    // Removed through this mount: known gone.
+    c.put(1n, 'w', entry(6n));
+    c.removed(1n, 'w');
+    assert.equal(c.knownAbsent(1n, 'w'), true);
+    c.clear();
+    assert.equal(c.knownAbsent(1n, 'z'), false);
+  });
+
+  it('expires entries and completeness; a zero ttl caches nothing', () => {
+    const c = new EntryCache({ ttlMs: -1 });
+    c.put(1n, 'x', entry(2n));
+    c.markComplete(1n);
+    assert.equal(c.get(1n, 'x'), undefined);
+    assert.equal(c.knownAbsent(1n, 'x'), false);
+  });
+
+  it('evicts the oldest name past its bound, which then is unsure', () => {
+    const c = new EntryCache({ ttlMs: 60_000, maxEntries: 2 });
+    c.markComplete(1n);
+    c.put(1n, 'a', entry(2n));
+    c.put(1n, 'b', entry(3n));
+    c.put(1n, 'c', entry(4n));
+    assert.equal(c.size, 2);
+    assert.equal(c.get(1n, 'a'), undefined);
+    assert.equal(c.knownAbsent(1n, 'a'), false);
+  });
+});
+
+describe('fuse packDirents', () => {
+  it('packs fuse_dirent records 8-byte aligned with next offsets, within the size', () => {
+    const entries = [
+      { name: 'a', ino: 7n, mode: 0o040000 },
+      { name: 'héllo', ino: 1n << 50n, mode: 0o100000 },
+      { name: 'l', ino: 9n, mode: 0o120000 },
+    ];
+    const all = packDirents(entries, 0, 4096);
+    assert.equal(all.length, 32 + 32 + 32);
+    assert.equal(all.readBigUInt64LE(32), 1n << 50n);
+    assert.equal(all.readBigUInt64LE(32 + 8), 2n, 'next offset');
+    assert.equal(all.readUInt32LE(32 + 16), Buffer.byteLength('héllo'));
+    assert.equal(all.readUInt32LE(32 + 20), 8, 'DT_REG');
+    assert.equal(all.readUInt32LE(64 + 20), 10, 'DT_LNK');
+    assert.equal(all.subarray(32 + 24, 32 + 24 + 6).toString(), 'héllo');
+    assert.equal(packDirents(entries, 1, 63).length, 32, 'stops before the size is exceeded');
+    assert.equal(packDirents(entries, 3, 4096).length, 0, 'past the end: nothing');
+  });
+});
