@@ -27,14 +27,16 @@ interface Complete {
  */
 export class EntryCache {
   readonly #ttlMs: number;
+  readonly #completeMs: number;
   readonly #max: number;
   readonly #byName = new Map<string, Cached>();
   /** id → keys naming it (hard links may give several). */
   readonly #byId = new Map<NodeId, Set<string>>();
   readonly #complete = new Map<NodeId, Complete>();
 
-  constructor(opts: { ttlMs: number; maxEntries?: number | undefined }) {
+  constructor(opts: { ttlMs: number; completeMs?: number | undefined; maxEntries?: number | undefined }) {
     this.#ttlMs = opts.ttlMs;
+    this.#completeMs = opts.completeMs ?? opts.ttlMs;
     this.#max = opts.maxEntries ?? 200_000;
   }
 
@@ -74,7 +76,7 @@ export class EntryCache {
   /** Every name of `dir` is in the cache now (a full listing, or a directory just made). */
   markComplete(dir: NodeId): void {
     if (this.#ttlMs > 0)
-      this.#complete.set(dir, { expires: performance.now() + this.#ttlMs, unsure: new Set() });
+      this.#complete.set(dir, { expires: performance.now() + this.#completeMs, unsure: new Set() });
   }
 
   /** Whether `name` is known not to exist in `parent`. */

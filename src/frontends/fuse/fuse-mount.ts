@@ -110,11 +110,13 @@ export class FuseMount implements AsyncDisposable {
     const options = [
       `fsname=${fsname}`,
       'subtype=tessera',
-      'default_permissions',
       'big_writes',
       `max_write=${MAX_IO}`,
       `max_read=${MAX_IO}`,
-      ...(this.#opts.allowOther ? ['allow_other'] : []),
+      // Other users get the kernel's permission checks on the node's modes. The mounting
+      // user alone needs none (the node enforces its credential), and they would cost a
+      // GETATTR of the directory after every file made in it.
+      ...(this.#opts.allowOther ? ['allow_other', 'default_permissions'] : []),
     ].join(',');
     try {
       this.#session = binding.mount(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { fullMode, nowNs } from '../../core/attr.ts';
+import { type Attr, fullMode, nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
@@ -35,6 +35,15 @@ const SET_ATIME = 1 << 4;
 const SET_MTIME = 1 << 5;
 const SET_ATIME_NOW = 1 << 7;
 const SET_MTIME_NOW = 1 << 8;
+
+/** Seconds a directory listed to the end (or made here) answers for missing names. */
+const COMPLETE_SECONDS = 10;
+/**
+ * Extended attributes answered "not set" without asking the node: the kernel reads
+ * `security.capability` before every first write to a file (to drop file capabilities), a
+ * round trip per file written; file capabilities do not apply through this mount (like nosuid).
+ */
+const LOCAL_NO_XATTR = new Set(['security.capability']);
 
 /** Entries asked for per READDIRP page while listing a directory. */
 const DIR_PAGE = 2000;
@@ -99,7 +108,12 @@ export class FuseOps {
     this.#entryTimeout = opts.entryTimeout;
     this.#attrTimeout = opts.attrTimeout;
     this.#log = opts.logger;
-    this.#cache = new EntryCache({ ttlMs: Math.max(opts.entryTimeout, 1) * 1000 });
+    // A complete directory stays complete longer than a name: invalidations tell of names
+    // added elsewhere, and `cp -r` into a new directory looks up every name before making it.
+    this.#cache = new EntryCache({
+      ttlMs: Math.max(opts.entryTimeout, 1) * 1000,
+      completeMs: Math.max(opts.entryTimeout, COMPLETE_SECONDS) * 1000,
+    });
     this.exited = new Promise((resolve) => (this.#exited = resolve));
   }
 
@@ -235,6 +249,11 @@ export class FuseOps {
     for (const f of this.#filesById.get(id) ?? []) if (f.unpublished) await f.commit();
   }
 
+  #unpublishedAttr(id: NodeId): Attr | undefined {
+    for (const f of this.#filesById.get(id) ?? []) if (f.unpublished) return f.localAttr();
+    return undefined;
+  }
+
   async #publishName(parent: NodeId, name: string): Promise<void> {
     const key = `${parent}/${name}`;
     const hit = this.#created.get(key);
@@ -311,9 +330,9 @@ export class FuseOps {
         });
       }
       case Op.GETATTR: {
-        await this.#publishId(ino);
-        await this.#settle(ino);
-        const attr = await src.getattr({ id: ino });
+        // A file created here and still being written is not on the Source yet: its
+        // attributes are the ones it was created with, at the size written so far.
+        const attr = this.#unpublishedAttr(ino) ?? (await this.#settle(ino), await src.getattr({ id: ino }));
         return this.#answer(() => {
           putStat(this.outArgs, attr);
           return this.#b.replyAttr(this.#s, req, ino, this.#attrTimeout);
@@ -393,7 +412,7 @@ export class FuseOps {
         });
         this.#cache.put(ino, name, made);
         const f = this.#addFile(
-          new OpenFile({ source: src, id: made.id, handle: made.handle, flags, created: true }),
+          new OpenFile({ source: src, id: made.id, handle: made.handle, flags, created: made.attr }),
         );
         this.#created.set(`${ino}/${name}`, { parent: ino, file: this.#files.get(f)! });
         return this.#answer(() => {
@@ -489,6 +508,7 @@ export class FuseOps {
         return this.#ok(req);
       }
       case Op.GETXATTR: {
+        if (LOCAL_NO_XATTR.has(name)) throw FsError.ENODATA('getxattr', name);
         await this.#publishId(ino);
         const value = await src.getxattr({ id: ino, name });
         return this.#sized(req, a[0]!, Buffer.from(value.buffer, value.byteOffset, value.byteLength));

@@ -1,3 +1,4 @@
+import { type Attr, nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Handle, OpenFlags, Source } from '../../sources/source.ts';
@@ -31,6 +32,11 @@ export class OpenFile {
   modified = false;
   /** Whether the handle came from `create` (closing it must make the file appear). */
   #created: boolean;
+  /** The attributes the file was created with, while it is not published. */
+  readonly #createdAttr: Attr | undefined;
+  /** End of the bytes written through this handle (the size of a created file). */
+  #writtenEnd = 0;
+  #writtenNs: bigint | undefined;
 
   // write-behind
   #buf: Buffer | undefined;
@@ -46,9 +52,11 @@ export class OpenFile {
   #sequential = 0;
   #generation = 0;
 
-  constructor(opts: { source: Source; id: NodeId; handle: Handle; flags: OpenFlags; created?: boolean }) {
+  /** `created`: the attributes `create` answered, for a handle that created the file. */
+  constructor(opts: { source: Source; id: NodeId; handle: Handle; flags: OpenFlags; created?: Attr }) {
     this.#source = opts.source;
-    this.#created = opts.created ?? false;
+    this.#created = opts.created !== undefined;
+    this.#createdAttr = opts.created;
     this.id = opts.id;
     this.#handle = opts.handle;
     this.#flags = opts.flags;
@@ -57,6 +65,14 @@ export class OpenFile {
   /** Whether this handle created the file and the file is not visible on the Source yet. */
   get unpublished(): boolean {
     return this.#created && this.#handle !== undefined;
+  }
+
+  /** Attributes of an unpublished created file: as created, at the size written so far. */
+  localAttr(): Attr | undefined {
+    const a = this.#createdAttr;
+    if (a === undefined) return undefined;
+    const mtimeNs = this.#writtenNs ?? a.mtimeNs;
+    return { ...a, size: Math.max(a.size, this.#writtenEnd), mtimeNs, ctimeNs: mtimeNs };
   }
 
   /**
@@ -99,6 +115,8 @@ export class OpenFile {
     if (this.#handle === undefined) await this.handle();
     this.dropReadAhead();
     this.modified = true;
+    this.#writtenEnd = Math.max(this.#writtenEnd, offset + data.length);
+    this.#writtenNs = nowNs();
     if (this.#buf && offset === this.#bufStart + this.#bufLen && this.#bufLen + data.length <= CHUNK) {
       this.#buf.set(data, this.#bufLen);
       this.#bufLen += data.length;
