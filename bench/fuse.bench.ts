@@ -280,7 +280,7 @@ async function main(): Promise<void> {
 the comparison with rclone's plain-HTTP webdav) against sshfs
 (OpenSSH \`sshd\`, cipher ${sshd.cipher}) and \`rclone mount\` (\`--vfs-cache-mode off\`) of
 \`rclone serve webdav\`, all serving the same directory, measured in one run: ${repeats}
-rounds, the order rotating, medians. A fresh mount for every measured call (no client
+round(s), the order rotating, medians. A fresh mount for every measured call (no client
 cache carries over); the served files stay in the server side's page cache. Reads and
 writes are \`dd bs=1M\` of a ${sizes.bytes >> 20} MiB file; find is \`find -printf '%s %T@'\`
 (a stat of every entry) over ${sizes.findFiles} files in ${DIRS} directories; cp is
