@@ -120,6 +120,8 @@ function seed(store: CatalogStore): string[] {
 }
 
 /** The query mix: substrings of real names (3–8 characters), 2-character ones, globs, labels. */
+const KINDS = ['substring', 'substring', '2-char substring', 'glob', 'substring + label'] as const;
+
 function queries(names: readonly string[]): SearchQuery[] {
   const rand = rng(7);
   const out: SearchQuery[] = [];
@@ -165,8 +167,23 @@ async function searchPart(): Promise<Record<string, number>> {
     const qs = queries(names);
     for (const q of qs.slice(0, 20)) search(store, q); // warm-up
     const ours: number[] = [];
+    const byKind = new Map<string, number[]>();
     for (let r = 0; r < repeats; r++)
-      for (const q of qs) ours.push(await timeMs(async () => search(store, q)));
+      for (const [i, q] of qs.entries()) {
+        const t = await timeMs(async () => search(store, q));
+        ours.push(t);
+        const kind = KINDS[i % KINDS.length]!;
+        byKind.set(kind, [...(byKind.get(kind) ?? []), t]);
+      }
+    const kinds = Object.fromEntries(
+      [...byKind].flatMap(([k, v]) => {
+        const key = k.replace(/[^a-z0-9]+/g, '_');
+        return [
+          [`search_${key}_p50_ms`, median(v)],
+          [`search_${key}_p99_ms`, pct(v, 99)],
+        ];
+      }),
+    );
     const brute: number[] = [];
     for (const q of qs.slice(0, 40)) brute.push(await timeMs(async () => bruteForce(names, q)));
     return {
@@ -176,6 +193,7 @@ async function searchPart(): Promise<Record<string, number>> {
       search_max_ms: Math.max(...ours),
       brute_p50_ms: median(brute),
       brute_p99_ms: pct(brute, 99),
+      ...kinds,
     };
   } finally {
     await store.close();

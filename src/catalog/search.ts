@@ -63,10 +63,12 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
   const fts: string[] = [];
   const ftsArgs: unknown[] = [];
   if (q.q !== undefined && q.q !== '') {
-    // The trigram index answers LIKE for patterns with a run of at least 3 characters.
+    // A quoted phrase of 3+ characters is a substring lookup in the trigram index (its case
+    // folding makes it case-insensitive). Not LIKE: FTS5 ignores its index for LIKE … ESCAPE
+    // and tests every row instead, and without ESCAPE `%` and `_` would be wildcards.
     if ([...q.q].length >= 3) {
-      fts.push("files_fts.name LIKE ? ESCAPE '\\'");
-      ftsArgs.push(likeLiteral(q.q));
+      fts.push('files_fts MATCH ?');
+      ftsArgs.push(`"${q.q.replace(/"/g, '""')}"`);
     } else {
       where.push("f.name LIKE ? ESCAPE '\\'");
       args.push(likeLiteral(q.q));

@@ -198,6 +198,8 @@ describe('search', () => {
     writes.push({ op: 'upsert' as const, file: sighting('/docs/s/notes.txt') });
     writes.push({ op: 'upsert' as const, file: sighting('/docs/s/x_y.md') });
     writes.push({ op: 'upsert' as const, file: sighting('/docs/s/xay.md') });
+    writes.push({ op: 'upsert' as const, file: sighting('/docs/s/a "quoted" 50%_off.dat') });
+    writes.push({ op: 'upsert' as const, file: sighting('/docs/s/a quoted 50xyoff.dat') });
     store.write(writes);
     assignLabels(store, { path: '/docs/s/Report-3.pdf', labels: ['q1', 'final'] });
     assignLabels(store, { path: '/docs/s/Report-4.pdf', labels: ['q1'] });
@@ -207,6 +209,11 @@ describe('search', () => {
         .sort();
     assert.equal(names({ q: 'report', limit: 100 }).length, 30);
     assert.deepEqual(names({ q: 'x_' }), ['x_y.md'], 'wildcards in a substring are literal');
+    assert.deepEqual(names({ q: 'x_y' }), ['x_y.md'], 'also in an indexed (3+ character) substring');
+    assert.deepEqual(names({ q: '0%_o' }), ['a "quoted" 50%_off.dat']);
+    assert.deepEqual(names({ q: '"QUOTED" 5' }), ['a "quoted" 50%_off.dat'], 'quotes are literal');
+    assert.deepEqual(names({ q: 'QUOTED' }).length, 2, 'case-insensitive');
+    assert.deepEqual(names({ q: 'OR 5' }), [], 'query syntax is literal');
     assert.deepEqual(names({ glob: 'Report-2?.pdf' }).length, 10);
     assert.deepEqual(names({ glob: '*.txt' }), ['notes.txt']);
     assert.deepEqual(names({ q: 'report', labels: ['q1'] }), ['Report-3.pdf', 'Report-4.pdf']);
