@@ -1,4 +1,6 @@
 import type { SearchPage, SearchQuery } from '../../catalog/search.ts';
+import type { CatalogStore } from '../../catalog/store.ts';
+import type { VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import type { MountRequest, NodeStatus } from '../../core/http-surface.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Grant } from '../../namespace/authorization.ts';
@@ -39,8 +41,10 @@ export interface ApiHost {
   addMount(opts: MountRequest): Promise<MountReport | undefined>;
   /** Remove a remote mount (`ENOENT` if none). */
   removeMount(opts: { path: string }): Promise<void>;
-  /** The catalog (search); undefined when it is off. */
-  readonly catalog: { search(query: SearchQuery): SearchPage } | undefined;
+  /** The catalog (search; labels and rules in its store); undefined when it is off. */
+  readonly catalog: { search(query: SearchQuery): SearchPage; readonly store: CatalogStore } | undefined;
+  /** Virtual directories; undefined without the catalog or with `[catalog] vfs = ""`. */
+  readonly vfs: VirtualDirectories | undefined;
   readonly metrics: {
     /** Count one answered HTTP request. */
     observeHttp(opts: { surface: string; route: string; status: number; seconds: number }): void;

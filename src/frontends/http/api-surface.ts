@@ -7,10 +7,12 @@ import { API_PREFIX, API_SURFACE, type ApiState } from './api-state.ts';
 import { authRoutes } from './auth-routes.ts';
 import { DigestCache, PreconditionFailed } from './file-content.ts';
 import { EXTRA_SCHEMAS, fileRoutes } from './file-routes.ts';
+import { labelRoutes } from './label-routes.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { mountRoutes } from './mount-routes.ts';
 import { nodeRoutes } from './node-routes.ts';
 import { searchRoutes } from './search-routes.ts';
+import { vfsRoutes } from './vfs-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { PathIndex } from './paths.ts';
 import { readJsonBody, sendError, sendJson } from './respond.ts';
@@ -71,6 +73,8 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
     ...mountRoutes(state),
     ...fileRoutes(state),
     ...searchRoutes(state),
+    ...labelRoutes(state),
+    ...vfsRoutes(state),
   ];
   const byPath = new Map<string, Map<string, AnyRoute>>();
   for (const route of routes) {

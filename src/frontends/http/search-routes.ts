@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { FsError } from '../../core/fs-error.ts';
 import type { SearchPage, SearchQuery } from '../../catalog/search.ts';
-import { labelSchema } from '../../catalog/labels.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
+import { catalogScope, labelListParam } from './catalog-scope.ts';
 import { apiPath } from './paths.ts';
 import { sendJson } from './respond.ts';
 import { type AnyRoute, defineRoute } from './route.ts';
@@ -10,20 +10,7 @@ import { type AnyRoute, defineRoute } from './route.ts';
 const searchQuery = z.strictObject({
   q: z.string().max(1024).optional().describe('case-insensitive substring of the name'),
   glob: z.string().max(1024).optional().describe('shell glob over the whole name (case-sensitive)'),
-  labels: z
-    .string()
-    .max(4096)
-    .optional()
-    .describe('comma-separated labels the file must all have')
-    .transform((text, ctx) => {
-      const list = text === undefined || text === '' ? [] : text.split(',').map((l) => l.trim());
-      for (const label of list) {
-        const checked = labelSchema.safeParse(label);
-        if (!checked.success)
-          ctx.addIssue({ code: 'custom', message: `label '${label}': ${checked.error.issues[0]?.message}` });
-      }
-      return list;
-    }),
+  labels: labelListParam('comma-separated labels the file must all have').optional(),
   under: apiPath.optional().describe('only below this namespace directory'),
   dirs: queryFlag('include directories'),
   limit: z.coerce.number().int().min(1).max(1000).default(50).describe('results per page (1–1000)'),
@@ -67,11 +54,8 @@ export function searchRoutes(state: ApiState): AnyRoute[] {
         if (catalog === undefined) {
           throw FsError.ENOSYS('search', undefined, 'the catalog is off ([catalog] enabled = false)');
         }
-        const { grant, view } = principal!;
-        if (!grant.caps.show)
-          throw FsError.EACCES('search', undefined, `credential ${grant.principal} may not show`);
-        const visible = new Set((await view.listExports()).map((e) => e.name).filter((n) => n !== '/'));
-        const request: SearchQuery = { ...query, labels: query.labels };
+        const { visible } = await catalogScope(principal!, 'search');
+        const request: SearchQuery = { ...query, labels: query.labels ?? [] };
         const page: SearchPage = catalog.search(request);
         sendJson(res, 200, {
           results: page.results
