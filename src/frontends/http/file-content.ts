@@ -4,6 +4,7 @@ import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Entry, Source } from '../../sources/source.ts';
+import { sendFileBody } from '../send-file.ts';
 import { contentTypeOf } from '../webdav/dav-content-type.ts';
 import { etagOf, fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } from './paths.ts';
 
@@ -129,26 +130,11 @@ async function digestFile(source: Source, id: NodeId): Promise<string> {
   }
 }
 
-/** Wait until `res` can take more bytes; false when the client went away. */
-function drained(res: ServerResponse): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(ok);
-    };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    res.on('drain', onDrain);
-    res.on('close', onClose);
-  });
-}
-
 /**
  * Answer `GET`/`HEAD` of a file's content: `ETag`, `Last-Modified`, conditional requests
  * (304), one byte range (206, or 416 when unsatisfiable), and `Repr-Digest` (SHA-256 of the
  * whole file) when it is known or asked for with `Want-Repr-Digest`. The body is streamed
- * from the Source a chunk at a time, following the client's pace.
+ * from the Source as {@link sendFileBody} does, following the client's pace.
  */
 export async function sendContent(opts: {
   req: IncomingMessage;
@@ -211,18 +197,16 @@ export async function sendContent(opts: {
     range === undefined && digest === undefined ? createHash('sha256') : undefined;
   const { handle } = await source.openFile({ id: entry.id, flags: { read: true, write: false } });
   try {
-    let offset = start;
-    while (offset <= end) {
-      const bytes = await source.read({ handle, offset, length: Math.min(READ_CHUNK, end - offset + 1) });
-      if (bytes.byteLength === 0)
-        throw FsError.EIO('download', entry.path, 'the file shrank while being sent');
-      hash?.update(bytes);
-      offset += bytes.byteLength;
-      if (!res.write(bytes) && !(await drained(res))) return;
-      if (res.destroyed) return;
-    }
-    res.end();
-    if (hash) opts.digests.set(etag, hash.digest('base64'));
+    const outcome = await sendFileBody({
+      source,
+      handle,
+      start,
+      end: end + 1,
+      res,
+      onBytes: hash && ((bytes) => hash.update(bytes)),
+    });
+    if (outcome === 'short') throw FsError.EIO('download', entry.path, 'the file shrank while being sent');
+    if (outcome === 'complete' && hash) opts.digests.set(etag, hash.digest('base64'));
   } finally {
     await source.closeFile({ handle }).catch(() => undefined);
   }

@@ -1,40 +1,11 @@
-import type { ServerResponse } from 'node:http';
 import { FsError } from '../../core/fs-error.ts';
 import { nsToMs } from '../../core/attr.ts';
-import type { Entry, Handle, Source } from '../../sources/source.ts';
+import type { Entry } from '../../sources/source.ts';
+import { sendFileBody } from '../send-file.ts';
 import { contentTypeOf } from './dav-content-type.ts';
 import { hrefOf, childOf } from './dav-paths.ts';
 import { DavStatusError, type DavRequest, etagOf } from './dav-request.ts';
 import { escapeXml } from './dav-xml.ts';
-
-/** Bytes per read from the Source while streaming a GET. */
-const CHUNK = 1024 * 1024;
-/** Reads in flight ahead of the socket. */
-const READ_AHEAD = 4;
-/** Chunks handed to the socket and not yet written out, at most. */
-const WRITE_WINDOW = 2;
-
-/**
- * Reusable 1 MiB buffers for GET: each read goes into one, which comes back once the socket
- * has taken its bytes (no fresh megabyte per read, as in the protocol's READ path). A cache,
- * not a limit: an empty pool allocates.
- */
-export class ChunkPool {
-  readonly #free: Buffer[] = [];
-  readonly #keep: number;
-
-  constructor(opts: { keep: number }) {
-    this.#keep = opts.keep;
-  }
-
-  take(): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
-  }
-
-  give(buf: Buffer): void {
-    if (this.#free.length < this.#keep) this.#free.push(buf);
-  }
-}
 
 /** A byte range `[start, end)` of a file, or undefined for the whole file. */
 type ByteRange = { start: number; end: number } | undefined;
@@ -85,7 +56,7 @@ export function conditional(dav: DavRequest, entry: Entry | undefined, read: boo
 }
 
 /** GET and HEAD: a file's bytes (one range at most), or a small HTML index of a collection. */
-export async function handleGet(dav: DavRequest, opts: { head: boolean; pool: ChunkPool }): Promise<void> {
+export async function handleGet(dav: DavRequest, opts: { head: boolean }): Promise<void> {
   const entry = await dav.resolve();
   if (conditional(dav, entry, true)) return;
   if (entry.attr.kind === 'dir') return sendIndex(dav, entry, opts.head);
@@ -115,77 +86,10 @@ export async function handleGet(dav: DavRequest, opts: { head: boolean; pool: Ch
   const { handle } = await dav.view.openFile({ id: entry.id, flags: { read: true, write: false } });
   try {
     dav.res.writeHead(range ? 206 : 200, headers);
-    await streamFile({ view: dav.view, handle, start, end, res: dav.res, pool: opts.pool });
+    // A short body has already cut the connection: nothing more to tell the client.
+    await sendFileBody({ source: dav.view, handle, start, end, res: dav.res });
   } finally {
     await dav.view.closeFile({ handle }).catch(() => undefined);
-  }
-}
-
-/**
- * Send bytes `[start, end)` of an open file: {@link READ_AHEAD} reads in flight, written in
- * order, at most {@link WRITE_WINDOW} chunks waiting on the socket. A file that shrank meanwhile cannot honour
- * the Content-Length already sent: the connection is cut so the client sees a short body.
- */
-async function streamFile(opts: {
-  view: Source;
-  handle: Handle;
-  start: number;
-  end: number;
-  res: ServerResponse;
-  pool: ChunkPool;
-}): Promise<void> {
-  const { view, handle, end, res, pool } = opts;
-  let offset = opts.start;
-  const inFlight: Promise<{ bytes: Uint8Array; buf: Buffer; length: number }>[] = [];
-  let queued = 0;
-  let wake: (() => void) | undefined;
-  const onClose = () => wake?.();
-  res.on('close', onClose);
-  const issue = () => {
-    if (offset >= end) return;
-    const length = Math.min(CHUNK, end - offset);
-    const buf = pool.take();
-    const read = view.read({ handle, offset, length, into: buf }).then(
-      (bytes) => ({ bytes, buf, length }),
-      (err: unknown) => {
-        pool.give(buf);
-        throw err;
-      },
-    );
-    // Observed now (a failure while waiting for the socket is not an unhandled rejection);
-    // thrown where the read is awaited.
-    read.catch(() => undefined);
-    inFlight.push(read);
-    offset += length;
-  };
-  try {
-    while (inFlight.length < READ_AHEAD && offset < end) issue();
-    while (inFlight.length > 0) {
-      const { bytes, buf, length } = await inFlight.shift()!;
-      if (res.destroyed) return;
-      if (bytes.length !== length) {
-        res.destroy();
-        return;
-      }
-      queued++;
-      res.write(bytes, () => {
-        queued--;
-        pool.give(buf);
-        wake?.();
-      });
-      issue();
-      // Keep a chunk or two queued on the socket (rather than waiting for it to drain
-      // empty), so the kernel always has the next bytes when the client reads.
-      while (queued >= WRITE_WINDOW && !res.destroyed) await new Promise<void>((resolve) => (wake = resolve));
-    }
-    res.end();
-  } catch (err) {
-    res.destroy();
-    throw err;
-  } finally {
-    res.off('close', onClose);
-    // Reads still in flight after an early return must not reject unobserved.
-    await Promise.allSettled(inFlight);
   }
 }
 

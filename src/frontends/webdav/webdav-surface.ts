@@ -5,7 +5,7 @@ import type { HttpSurface } from '../../core/http-surface.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Grant } from '../../namespace/authorization.ts';
 import type { Source } from '../../sources/source.ts';
-import { ChunkPool, handleGet } from './dav-get.ts';
+import { handleGet } from './dav-get.ts';
 import { handleLock, handleUnlock } from './dav-lock-methods.ts';
 import { DavLockManager } from './dav-locks.ts';
 import { parseDavPath } from './dav-paths.ts';
@@ -55,7 +55,6 @@ export function createWebDavSurface(opts: { host: WebDavHost; prefix?: string })
   const { host } = opts;
   const prefix = opts.prefix ?? WEBDAV_PREFIX;
   const locks = new DavLockManager();
-  const pool = new ChunkPool({ keep: 16 });
   const log = host.logger?.child({ component: 'webdav' });
   const active = new Set<ServerResponse>();
 
@@ -115,9 +114,9 @@ export function createWebDavSurface(opts: { host: WebDavHost; prefix?: string })
             .end();
           return;
         case 'GET':
-          return await handleGet(dav, { head: false, pool });
+          return await handleGet(dav, { head: false });
         case 'HEAD':
-          return await handleGet(dav, { head: true, pool });
+          return await handleGet(dav, { head: true });
         case 'PUT':
           return await handlePut(dav);
         case 'DELETE':
