@@ -158,6 +158,17 @@ describe('REST API labels and virtual directories', () => {
     assert.equal((await full.json<Page>('/api/v1/search?labels=docs')).results.length, 0);
     assert.equal((await del(full, `/api/v1/labels/rules?id=${rule.id}`)).status, 404);
     assert.equal((await del(full, `/api/v1/labels/rules?id=${betaRule.rule.id}`)).status, 204);
+
+    // A credential covering every export may label everything (a rule on /).
+    const everything = await full.post('/api/v1/labels/rules', { prefix: '/', label: 'all' });
+    assert.equal(everything.status, 200);
+    const found2 = await full.json<Page>('/api/v1/search?labels=all');
+    assert.ok(
+      found2.results.some((r) => r.path === '/beta/secret.txt'),
+      JSON.stringify(found2),
+    );
+    const { rule: all2 } = (await everything.json()) as { rule: Rule };
+    assert.equal((await del(full, `/api/v1/labels/rules?id=${all2.id}`)).status, 204);
   });
 
   it('creates, lists, previews, updates and deletes a virtual directory', async () => {
