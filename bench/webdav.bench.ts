@@ -17,6 +17,7 @@ import { parseBenchArgs } from './lib/args.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
 import { type Contender, rounds, type Samples } from './lib/measure.ts';
 import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { startNodeRawHttp } from './lib/peers/node-raw-http.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
@@ -109,6 +110,8 @@ async function main(): Promise<void> {
       insecure: false,
     });
     teardown.add('stop the TLS node', () => tls.stop());
+    const raw = await startNodeRawHttp({ file: join(data, BIG) });
+    teardown.add('stop the bare node:http server', () => raw.stop());
 
     const env = rclone.env;
     const obscure = async (secret: string) =>
@@ -131,6 +134,8 @@ async function main(): Promise<void> {
         pid: tls.pid,
       },
       rclone: { url: `http://127.0.0.1:${rclone.port}/${BIG}`, user: 'bench', secret: pass, pid: rclone.pid },
+      // No authentication: the server ignores the header.
+      'node-raw': { url: raw.url, user: 'none', secret: 'none', pid: raw.pid },
     };
     type Server = keyof typeof servers;
     const curl = async (server: Server) => {
@@ -189,6 +194,7 @@ async function main(): Promise<void> {
       contender('tessera/rclone-cat', 'tessera', () => cat('tessera')),
       contender('rclone/rclone-cat', 'rclone', () => cat('rclone')),
       contender('tessera-tls/curl', 'tessera-tls', () => curl('tessera-tls')),
+      contender('node-raw/curl', 'node-raw', () => curl('node-raw')),
     ];
     log(`GET of ${bytes >> 20} MiB, ${repeats} rounds`);
     const results = await rounds({
@@ -252,6 +258,10 @@ async function report(opts: {
         row('Tessera `/dav/` (plain HTTP) / `rclone cat`', 'tessera/rclone-cat'),
         row('`rclone serve webdav` / `rclone cat`', 'rclone/rclone-cat'),
         row('Tessera `/dav/` over TLS 1.3 / curl (reference, no target)', 'tessera-tls/curl'),
+        row(
+          "bare `node:http` + `fs.createReadStream` / curl (the platform's ceiling, no target)",
+          'node-raw/curl',
+        ),
       ],
     ),
     '',
@@ -269,7 +279,7 @@ async function report(opts: {
     '',
     'How each side works:',
     '',
-    '- **Tessera**: a node in its own process (`bench/lib/peers/tessera-serve.ts`, the default surfaces as `tessera serve` has them) with one `linux` export of the data dir; HTTP Basic with the owner credential. GET streams the file through the Source contract: 1 MiB reads into pooled buffers, 4 ahead, at most 2 chunks queued on the socket (`src/frontends/webdav/dav-get.ts`).',
+    "- **Tessera**: a node in its own process (`bench/lib/peers/tessera-serve.ts`, the default surfaces as `tessera serve` has them) with one `linux` export of the data dir; HTTP Basic with the owner credential. GET streams the file through the Source contract: 1 MiB reads into pooled buffers, 4 ahead, at most 2 chunks queued on the socket (`src/frontends/send-file.ts`, shared with the REST API's content GET).",
     '- **rclone**: `rclone serve webdav` of the data dir with `--user`/`--pass` (default flags otherwise: `--vfs-cache-mode off`).',
     '- **clients**: `curl -o /dev/null` (one GET), and `rclone cat` of the file through an on-the-fly webdav remote piped into `wc -c`; the byte count is checked on every call.',
   ].join('\n');
