@@ -2,6 +2,7 @@ import { type Attr, nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Handle, OpenFlags, Source } from '../../sources/source.ts';
+import { ChunkPool } from './chunk-pool.ts';
 
 /** Bytes per read-ahead chunk and per coalesced write sent to the Source. */
 export const CHUNK = 1024 * 1024;
@@ -9,6 +10,16 @@ export const CHUNK = 1024 * 1024;
 export const READ_AHEAD = 8;
 /** Written bytes sent but not yet acknowledged before a writer has to wait. */
 export const WRITE_BEHIND_BYTES = 16 * CHUNK;
+
+/** The chunk buffers of every open file of the process. */
+const pool = new ChunkPool({ size: CHUNK });
+
+/** A read-ahead chunk: its buffer can be reused once it is read and nothing holds it. */
+interface Chunk {
+  bytes: Promise<Buffer>;
+  buf: Buffer;
+  settled: boolean;
+}
 
 /**
  * One open file of the mount: the Source handle, plus
@@ -47,7 +58,11 @@ export class OpenFile {
   #error: FsError | undefined;
 
   // read-ahead
-  readonly #chunks = new Map<number, Promise<Buffer>>();
+  readonly #chunks = new Map<number, Chunk>();
+  /** Chunks dropped while a read may still hold their bytes: pooled when no read runs. */
+  readonly #retired: Buffer[] = [];
+  /** Reads in progress (between their first await and their return). */
+  #reading = 0;
   #nextOffset = -1;
   #sequential = 0;
   #generation = 0;
@@ -125,7 +140,7 @@ export class OpenFile {
       if (data.length >= CHUNK) {
         this.#send(offset, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       } else {
-        this.#buf = Buffer.allocUnsafe(CHUNK);
+        this.#buf = pool.take();
         this.#buf.set(data, 0);
         this.#bufStart = offset;
         this.#bufLen = data.length;
@@ -188,6 +203,9 @@ export class OpenFile {
     )
       .then(
         ({ written }) => {
+          // Acknowledged: the session is done with the bytes (a caller's own buffer is not
+          // pooled; after a failure the bytes may still sit in a socket's queue, so not then).
+          pool.give(data);
           if (written < data.length)
             this.#error ??= FsError.EIO(
               'write',
@@ -209,8 +227,10 @@ export class OpenFile {
   /** Forget read-ahead chunks (the file changed). */
   dropReadAhead(): void {
     if (this.#chunks.size === 0) return;
+    for (const chunk of this.#chunks.values()) this.#retire(chunk);
     this.#chunks.clear();
     this.#generation++;
+    this.#recycle();
   }
 
   /**
@@ -218,6 +238,28 @@ export class OpenFile {
    * others read straight through. The bytes written through this handle are drained first.
    */
   async read(offset: number, length: number): Promise<Uint8Array> {
+    this.#reading++;
+    try {
+      return await this.#read(offset, length);
+    } finally {
+      // The caller replies with the bytes before the next chunk can be received into them.
+      this.#reading--;
+      this.#recycle();
+    }
+  }
+
+  /** A chunk leaves the map: its buffer is reusable once its read has finished. */
+  #retire(chunk: Chunk): void {
+    if (chunk.settled) this.#retired.push(chunk.buf);
+  }
+
+  #recycle(): void {
+    if (this.#reading > 0) return;
+    for (const buf of this.#retired) pool.give(buf);
+    this.#retired.length = 0;
+  }
+
+  async #read(offset: number, length: number): Promise<Uint8Array> {
     if (this.dirty) await this.drain();
     const handle = this.#handle ?? (await this.handle());
     const sequential = offset === this.#nextOffset || (offset === 0 && this.#nextOffset <= 0);
@@ -229,7 +271,11 @@ export class OpenFile {
     const first = Math.floor(offset / CHUNK);
     const last = Math.floor((offset + length - 1) / CHUNK);
     // Chunks behind the reader are not needed again.
-    for (const index of this.#chunks.keys()) if (index < first) this.#chunks.delete(index);
+    for (const [index, chunk] of this.#chunks)
+      if (index < first) {
+        this.#chunks.delete(index);
+        this.#retire(chunk);
+      }
     const ahead = this.#sequential >= 2 ? READ_AHEAD : 0;
     for (let i = first; i <= last + ahead; i++) void this.#chunk(handle, i);
     const parts: Uint8Array[] = [];
@@ -244,18 +290,24 @@ export class OpenFile {
   }
 
   #chunk(handle: Handle, index: number): Promise<Buffer> {
-    let p = this.#chunks.get(index);
-    if (p === undefined) {
+    let chunk = this.#chunks.get(index);
+    if (chunk === undefined) {
       const generation = this.#generation;
-      p = this.#source
-        .read({ handle, offset: index * CHUNK, length: CHUNK, into: Buffer.allocUnsafe(CHUNK) })
-        .then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const buf = pool.take();
+      const bytes = this.#source
+        .read({ handle, offset: index * CHUNK, length: CHUNK, into: buf })
+        .then((got) => {
+          c.settled = true;
+          return Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+        });
+      const c: Chunk = { bytes, buf, settled: false };
+      chunk = c;
       // A failed chunk is not kept: the next read asks again (and reports its own error).
-      p.then(undefined, () => {
-        if (this.#generation === generation && this.#chunks.get(index) === p) this.#chunks.delete(index);
+      bytes.then(undefined, () => {
+        if (this.#generation === generation && this.#chunks.get(index) === c) this.#chunks.delete(index);
       });
-      this.#chunks.set(index, p);
+      this.#chunks.set(index, c);
     }
-    return p;
+    return chunk.bytes;
   }
 }
