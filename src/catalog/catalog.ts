@@ -51,6 +51,7 @@ export class Catalog implements AsyncDisposable {
   #lastStorage = 0;
   #opened = false;
   #syncing: Promise<void> = Promise.resolve();
+  #filling: Promise<void> | undefined;
 
   constructor(opts: CatalogOptions) {
     this.#o = opts;
@@ -80,6 +81,7 @@ export class Catalog implements AsyncDisposable {
     this.#unwatch?.();
     await this.#syncing;
     await Promise.all([...this.#indexers.values()].map((i) => i.close()));
+    await this.#filling;
     this.#indexers.clear();
     await this.store.close();
   }
@@ -96,6 +98,27 @@ export class Catalog implements AsyncDisposable {
       if (![...this.#indexers.values()].some((i) => i.busy)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Bring the name index up to date with the documents (a batch per turn of the event loop,
+   * so the node keeps serving). Search is complete without it (rows not yet indexed are
+   * scanned); it runs when the indexers are idle, after their crawls and event batches and
+   * on the periodic check, and this resolves when it stops (done, or an indexer has work).
+   */
+  async indexNames(): Promise<void> {
+    this.#filling ??= (async () => {
+      try {
+        // Only while no indexer works: a crawl's writes come first; the next batch calls again.
+        const idle = () => this.#opened && ![...this.#indexers.values()].some((i) => i.busy);
+        while (idle() && this.store.indexNames() > 0) await new Promise((r) => setImmediate(r));
+      } catch (err) {
+        this.#log.warn('filling the name index failed (search scans the rest)', { error: err });
+      } finally {
+        this.#filling = undefined;
+      }
+    })();
+    await this.#filling;
   }
 
   /** Search the catalog (see {@link search}). */
@@ -151,6 +174,7 @@ export class Catalog implements AsyncDisposable {
       };
       const indexer = new MountIndexer({
         store: this.store,
+        onWritten: () => void this.indexNames(),
         source: ns,
         target: {
           mount: m.path,
@@ -185,6 +209,7 @@ export class Catalog implements AsyncDisposable {
   async #tick(): Promise<void> {
     try {
       await Promise.all([...this.#indexers.values()].map((i) => i.check()));
+      void this.indexNames();
       const rescan = takeRescan(this.store);
       if (rescan) {
         for (const i of this.#indexers.values())

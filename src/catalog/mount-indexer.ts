@@ -19,6 +19,8 @@ export interface MountIndexerOptions {
   stormSeconds?: number | undefined;
   /** Crawl concurrency (directories listed at once). */
   concurrency?: number | undefined;
+  /** Called after each crawl or event batch (the catalog fills its name index behind them). */
+  onWritten?: (() => void) | undefined;
 }
 
 /** Errors that mean "cannot reach the data now", not "the data is wrong". */
@@ -100,12 +102,17 @@ export class MountIndexer {
   }
 
   #enqueue(work: () => Promise<void>): void {
-    this.#chain = this.#chain.then(work).catch((err: unknown) => {
-      if (this.#closed) return;
-      if (isOffline(err)) return this.#goOffline(err);
-      this.#log.error('indexing failed', { error: err });
-      updateMountState(this.#o.store, this.target.mount, { lastError: FsError.from(err, 'index').message });
-    });
+    this.#chain = this.#chain
+      .then(work)
+      .catch((err: unknown) => {
+        if (this.#closed) return;
+        if (isOffline(err)) return this.#goOffline(err);
+        this.#log.error('indexing failed', { error: err });
+        updateMountState(this.#o.store, this.target.mount, { lastError: FsError.from(err, 'index').message });
+      })
+      .finally(() => {
+        if (!this.#closed) this.#o.onWritten?.();
+      });
   }
 
   #goOffline(err: unknown): void {

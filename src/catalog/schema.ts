@@ -6,7 +6,7 @@
  */
 
 /** Bumped when the schema changes incompatibly (the store refuses a newer one). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * `prefix` ends with `/`; `prefix_end(prefix)` is the same string with the final `/` replaced
@@ -49,9 +49,49 @@ const RULE = (R: string): string => `
 const FILES_BY_PATH =
   'CREATE INDEX files_by_path ON files (path, export, node, kind, size, mtime_ms, mime, file_id);';
 
+/** Rows of `files` at or below this inode are in the name index (`files_fts`). */
+const FTS_UPTO = '(SELECT upto FROM fts_state)';
+
+/**
+ * The name index is filled behind the writes (`CatalogStore.indexNames`), not by an insert
+ * trigger: a crawl's inserts skip its cost, and search scans the rows above the watermark
+ * (inodes only count up, so every row not yet indexed is above it). Changes to rows already
+ * indexed keep the index in step here.
+ */
+const NAME_INDEX = `
+CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);
+DROP TRIGGER IF EXISTS files_ad_fts;
+CREATE TRIGGER files_ad_fts AFTER DELETE ON files WHEN old.inode <= ${FTS_UPTO} BEGIN
+  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
+END;
+DROP TRIGGER IF EXISTS files_au_name;
+CREATE TRIGGER files_au_name AFTER UPDATE OF name ON files
+  WHEN new.name != old.name AND old.inode <= ${FTS_UPTO} BEGIN
+  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
+  INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
+END;`;
+
+/** Labels of a file row as it is inserted and removed. */
+const FILES_AI = `
+DROP TRIGGER IF EXISTS files_ai;
+CREATE TRIGGER files_ai AFTER INSERT ON files BEGIN
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT a.label, new.inode FROM label_assignments a WHERE a.file_id = new.file_id;
+  INSERT OR IGNORE INTO file_labels (label, inode)
+    SELECT r.label, new.inode FROM label_rules r WHERE ${RULE_MATCHES('new')};
+END;
+DROP TRIGGER IF EXISTS files_ad;
+CREATE TRIGGER files_ad AFTER DELETE ON files BEGIN
+  DELETE FROM file_labels WHERE inode = old.inode;
+END;`;
+
 /** How a database of an older version becomes the current one (from version → DDL). */
 export const SCHEMA_UPGRADES: Readonly<Record<number, string>> = {
   1: `DROP INDEX files_by_path; ${FILES_BY_PATH}`,
+  // Everything already in the table is already in the name index.
+  2: `${FILES_AI} ${NAME_INDEX}
+    INSERT OR IGNORE INTO fts_state (id, upto)
+      SELECT 1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'files'), 0);`,
 };
 
 /** The DDL, applied once to a fresh database. */
@@ -144,21 +184,8 @@ CREATE TABLE storage_samples (
   PRIMARY KEY (mount, at)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER files_ai AFTER INSERT ON files BEGIN
-  INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
-  INSERT OR IGNORE INTO file_labels (label, inode)
-    SELECT a.label, new.inode FROM label_assignments a WHERE a.file_id = new.file_id;
-  INSERT OR IGNORE INTO file_labels (label, inode)
-    SELECT r.label, new.inode FROM label_rules r WHERE ${RULE_MATCHES('new')};
-END;
-CREATE TRIGGER files_ad AFTER DELETE ON files BEGIN
-  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
-  DELETE FROM file_labels WHERE inode = old.inode;
-END;
-CREATE TRIGGER files_au_name AFTER UPDATE OF name ON files WHEN new.name != old.name BEGIN
-  INSERT INTO files_fts (files_fts, rowid, name) VALUES ('delete', old.inode, old.name);
-  INSERT INTO files_fts (rowid, name) VALUES (new.inode, new.name);
-END;
+${FILES_AI}
+${NAME_INDEX}
 CREATE TRIGGER files_au_path AFTER UPDATE OF path, node ON files
   WHEN new.path != old.path OR new.node != old.node BEGIN
   ${RELABEL('new')}

@@ -62,6 +62,9 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
   const args: unknown[] = [];
   const fts: string[] = [];
   const ftsArgs: unknown[] = [];
+  // What the rows not yet in the name index are tested with instead of it.
+  const scan: string[] = [];
+  const scanArgs: unknown[] = [];
   if (q.q !== undefined && q.q !== '') {
     // A quoted phrase of 3+ characters is a substring lookup in the trigram index (its case
     // folding makes it case-insensitive). Not LIKE: FTS5 ignores its index for LIKE … ESCAPE
@@ -69,6 +72,8 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
     if ([...q.q].length >= 3) {
       fts.push('files_fts MATCH ?');
       ftsArgs.push(`"${q.q.replace(/"/g, '""')}"`);
+      scan.push("f.name LIKE ? ESCAPE '\\'");
+      scanArgs.push(likeLiteral(q.q));
     } else {
       where.push("f.name LIKE ? ESCAPE '\\'");
       args.push(likeLiteral(q.q));
@@ -78,6 +83,8 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
     if (fts.length === 0 && /[^*?[\]]{3}/.test(q.glob)) {
       fts.push('files_fts.name GLOB ?');
       ftsArgs.push(q.glob);
+      scan.push('f.name GLOB ?');
+      scanArgs.push(q.glob);
     } else {
       where.push('f.name GLOB ?');
       args.push(q.glob);
@@ -99,10 +106,7 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
   // Pages in inode order. With the name index, its rowid order drives the scan (FTS5 walks
   // its doclists in rowid order), so a page stops early however many names match.
   const key = fts.length > 0 ? 'files_fts.rowid' : driveByLabel ? 'd.inode' : 'f.inode';
-  if (q.cursor !== undefined) {
-    where.push(`${key} > ?`);
-    args.push(Number(q.cursor));
-  }
+  const after = q.cursor === undefined ? 0 : Number(q.cursor);
   const from =
     fts.length > 0
       ? 'files_fts JOIN files f ON f.inode = files_fts.rowid'
@@ -113,9 +117,22 @@ export function search(store: CatalogStore, input: SearchQuery): SearchPage {
     fts.push('d.label = ?');
     ftsArgs.push(q.labels[0]);
   }
-  const all = [...fts, ...where];
-  const sql = `SELECT f.* FROM ${from} ${all.length > 0 ? `WHERE ${all.join(' AND ')}` : ''} ORDER BY ${key} LIMIT ?`;
-  const rows = store.stmt(sql).all(...ftsArgs, ...args, q.limit + 1) as FileRow[];
+  const select = (conds: string[], order: string): string =>
+    `SELECT f.* FROM ${order === key ? from : 'files f'} WHERE ${[...conds, `${order} > ?`].join(' AND ')} ORDER BY ${order} LIMIT ?`;
+  // One snapshot: the watermark and both queries see the same state of the index.
+  const rows = store.db.transaction(() => {
+    const found = store
+      .stmt(select([...fts, ...where], key))
+      .all(...ftsArgs, ...args, after, q.limit + 1) as FileRow[];
+    if (fts.length === 0 || scan.length === 0 || found.length > q.limit) return found;
+    // Every row not yet in the name index is above its watermark, so they follow the
+    // indexed matches in inode order: scan them for the rest of the page.
+    const from = Math.max(after, store.namesIndexedUpto());
+    const rest = store
+      .stmt(select([...scan, ...where], 'f.inode'))
+      .all(...scanArgs, ...args, from, q.limit + 1 - found.length) as FileRow[];
+    return [...found, ...rest];
+  })();
   const page = rows.slice(0, q.limit).map((r) => ({ ...toDoc(r), labels: store.labelsOf(r.inode) }));
   const last = page.at(-1);
   return rows.length > q.limit && last ? { results: page, next: String(last.inode) } : { results: page };

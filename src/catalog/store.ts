@@ -171,6 +171,7 @@ export class CatalogStore implements AsyncDisposable {
         db.prepare("INSERT INTO meta (key, value) VALUES ('generation', '0')").run();
         // Inodes count up from FIRST_INODE and are never reused (AUTOINCREMENT).
         db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('files', ?)").run(FIRST_INODE - 1);
+        db.prepare('INSERT INTO fts_state (id, upto) VALUES (1, ?)').run(FIRST_INODE - 1);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     } else if (version > 0 && version < SCHEMA_VERSION && !this.readonly) {
@@ -303,6 +304,32 @@ export class CatalogStore implements AsyncDisposable {
         label: string;
       }[]
     ).map((r) => r.label);
+  }
+
+  /** Rows up to this inode are in the name index; rows above it are searched by a scan. */
+  namesIndexedUpto(): number {
+    return (this.stmt('SELECT upto FROM fts_state').get() as { upto: number }).upto;
+  }
+
+  /**
+   * Add up to `max` documents not yet in the name index to it (in inode order, one
+   * transaction); returns how many. Called behind crawls and event batches until it returns 0.
+   */
+  indexNames(max = 5000): number {
+    return this.db
+      .transaction(() => {
+        const upto = this.namesIndexedUpto();
+        const last = this.stmt(
+          'SELECT max(inode) AS last FROM (SELECT inode FROM files WHERE inode > ? ORDER BY inode LIMIT ?)',
+        ).get(upto, max) as { last: number | null };
+        if (last.last === null) return 0;
+        const n = this.stmt(
+          'INSERT INTO files_fts (rowid, name) SELECT inode, name FROM files WHERE inode > ? AND inode <= ?',
+        ).run(upto, last.last).changes;
+        this.stmt('UPDATE fts_state SET upto = ?').run(last.last);
+        return n;
+      })
+      .immediate();
   }
 
   /** Number of file documents (every kind). */

@@ -207,28 +207,63 @@ describe('search', () => {
       search(store, q)
         .results.map((r) => r.name)
         .sort();
-    assert.equal(names({ q: 'report', limit: 100 }).length, 30);
-    assert.deepEqual(names({ q: 'x_' }), ['x_y.md'], 'wildcards in a substring are literal');
-    assert.deepEqual(names({ q: 'x_y' }), ['x_y.md'], 'also in an indexed (3+ character) substring');
-    assert.deepEqual(names({ q: '0%_o' }), ['a "quoted" 50%_off.dat']);
-    assert.deepEqual(names({ q: '"QUOTED" 5' }), ['a "quoted" 50%_off.dat'], 'quotes are literal');
-    assert.deepEqual(names({ q: 'QUOTED' }).length, 2, 'case-insensitive');
-    assert.deepEqual(names({ q: 'OR 5' }), [], 'query syntax is literal');
-    assert.deepEqual(names({ glob: 'Report-2?.pdf' }).length, 10);
-    assert.deepEqual(names({ glob: '*.txt' }), ['notes.txt']);
-    assert.deepEqual(names({ q: 'report', labels: ['q1'] }), ['Report-3.pdf', 'Report-4.pdf']);
-    assert.deepEqual(names({ labels: ['q1', 'final'] }), ['Report-3.pdf']);
-    const seen = new Set<string>();
-    let cursor: string | undefined;
-    do {
-      const page = search(store, { q: 'rep', limit: 7, cursor });
-      for (const r of page.results) {
-        assert.ok(!seen.has(r.path));
-        seen.add(r.path);
-      }
-      cursor = page.next;
-    } while (cursor !== undefined);
-    assert.equal(seen.size, 30);
+    // The same answers whether the name index holds none, part or all of the documents
+    // (rows above its watermark are scanned), and pages cross the boundary without repeats.
+    const check = (): void => {
+      assert.equal(names({ q: 'report', limit: 100 }).length, 30);
+      assert.deepEqual(names({ q: 'x_' }), ['x_y.md'], 'wildcards in a substring are literal');
+      assert.deepEqual(names({ q: 'x_y' }), ['x_y.md'], 'also in an indexed (3+ character) substring');
+      assert.deepEqual(names({ q: '0%_o' }), ['a "quoted" 50%_off.dat']);
+      assert.deepEqual(names({ q: '"QUOTED" 5' }), ['a "quoted" 50%_off.dat'], 'quotes are literal');
+      assert.deepEqual(names({ q: 'QUOTED' }).length, 2, 'case-insensitive');
+      assert.deepEqual(names({ q: 'OR 5' }), [], 'query syntax is literal');
+      assert.deepEqual(names({ glob: 'Report-2?.pdf' }).length, 10);
+      assert.deepEqual(names({ glob: '*.txt' }), ['notes.txt']);
+      assert.deepEqual(names({ q: 'report', labels: ['q1'] }), ['Report-3.pdf', 'Report-4.pdf']);
+      assert.deepEqual(names({ labels: ['q1', 'final'] }), ['Report-3.pdf']);
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      do {
+        const page = search(store, { q: 'rep', limit: 7, cursor });
+        for (const r of page.results) {
+          assert.ok(!seen.has(r.path));
+          seen.add(r.path);
+        }
+        cursor = page.next;
+      } while (cursor !== undefined);
+      assert.equal(seen.size, 30);
+    };
+    assert.equal(store.namesIndexedUpto(), FIRST_INODE - 1);
+    check();
+    assert.equal(store.indexNames(10), 10);
+    check();
+    while (store.indexNames(7) > 0);
+    assert.equal(store.namesIndexedUpto(), store.fileByPath('/docs/s/a quoted 50xyoff.dat')!.inode);
+    check();
     assert.throws(() => search(store, { limit: 0 }), /EINVAL/);
+  });
+
+  it('keeps the name index in step with renames and removals of indexed documents', async () => {
+    await using store = await freshStore('search-index');
+    const a = sighting('/docs/alpha-one.txt');
+    const b = sighting('/docs/beta-two.txt');
+    store.write([
+      { op: 'upsert', file: a },
+      { op: 'upsert', file: b },
+    ]);
+    store.indexNames();
+    store.write([{ op: 'upsert', file: { ...a, path: '/docs/gamma-three.txt' } }]);
+    store.write([{ op: 'remove', path: '/docs/beta-two.txt' }]);
+    store.write([{ op: 'upsert', file: sighting('/docs/alpha-new.txt') }]);
+    const names = (q: string) =>
+      search(store, { q })
+        .results.map((r) => r.name)
+        .sort();
+    assert.deepEqual(names('alpha'), ['alpha-new.txt'], 'the old name is gone from the index');
+    assert.deepEqual(names('gamma'), ['gamma-three.txt']);
+    assert.deepEqual(names('beta'), []);
+    assert.equal(store.indexNames(), 1, 'only the new document was left to index');
+    assert.deepEqual(names('alpha'), ['alpha-new.txt']);
+    assert.deepEqual(search(store, { glob: 'gamma-*' }).results.length, 1);
   });
 });

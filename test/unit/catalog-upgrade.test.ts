@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SCHEMA_VERSION } from '../../src/catalog/schema.ts';
+import { search } from '../../src/catalog/search.ts';
 import { CatalogStore } from '../../src/catalog/store.ts';
 
 describe('catalog schema upgrades', () => {
@@ -38,6 +39,53 @@ describe('catalog schema upgrades', () => {
           'file_id',
         ]);
         assert.deepEqual(store.getDoc('vdir', '/kept')?.body, { path: '/kept' });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a version-2 catalog (name index filled by a trigger) counts every document as indexed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-catalog-upgrade-'));
+    try {
+      const file = join(dir, 'catalog.db');
+      const sighting = (path: string, local: number) => ({
+        op: 'upsert' as const,
+        file: {
+          mount: '/d',
+          local,
+          node: 'n',
+          export: 'd',
+          path,
+          kind: 'file' as const,
+          size: 1,
+          mtimeMs: 1,
+          persistentIds: true,
+          exportPath: path.slice(2),
+        },
+      });
+      const v2 = new CatalogStore({ file });
+      await v2.open();
+      v2.write([sighting('/d/old-report.txt', 2)]);
+      v2.indexNames();
+      // What a version-2 catalog looked like: no watermark (its insert trigger indexed names).
+      v2.db.exec('DROP TABLE fts_state; PRAGMA user_version = 2');
+      await v2.close();
+      const store = new CatalogStore({ file });
+      await store.open();
+      try {
+        assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+        assert.equal(store.namesIndexedUpto(), store.fileByPath('/d/old-report.txt')!.inode);
+        store.write([sighting('/d/new-report.txt', 3)]);
+        const names = () =>
+          search(store, { q: 'report' })
+            .results.map((r) => r.name)
+            .sort();
+        assert.deepEqual(names(), ['new-report.txt', 'old-report.txt']);
+        assert.equal(store.indexNames(), 1);
+        assert.deepEqual(names(), ['new-report.txt', 'old-report.txt']);
       } finally {
         await store.close();
       }
