@@ -90,7 +90,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
   };
   const queue: { id: NodeId; path: string }[] = [{ id: opts.dir, path: opts.path }];
   const listDir = async (dir: { id: NodeId; path: string }): Promise<void> => {
-    const known = new Map(store.childrenOf(dir.path).map((d) => [d.name, d]));
+    const known = store.childStatsOf(dir.path);
     let cookie = '';
     for (;;) {
       if (opts.signal?.aborted) throw FsError.ECANCELED('crawl', dir.path, 'the crawl was stopped');
