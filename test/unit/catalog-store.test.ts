@@ -243,6 +243,26 @@ describe('search', () => {
     assert.throws(() => search(store, { limit: 0 }), /EINVAL/);
   });
 
+  it('gives a new document the labels of enabled matching rules and of its assignments', async () => {
+    await using store = await freshStore('new-labels');
+    addRule(store, { prefix: '/docs/in/', label: 'any-node' });
+    addRule(store, { prefix: '/docs/in/', label: 'alpha-only', node: 'alpha' });
+    addRule(store, { prefix: '/docs/in/', label: 'beta-only', node: 'beta' });
+    const off = addRule(store, { prefix: '/docs/', label: 'disabled' });
+    setRuleEnabled(store, { id: off.id, enabled: false });
+    const f = sighting('/docs/in/a.txt');
+    store.write([
+      { op: 'upsert', file: f },
+      { op: 'upsert', file: sighting('/docs/inside.txt') },
+    ]);
+    assert.deepEqual(labelsAt(store, '/docs/in/a.txt'), ['alpha-only', 'any-node']);
+    assert.deepEqual(labelsAt(store, '/docs/inside.txt'), [], 'a prefix ends at a segment');
+    assignLabels(store, { path: '/docs/in/a.txt', labels: ['mine'] });
+    store.write([{ op: 'remove', path: '/docs/in/a.txt' }]);
+    store.write([{ op: 'upsert', file: f }]);
+    assert.deepEqual(labelsAt(store, '/docs/in/a.txt'), ['alpha-only', 'any-node', 'mine']);
+  });
+
   it('keeps the name index in step with renames and removals of indexed documents', async () => {
     await using store = await freshStore('search-index');
     const a = sighting('/docs/alpha-one.txt');
