@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../core/fs-error.ts';
 import { localPartOf, type NodeId, rootId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -153,7 +154,9 @@ export class MountIndexer {
       await this.#fullCrawl(reason);
       // Still storming: events were dropped meanwhile, crawl again once it calms down.
       if (this.#queue.storming) {
-        await new Promise((r) => setTimeout(r, 1000).unref());
+        // Aborted by close(), which awaits this chain: an unref'd timer alone could leave
+        // close() pending forever once nothing else keeps the process alive.
+        await sleep(1000, undefined, { signal: this.#abort.signal }).catch(() => undefined);
         this.requestCrawl('storm');
       }
     });
