@@ -9,10 +9,10 @@ import {
   EXPORT_KINDS,
   defaultNodeName,
   loadConfig,
-  parseByteSize,
   parseConfigText,
   splitListen,
 } from '../../src/core/config.ts';
+import { parseByteSize } from '../../src/core/byte-size.ts';
 import { appendExportText, removeExportText, setExportIndexesText } from '../../src/core/config-edit.ts';
 import { writeFileAtomic } from '../../src/core/atomic-file.ts';
 import { withFileLock } from '../../src/core/file-lock.ts';

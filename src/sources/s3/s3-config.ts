@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { byteSizeSchema } from '../../core/byte-size.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { SourceSpec } from '../registry.ts';
 
@@ -46,21 +47,6 @@ export interface S3Config {
   idScanLimit: number;
 }
 
-/** A byte count: a number, or a string such as `16MiB`, `8M`, `1GiB`. */
-const byteSize = z.union([
-  z.number().int().nonnegative(),
-  z.string().transform((text, ctx) => {
-    const m = /^\s*([0-9]+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*$/i.exec(text);
-    if (!m) {
-      ctx.addIssue({ code: 'custom', message: `'${text}' is not a byte size like 16MiB` });
-      return z.NEVER;
-    }
-    const unit = m[2]!.toLowerCase()[0];
-    const mult = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? GiB : 1;
-    return Number(m[1]) * mult;
-  }),
-]);
-
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 
 const optionsSchema = z.strictObject({
@@ -78,7 +64,7 @@ const optionsSchema = z.strictObject({
   access_key_id_env: envName.optional(),
   secret_access_key_env: envName.optional(),
   session_token_env: envName.optional(),
-  part_size: byteSize
+  part_size: byteSizeSchema
     .pipe(z.number().min(MIN_PART_SIZE, 'must be at least 5 MiB').max(MAX_PART_SIZE, 'must be at most 5 GiB'))
     .optional(),
   upload_concurrency: z.number().int().min(1).max(64).optional(),
