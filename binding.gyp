@@ -15,7 +15,7 @@
     },
     {
       # The FUSE front-end's kernel protocol (libfuse 2.9 low-level API). Headers and the link
-      # stub come with fuse-native's fuse-shared-library; at run time the system's libfuse.so.2
+      # stub come from the fuse-shared-library package; at run time the system's libfuse.so.2
       # (apt libfuse2) is loaded, and without it only this addon fails to load.
       'target_name': 'tessera_fuse',
       'conditions': [
