@@ -9,9 +9,9 @@ import { RemoteSource } from '../../src/client/remote-source.ts';
 import { ensureOwnerCredential, readOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
 import type { BehindTheBack } from '../conformance/fixture.ts';
+import { CHEAP_ARGON2 } from './argon2.ts';
 
-/** Cheap argon2id cost so tests stay fast. */
-export const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
+export { CHEAP_ARGON2 };
 
 /** A node on 127.0.0.1:0 with a fresh home exporting `dir` (linux, as `/disk`) and/or memory (`/mem`). */
 export async function startNode(opts: {

@@ -27,11 +27,10 @@ import { createLogger } from '../../src/core/log.ts';
 import { createCredential, ensureOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
 import { TEMP_PREFIX } from '../../src/sources/local/temp-files.ts';
+import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(repoRoot, 'bin', 'tessera.js');
-/** Cheap argon2id cost so the tests stay fast. */
-const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
 const MiB = 1024 * 1024;
 
 interface Run {

@@ -9,8 +9,7 @@ import { RemoteSource } from '../../src/client/remote-source.ts';
 import { FsError } from '../../src/core/fs-error.ts';
 import { addExport, initHome } from '../../src/core/home.ts';
 import { ensureOwnerCredential, readOwnerCredential } from '../../src/node/credentials.ts';
-
-const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
+import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
 describe('client: a dropped connection', () => {
   let home: string;

@@ -13,10 +13,10 @@ import { loadFuseBinding } from '../../src/frontends/fuse/fuse-binding.ts';
 import { mountedTypeAt } from '../../src/frontends/fuse/fuse-mount.ts';
 import { ensureOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(repoRoot, 'bin', 'tessera.js');
-const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
 
 /** Why FUSE tests cannot run here, or undefined when they can. */
 export function fuseSkipReason(): string | undefined {

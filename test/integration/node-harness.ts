@@ -16,9 +16,9 @@ import type { OpName } from '../../src/protocol/ops.ts';
 import { authMessage, clientProof, nonce, saltedKey } from '../../src/protocol/scram.ts';
 import { type CredentialCaps, createCredential, ensureOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type CreateNodeOptions, type TesseraNode } from '../../src/node/node.ts';
+import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
-/** Cheap argon2id cost so tests stay fast. */
-export const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
+export { CHEAP_ARGON2 };
 
 /** Run the CLI in this process, capturing its output. */
 export async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {

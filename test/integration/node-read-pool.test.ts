@@ -13,8 +13,8 @@ import type { NodeId } from '../../src/core/ids.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { ensureOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
-const CHEAP_ARGON2 = { m: 1024, t: 1, p: 1 };
 const MIB = 1024 * 1024;
 
 /** Bytes that differ at every 4-byte position and from file to file. */

@@ -18,8 +18,7 @@ import {
   removeCredential,
 } from '../../src/node/credentials.ts';
 import { secretMatches } from '../../src/protocol/scram.ts';
-
-const cheap = { m: 1024, t: 1, p: 1 };
+import { CHEAP_ARGON2 as cheap } from '../helpers/argon2.ts';
 
 describe('credential store', () => {
   let home: string;

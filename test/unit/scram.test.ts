@@ -10,8 +10,7 @@ import {
   secretMatches,
   serverSignature,
 } from '../../src/protocol/scram.ts';
-
-const cheap = { m: 1024, t: 1, p: 1 };
+import { CHEAP_ARGON2 as cheap } from '../helpers/argon2.ts';
 
 describe('scram-argon2id', () => {
   it('accepts the right secret, refuses a wrong one and a replayed proof', async () => {
