@@ -107,18 +107,23 @@ export class Catalog implements AsyncDisposable {
    * on the periodic check, and this resolves when it stops (done, or an indexer has work).
    */
   async indexNames(): Promise<void> {
-    this.#filling ??= (async () => {
-      try {
-        // Only while no indexer works: a crawl's writes come first; the next batch calls again.
-        const idle = () => this.#opened && ![...this.#indexers.values()].some((i) => i.busy);
-        while (idle() && this.store.indexNames() > 0) await new Promise((r) => setImmediate(r));
-      } catch (err) {
-        this.#log.warn('filling the name index failed (search scans the rest)', { error: err });
-      } finally {
-        this.#filling = undefined;
-      }
-    })();
+    // Cleared in a `.finally` callback, which runs after the assignment: a run that ends
+    // without awaiting (nothing to index, an indexer busy) must not leave a settled promise
+    // behind, or every later call would return it and the index would never grow again.
+    this.#filling ??= this.#fillNames().finally(() => {
+      this.#filling = undefined;
+    });
     await this.#filling;
+  }
+
+  async #fillNames(): Promise<void> {
+    try {
+      // Only while no indexer works: a crawl's writes come first; the next batch calls again.
+      const idle = () => this.#opened && ![...this.#indexers.values()].some((i) => i.busy);
+      while (idle() && this.store.indexNames() > 0) await new Promise((r) => setImmediate(r));
+    } catch (err) {
+      this.#log.warn('filling the name index failed (search scans the rest)', { error: err });
+    }
   }
 
   /** Search the catalog (see {@link search}). */
