@@ -60,3 +60,24 @@ export function nsToMs(ns: bigint): number {
 export function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
+
+/**
+ * Attributes of an object a Source makes up rather than stores (a directory leading to a
+ * mount point, a virtual directory, a generated file): owned by root, read-only (0555 for a
+ * directory, 0444 for a file), every time `timeNs`.
+ */
+export function syntheticAttr(opts: { kind: 'dir' | 'file'; timeNs: bigint; size?: number }): Attr {
+  const dir = opts.kind === 'dir';
+  return {
+    kind: opts.kind,
+    mode: dir ? 0o555 : 0o444,
+    nlink: dir ? 2 : 1,
+    uid: 0,
+    gid: 0,
+    size: opts.size ?? 0,
+    atimeNs: opts.timeNs,
+    mtimeNs: opts.timeNs,
+    ctimeNs: opts.timeNs,
+    gen: 0,
+  };
+}

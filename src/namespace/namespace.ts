@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Attr } from '../core/attr.ts';
-import { nowNs } from '../core/attr.ts';
+import { nowNs, syntheticAttr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, localPartOf, makeId, type NodeId, rootId } from '../core/ids.ts';
 import { joinPath, splitPath } from '../core/names.ts';
@@ -245,18 +245,7 @@ export class Namespace extends BaseSource {
   }
 
   #syntheticAttr(): Attr {
-    return {
-      kind: 'dir',
-      mode: 0o555,
-      nlink: 2,
-      uid: 0,
-      gid: 0,
-      size: 0,
-      atimeNs: this.#born,
-      mtimeNs: this.#born,
-      ctimeNs: this.#born,
-      gen: 0,
-    };
+    return syntheticAttr({ kind: 'dir', timeNs: this.#born });
   }
 
   async #mountRoot(mount: Mount): Promise<Entry> {

@@ -1,5 +1,5 @@
 import type { Attr } from '../core/attr.ts';
-import { nowNs } from '../core/attr.ts';
+import { nowNs, syntheticAttr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { localPartOf, makeId, type NodeId, rootId } from '../core/ids.ts';
 import { SingleExportSource } from '../sources/base-source.ts';
@@ -64,19 +64,7 @@ export class DiagnosticsSource extends SingleExportSource {
   }
 
   #attr(kind: 'dir' | 'file', size: number): Attr {
-    const now = kind === 'dir' ? this.#born : nowNs();
-    return {
-      kind,
-      mode: kind === 'dir' ? 0o555 : 0o444,
-      nlink: kind === 'dir' ? 2 : 1,
-      uid: 0,
-      gid: 0,
-      size,
-      atimeNs: now,
-      mtimeNs: now,
-      ctimeNs: now,
-      gen: 0,
-    };
+    return syntheticAttr({ kind, size, timeNs: kind === 'dir' ? this.#born : nowNs() });
   }
 
   #entry(i: number): DirEntry {

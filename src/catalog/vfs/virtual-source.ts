@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { msToNs, nowNs, type Attr } from '../../core/attr.ts';
+import { msToNs, nowNs, syntheticAttr, type Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { localPartOf, makeId, rootId, type NodeId } from '../../core/ids.ts';
 import { SingleExportSource } from '../../sources/base-source.ts';
@@ -162,36 +162,12 @@ export class VirtualSource extends SingleExportSource {
   }
 
   #dirAttr(): Attr {
-    const t = this.#born;
-    return {
-      kind: 'dir',
-      mode: 0o555,
-      nlink: 2,
-      uid: 0,
-      gid: 0,
-      size: 0,
-      atimeNs: t,
-      mtimeNs: t,
-      ctimeNs: t,
-      gen: 0,
-    };
+    return syntheticAttr({ kind: 'dir', timeNs: this.#born });
   }
 
   /** Attributes from the catalog document (listings). */
   #docAttr(file: FileDoc): Attr {
-    const t = msToNs(file.mtimeMs);
-    return {
-      kind: 'file',
-      mode: 0o444,
-      nlink: 1,
-      uid: 0,
-      gid: 0,
-      size: file.size,
-      atimeNs: t,
-      mtimeNs: t,
-      ctimeNs: t,
-      gen: 0,
-    };
+    return syntheticAttr({ kind: 'file', timeNs: msToNs(file.mtimeMs), size: file.size });
   }
 
   /** The real file's namespace id, resolved by path when unknown or stale. */
