@@ -200,6 +200,16 @@ describe('virtual directories', () => {
         }),
       /bad regex/,
     );
+    // A glob that makes no regular expression (a reversed range) is refused at create, not
+    // accepted and then failing every listing.
+    assert.throws(
+      () =>
+        vfs.create({
+          path: '/x',
+          body: { mounts: [mount('e', '/', { steps: [{ op: 'glob', pattern: '[z-a].pdf' }] })] },
+        }),
+      (e: unknown) => code('EINVAL')(e) && /bad glob "\[z-a\]\.pdf"/.test((e as Error).message),
+    );
     assert.throws(() => vfs.create({ path: '/x', body: { extra: 1 } }), code('EINVAL'));
     assert.deepEqual(
       vfs.list().map((d) => d.path),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FsError } from '../../core/fs-error.ts';
 import { joinPath, splitPath } from '../../core/names.ts';
+import { pathGlobToRegExp } from './path-glob.ts';
 
 /** What a step does when it matches (after `invert`): go on, or decide and stop. */
 export const ON_MATCH = ['continue', 'include', 'exclude'] as const;
@@ -208,8 +209,16 @@ function withoutStoredFields(op: string, path: string, body: unknown): unknown {
   return rest;
 }
 
-/** Regexes must compile; a bad one is refused at the boundary, not at every readdir. */
+/** Patterns must compile; a bad one is refused at the boundary, not at every readdir. */
 function checkStepPatterns(op: string, path: string, step: Step): void {
+  if (step.op === 'glob') {
+    try {
+      pathGlobToRegExp(step.pattern);
+    } catch (err) {
+      throw FsError.EINVAL(op, path, `bad glob ${JSON.stringify(step.pattern)}: ${(err as Error).message}`);
+    }
+    return;
+  }
   const pattern = step.op === 'regex' ? step.pattern : step.op === 'annotation' ? step.regex : undefined;
   if (pattern === undefined) return;
   try {
