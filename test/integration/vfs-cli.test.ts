@@ -110,6 +110,24 @@ describe('tessera vfs over a home catalog', () => {
     ]);
     assert.equal(preview.code, 0, preview.err);
     assert.match(preview.out, /\(4 files in all\)/);
+    const previewJson = await cli([
+      'vfs',
+      'edit',
+      '/papers',
+      '--home',
+      home,
+      '--mount',
+      'nas:/papers',
+      '--preview',
+      '--json',
+    ]);
+    assert.equal(previewJson.code, 0, previewJson.err);
+    const previewed = JSON.parse(previewJson.out) as { entries: { name: string }[]; files: number };
+    assert.equal(previewed.files, 4, '--json is honoured by edit --preview as by mkdir --preview');
+    assert.deepEqual(
+      previewed.entries.map((e) => e.name),
+      ['2024', 'b.pdf', 'b~testnode.pdf', 'notes.txt'],
+    );
     assert.deepEqual(
       (await cli(['vfs', 'ls', '/papers', '--home', home])).out,
       '2024/\nb.pdf\nnotes.txt\n',

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { text as streamText } from 'node:stream/consumers';
 import { openHomeCatalog } from '../../catalog/catalog-file.ts';
 import { openHome } from '../../core/home.ts';
 import type { ListedEntry, VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
@@ -99,12 +100,7 @@ const MOUNT_HELP = `  --mount SOURCE     a mount: [NODE@]EXPORT[:/PATH] (files o
 async function readBody(io: CliIO, from: string): Promise<unknown> {
   const text =
     from === '-'
-      ? await new Promise<string>((ok, fail) => {
-          const parts: Buffer[] = [];
-          process.stdin.on('data', (c: Buffer) => parts.push(c));
-          process.stdin.on('end', () => ok(Buffer.concat(parts).toString('utf8')));
-          process.stdin.on('error', fail);
-        })
+      ? await streamText(process.stdin)
       : await readFile(resolve(io.cwd, from), 'utf8').catch((err: unknown) => {
           throw FsError.from(err, 'vfs', from);
         });
@@ -153,6 +149,12 @@ function printDoc(io: CliIO, doc: unknown): void {
   io.out(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
+/** What `--preview` prints: the listing and the file count, or with `--json` both as JSON. */
+function printPreview(io: CliIO, preview: { entries: ListedEntry[]; files: number }, json: boolean): void {
+  if (json) printDoc(io, preview);
+  else io.out(`${formatEntries(preview.entries, false)}(${preview.files} files in all)\n`);
+}
+
 /** `tessera vfs mkdir`. */
 export const vfsMkdirCommand: Command = {
   name: 'vfs mkdir',
@@ -189,9 +191,7 @@ ${HOME_OPTION_HELP}
         : { enforce_steps_on_children: values.enforce === true, mounts: mount ? [mount] : [] };
     return withVfs({ io, home: values.home, write: values.preview !== true }, (vfs) => {
       if (values.preview === true) {
-        const preview = vfs.preview({ path, body });
-        if (values.json === true) printDoc(io, preview);
-        else io.out(`${formatEntries(preview.entries, false)}(${preview.files} files in all)\n`);
+        printPreview(io, vfs.preview({ path, body }), values.json === true);
         return 0;
       }
       const doc = vfs.create({ path, body });
@@ -305,8 +305,7 @@ ${HOME_OPTION_HELP}
         body = { enforce_steps_on_children: enforce, mounts };
       }
       if (values.preview === true) {
-        const preview = vfs.preview({ path, body });
-        io.out(`${formatEntries(preview.entries, false)}(${preview.files} files in all)\n`);
+        printPreview(io, vfs.preview({ path, body }), values.json === true);
         return 0;
       }
       const doc = vfs.update({ path, body, rev });
