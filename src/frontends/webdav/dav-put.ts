@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { Handle, Source } from '../../sources/source.ts';
+import type { Handle } from '../../sources/source.ts';
+import { writeAll } from '../write-all.ts';
 import { conditional } from './dav-get.ts';
 import { DavStatusError, type DavRequest, etagOf } from './dav-request.ts';
 
@@ -9,16 +10,6 @@ import { DavStatusError, type DavRequest, etagOf } from './dav-request.ts';
 const WRITE_CHUNK = 1024 * 1024;
 /** Writes in flight while the next chunk arrives. */
 const WRITES_IN_FLIGHT = 2;
-
-/** Write all of `data` at `offset` (a Source may take fewer bytes per call). */
-async function writeAll(view: Source, handle: Handle, offset: number, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { written } = await view.write({ handle, offset: offset + done, data: data.subarray(done) });
-    if (written <= 0) throw FsError.EIO('write', String(handle), 'the source accepted no bytes');
-    done += written;
-  }
-}
 
 /**
  * Copy the request body into an open handle, gathering it into 1 MiB writes with a couple in
@@ -33,7 +24,7 @@ async function receiveBody(dav: DavRequest, handle: Handle): Promise<number> {
   const flush = async () => {
     const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     pending = [];
-    const write = writeAll(view, handle, offset, data);
+    const write = writeAll({ source: view, handle, offset, data, op: 'put', path: dav.path.key });
     // Observed now so a failure while the next chunk arrives is not an unhandled rejection;
     // it is thrown where the write is awaited.
     write.catch(() => undefined);

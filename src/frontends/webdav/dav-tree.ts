@@ -2,6 +2,7 @@ import { httpStatusOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { DirEntry, Entry, Source } from '../../sources/source.ts';
+import { writeAll } from '../write-all.ts';
 import { childOf, type DavPath, hrefOf, isWithin, parentOf, parseDestination } from './dav-paths.ts';
 import { propOfXattr } from './dav-props.ts';
 import { MULTISTATUS_OPEN, statusLine } from './dav-propfind.ts';
@@ -123,7 +124,14 @@ export async function handleMkcol(dav: DavRequest): Promise<void> {
 }
 
 /** Copy a file's bytes into a new file, which appears whole when done. */
-async function copyFile(view: Source, src: Entry, parent: NodeId, name: string): Promise<void> {
+async function copyFile(opts: {
+  view: Source;
+  src: Entry;
+  parent: NodeId;
+  name: string;
+  path: string;
+}): Promise<void> {
+  const { view, src, parent, name, path } = opts;
   const { handle: from } = await view.openFile({ id: src.id, flags: { read: true, write: false } });
   try {
     const created = await view.create({
@@ -137,14 +145,7 @@ async function copyFile(view: Source, src: Entry, parent: NodeId, name: string):
       for (let offset = 0; ;) {
         const bytes = await view.read({ handle: from, offset, length: COPY_CHUNK, into: buf });
         if (bytes.length === 0) break;
-        for (let done = 0; done < bytes.length;) {
-          const { written } = await view.write({
-            handle: created.handle,
-            offset: offset + done,
-            data: bytes.subarray(done),
-          });
-          done += written;
-        }
+        await writeAll({ source: view, handle: created.handle, offset, data: bytes, op: 'copy', path });
         offset += bytes.length;
       }
     } catch (err) {
@@ -180,7 +181,7 @@ async function copyTree(opts: {
 }): Promise<void> {
   const { view, src, parent, name, path, failures } = opts;
   try {
-    if (src.attr.kind === 'file') return await copyFile(view, src, parent, name);
+    if (src.attr.kind === 'file') return await copyFile({ view, src, parent, name, path: path.key });
     if (src.attr.kind === 'symlink') {
       await view.symlink({ parent, name, target: await view.readlink({ id: src.id }) });
       return;
