@@ -165,4 +165,25 @@ describe('local id journal compaction while open', () => {
       ['L', 12, 1, 'after', 0],
     ]);
   });
+
+  it('a rewrite that fails keeps the old journal, which gets what was queued and what follows', async () => {
+    using dirs = localDirs();
+    const j = new IdJournal({ dir: dirs.state, flushDelayMs: 1 });
+    await j.rewrite(() => [['R', 1]]);
+    j.append(['L', 10, 1, 'queued', 0]);
+    // A record that cannot be written (JSON has no bigint) fails the snapshot part-way.
+    await assert.rejects(
+      j.rewrite(() => [['R', 1], ['L', 10, 1, 'queued', 0], [10n]]),
+      (e: unknown) => FsError.is(e) && /BigInt/.test(e.message),
+    );
+    assert.ok(j.lastError !== undefined, 'the failure is kept');
+    j.append(['L', 11, 1, 'after', 0]);
+    await j.close();
+    assert.deepEqual(await new IdJournal({ dir: dirs.state }).load(), [
+      ['R', 1],
+      ['L', 10, 1, 'queued', 0],
+      ['L', 11, 1, 'after', 0],
+    ]);
+    assert.deepEqual(readdirSync(dirs.state), [JOURNAL_FILE], 'no temp file is left');
+  });
 });

@@ -55,32 +55,45 @@ export class IdJournal {
   /**
    * Replace the journal with a snapshot (compaction) and open it for appending. `records`
    * is called at once: records queued before then are part of the snapshot and dropped,
-   * records appended while the snapshot is written follow it.
+   * records appended while the snapshot is written follow it. If the snapshot cannot be
+   * written the old journal stays, and goes on taking appends, the dropped ones first.
    */
   async rewrite(records: () => Iterable<unknown>): Promise<void> {
+    const queued = this.#pending;
     this.#pending = [];
     const snapshot = [...records()];
     // From here on appends wait in memory: nothing may land in the file being replaced.
     await this.#closeFile();
-    await mkdir(this.#dir, { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
+    let failure: unknown;
     try {
-      for (let i = 0; i < snapshot.length; i += 10_000) {
-        const lines = snapshot.slice(i, i + 10_000).map((rec) => JSON.stringify(rec));
-        await fh.write(lines.join('\n') + '\n');
+      await mkdir(this.#dir, { recursive: true });
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        for (let i = 0; i < snapshot.length; i += 10_000) {
+          const lines = snapshot.slice(i, i + 10_000).map((rec) => JSON.stringify(rec));
+          await fh.write(lines.join('\n') + '\n');
+        }
+        await fh.sync();
+      } finally {
+        await fh.close().catch(() => undefined);
       }
-      await fh.sync();
+      await rename(tmp, this.file);
     } catch (err) {
-      await fh.close().catch(() => undefined);
+      failure = err;
       await rm(tmp, { force: true });
-      throw FsError.from(err, 'open', this.file);
-    } finally {
-      await fh.close().catch(() => undefined);
+      this.#pending = [...queued, ...this.#pending];
     }
-    await rename(tmp, this.file);
-    this.#fh = await open(this.file, 'a', 0o600);
+    try {
+      this.#fh = await open(this.file, 'a', 0o600);
+    } catch (err) {
+      failure ??= err;
+    }
     if (this.#pending.length > 0) void this.flush();
+    if (failure !== undefined) {
+      this.#error = failure;
+      throw FsError.from(failure, 'open', this.file);
+    }
   }
 
   /** Queue one record; it is written within `flushDelayMs`. */

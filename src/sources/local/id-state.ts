@@ -74,7 +74,10 @@ export async function openIdState(opts: {
     }
   }
   const snapshot = () => [header, ...table.snapshot()];
-  await journal.rewrite(snapshot);
+  await journal.rewrite(snapshot).catch(async (err: unknown) => {
+    await journal.close();
+    throw err;
+  });
   // Compact again once the journal has grown well past the state it describes.
   let appended = 0;
   let compacting = false;
@@ -85,7 +88,7 @@ export async function openIdState(opts: {
     appended = 0;
     void journal
       .rewrite(snapshot)
-      .catch(() => undefined) // appends continue; the next open compacts
+      .catch(() => undefined) // the old journal goes on taking appends; the next open compacts
       .finally(() => (compacting = false));
   });
   return { table, resolver, journal };
