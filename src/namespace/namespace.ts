@@ -113,9 +113,9 @@ export class Namespace extends BaseSource {
     return m === undefined ? false : m.ro || m.exp.ro;
   }
 
+  /** A rename between two mounts is decided in `doRename` (by the mounts' rename policies). */
   protected override movesAcrossExports(from: NodeId, to: NodeId): boolean {
-    const policyOf = (id: NodeId) => this.table.bySlot(exportIndexOf(id))?.rename;
-    return policyOf(from) === 'copy' || policyOf(to) === 'copy';
+    return exportIndexOf(from) !== 0 && exportIndexOf(to) !== 0;
   }
 
   protected override async doClose(): Promise<void> {
@@ -415,18 +415,18 @@ export class Namespace extends BaseSource {
     const to = this.#mounted(req.newParent, 'rename');
     this.#checkNotBusy(req.parent, req.name, 'rename');
     this.#checkNotBusy(req.newParent, req.newName, 'rename');
-    const across =
-      from.mount !== to.mount &&
-      (from.mount.source !== to.mount.source ||
-        exportIndexOf(from.mount.exp.root) !== exportIndexOf(to.mount.exp.root));
-    if (!across) return from.mount.source.rename({ ...req, parent: from.inner, newParent: to.inner });
+    if (from.mount === to.mount)
+      return from.mount.source.rename({ ...req, parent: from.inner, newParent: to.inner });
     if (from.mount.rename !== 'copy' && to.mount.rename !== 'copy') {
       throw FsError.EXDEV(
         'rename',
         req.name,
-        `${from.mount.path} and ${to.mount.path} are different sources (a mount with rename = "copy" allows moving files by copy)`,
+        `${from.mount.path} and ${to.mount.path} are different mounts (a mount with rename = "copy" allows moving files by copy)`,
       );
     }
+    // Two mounts of one export are one filesystem: a plain rename there.
+    if (from.mount.source === to.mount.source && from.mount.exp.root === to.mount.exp.root)
+      return from.mount.source.rename({ ...req, parent: from.inner, newParent: to.inner });
     await moveAcross({
       from: { source: from.mount.source, parent: from.inner, name: req.name },
       to: { source: to.mount.source, parent: to.inner, name: req.newName },
