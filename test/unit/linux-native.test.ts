@@ -92,6 +92,7 @@ void describe('linux-native: loading', { skip: !linux }, () => {
     assert.equal(constants.XATTR_CREATE, 1);
     assert.equal(constants.XATTR_REPLACE, 2);
     assert.deepEqual([constants.F_RDLCK, constants.F_WRLCK, constants.F_UNLCK], [0, 1, 2]);
+    assert.equal(constants.STAT_BATCH_BYTES, 5 * 8 + 6 * 8 + 4, 'the batched lstat result layout');
   });
 });
 
@@ -577,6 +578,11 @@ void describe('linux-native: batched lstat', { skip: !linux }, () => {
       'ENOENT',
     );
     await rejectsWith(lstatBatch({ dir, names: ['a/b'], map: (st) => st, gone }), 'EINVAL');
+    // A bad name after a first job's worth: refused before any job starts (a started job
+    // failing on the missing directory would otherwise reject with no one listening).
+    const late = [...Array.from({ length: 1030 }, (_, i) => `n${i}`), 'a/b'];
+    await rejectsWith(lstatBatch({ dir: join(dir, 'absent'), names: late, map: (st) => st, gone }), 'EINVAL');
+    await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(await lstatBatch({ dir, names: [], map: (st) => st, gone }), []);
   });
 });

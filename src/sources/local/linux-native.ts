@@ -437,14 +437,15 @@ export async function lstatBatch<T>(opts: {
   const b = binding('statx');
   const { dir, names, map } = opts;
   checkPath(dir, 'dir', 'statx');
+  // All names before any job starts: a throw after one started would leave it unobserved.
+  for (const name of names) {
+    if (name.length === 0 || name.includes('/') || name.includes('\0'))
+      throw sysError('EINVAL', `not a name in a directory: ${inspect(name)}`, 'statx');
+  }
   const out = new Array<T | undefined>(names.length);
   const jobs: Promise<void>[] = [];
   for (let start = 0; start < names.length; start += STAT_BATCH_CHUNK) {
     const chunk = names.slice(start, start + STAT_BATCH_CHUNK);
-    for (const name of chunk) {
-      if (name.length === 0 || name.includes('/') || name.includes('\0'))
-        throw sysError('EINVAL', `not a name in a directory: ${inspect(name)}`, 'statx');
-    }
     const n = chunk.length;
     const buf = new ArrayBuffer(n * STAT_BATCH_BYTES);
     jobs.push(
