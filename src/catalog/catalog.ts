@@ -133,7 +133,7 @@ export class Catalog implements AsyncDisposable {
 
   /** Index state of every mount the catalog knows. */
   status(): MountStatus[] {
-    return indexStatus(this.store);
+    return mountStates(this.store);
   }
 
   /** Crawl a mount again (every mount when `mount` is absent). */
@@ -207,7 +207,7 @@ export class Catalog implements AsyncDisposable {
         .stmt('DELETE FROM files WHERE mount = ? OR (path >= ? AND path < ?)')
         .run(mount, prefix, prefixEnd(prefix));
     });
-    updateMountState(this.store, mount, { state: 'unmounted', files: 0, dirs: 0 });
+    updateMountState(this.store, mount, { state: 'unmounted' });
     this.#log.info('mount left the namespace: its documents were removed', { mount });
   }
 
@@ -245,22 +245,4 @@ export class Catalog implements AsyncDisposable {
       }
     }
   }
-}
-
-/** Index state of every mount, with document counts computed now. */
-export function indexStatus(store: CatalogStore): MountStatus[] {
-  const counts = new Map(
-    (
-      store
-        .stmt(
-          "SELECT mount, sum(kind != 'dir') AS files, sum(kind = 'dir') AS dirs FROM files GROUP BY mount",
-        )
-        .all() as { mount: string; files: number; dirs: number }[]
-    ).map((r) => [r.mount, r]),
-  );
-  return mountStates(store).map((s) => ({
-    ...s,
-    files: counts.get(s.mount)?.files ?? 0,
-    dirs: counts.get(s.mount)?.dirs ?? 0,
-  }));
 }

@@ -10,7 +10,7 @@ export interface MountStatus {
   export: string;
   sourceKind: string;
   state: MountIndexState;
-  /** Documents of the mount now (files and other non-directories / directories). */
+  /** Documents of the mount now (files and other non-directories / directories), counted when read. */
   files: number;
   dirs: number;
   /** Entries seen by the crawl in progress (or the last one). */
@@ -32,8 +32,6 @@ interface Row {
   export: string;
   source_kind: string;
   state: MountIndexState;
-  files: number;
-  dirs: number;
   seen: number;
   crawls: number;
   crawl_started_at: number | null;
@@ -44,13 +42,14 @@ interface Row {
   updated_at: number;
 }
 
-const COLUMNS: Record<keyof Omit<MountStatus, 'mount'>, keyof Row> = {
+/** The fields kept in the row (document counts are not: they are counted from `files`). */
+type StoredFields = Omit<MountStatus, 'mount' | 'files' | 'dirs'>;
+
+const COLUMNS: Record<keyof StoredFields, keyof Row> = {
   node: 'node',
   export: 'export',
   sourceKind: 'source_kind',
   state: 'state',
-  files: 'files',
-  dirs: 'dirs',
   seen: 'seen',
   crawls: 'crawls',
   crawlStartedAt: 'crawl_started_at',
@@ -65,7 +64,7 @@ const COLUMNS: Record<keyof Omit<MountStatus, 'mount'>, keyof Row> = {
 export function updateMountState(
   store: CatalogStore,
   mount: string,
-  fields: Partial<Omit<MountStatus, 'mount' | 'updatedAt'>>,
+  fields: Partial<Omit<StoredFields, 'updatedAt'>>,
 ): void {
   const entries = Object.entries({ ...fields, updatedAt: Date.now() }).filter(([, v]) => v !== undefined);
   const cols = entries.map(([k]) => COLUMNS[k as keyof typeof COLUMNS]);
@@ -79,24 +78,33 @@ export function updateMountState(
   ];
   const defaults = required.filter(([c]) => !cols.includes(c as keyof Row));
   const insertCols = ['mount', ...defaults.map(([c]) => c), ...cols];
-  store.db
-    .prepare(
+  store
+    .stmt(
       `INSERT INTO mounts (${insertCols.join(', ')}) VALUES (${insertCols.map(() => '?').join(', ')}) ` +
         `ON CONFLICT (mount) DO UPDATE SET ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}`,
     )
     .run(mount, ...defaults.map(([, v]) => v), ...values);
 }
 
-/** Every mount's index state, by mount path. */
+/** Every mount's index state, by mount path, with its document counts computed now. */
 export function mountStates(store: CatalogStore): MountStatus[] {
+  const counts = new Map(
+    (
+      store
+        .stmt(
+          "SELECT mount, sum(kind != 'dir') AS files, sum(kind = 'dir') AS dirs FROM files GROUP BY mount",
+        )
+        .all() as { mount: string; files: number; dirs: number }[]
+    ).map((r) => [r.mount, r]),
+  );
   return (store.stmt('SELECT * FROM mounts ORDER BY mount').all() as Row[]).map((r) => ({
     mount: r.mount,
     node: r.node,
     export: r.export,
     sourceKind: r.source_kind,
     state: r.state,
-    files: r.files,
-    dirs: r.dirs,
+    files: counts.get(r.mount)?.files ?? 0,
+    dirs: counts.get(r.mount)?.dirs ?? 0,
     seen: r.seen,
     crawls: r.crawls,
     crawlStartedAt: r.crawl_started_at,

@@ -160,6 +160,7 @@ CREATE TABLE mounts (
   export  TEXT NOT NULL,
   source_kind TEXT NOT NULL,
   state   TEXT NOT NULL,
+  -- Unused: document counts are computed from files when read (mountStates).
   files   INTEGER NOT NULL DEFAULT 0,
   dirs    INTEGER NOT NULL DEFAULT 0,
   seen    INTEGER NOT NULL DEFAULT 0,

@@ -1,6 +1,5 @@
-import { indexStatus } from '../../catalog/catalog.ts';
 import { openHomeCatalog, requestRescan } from '../../catalog/catalog-file.ts';
-import type { MountStatus } from '../../catalog/mount-state.ts';
+import { type MountStatus, mountStates } from '../../catalog/mount-state.ts';
 import { search } from '../../catalog/search.ts';
 import { storageHistory, storageLatest } from '../../catalog/storage.ts';
 import type { CatalogStore } from '../../catalog/store.ts';
@@ -80,7 +79,7 @@ ${HOME_OPTION_HELP}
       io,
       home: values.home,
       fn: async (store) => {
-        let s = indexStatus(store);
+        let s = mountStates(store);
         const columns = io.errColumns?.();
         while (values.wait === true && crawlingNow(s).length > 0) {
           if (columns !== undefined) {
@@ -93,7 +92,7 @@ ${HOME_OPTION_HELP}
             io.err(`\r\x1b[Kindexing ${line}`.slice(0, columns + 4));
           }
           await new Promise((r) => setTimeout(r, 250));
-          s = indexStatus(store);
+          s = mountStates(store);
         }
         if (values.wait === true && columns !== undefined) io.err('\r\x1b[K');
         return s;
@@ -134,7 +133,7 @@ ${HOME_OPTION_HELP}
       home: values.home,
       write: true,
       fn: (store) => {
-        if (mount !== undefined && !indexStatus(store).some((s) => s.mount === mount))
+        if (mount !== undefined && !mountStates(store).some((s) => s.mount === mount))
           throw usageError({ command: 'index rescan', problem: `no indexed mount '${mount}'` });
         requestRescan(store, { mount });
       },
