@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FsError } from '../core/fs-error.ts';
 import { labelSchema, ruleIdOf, ruleInputSchema } from './labels.ts';
+import { parseInput } from './parse-input.ts';
 import type { CatalogStore } from './store.ts';
 
 /** The `format` field of a catalog backup. */
@@ -126,16 +127,12 @@ export function restoreBackup(
   store: CatalogStore,
   raw: unknown,
 ): { documents: number; labelAssignments: number; labelRules: number; credentialsNotRestored: string[] } {
-  const parsed = backupSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw FsError.EINVAL(
-      'catalog restore',
-      issue?.path.join('.') ?? '',
-      `not a catalog backup: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'invalid'}`,
-    );
-  }
-  const b = parsed.data;
+  const b = parseInput({
+    schema: backupSchema,
+    value: raw,
+    op: 'catalog restore',
+    prefix: 'not a catalog backup: ',
+  });
   for (const r of b.labelRules) {
     if (ruleIdOf(r) !== r.id)
       throw FsError.EINVAL('catalog restore', r.id, 'a rule id does not match its rule');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { nameProblem } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
+import { parseInput } from './parse-input.ts';
 import type { CatalogStore } from './store.ts';
 
 /** A label: 1–64 characters, no whitespace, no `,` (labels are listed comma-separated). */
@@ -55,14 +56,6 @@ export const ruleInputSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
-function parseOrEinval<T>(schema: z.ZodType<T>, value: unknown, op: string): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw FsError.EINVAL(op, JSON.stringify(value), `${where}${issue?.message ?? 'invalid'}`);
-}
-
 /** The deterministic id of a rule. */
 export function ruleIdOf(rule: { prefix: string; node?: string | null | undefined; label: string }): string {
   const h = createHash('sha256')
@@ -84,7 +77,7 @@ export function assignLabels(
   store: CatalogStore,
   opts: { path?: string | undefined; inode?: number | undefined; labels: readonly string[] },
 ): LabelAssignment[] {
-  const labels = opts.labels.map((l) => parseOrEinval(labelSchema, l, 'labels add'));
+  const labels = opts.labels.map((l) => parseInput({ schema: labelSchema, value: l, op: 'labels add' }));
   const doc = fileOf(store, opts);
   const now = Date.now();
   store.transaction(() => {
@@ -163,7 +156,11 @@ const toRule = (r: RuleRow): LabelRule => ({
 
 /** Add a rule, or update the `enabled` flag of the same rule (upsert by deterministic id). */
 export function addRule(store: CatalogStore, input: z.input<typeof ruleInputSchema>): LabelRule {
-  const rule = parseOrEinval(ruleInputSchema, input, 'labels rule add');
+  const rule = parseInput({
+    schema: ruleInputSchema,
+    value: input,
+    op: 'labels rule add',
+  });
   const id = ruleIdOf(rule);
   store.transaction(() => {
     store

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { FsError } from '../core/fs-error.ts';
 import type { FileDoc } from './file-doc.ts';
 import { labelSchema } from './labels.ts';
+import { parseInput } from './parse-input.ts';
 import { type CatalogStore, dirPrefix, type FileRow, prefixEnd, toDoc } from './store.ts';
 
 /** Search input (validated with zod at every boundary that calls {@link search}). */
@@ -52,12 +52,7 @@ function likeLiteral(text: string): string {
  * scan names until a page is full.
  */
 export function search(store: CatalogStore, input: SearchQuery): SearchPage {
-  const parsed = searchQuerySchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw FsError.EINVAL('search', issue?.path.join('.') ?? '', issue?.message ?? 'invalid query');
-  }
-  const q = parsed.data;
+  const q = parseInput({ schema: searchQuerySchema, value: input, op: 'search' });
   const where: string[] = [];
   const args: unknown[] = [];
   const fts: string[] = [];
