@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FsError } from '../core/fs-error.ts';
-import { labelSchema, ruleIdOf, ruleInputSchema } from './labels.ts';
+import { labelSchema, listRules, ruleIdOf, ruleInputSchema } from './labels.ts';
 import { parseInput } from './parse-input.ts';
 import type { CatalogStore } from './store.ts';
 
@@ -75,23 +75,7 @@ export function createBackup(
       created_at: number;
     }[]
   ).map((a) => ({ fileId: a.file_id, label: a.label, path: a.path, createdAt: a.created_at }));
-  const labelRules = (
-    store.stmt('SELECT id, prefix, node, label, enabled, created_at FROM label_rules ORDER BY id').all() as {
-      id: string;
-      prefix: string;
-      node: string | null;
-      label: string;
-      enabled: number;
-      created_at: number;
-    }[]
-  ).map((r) => ({
-    id: r.id,
-    prefix: r.prefix,
-    node: r.node,
-    label: r.label,
-    enabled: r.enabled === 1,
-    createdAt: r.created_at,
-  }));
+  const labelRules = listRules(store);
   const credentials = (opts.credentials ?? []).map((c) =>
     Object.fromEntries(Object.entries(c).filter(([k]) => !SECRET_KEYS.test(k) || k === 'id')),
   ) as CatalogBackup['credentials'];
