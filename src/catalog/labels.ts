@@ -120,18 +120,22 @@ export function listAssignments(
   store: CatalogStore,
   opts: { fileId?: string | undefined; label?: string | undefined } = {},
 ): LabelAssignment[] {
+  // The file's path now where it is indexed, else the path it had when labelled.
+  const select =
+    'SELECT a.file_id, a.label, coalesce(f.path, a.path) AS path, a.created_at FROM label_assignments a ' +
+    'LEFT JOIN files f ON f.file_id = a.file_id';
   const rows = (
     opts.fileId !== undefined
-      ? store.stmt('SELECT * FROM label_assignments WHERE file_id = ? ORDER BY label').all(opts.fileId)
+      ? store.stmt(`${select} WHERE a.file_id = ? ORDER BY a.label`).all(opts.fileId)
       : opts.label !== undefined
-        ? store.stmt('SELECT * FROM label_assignments WHERE label = ? ORDER BY path').all(opts.label)
-        : store.stmt('SELECT * FROM label_assignments ORDER BY path, label').all()
+        ? store.stmt(`${select} WHERE a.label = ? ORDER BY path`).all(opts.label)
+        : store.stmt(`${select} ORDER BY path, a.label`).all()
   ) as AssignmentRow[];
   return rows.map((r) => ({
     id: `la:${r.file_id}:${r.label}`,
     fileId: r.file_id,
     label: r.label,
-    path: store.fileById(r.file_id)?.path ?? r.path,
+    path: r.path,
     createdAt: r.created_at,
   }));
 }

@@ -8,6 +8,7 @@ import {
   addRule,
   assignLabels,
   effectiveLabels,
+  listAssignments,
   listLabels,
   removeRule,
   setRuleEnabled,
@@ -155,6 +156,11 @@ describe('label cache', () => {
     addRule(store, { prefix: '/docs/home/', label: 'beta-only', node: 'beta' });
     store.write([{ op: 'upsert', file: { ...p, path: '/docs/home/p.pdf' } }]);
     assert.deepEqual(labelsAt(store, '/docs/home/p.pdf'), ['home', 'urgent', 'work']);
+    assert.deepEqual(
+      listAssignments(store, { label: 'urgent' }).map((a) => a.path),
+      ['/docs/home/p.pdf'],
+      'an assignment shows where its file is now',
+    );
     store.write([{ op: 'upsert', file: { ...p, path: '/docs/p.pdf' } }]);
     assert.deepEqual(labelsAt(store, '/docs/p.pdf'), ['urgent', 'work']);
     // Assignments survive re-indexing: removed and seen again, the file has its labels back.
