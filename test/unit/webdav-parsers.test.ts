@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
-import { parseRange } from '../../src/frontends/webdav/dav-get.ts';
+import { parseRange } from '../../src/frontends/http-conditions.ts';
 import { parseIfHeader, submittedTokens } from '../../src/frontends/webdav/dav-if.ts';
 import { DavLockManager, MAX_LOCK_SECONDS, parseTimeout } from '../../src/frontends/webdav/dav-locks.ts';
 import { davPath, hrefOf, parseDavPath, parseDestination } from '../../src/frontends/webdav/dav-paths.ts';

@@ -1,12 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { Entry, Source } from '../../sources/source.ts';
+import type { Source } from '../../sources/source.ts';
 import { sendFileBody } from '../send-file.ts';
-import { contentTypeOf } from '../webdav/dav-content-type.ts';
-import { etagOf, fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } from './paths.ts';
+import { contentTypeOf } from '../content-type.ts';
+import { etagOf, headerOf, httpDateOf, preconditions, requestedRange } from '../http-conditions.ts';
+import { fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } from './paths.ts';
 
 /** Bytes read from the Source per call while streaming a download. */
 const READ_CHUNK = 1024 * 1024;
@@ -49,70 +49,6 @@ export function sha256Of(field: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** A `Range` header's one byte range within `size`; undefined when the whole file is wanted. */
-export function parseRange(
-  header: string | undefined,
-  size: number,
-): { start: number; end: number } | undefined {
-  if (header === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  // Several ranges, or another unit: serving the whole file is allowed (RFC 9110 §14.2).
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) throw rangeError(size);
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return undefined;
-  }
-  if (start >= size) throw rangeError(size);
-  return { start, end };
-}
-
-/** An unsatisfiable range: 416 with the size, as RFC 9110 asks. */
-export class RangeNotSatisfiable extends Error {
-  constructor(readonly size: number) {
-    super(`range not satisfiable (size ${size})`);
-  }
-}
-
-function rangeError(size: number): RangeNotSatisfiable {
-  return new RangeNotSatisfiable(size);
-}
-
-/** A request header as one string (repeated fields joined with commas). */
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function httpDate(attr: Attr): string {
-  return new Date(Number(attr.mtimeNs / 1_000_000n)).toUTCString();
-}
-
-/** Whether a conditional GET may answer 304 (`If-None-Match`, else `If-Modified-Since`). */
-function notModified(req: IncomingMessage, etag: string, attr: Attr): boolean {
-  const inm = header(req, 'if-none-match');
-  if (inm !== undefined) return inm.trim() === '*' || inm.split(',').some((t) => t.trim() === etag);
-  const ims = header(req, 'if-modified-since');
-  if (ims === undefined) return false;
-  const since = Date.parse(ims);
-  return !Number.isNaN(since) && Math.floor(Number(attr.mtimeNs / 1_000_000n) / 1000) * 1000 <= since;
-}
-
-/** Whether `If-Range` (if any) still names this version, so the range applies. */
-function rangeStillValid(req: IncomingMessage, etag: string, attr: Attr): boolean {
-  const ifRange = header(req, 'if-range');
-  if (ifRange === undefined) return true;
-  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return ifRange === etag;
-  return ifRange === httpDate(attr);
-}
-
 /** Read the whole file to get its SHA-256 (base64). */
 async function digestFile(source: Source, id: NodeId): Promise<string> {
   const { handle } = await source.openFile({ id, flags: { read: true, write: false } });
@@ -150,42 +86,40 @@ export async function sendContent(opts: {
   if (entry.attr.kind === 'dir') throw FsError.EISDIR('download', entry.path);
   if (entry.attr.kind !== 'file') throw FsError.EINVAL('download', entry.path, 'not a regular file');
   const { attr } = entry;
-  const etag = etagOf(entry.id, attr);
+  const etag = etagOf(entry);
   const headers: Record<string, string> = {
     etag,
-    'last-modified': httpDate(attr),
+    'last-modified': httpDateOf(entry),
     'accept-ranges': 'bytes',
     'cache-control': 'private, no-cache',
     // Served from the node's own origin: never let a stored HTML file run as a page there.
     'content-security-policy': 'sandbox',
     'x-content-type-options': 'nosniff',
   };
-  if (notModified(req, etag, attr)) {
+  const outcome = preconditions({ req, entry, read: true });
+  if (outcome.status === 412) throw new PreconditionFailed(outcome.reason);
+  if (outcome.status === 304) {
     res.writeHead(304, headers);
     res.end();
     return;
   }
   let digest = opts.digests.get(etag);
-  if (digest === undefined && sha256Wanted(header(req, 'want-repr-digest'))) {
+  if (digest === undefined && sha256Wanted(headerOf(req, 'want-repr-digest'))) {
     digest = await digestFile(source, entry.id);
     opts.digests.set(etag, digest);
   }
   if (digest !== undefined) headers['repr-digest'] = digestField(digest);
-  let range: { start: number; end: number } | undefined;
-  try {
-    range = rangeStillValid(req, etag, attr) ? parseRange(header(req, 'range'), attr.size) : undefined;
-  } catch (err) {
-    if (!(err instanceof RangeNotSatisfiable)) throw err;
-    res.writeHead(416, { ...headers, 'content-range': `bytes */${err.size}`, 'content-length': '0' });
+  const range = requestedRange(req, entry);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...headers, 'content-range': `bytes */${attr.size}`, 'content-length': '0' });
     res.end();
     return;
   }
-  const start = range?.start ?? 0;
-  const end = range?.end ?? attr.size - 1;
-  const length = Math.max(0, end - start + 1);
+  const { start, end } = range ?? { start: 0, end: attr.size };
+  const length = end - start;
   headers['content-type'] = contentTypeOf(entry.path.slice(entry.path.lastIndexOf('/') + 1));
   headers['content-length'] = String(length);
-  if (range) headers['content-range'] = `bytes ${start}-${end}/${attr.size}`;
+  if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${attr.size}`;
   res.writeHead(range ? 206 : 200, headers);
   if (opts.head || length === 0) {
     if (!range && digest === undefined) opts.digests.set(etag, createHash('sha256').digest('base64'));
@@ -201,7 +135,7 @@ export async function sendContent(opts: {
       source,
       handle,
       start,
-      end: end + 1,
+      end,
       res,
       onBytes: hash && ((bytes) => hash.update(bytes)),
     });
@@ -248,12 +182,13 @@ export async function receiveContent(opts: {
     throw err;
   });
   if (existing?.attr.kind === 'dir') throw FsError.EISDIR('upload', path);
-  checkWritePreconditions(req, existing);
+  const outcome = preconditions({ req, entry: existing, read: false });
+  if (outcome.status === 412) throw new PreconditionFailed(outcome.reason);
   if (existing !== undefined && !opts.overwrite)
     throw FsError.EEXIST('upload', path, 'file exists (overwrite=false)');
-  const expected = sha256Of(header(req, 'content-digest')) ?? sha256Of(header(req, 'repr-digest'));
+  const expected = sha256Of(headerOf(req, 'content-digest')) ?? sha256Of(headerOf(req, 'repr-digest'));
   const declared =
-    header(req, 'content-length') === undefined ? undefined : Number(header(req, 'content-length'));
+    headerOf(req, 'content-length') === undefined ? undefined : Number(headerOf(req, 'content-length'));
 
   const created = await source.create({
     parent: parent.id,
@@ -307,20 +242,5 @@ export async function receiveContent(opts: {
     return { created: existing === undefined, info, digest };
   } finally {
     if (!done) await source.closeFile({ handle: created.handle, abort: true }).catch(() => undefined);
-  }
-}
-
-function checkWritePreconditions(req: IncomingMessage, existing: Entry | undefined): void {
-  const ifMatch = header(req, 'if-match');
-  if (ifMatch !== undefined) {
-    const current = existing === undefined ? undefined : etagOf(existing.id, existing.attr);
-    const ok =
-      current !== undefined &&
-      (ifMatch.trim() === '*' || ifMatch.split(',').some((t) => t.trim() === current));
-    if (!ok) throw new PreconditionFailed('If-Match: the file is not at that version');
-  }
-  const inm = header(req, 'if-none-match');
-  if (inm?.trim() === '*' && existing !== undefined) {
-    throw new PreconditionFailed('If-None-Match: * but the file exists');
   }
 }

@@ -3,6 +3,7 @@ import type { Attr } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { rootId, type NodeId } from '../../core/ids.ts';
 import { joinPath, splitPath } from '../../core/names.ts';
+import { etagOf } from '../http-conditions.ts';
 import type { Entry, Source } from '../../sources/source.ts';
 
 /** Ids remembered at most by a {@link PathIndex}. */
@@ -84,11 +85,6 @@ export async function resolveParent(opts: {
   return { parent, name, path };
 }
 
-/** The entity tag of a file version: changes whenever its id, size, mtime or generation do. */
-export function etagOf(id: NodeId, attr: Attr): string {
-  return `"${id.toString(36)}-${attr.gen.toString(36)}-${attr.size.toString(36)}-${attr.mtimeNs.toString(36)}"`;
-}
-
 /** Schema of a file's description in API answers. */
 export const fileInfoSchema = z.object({
   path: z.string(),
@@ -123,6 +119,6 @@ export function fileInfo(opts: { path: string; id: NodeId; attr: Attr }): FileIn
     mtime: isoOf(attr.mtimeNs),
     mtime_ns: attr.mtimeNs.toString(),
     ctime: isoOf(attr.ctimeNs),
-    etag: etagOf(id, attr),
+    etag: etagOf({ id, attr }),
   };
 }

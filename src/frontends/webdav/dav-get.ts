@@ -1,58 +1,22 @@
 import { FsError } from '../../core/fs-error.ts';
-import { nsToMs } from '../../core/attr.ts';
 import type { Entry } from '../../sources/source.ts';
 import { sendFileBody } from '../send-file.ts';
-import { contentTypeOf } from './dav-content-type.ts';
+import { contentTypeOf } from '../content-type.ts';
+import { etagOf, httpDateOf, preconditions, requestedRange } from '../http-conditions.ts';
 import { hrefOf, childOf } from './dav-paths.ts';
-import { DavStatusError, type DavRequest, etagOf } from './dav-request.ts';
+import { DavStatusError, type DavRequest } from './dav-request.ts';
 import { escapeXml } from './dav-xml.ts';
 
-/** A byte range `[start, end)` of a file, or undefined for the whole file. */
-type ByteRange = { start: number; end: number } | undefined;
-
 /**
- * The single range a `Range` header asks for within `size` bytes: undefined to send the whole
- * file (no header, a unit other than bytes, several ranges), or `'unsatisfiable'` (416).
+ * Apply `If-Match`, `If-None-Match` (and for reads `If-Modified-Since`) to the resource's
+ * current version; true when 304 was sent, 412 thrown when a precondition fails.
  */
-export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' {
-  if (header === undefined) return undefined;
-  const m = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header.trim());
-  if (!m) return undefined;
-  const [, first = '', last = ''] = m;
-  if (first === '' && last === '') return undefined;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size };
-  }
-  const start = Number(first);
-  if (start >= size) return 'unsatisfiable';
-  const end = last === '' ? size : Math.min(size, Number(last) + 1);
-  if (end <= start) return undefined;
-  return { start, end };
-}
-
-/** Whether an `If-Match` / `If-None-Match` list names `etag` (or is `*`). */
-function etagListHas(header: string, etag: string): boolean {
-  return header
-    .split(',')
-    .map((t) => t.trim().replace(/^W\//, ''))
-    .some((t) => t === '*' || t === etag);
-}
-
-/** Apply `If-Match` and `If-None-Match` to an existing resource; true when 304 was sent. */
 export function conditional(dav: DavRequest, entry: Entry | undefined, read: boolean): boolean {
-  const { headers } = dav.req;
-  const etag = entry ? etagOf(entry) : undefined;
-  if (headers['if-match'] !== undefined && (etag === undefined || !etagListHas(headers['if-match'], etag)))
-    throw new DavStatusError(412, 'If-Match does not match the current entity tag');
-  const none = headers['if-none-match'];
-  if (none !== undefined && etag !== undefined && etagListHas(none, etag)) {
-    if (!read) throw new DavStatusError(412, 'If-None-Match matches the current entity tag');
-    dav.res.writeHead(304, { ETag: etag }).end();
-    return true;
-  }
-  return false;
+  const outcome = preconditions({ req: dav.req, entry, read });
+  if (outcome.status === 412) throw new DavStatusError(412, outcome.reason);
+  if (outcome.status !== 304) return false;
+  dav.res.writeHead(304, { ETag: etagOf(entry!) }).end();
+  return true;
 }
 
 /** GET and HEAD: a file's bytes (one range at most), or a small HTML index of a collection. */
@@ -62,14 +26,11 @@ export async function handleGet(dav: DavRequest, opts: { head: boolean }): Promi
   if (entry.attr.kind === 'dir') return sendIndex(dav, entry, opts.head);
   if (entry.attr.kind !== 'file') throw FsError.EINVAL('get', dav.path.key, 'not a regular file');
   const size = entry.attr.size;
-  const etag = etagOf(entry);
-  const ifRange = dav.header('if-range');
-  const range =
-    ifRange === undefined || ifRange.trim() === etag ? parseRange(dav.req.headers.range, size) : undefined;
+  const range = requestedRange(dav.req, entry);
   const headers: Record<string, string | number> = {
     'Content-Type': contentTypeOf(dav.path.segments.at(-1) ?? ''),
-    ETag: etag,
-    'Last-Modified': new Date(nsToMs(entry.attr.mtimeNs)).toUTCString(),
+    ETag: etagOf(entry),
+    'Last-Modified': httpDateOf(entry),
     'Accept-Ranges': 'bytes',
   };
   if (range === 'unsatisfiable') {

@@ -1,9 +1,9 @@
 import { nsToMs } from '../../core/attr.ts';
 import type { Caps, Entry, Source } from '../../sources/source.ts';
-import { contentTypeOf } from './dav-content-type.ts';
+import { contentTypeOf } from '../content-type.ts';
 import type { DavLock } from './dav-locks.ts';
 import type { DavPath } from './dav-paths.ts';
-import { etagOf } from './dav-request.ts';
+import { etagOf } from '../http-conditions.ts';
 import { DAV_NS, escapeXml, propElement } from './dav-xml.ts';
 
 /** A property name: namespace URI and local name. */

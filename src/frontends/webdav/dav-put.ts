@@ -4,7 +4,8 @@ import type { NodeId } from '../../core/ids.ts';
 import type { Handle } from '../../sources/source.ts';
 import { writeAll } from '../write-all.ts';
 import { conditional } from './dav-get.ts';
-import { DavStatusError, type DavRequest, etagOf } from './dav-request.ts';
+import { etagOf } from '../http-conditions.ts';
+import { DavStatusError, type DavRequest } from './dav-request.ts';
 
 /** Request bytes gathered into one Source write. */
 const WRITE_CHUNK = 1024 * 1024;

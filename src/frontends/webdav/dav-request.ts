@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FsError } from '../../core/fs-error.ts';
+import { etagOf, headerOf } from '../http-conditions.ts';
 import { exportIndexOf, type NodeId, rootId } from '../../core/ids.ts';
 import type { Grant } from '../../namespace/authorization.ts';
 import type { Caps, Entry, ExportInfo, Source } from '../../sources/source.ts';
@@ -7,18 +8,6 @@ import { evaluateIf, type IfList, parseIfHeader, submittedTokens } from './dav-i
 import type { DavLockManager } from './dav-locks.ts';
 import { type DavPath, parentOf, parseDavPath } from './dav-paths.ts';
 import { MAX_XML_BODY, parseXml, type XmlElement } from './dav-xml.ts';
-
-/** A request header as one string (repeated headers joined with ', '). */
-export function headerOf(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-/** The strong entity tag of a file or collection: id, mtime and size. */
-export function etagOf(entry: Entry): string {
-  const { attr } = entry;
-  return `"${entry.id.toString(16)}-${attr.mtimeNs.toString(16)}-${attr.size.toString(16)}"`;
-}
 
 /**
  * One authenticated WebDAV request: the principal's view of the namespace, the resource path,
