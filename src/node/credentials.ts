@@ -8,6 +8,7 @@ import { FsError } from '../core/fs-error.ts';
 import { ARGON2_DEFAULTS, type Argon2Params, makeVerifier, type Verifier } from '../protocol/scram.ts';
 import type { CredentialCaps } from '../namespace/authorization.ts';
 import { appendAudit } from './audit.ts';
+import { fileStamp } from './file-stamp.ts';
 
 /**
  * The node's credentials: access key ids with what they may do, and for each only the
@@ -239,6 +240,42 @@ export async function findCredential(opts: {
 }): Promise<CredentialRecord | undefined> {
   if (!isKeyId(opts.id)) return undefined;
   return (await readStore(opts.home))?.credentials.find((c) => c.id === opts.id);
+}
+
+/**
+ * The credential store as a running node reads it: HTTP clients present a credential on
+ * every request and sessions are checked for revocation every few seconds, so the file is
+ * read and validated again only when its stamp changed (one stat per look). A credential
+ * disabled or removed by `tessera credentials` (another process) is seen at the next look.
+ */
+export class CredentialCache {
+  readonly #home: string;
+  #cached: { stamp: string; store: Promise<Store | undefined> } | undefined;
+
+  constructor(opts: { home: string }) {
+    this.#home = opts.home;
+  }
+
+  /** The credentials now, with the stamp of the store they were read from. */
+  async current(): Promise<{ stamp: string; credentials: readonly CredentialRecord[] }> {
+    const stamp = await fileStamp(credentialsFile(this.#home));
+    let cached = this.#cached;
+    if (cached?.stamp !== stamp) {
+      const store = readStore(this.#home);
+      cached = this.#cached = { stamp, store };
+      // A failed read is not kept: the next look tries again.
+      void store.catch(() => {
+        if (this.#cached === cached) this.#cached = undefined;
+      });
+    }
+    return { stamp, credentials: (await cached.store)?.credentials ?? [] };
+  }
+
+  /** The credential with access key id `id` (verifier included), or undefined. */
+  async find(id: string): Promise<CredentialRecord | undefined> {
+    if (!isKeyId(id)) return undefined;
+    return (await this.current()).credentials.find((c) => c.id === id);
+  }
 }
 
 function notFound(op: string, id: string): FsError {

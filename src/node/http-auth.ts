@@ -20,8 +20,8 @@ const VERIFIED_MAX = 1024;
  * audited and counted, and the per-address growing delay of the auth throttle. The secret is
  * checked against the stored argon2id verifier; since HTTP clients present it on every
  * request, a verified pair is remembered (as a SHA-256 digest, never the secret) for a few
- * minutes — the record is still read every time, so a disabled or removed credential stops
- * working at once.
+ * minutes — the record is still looked up every time (see `CredentialCache`), so a disabled
+ * or removed credential stops working at once.
  */
 export class HttpAuthenticator {
   readonly #find: (keyId: string) => Promise<CredentialRecord | undefined>;

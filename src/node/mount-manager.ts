@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { CachingSource } from '../client/cache/caching-source.ts';
 import { KnownNodes } from '../client/known-nodes.ts';
@@ -13,6 +12,7 @@ import { AliasSource, type AliasStatus } from '../namespace/alias-source.ts';
 import type { Backoff } from '../namespace/endpoint.ts';
 import type { Namespace } from '../namespace/namespace.ts';
 import type { Source } from '../sources/source.ts';
+import { fileStamp } from './file-stamp.ts';
 import type { MountCounters } from './metrics.ts';
 import { mountCredential, mountCredentialsFile } from './mount-credentials.ts';
 
@@ -131,7 +131,7 @@ export class MountManager implements AsyncDisposable {
     if (this.#closed) return;
     const file = homePaths(this.#home).configFile;
     // A new secret for a handle (tessera mount again) changes the credential store only.
-    const stamp = `${await stampOf(file)}|${await stampOf(mountCredentialsFile(this.#home))}`;
+    const stamp = `${await fileStamp(file)}|${await fileStamp(mountCredentialsFile(this.#home))}`;
     if (stamp === this.#stamp) return;
     let mounts: MountEntry[];
     try {
@@ -293,10 +293,4 @@ export class MountManager implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** A cheap change stamp of a file (inode, size, mtime), or `none`. */
-async function stampOf(file: string): Promise<string> {
-  const st = await stat(file).catch(() => undefined);
-  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
 }

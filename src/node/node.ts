@@ -2,7 +2,6 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { listenProblem, nodeNameOf, splitListen } from '../core/config.ts';
 import { FsError } from '../core/fs-error.ts';
@@ -22,13 +21,7 @@ import { MAX_EXPORT_INDEX } from '../core/ids.ts';
 import type { Argon2Params } from '../protocol/scram.ts';
 import { AuditLog } from './audit.ts';
 import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
-import {
-  credentialsFile,
-  ensureOwnerCredential,
-  findCredential,
-  probeVerifier,
-  readOwnerCredential,
-} from './credentials.ts';
+import { CredentialCache, ensureOwnerCredential, probeVerifier, readOwnerCredential } from './credentials.ts';
 import { addMountEntry, removeMountEntry } from './mount-admin.ts';
 import { ExportRegistry } from './export-registry.ts';
 import { KeyedMutex } from './file-ops.ts';
@@ -290,13 +283,14 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     home: root,
     onError: (err) => log.error('audit log write failed', { error: err }),
   });
+  const credentials = new CredentialCache({ home: root });
   const env: SessionEnv = {
     source: namespace,
     exportOfSlot: (slot) => namespace.table.bySlot(slot)?.exp.name,
     nodeId: home.identity.id,
     nodeName,
     credentials: {
-      find: (keyId) => findCredential({ home: root, id: keyId }),
+      find: (keyId) => credentials.find(keyId),
       probe: (keyId) => probeVerifier({ home: root, keyId }),
     },
     audit,
@@ -349,7 +343,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   });
 
   const httpAuth = new HttpAuthenticator({
-    find: (keyId) => env.credentials.find(keyId),
+    find: (keyId) => credentials.find(keyId),
     exportOfSlot: env.exportOfSlot,
     throttle: env.throttle,
     audit,
@@ -372,7 +366,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         authenticate: (a) => httpAuth.authenticate(a),
         view: (grant) => new AuthorizedSource({ inner: namespace, authz: httpAuth.authorizer(grant) }),
         grantOf: async (credentialId) => {
-          const record = await findCredential({ home: root, id: credentialId });
+          const record = await credentials.find(credentialId);
           return record === undefined || record.disabled ? undefined : grantOfRecord(record);
         },
         status,
@@ -514,14 +508,13 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     if (checking || closing) return;
     checking = true;
     try {
-      const st = await stat(credentialsFile(root)).catch(() => undefined);
-      const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
-      if (stamp === storeStamp) return;
-      storeStamp = stamp;
+      const store = await credentials.current();
+      if (store.stamp === storeStamp) return;
+      storeStamp = store.stamp;
       for (const s of sessions) {
         const id = s.credentialId;
         if (id === undefined) continue;
-        const record = await findCredential({ home: root, id });
+        const record = store.credentials.find((c) => c.id === id);
         if (record && !record.disabled) continue;
         log.info('ending the sessions of a revoked credential', { session: s.id, credential: id });
         void s.revoke(record ? 'credential disabled' : 'credential removed');

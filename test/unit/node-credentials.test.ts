@@ -7,6 +7,7 @@ import { FsError } from '../../src/core/fs-error.ts';
 import { auditFile } from '../../src/node/audit.ts';
 import {
   createCredential,
+  CredentialCache,
   credentialsFile,
   disableCredential,
   ensureOwnerCredential,
@@ -71,6 +72,27 @@ describe('credential store', () => {
       .map((l) => JSON.parse(l) as { event: string; id: string });
     const mine = audit.filter((a) => a.id === id).map((a) => a.event);
     assert.deepEqual(mine, ['credential-created', 'credential-disabled', 'credential-removed']);
+  });
+
+  it('a running node reads the store again only once it changed, and sees every change', async () => {
+    const cache = new CredentialCache({ home });
+    const { id } = await createCredential({ home, name: 'cached', argon2: cheap });
+    const first = await cache.find(id);
+    assert.equal(first?.name, 'cached');
+    assert.equal(first?.disabled, false);
+    assert.equal(await cache.find(id), first, 'an unchanged store is not read again');
+    assert.equal(await cache.find('not-a-key-id'), undefined);
+    await disableCredential({ home, id });
+    assert.equal((await cache.find(id))?.disabled, true, 'a disable by another writer is seen at once');
+    const { stamp } = await cache.current();
+    await removeCredential({ home, id });
+    const now = await cache.current();
+    assert.notEqual(now.stamp, stamp);
+    assert.equal(
+      now.credentials.find((c) => c.id === id),
+      undefined,
+      'a removal is seen at once',
+    );
   });
 
   it('refuses bad names and empty export lists', async () => {
