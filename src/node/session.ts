@@ -629,11 +629,15 @@ export class Session {
       this.#countOut(ws.sendText(frame, wake));
       return;
     }
-    const data = Buffer.isBuffer(frame) ? frame : Buffer.concat(frame);
-    this.#countOut(data.length);
-    const headroom =
-      lease !== undefined && Buffer.isBuffer(frame) ? frame.byteOffset - lease.buf.byteOffset : 0;
-    ws.sendBinary(data, { headroom }, wake);
+    // Parts (prefix, header, bytes a Source returned) are joined by the socket, into the frame.
+    if (!Buffer.isBuffer(frame)) {
+      this.#countOut(frame.reduce((n, b) => n + b.length, 0));
+      ws.sendBinary(frame, {}, wake);
+      return;
+    }
+    this.#countOut(frame.length);
+    const headroom = lease !== undefined ? frame.byteOffset - lease.buf.byteOffset : 0;
+    ws.sendBinary(frame, { headroom }, wake);
   }
 
   #countOut(bytes: number): void {

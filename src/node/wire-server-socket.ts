@@ -388,22 +388,34 @@ export class ServerWireSocket extends EventEmitter {
   // Sending -------------------------------------------------------------------------------
 
   /**
-   * One unmasked frame. `headroom` bytes in front of `payload` (in its memory) are free: the
-   * header goes there and the frame is written as that one buffer; otherwise header and
-   * payload are joined into a fresh one (both ways a single write, which TLS encrypts in place).
+   * One unmasked frame carrying `parts` joined. `headroom` bytes in front of a single part
+   * (in its memory) are free: the header goes there and the frame is written as that one
+   * buffer; otherwise header and parts are copied into a fresh one (both ways a single
+   * write, which TLS encrypts in place).
    */
-  #sendFrame(opcode: number, payload: Buffer, headroom: number, cb?: (err?: Error | null) => void): void {
-    const length = payload.length;
+  #sendFrame(
+    opcode: number,
+    parts: Buffer | readonly Buffer[],
+    headroom: number,
+    cb?: (err?: Error | null) => void,
+  ): void {
+    const one = Buffer.isBuffer(parts) ? parts : parts.length === 1 ? parts[0]! : undefined;
+    let length = 0;
+    if (one !== undefined) length = one.length;
+    else for (const p of parts as readonly Buffer[]) length += p.length;
     const headLength = length >= 65536 ? 10 : length > 125 ? 4 : 2;
     let frame: Buffer;
-    if (headroom >= headLength) {
-      frame = Buffer.from(payload.buffer, payload.byteOffset - headLength, headLength + length);
-      writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length });
+    if (one !== undefined && headroom >= headLength) {
+      frame = Buffer.from(one.buffer, one.byteOffset - headLength, headLength + length);
     } else {
       frame = Buffer.allocUnsafe(headLength + length);
-      writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length });
-      payload.copy(frame, headLength);
+      let at = headLength;
+      for (const p of one !== undefined ? [one] : (parts as readonly Buffer[])) {
+        p.copy(frame, at);
+        at += p.length;
+      }
     }
+    writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length });
     this.#writer.write(frame, cb);
   }
 
@@ -420,11 +432,16 @@ export class ServerWireSocket extends EventEmitter {
   }
 
   /**
-   * Send one binary message. `headroom`: bytes free in front of `data` in its memory (a READ
-   * answer built in a pooled buffer), so the frame header needs no copy of the bytes.
-   * `cb` runs once the socket took it (or with an error when it cannot be sent).
+   * Send one binary message: `data`, or several parts joined (copied once, into the frame).
+   * `headroom`: bytes free in front of a single `data` in its memory (a READ answer built in
+   * a pooled buffer), so the frame header needs no copy of the bytes. `cb` runs once the
+   * socket took it (or with an error when it cannot be sent).
    */
-  sendBinary(data: Buffer, opts: { headroom?: number } = {}, cb?: (err?: Error | null) => void): void {
+  sendBinary(
+    data: Buffer | readonly Buffer[],
+    opts: { headroom?: number } = {},
+    cb?: (err?: Error | null) => void,
+  ): void {
     if (this.readyState !== OPEN) {
       if (cb) process.nextTick(cb, new Error('the WebSocket is not open'));
       return;

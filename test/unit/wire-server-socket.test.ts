@@ -128,10 +128,13 @@ describe('ServerWireSocket', () => {
     const room = Buffer.alloc(64 + 70_000);
     pattern(70_000, 4).copy(room, 64);
     side.ws.sendBinary(room.subarray(64), { headroom: 64 });
-    await until(() => got.length === 3, 'the client to receive');
+    // Parts are joined into one message.
+    side.ws.sendBinary([Buffer.from('ab'), pattern(70_000, 5), Buffer.from('z')]);
+    await until(() => got.length === 4, 'the client to receive');
     assert.deepEqual(got[0], { data: Buffer.from('text ✓'), binary: false });
     assert.ok(got[1]!.data.equals(pattern(300_000, 9)));
     assert.ok(got[2]!.data.equals(pattern(70_000, 4)));
+    assert.ok(got[3]!.data.equals(Buffer.concat([Buffer.from('ab'), pattern(70_000, 5), Buffer.from('z')])));
     client.terminate();
     await side.closed;
   });
