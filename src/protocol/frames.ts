@@ -1,7 +1,7 @@
 import { FsError } from '../core/fs-error.ts';
 import { stringifyWire } from './schemas.ts';
 
-/** Largest JSON header (or text frame) accepted. */
+/** Largest JSON header of a binary frame accepted (text frames: MAX_TEXT_BYTES). */
 export const MAX_HEADER_BYTES = 256 * 1024;
 /**
  * Largest text frame: control messages without bytes, the biggest being a READDIRP page of
@@ -70,20 +70,27 @@ export function joinFrame(parts: string | Buffer[]): string | Buffer {
 /** Decode one WebSocket message; throws an EPROTO FsError on anything malformed. */
 export function decodeFrame(data: Buffer | string, isBinary: boolean): Frame {
   if (!isBinary) {
-    const text = typeof data === 'string' ? data : data.toString('utf8');
-    if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw protocolError('text frame too large');
-    return { message: parseJson(text), payload: undefined };
+    // Measured before it is decoded: a received frame is a buffer, its length is known.
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (bytes > MAX_TEXT_BYTES) throw tooLarge('text frame', bytes, MAX_TEXT_BYTES);
+    return {
+      message: parseJson(typeof data === 'string' ? data : data.toString('utf8')),
+      payload: undefined,
+    };
   }
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   if (buf.length < 4) throw protocolError('binary frame shorter than its length prefix');
-  if (buf.length > MAX_FRAME_BYTES) throw protocolError('binary frame too large');
+  if (buf.length > MAX_FRAME_BYTES) throw tooLarge('binary frame', buf.length, MAX_FRAME_BYTES);
   const headerLength = buf.readUInt32BE(0);
   if (headerLength === 0 || headerLength > MAX_HEADER_BYTES)
-    throw protocolError(`bad header length ${headerLength}`);
-  if (4 + headerLength > buf.length) throw protocolError('binary frame truncated inside its header');
+    throw protocolError(`bad header length ${headerLength} (expected 1 to ${MAX_HEADER_BYTES})`);
+  if (4 + headerLength > buf.length)
+    throw protocolError(
+      `binary frame of ${buf.length} bytes truncated inside its ${headerLength}-byte header`,
+    );
   const message = parseJson(buf.toString('utf8', 4, 4 + headerLength));
   const payload = buf.subarray(4 + headerLength);
-  if (payload.length > MAX_PAYLOAD_BYTES) throw protocolError('payload too large');
+  if (payload.length > MAX_PAYLOAD_BYTES) throw tooLarge('payload', payload.length, MAX_PAYLOAD_BYTES);
   return { message, payload };
 }
 
@@ -101,12 +108,17 @@ export function decodeFrameParts(parts: readonly Buffer[]): Frame {
     head.length === 4 + head.readUInt32BE(0)
   ) {
     const payload = parts[1]!;
-    if (head.length + payload.length > MAX_FRAME_BYTES) throw protocolError('binary frame too large');
+    const bytes = head.length + payload.length;
+    if (bytes > MAX_FRAME_BYTES) throw tooLarge('binary frame', bytes, MAX_FRAME_BYTES);
     const { message } = decodeFrame(head, true);
-    if (payload.length > MAX_PAYLOAD_BYTES) throw protocolError('payload too large');
+    if (payload.length > MAX_PAYLOAD_BYTES) throw tooLarge('payload', payload.length, MAX_PAYLOAD_BYTES);
     return { message, payload };
   }
   return decodeFrame(parts.length === 1 && head !== undefined ? head : Buffer.concat(parts), true);
+}
+
+function tooLarge(what: string, bytes: number, limit: number): FsError {
+  return protocolError(`${what} of ${bytes} bytes, above the limit of ${limit}`);
 }
 
 function parseJson(text: string): unknown {
