@@ -94,13 +94,6 @@ export const invalidationSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('entry'), parent: wireId, name: wireName }),
 ]);
 
-/** Serialize a typed value for the wire: bigints become decimal strings. */
-export function toWire(value: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
-  ) as unknown;
-}
-
 const bigintReplacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
 
 /** Deeper than this, values are left to the replacer (a cycle must not recurse forever). */
