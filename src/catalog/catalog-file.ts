@@ -36,11 +36,15 @@ export function requestRescan(store: CatalogStore, opts: { mount?: string | unde
   });
 }
 
-/** Take a pending rescan request (the node's catalog calls this). */
+/** Take a pending rescan request (the node's catalog calls this on every check). */
 export function takeRescan(store: CatalogStore): { mount: string | null } | undefined {
-  const row = store.stmt("SELECT value FROM meta WHERE key = 'rescan'").get() as
-    { value: string } | undefined;
-  if (!row) return undefined;
-  store.transaction(() => store.stmt("DELETE FROM meta WHERE key = 'rescan'").run());
-  return JSON.parse(row.value) as { mount: string | null };
+  // A plain read when there is none (a write would bump the generation every check); the
+  // take reads what it deletes, so a request made since the read is the one taken, not lost.
+  if (store.stmt("SELECT 1 FROM meta WHERE key = 'rescan'").get() === undefined) return undefined;
+  const row = store.transaction(
+    () =>
+      store.stmt("DELETE FROM meta WHERE key = 'rescan' RETURNING value").get() as
+        { value: string } | undefined,
+  );
+  return row && (JSON.parse(row.value) as { mount: string | null });
 }

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { requestRescan, takeRescan } from '../../src/catalog/catalog-file.ts';
 import { FIRST_INODE } from '../../src/catalog/file-doc.ts';
 import {
   addRule,
@@ -128,6 +129,20 @@ describe('catalog store', () => {
     const afterDoc = store.fileByPath('/docs/r.txt')!;
     assert.equal(afterDoc.inode, before.inode);
     assert.equal(afterDoc.local, 9999);
+  });
+});
+
+describe('rescan requests', () => {
+  it('are taken once, the latest request winning', async () => {
+    await using store = await freshStore('rescan');
+    assert.equal(takeRescan(store), undefined);
+    const generation = store.generation();
+    assert.equal(takeRescan(store), undefined);
+    assert.equal(store.generation(), generation, 'checking for none writes nothing');
+    requestRescan(store, { mount: '/docs' });
+    requestRescan(store, {});
+    assert.equal(takeRescan(store)?.mount, null);
+    assert.equal(takeRescan(store), undefined);
   });
 });
 
