@@ -138,7 +138,7 @@ function splitParent(path: string): { parent: string; name: string } {
  * through {@link write} in one transaction.
  *
  * Queries for other modules (virtual directories, the REST API):
- * - {@link filesUnder} / {@link iterateFilesUnder}: file documents under a namespace path,
+ * - {@link filesUnder}: file documents under a namespace path,
  *   optionally of one node / export, ordered by path;
  * - {@link fileByInode}, {@link fileById}, {@link fileByPath};
  * - {@link labelsOf}: the effective labels of a file (materialized, one index lookup);
@@ -281,11 +281,6 @@ export class CatalogStore implements AsyncDisposable {
     return new Map(rows.map((r) => [r.name, r]));
   }
 
-  /** The documents of the entries of directory `path` (its direct children). */
-  childrenOf(path: string): FileDoc[] {
-    return (this.stmt('SELECT * FROM files WHERE parent = ?').all(path) as FileRow[]).map(toDoc);
-  }
-
   #underSql(q: FilesUnderQuery): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
@@ -318,12 +313,6 @@ export class CatalogStore implements AsyncDisposable {
   filesUnder(q: FilesUnderQuery): FileDoc[] {
     const { sql, args } = this.#underSql(q);
     return (this.stmt(sql).all(...args) as FileRow[]).map(toDoc);
-  }
-
-  /** {@link filesUnder} one document at a time (for large subtrees). */
-  *iterateFilesUnder(q: FilesUnderQuery): Generator<FileDoc> {
-    const { sql, args } = this.#underSql(q);
-    for (const r of this.db.prepare(sql).iterate(...args)) yield toDoc(r as FileRow);
   }
 
   /** The effective labels of a file (assignments ∪ rules), sorted. */
