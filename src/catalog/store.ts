@@ -507,16 +507,17 @@ export class CatalogStore implements AsyncDisposable {
         mime,
         now,
       );
+    let inserted: Database.RunResult;
     try {
-      insert();
+      inserted = insert();
     } catch (err) {
       if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
       // The same file seen before through another mount path: it moves here.
       const old = this.stmt('SELECT path FROM files WHERE file_id = ?').get(fileId) as { path: string };
       this.#remove(old.path);
-      insert();
+      inserted = insert();
     }
-    this.#labelNew(fileId, f, rules);
+    this.#labelNew(Number(inserted.lastInsertRowid), fileId, f, rules);
     result.inserted++;
   }
 
@@ -527,13 +528,12 @@ export class CatalogStore implements AsyncDisposable {
    * goes through this store; the label tables' own triggers stay in the schema, so labels
    * written by any process still reach existing documents.
    */
-  #labelNew(fileId: string, f: FileSighting, rules: readonly Rule[]): void {
+  #labelNew(inode: number, fileId: string, f: FileSighting, rules: readonly Rule[]): void {
     const matching = rules.filter(
       (r) => (r.node === null || r.node === f.node) && f.path.startsWith(r.prefix),
     );
     const assigned = this.stmt('SELECT 1 FROM label_assignments WHERE file_id = ? LIMIT 1').get(fileId);
     if (matching.length === 0 && assigned === undefined) return;
-    const { inode } = this.stmt('SELECT inode FROM files WHERE file_id = ?').get(fileId) as { inode: number };
     const add = this.stmt('INSERT OR IGNORE INTO file_labels (label, inode) VALUES (?, ?)');
     for (const r of matching) add.run(r.label, inode);
     if (assigned !== undefined)
