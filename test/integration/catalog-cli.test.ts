@@ -2,23 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../../src/cli/cli.ts';
-import type { CliIO } from '../../src/cli/io.ts';
 import { addExport } from '../../src/core/home.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
-import { CHEAP_ARGON2, makeHome, quietLogger } from './node-harness.ts';
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    env: { ...process.env, TESSERA_HOME: '' },
-    cwd: process.cwd(),
-  };
-  return { code: await runCli({ argv, io }), out, err };
-}
+import { CHEAP_ARGON2, cli, makeHome, quietLogger } from './node-harness.ts';
 
 describe('catalog through the node and the CLI', () => {
   let home: string;
