@@ -1,5 +1,6 @@
 import type { Attr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
+import { mapLimit } from '../core/map-limit.ts';
 import type { NodeId } from '../core/ids.ts';
 import { invalidationSchema } from '../protocol/schemas.ts';
 import { MultiExportSource } from '../sources/multi-export-source.ts';
@@ -109,88 +110,46 @@ export class RemoteSource extends MultiExportSource {
   }
 
   /**
-   * Reads bigger than one chunk are split into pipelined requests and reassembled. With
-   * `into` the bytes are received straight into it (no buffer per read, no reassembly copy).
+   * Reads bigger than one chunk are split into pipelined requests, each received straight
+   * into its place in `into` (or in one buffer of the read's length): no buffer per chunk,
+   * no reassembly copy.
    */
   protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
-    if (req.length <= CHUNK_BYTES) {
-      const { handle, offset, length } = req;
+    const { handle, offset, length } = req;
+    if (length <= CHUNK_BYTES) {
       return (
         (await this.#call('READ', { handle, offset, length }, undefined, req.into)).payload ?? Buffer.alloc(0)
       );
     }
-    if (req.into !== undefined) return this.#readInto(req, req.into);
-    const parts: Buffer[] = [];
-    const starts: number[] = [];
-    for (let off = 0; off < req.length; off += CHUNK_BYTES) starts.push(off);
-    let next = 0;
-    const results = new Array<Buffer>(starts.length);
-    const worker = async () => {
-      while (next < starts.length) {
-        const i = next++;
-        const off = starts[i]!;
-        const length = Math.min(CHUNK_BYTES, req.length - off);
-        results[i] =
-          (await this.#call('READ', { handle: req.handle, offset: req.offset + off, length })).payload ??
-          Buffer.alloc(0);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(WINDOW, starts.length) }, worker));
-    // Stop at the first short chunk: that is the end of the file.
-    for (const [i, part] of results.entries()) {
-      parts.push(part);
-      if (part.length < Math.min(CHUNK_BYTES, req.length - starts[i]!)) break;
-    }
-    return Buffer.concat(parts);
-  }
-
-  /** A read of several chunks into `into`: each chunk lands in its place; stops at the end of file. */
-  async #readInto(req: Req<'read'>, into: Uint8Array): Promise<Uint8Array> {
-    const starts: number[] = [];
-    for (let off = 0; off < req.length; off += CHUNK_BYTES) starts.push(off);
-    const got = new Array<number>(starts.length).fill(0);
-    let next = 0;
-    const worker = async () => {
-      while (next < starts.length) {
-        const i = next++;
-        const off = starts[i]!;
-        const length = Math.min(CHUNK_BYTES, req.length - off);
-        const place = into.subarray(off, off + length);
-        const args = { handle: req.handle, offset: req.offset + off, length };
-        const part = (await this.#call('READ', args, undefined, place)).payload ?? Buffer.alloc(0);
-        // An answer that did not arrive in place (a fragmented one) is copied there.
-        if (part.buffer !== place.buffer || part.byteOffset !== place.byteOffset) place.set(part);
-        got[i] = part.length;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(WINDOW, starts.length) }, worker));
+    const into = req.into ?? Buffer.allocUnsafe(length);
+    const got = await mapLimit(chunkStarts(length), WINDOW, async (off) => {
+      const place = into.subarray(off, Math.min(off + CHUNK_BYTES, length));
+      const args = { handle, offset: offset + off, length: place.byteLength };
+      const part = (await this.#call('READ', args, undefined, place)).payload ?? Buffer.alloc(0);
+      // An answer that did not arrive in place (a fragmented one) is copied there.
+      if (part.buffer !== place.buffer || part.byteOffset !== place.byteOffset) place.set(part);
+      return { n: part.byteLength, short: part.byteLength < place.byteLength };
+    });
     // Stop at the first short chunk: that is the end of the file.
     let total = 0;
-    for (const [i, n] of got.entries()) {
+    for (const { n, short } of got) {
       total += n;
-      if (n < Math.min(CHUNK_BYTES, req.length - starts[i]!)) break;
+      if (short) break;
     }
     return into.subarray(0, total);
   }
 
   /** Writes bigger than one chunk are split into pipelined requests. */
   protected override async doWrite(req: Req<'write'>): Promise<{ written: number }> {
-    const data = req.data;
+    const { handle, offset, data } = req;
     if (data.byteLength <= CHUNK_BYTES) {
-      return (await this.#call('WRITE', { handle: req.handle, offset: req.offset }, data)).result;
+      return (await this.#call('WRITE', { handle, offset }, data)).result;
     }
-    let next = 0;
-    let written = 0;
-    const worker = async () => {
-      while (next * CHUNK_BYTES < data.byteLength) {
-        const off = next++ * CHUNK_BYTES;
-        const chunk = data.subarray(off, Math.min(off + CHUNK_BYTES, data.byteLength));
-        written += (await this.#call('WRITE', { handle: req.handle, offset: req.offset + off }, chunk)).result
-          .written;
-      }
-    };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
-    return { written };
+    const written = await mapLimit(chunkStarts(data.byteLength), WINDOW, async (off) => {
+      const chunk = data.subarray(off, off + CHUNK_BYTES);
+      return (await this.#call('WRITE', { handle, offset: offset + off }, chunk)).result.written;
+    });
+    return { written: written.reduce((a, b) => a + b, 0) };
   }
   protected override async doFlush(req: Req<'flush'>): Promise<void> {
     await this.#call('FLUSH', req);
@@ -286,4 +245,11 @@ export class RemoteSource extends MultiExportSource {
     await this.#call('PING', {});
     return performance.now() - start;
   }
+}
+
+/** Offsets of the CHUNK_BYTES pieces of `length` bytes. */
+function chunkStarts(length: number): number[] {
+  const starts: number[] = [];
+  for (let off = 0; off < length; off += CHUNK_BYTES) starts.push(off);
+  return starts;
 }
