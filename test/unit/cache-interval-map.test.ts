@@ -88,8 +88,10 @@ describe('cache interval map', () => {
       for (let k = 0; k < 20; k++) {
         const start = Math.floor(next() * size);
         const end = Math.min(size, start + 1 + Math.floor(next() * 40));
-        m.add({ start, end });
+        const before = m.bytes;
+        const added = m.add({ start, end });
         present.fill(1, start, end);
+        assert.equal(added, m.bytes - before, 'add returns the bytes it made present');
         const a = Math.floor(next() * size);
         const b = Math.min(size, a + Math.floor(next() * 80));
         const expectMissing: { start: number; end: number }[] = [];

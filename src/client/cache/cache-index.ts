@@ -99,9 +99,9 @@ export class CacheIndex {
     return { index: new CacheIndex(db), fresh };
   }
 
-  /** Every row. */
+  /** Every row, least recently used first. */
   all(): IndexRow[] {
-    return (this.#db.prepare('SELECT * FROM entries').all() as RawRow[]).map((r) => ({
+    return (this.#db.prepare('SELECT * FROM entries ORDER BY last_access').all() as RawRow[]).map((r) => ({
       key: r.key,
       file: r.file,
       size: r.size,

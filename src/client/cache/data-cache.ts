@@ -136,6 +136,7 @@ export class DataCache {
   readonly tuning: DataCacheTuning;
   readonly #dir: string;
   readonly #logger: Logger | undefined;
+  /** Least recently used first (a use moves an entry to the end): eviction takes the front. */
   readonly #entries = new Map<string, CacheEntry>();
   readonly #touched = new Set<string>();
   #index: CacheIndex | undefined;
@@ -326,7 +327,7 @@ export class DataCache {
     }
     const fd = entry.fd;
     if (entry.dead || fd === undefined) return undefined;
-    entry.lastAccess = Date.now();
+    this.#used(entry);
     this.#touched.add(entry.key);
     const n = end - offset;
     const buf = opts.into ?? Buffer.allocUnsafe(n);
@@ -442,10 +443,8 @@ export class DataCache {
       }
       if (entry.dead) return false;
       // Served from now on; recorded in the index with the next batch, after a sync.
-      const before = entry.map.bytes;
-      entry.map.add(r);
-      this.#total += entry.map.bytes - before;
-      entry.lastAccess = Date.now();
+      this.#total += entry.map.add(r);
+      this.#used(entry);
       entry.fills++;
       entry.unrecorded = true;
       this.#pending.add(entry);
@@ -494,30 +493,39 @@ export class DataCache {
 
   /** Evict least recently used entries until `need` more bytes fit; false when they cannot. */
   async #makeRoom(need: number, current: CacheEntry): Promise<boolean> {
-    const victims = () =>
-      [...this.#entries.values()]
-        .filter((e) => e !== current && e.pins <= 0 && e.inflight.length === 0 && e.map.bytes > 0)
-        .sort((a, b) => a.lastAccess - b.lastAccess);
-    if (this.#total + need > this.tuning.maxBytes) {
-      for (const v of victims()) {
-        if (this.#total + need <= this.tuning.maxBytes) break;
-        this.#evict(v);
-      }
-      if (this.#total + need > this.tuning.maxBytes) return false;
-    }
-    let free = await freeBytes(this.#dir);
-    if (free - need < this.tuning.minFreeBytes) {
-      for (const v of victims()) {
-        if (free - need >= this.tuning.minFreeBytes) break;
-        free += v.map.bytes;
-        this.#evict(v);
-      }
-      if (free - need < this.tuning.minFreeBytes) {
-        this.#logger?.debug('cache: free-space floor reached, reading through', { need, free });
-        return false;
-      }
+    const { maxBytes, minFreeBytes } = this.tuning;
+    this.#evictWhile(current, () => this.#total + need > maxBytes);
+    if (this.#total + need > maxBytes) return false;
+    const free = await freeBytes(this.#dir);
+    const freed = this.#evictWhile(current, (f) => free + f - need < minFreeBytes);
+    if (free + freed - need < minFreeBytes) {
+      this.#logger?.debug('cache: free-space floor reached, reading through', { need, free: free + freed });
+      return false;
     }
     return true;
+  }
+
+  /**
+   * Evict entries nobody uses, least recently used first, while `more(freed so far)` holds;
+   * returns the bytes freed.
+   */
+  #evictWhile(current: CacheEntry, more: (freed: number) => boolean): number {
+    let freed = 0;
+    for (const e of this.#entries.values()) {
+      if (!more(freed)) break;
+      if (e === current || e.pins > 0 || e.inflight.length > 0 || e.map.count === 0) continue;
+      freed += e.map.bytes;
+      this.#evict(e);
+    }
+    return freed;
+  }
+
+  /** `entry` was just used: it goes to the most recently used end. */
+  #used(entry: CacheEntry): void {
+    entry.lastAccess = Date.now();
+    if (this.#entries.get(entry.key) !== entry) return;
+    this.#entries.delete(entry.key);
+    this.#entries.set(entry.key, entry);
   }
 
   #evict(entry: CacheEntry): void {

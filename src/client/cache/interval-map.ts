@@ -67,19 +67,26 @@ export class IntervalMap {
     return out;
   }
 
-  /** Mark `[start, end)` present, merging with every range it overlaps or touches. */
-  add(range: Range): void {
+  /**
+   * Mark `[start, end)` present, merging with every range it overlaps or touches; returns
+   * how many bytes were not present before.
+   */
+  add(range: Range): number {
     let { start, end } = range;
-    if (end <= start) return;
+    if (end <= start) return 0;
     // Ranges that end at or after `start` and begin at or before `end` merge with it.
     const i = this.#firstEndingAfter(start - 1);
     let j = i;
+    let had = 0;
     while (j < this.#ranges.length && this.#ranges[j]!.start <= end) {
-      start = Math.min(start, this.#ranges[j]!.start);
-      end = Math.max(end, this.#ranges[j]!.end);
+      const r = this.#ranges[j]!;
+      start = Math.min(start, r.start);
+      end = Math.max(end, r.end);
+      had += r.end - r.start;
       j++;
     }
     this.#ranges.splice(i, j - i, { start, end });
+    return end - start - had;
   }
 
   /** Forget everything at or after `size` (the file was truncated). */
