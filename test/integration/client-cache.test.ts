@@ -241,6 +241,7 @@ describe('client cache: a node without ranged HASH', () => {
       tuning: { fullFileMaxBytes: 64 * KiB },
     });
     await src.open();
+    await quiet(src);
     try {
       assert.deepEqual(
         await read(src, await idOf(src, 'old-big.bin'), 1000, 200 * KiB),
@@ -274,6 +275,7 @@ describe('client cache: over an alias mount', () => {
       tuning: { fullFileMaxBytes: 64 * KiB, blockBytes: 16 * KiB },
     });
     await src.open();
+    await quiet(src);
     try {
       const id = await idOf(src, 'alias.bin');
       corrupt.on = true;
