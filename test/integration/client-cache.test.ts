@@ -217,8 +217,10 @@ describe('client cache: verified fills', () => {
 describe('client cache: a node without ranged HASH', () => {
   it('keeps full-file mode and reads bigger files through, correctly', async () => {
     const small = randomBytes(20 * KiB);
+    const mid = randomBytes(48 * KiB);
     const big = randomBytes(300 * KiB);
     await writeFile(join(data, 'old-small.bin'), small);
+    await writeFile(join(data, 'old-mid.bin'), mid);
     await writeFile(join(data, 'old-big.bin'), big);
     const remote = await connect(node, home);
     // What a node that predates HASH offset/length answers: its arguments are unknown.
@@ -238,7 +240,7 @@ describe('client cache: a node without ranged HASH', () => {
       inner: old,
       dir: await temp('tessera-cache-'),
       minFreeBytes: 0,
-      tuning: { fullFileMaxBytes: 64 * KiB },
+      tuning: { fullFileMaxBytes: 64 * KiB, maxFetchBytes: 32 * KiB },
     });
     await src.open();
     await quiet(src);
@@ -248,6 +250,11 @@ describe('client cache: a node without ranged HASH', () => {
         big.subarray(1000, 1000 + 200 * KiB),
       );
       assert.deepEqual(await read(src, await idOf(src, 'old-big.bin')), big);
+      // A full-file mode file fetched in two pieces cannot be verified either: read through,
+      // without trying (and failing) ranged fetches again at every read.
+      const refused = src.stats.rejected;
+      assert.deepEqual(await read(src, await idOf(src, 'old-mid.bin')), mid);
+      assert.equal(src.stats.rejected, refused, 'no fetch was tried for a file it cannot verify');
       assert.deepEqual(await read(src, await idOf(src, 'old-small.bin')), small);
       assert.equal(src.stats.bytes, small.length, 'only the full-file fill was cached');
     } finally {

@@ -352,11 +352,7 @@ export class CachingSource extends MultiExportSource {
     if (st.entry !== undefined && !st.write) {
       if (st.entry.dead || st.entry.stale) await this.#revalidate(st);
       const entry = st.entry;
-      // Without ranged HASH only full-file fills can be verified: bigger files read through.
-      if (
-        entry !== undefined &&
-        (this.#rangedHash || entry.version.size <= this.#data.tuning.fullFileMaxBytes)
-      ) {
+      if (entry !== undefined && (this.#rangedHash || this.#fetchedWhole(entry.version.size))) {
         // Sequential readers fetch ahead, doubling up to MAX_AHEAD; a seek starts over.
         st.ahead = req.offset === st.next ? Math.min(MAX_AHEAD, Math.max(st.ahead * 2, req.length * 2)) : 0;
         st.next = req.offset + req.length;
@@ -378,6 +374,15 @@ export class CachingSource extends MultiExportSource {
     }
     const handle = await this.#innerHandle(st);
     return this.#inner.read({ ...req, handle });
+  }
+
+  /**
+   * Whether a file of `size` is filled by one fetch of the whole file, verifiable by the
+   * whole-file HASH (without ranged HASH, other files are read through).
+   */
+  #fetchedWhole(size: number): boolean {
+    const { fullFileMaxBytes, maxFetchBytes } = this.#data.tuning;
+    return size <= fullFileMaxBytes && size <= maxFetchBytes;
   }
 
   /** The handle's cached file changed or may have: find out which version is there now. */
@@ -402,8 +407,10 @@ export class CachingSource extends MultiExportSource {
       // The whole-file form also works with nodes that predate ranged HASH.
       hasher?.(whole ? { id: st.id } : { id: st.id, offset: start, length }).catch((err: unknown) => {
         if (whole || !FsError.is(err, 'EPROTO')) throw err;
-        this.#rangedHash = false;
-        this.#opts.logger?.warn('cache: the source cannot hash byte ranges; large files are read through');
+        if (this.#rangedHash) {
+          this.#rangedHash = false;
+          this.#opts.logger?.warn('cache: the source cannot hash byte ranges; large files are read through');
+        }
         throw new NoRangedHash();
       }),
     ]);
