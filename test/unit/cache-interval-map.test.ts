@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { coalesce, IntervalMap } from '../../src/client/cache/interval-map.ts';
+import { IntervalMap } from '../../src/client/cache/interval-map.ts';
 import { rng } from '../helpers/rng.ts';
 
 describe('cache interval map', () => {
@@ -42,41 +42,16 @@ describe('cache interval map', () => {
     ]);
   });
 
-  it('truncates and round-trips through its blob; a malformed blob is refused', () => {
+  it('round-trips through its blob; a malformed blob is refused', () => {
     const m = new IntervalMap([
       { start: 0, end: 10 },
       { start: 20, end: 30 },
     ]);
     const copy = IntervalMap.fromBlob(m.toBlob());
     assert.deepEqual(copy?.ranges, m.ranges);
-    m.truncate(25);
-    assert.deepEqual(m.ranges, [
-      { start: 0, end: 10 },
-      { start: 20, end: 25 },
-    ]);
-    m.truncate(10);
-    assert.deepEqual(m.ranges, [{ start: 0, end: 10 }]);
     assert.equal(IntervalMap.fromBlob(Buffer.alloc(15)), undefined);
     const overlapping = new IntervalMap([{ start: 0, end: 10 }]).toBlob();
     assert.equal(IntervalMap.fromBlob(Buffer.concat([overlapping, overlapping])), undefined);
-  });
-
-  it('coalesces ranges within the slack', () => {
-    const ranges = [
-      { start: 0, end: 4 },
-      { start: 4, end: 8 },
-      { start: 10, end: 12 },
-      { start: 20, end: 22 },
-    ];
-    assert.deepEqual(coalesce(ranges), [
-      { start: 0, end: 8 },
-      { start: 10, end: 12 },
-      { start: 20, end: 22 },
-    ]);
-    assert.deepEqual(coalesce(ranges, 2), [
-      { start: 0, end: 12 },
-      { start: 20, end: 22 },
-    ]);
   });
 
   it('agrees with a byte map under random inserts', () => {

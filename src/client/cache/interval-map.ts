@@ -89,16 +89,6 @@ export class IntervalMap {
     return end - start - had;
   }
 
-  /** Forget everything at or after `size` (the file was truncated). */
-  truncate(size: number): void {
-    const i = this.#firstEndingAfter(size);
-    const r = this.#ranges[i];
-    if (r === undefined) return;
-    if (r.start < size) {
-      this.#ranges.splice(i, this.#ranges.length - i, { start: r.start, end: size });
-    } else this.#ranges.splice(i);
-  }
-
   /** The gaps between present ranges inside `[0, size)`, smallest first. */
   gapsBySize(size: number): Range[] {
     return this.missing(0, size).sort((a, b) => a.end - a.start - (b.end - b.start) || a.start - b.start);
@@ -131,18 +121,4 @@ export class IntervalMap {
     }
     return new IntervalMap(ranges);
   }
-}
-
-/**
- * Merge ranges that touch or lie within `slack` bytes of each other into one (a fetch of the
- * small gap costs less than another round trip). Input sorted by start.
- */
-export function coalesce(ranges: readonly Range[], slack = 0): Range[] {
-  const out: Range[] = [];
-  for (const r of ranges) {
-    const last = out.at(-1);
-    if (last !== undefined && r.start - last.end <= slack) last.end = Math.max(last.end, r.end);
-    else out.push({ ...r });
-  }
-  return out;
 }
