@@ -7,7 +7,9 @@ import {
   FrameWriter,
   maskInto,
   maskRotations,
+  MAX_FRAME_HEAD,
   MessageAssembly,
+  OP,
   writeFrameHead,
 } from '../protocol/websocket.ts';
 
@@ -87,7 +89,7 @@ export class WireSocket extends EventEmitter {
   #handshake: Buffer | undefined = Buffer.alloc(0);
   #onHandshake: ((err?: Error) => void) | undefined;
   // Frame being received.
-  readonly #head = Buffer.alloc(14);
+  readonly #head = Buffer.alloc(MAX_FRAME_HEAD);
   #headHave = 0;
   #headNeed = 2;
   #opcode = 0;
@@ -339,7 +341,7 @@ export class WireSocket extends EventEmitter {
     this.#inFrame = true;
     this.#filled = 0;
     // A whole binary message in one frame is split; anything else is read as one buffer.
-    if (opcode === 2 && fin && this.#payloadTarget !== undefined && length >= 4) {
+    if (opcode === OP.binary && fin && this.#payloadTarget !== undefined && length >= 4) {
       this.#split = { prefix: Buffer.allocUnsafe(4), have: 0, payload: undefined };
       this.#dest = undefined;
     } else {
@@ -399,7 +401,7 @@ export class WireSocket extends EventEmitter {
     const data = this.#dest ?? Buffer.alloc(0);
     this.#dest = undefined;
     this.#split = undefined;
-    if (opcode >= 8) return this.#control(opcode, data);
+    if (opcode >= OP.close) return this.#control(opcode, data);
     if (split !== undefined) {
       this.#message.reset();
       this.emit('message', [split.prefix, split.payload ?? Buffer.alloc(0)], true);
@@ -412,15 +414,15 @@ export class WireSocket extends EventEmitter {
   }
 
   #control(opcode: number, payload: Buffer): void {
-    if (opcode === 9) {
-      if (this.readyState === OPEN) this.#sendFrame(0xa, [payload]);
-    } else if (opcode === 10) {
+    if (opcode === OP.ping) {
+      if (this.readyState === OPEN) this.#sendFrame(OP.pong, [payload]);
+    } else if (opcode === OP.pong) {
       this.emit('pong', payload);
     } else {
       // Close: answer it (once), then end the connection.
       if (!this.#closeSent && this.readyState === OPEN) {
         this.#closeSent = true;
-        this.#sendFrame(8, [payload.subarray(0, 2)]);
+        this.#sendFrame(OP.close, [payload.subarray(0, 2)]);
       }
       this.readyState = CLOSING;
       this.#writer?.end();
@@ -492,13 +494,13 @@ export class WireSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new WireSocketError('the WebSocket is not open'));
       return;
     }
-    if (typeof data === 'string') this.#sendFrame(1, [Buffer.from(data, 'utf8')], cb);
-    else this.#sendFrame(2, data instanceof Uint8Array ? [data] : data, cb);
+    if (typeof data === 'string') this.#sendFrame(OP.text, [Buffer.from(data, 'utf8')], cb);
+    else this.#sendFrame(OP.binary, data instanceof Uint8Array ? [data] : data, cb);
   }
 
   /** Send a ping (the answer arrives as `pong`). */
   ping(): void {
-    if (this.readyState === OPEN) this.#sendFrame(9, []);
+    if (this.readyState === OPEN) this.#sendFrame(OP.ping, []);
   }
 
   /** Start the close handshake; `close` follows once the server answered and hung up. */
@@ -509,7 +511,7 @@ export class WireSocket extends EventEmitter {
     const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
     body.writeUInt16BE(code, 0);
     body.write(reason, 2, 'utf8');
-    this.#sendFrame(8, [body.subarray(0, Math.min(body.length, 125))]);
+    this.#sendFrame(OP.close, [body.subarray(0, Math.min(body.length, 125))]);
   }
 
   /** Drop the connection at once. */
