@@ -70,7 +70,6 @@ enum {
   OP_GETLK,
   OP_SETLK,
   OP_FLOCK,
-  OP_INIT = 90,
   OP_EXITED = 100,
 };
 
@@ -86,6 +85,7 @@ typedef struct request {
   char *data;
   size_t datalen;
   double args[NARGS];
+  bool failed; // a copy could not be allocated: answered ENOMEM, never sent to JavaScript
 } request;
 
 typedef struct notice {
@@ -98,7 +98,6 @@ typedef struct notice {
 typedef struct session {
   struct fuse_session *se;
   struct fuse_chan *ch;
-  char *mountpoint;
   pthread_t loop_thread;
   bool loop_started;
   napi_threadsafe_function tsfn;
@@ -126,17 +125,41 @@ static request *new_request(fuse_req_t req, int op, uint64_t ino) {
   return r;
 }
 
+// A copy of a name for the request; if it cannot be made the request fails (ENOMEM).
+static char *copy_text(request *r, const char *text) {
+  char *copy = strdup(text);
+  if (!copy) r->failed = true;
+  return copy;
+}
+
+// A copy of the bytes of write and setxattr; if it cannot be made the request fails (ENOMEM).
+static void copy_data(request *r, const char *bytes, size_t len) {
+  r->data = malloc(len ? len : 1);
+  if (!r->data) {
+    r->failed = true;
+    return;
+  }
+  memcpy(r->data, bytes, len);
+  r->datalen = len;
+}
+
+static void free_request(request *r) {
+  if (!r) return;
+  free(r->name);
+  free(r->name2);
+  free(r->data);
+  free(r);
+}
+
 static void enqueue(fuse_req_t req, request *r) {
   session *s = fuse_req_userdata(req);
-  if (!r) {
+  if (!r || r->failed) {
+    free_request(r);
     fuse_reply_err(req, ENOMEM);
     return;
   }
   if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
-    free(r->name);
-    free(r->name2);
-    free(r->data);
-    free(r);
+    free_request(r);
     fuse_reply_err(req, EIO);
   }
 }
@@ -154,7 +177,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
 #define NAME_REQUEST(fn, op)                                                                       \
   static void fn(fuse_req_t req, fuse_ino_t ino, const char *name) {                               \
     request *r = new_request(req, op, ino);                                                        \
-    if (r) r->name = strdup(name);                                                                 \
+    if (r) r->name = copy_text(r, name);                                                                 \
     enqueue(req, r);                                                                               \
   }
 NAME_REQUEST(ll_lookup, OP_LOOKUP)
@@ -199,7 +222,7 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { enqueue(req, new_reque
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   request *r = new_request(req, OP_MKNOD, parent);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->args[0] = mode;
     r->args[1] = (double)rdev;
   }
@@ -209,7 +232,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
   request *r = new_request(req, OP_MKDIR, parent);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->args[0] = mode;
   }
   enqueue(req, r);
@@ -218,8 +241,8 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   request *r = new_request(req, OP_SYMLINK, parent);
   if (r) {
-    r->name = strdup(name);
-    r->name2 = strdup(link);
+    r->name = copy_text(r, name);
+    r->name2 = copy_text(r, link);
   }
   enqueue(req, r);
 }
@@ -228,9 +251,9 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                       const char *newname) {
   request *r = new_request(req, OP_RENAME, parent);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->fh = newparent;
-    r->name2 = strdup(newname);
+    r->name2 = copy_text(r, newname);
   }
   enqueue(req, r);
 }
@@ -239,7 +262,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   request *r = new_request(req, OP_LINK, ino);
   if (r) {
     r->fh = newparent;
-    r->name = strdup(newname);
+    r->name = copy_text(r, newname);
   }
   enqueue(req, r);
 }
@@ -282,14 +305,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   request *r = file_request(req, OP_WRITE, ino, fi);
   if (r) {
     r->args[1] = (double)off;
-    r->data = malloc(size ? size : 1);
-    if (!r->data) {
-      free(r);
-      r = NULL;
-    } else {
-      memcpy(r->data, buf, size);
-      r->datalen = size;
-    }
+    copy_data(r, buf, size);
   }
   enqueue(req, r);
 }
@@ -318,11 +334,9 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
                         int flags) {
   request *r = new_request(req, OP_SETXATTR, ino);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->args[0] = flags;
-    r->data = malloc(size ? size : 1);
-    if (r->data) memcpy(r->data, value, size);
-    r->datalen = size;
+    copy_data(r, value, size);
   }
   enqueue(req, r);
 }
@@ -330,7 +344,7 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   request *r = new_request(req, OP_GETXATTR, ino);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->args[0] = (double)size;
   }
   enqueue(req, r);
@@ -346,7 +360,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                       struct fuse_file_info *fi) {
   request *r = file_request(req, OP_CREATE, parent, fi);
   if (r) {
-    r->name = strdup(name);
+    r->name = copy_text(r, name);
     r->args[1] = r->args[0]; // flags
     r->args[0] = mode;
   }
@@ -429,12 +443,7 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
   session *s = context;
   request *r = data;
   if (env == NULL || fn == NULL) {
-    if (r) {
-      free(r->name);
-      free(r->name2);
-      free(r->data);
-      free(r);
-    }
+    free_request(r);
     return;
   }
   napi_value argv[8], undefined, result;
@@ -460,10 +469,7 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
     }
   }
   memcpy(s->in_args, r->args, sizeof r->args);
-  free(r->name);
-  free(r->name2);
-  free(r->data);
-  free(r);
+  free_request(r);
   if (napi_call_function(env, undefined, fn, 8, argv, &result) == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(env, &err);
@@ -789,7 +795,6 @@ static void throw_errno(napi_env env, int err, const char *what) {
 }
 
 static void free_session(session *s) {
-  if (s->mountpoint) free(s->mountpoint);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s);
@@ -809,7 +814,6 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  s->mountpoint = strdup(mnt);
   s->max_background = (unsigned)num_of(env, argv[5]);
 
   for (int i = 0; i < 2; i++) {
