@@ -534,10 +534,18 @@ static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_va
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
   if (argc < want) {
-    napi_throw_type_error(env, NULL, "missing arguments");
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", want, argc);
+    napi_throw_type_error(env, NULL, msg);
     return false;
   }
   return true;
+}
+
+// The arguments of a call whose first one is the session; NULL (an exception is pending) if
+// they are missing or the first is not a session.
+static session *session_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  return get_args(env, info, want, argv) ? session_of(env, argv[0]) : NULL;
 }
 
 static fuse_req_t req_of(napi_env env, napi_value v) {
@@ -585,6 +593,7 @@ static void fill_stat(const double *a, uint64_t ino, struct stat *st) {
   st->st_blocks = (st->st_size + 511) / 512;
 }
 
+// (session, req, ino, generation, entryTimeout, attrTimeout) of replyEntry and replyCreate
 static void fill_entry(session *s, napi_env env, napi_value *argv, struct fuse_entry_param *e) {
   memset(e, 0, sizeof *e);
   e->ino = u64_of(env, argv[2]);
@@ -592,6 +601,17 @@ static void fill_entry(session *s, napi_env env, napi_value *argv, struct fuse_e
   e->entry_timeout = num_of(env, argv[4]);
   e->attr_timeout = num_of(env, argv[5]);
   fill_stat(s->out_args, e->ino, &e->attr);
+}
+
+// (fh, openFlags) of replyOpen and replyCreate; openFlags: 1 direct_io, 2 keep_cache,
+// 4 nonseekable
+static void fill_open(napi_env env, napi_value fh, napi_value flags, struct fuse_file_info *fi) {
+  memset(fi, 0, sizeof *fi);
+  fi->fh = u64_of(env, fh);
+  int bits = (int)num_of(env, flags);
+  fi->direct_io = (bits & 1) != 0;
+  fi->keep_cache = (bits & 2) != 0;
+  fi->nonseekable = (bits & 4) != 0;
 }
 
 // The replies that carry one number: replyErr(session, req, errno),
@@ -609,8 +629,7 @@ REPLY_NUMBER(reply_xattr, fuse_reply_xattr, size_t)
 // replyEntry(session, req, ino, generation, entryTimeout, attrTimeout); stat in out-args
 static napi_value reply_entry(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  if (!get_args(env, info, 6, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 6, argv);
   if (!s) return NULL;
   struct fuse_entry_param e;
   fill_entry(s, env, argv, &e);
@@ -620,42 +639,31 @@ static napi_value reply_entry(napi_env env, napi_callback_info info) {
 // replyCreate(session, req, ino, generation, entryTimeout, attrTimeout, fh, openFlags)
 static napi_value reply_create(napi_env env, napi_callback_info info) {
   napi_value argv[8];
-  if (!get_args(env, info, 8, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 8, argv);
   if (!s) return NULL;
   struct fuse_entry_param e;
   fill_entry(s, env, argv, &e);
   struct fuse_file_info fi;
-  memset(&fi, 0, sizeof fi);
-  fi.fh = u64_of(env, argv[6]);
-  int flags = (int)num_of(env, argv[7]);
-  fi.direct_io = (flags & 1) != 0;
-  fi.keep_cache = (flags & 2) != 0;
+  fill_open(env, argv[6], argv[7], &fi);
   return int_result(env, fuse_reply_create(req_of(env, argv[1]), &e, &fi));
 }
 
 // replyAttr(session, req, ino, attrTimeout); stat in out-args
 static napi_value reply_attr(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 4, argv);
   if (!s) return NULL;
   struct stat st;
   fill_stat(s->out_args, u64_of(env, argv[2]), &st);
   return int_result(env, fuse_reply_attr(req_of(env, argv[1]), &st, num_of(env, argv[3])));
 }
 
-// replyOpen(session, req, fh, openFlags): 1 direct_io, 2 keep_cache, 4 nonseekable
+// replyOpen(session, req, fh, openFlags)
 static napi_value reply_open(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!get_args(env, info, 4, argv)) return NULL;
   struct fuse_file_info fi;
-  memset(&fi, 0, sizeof fi);
-  fi.fh = u64_of(env, argv[2]);
-  int flags = (int)num_of(env, argv[3]);
-  fi.direct_io = (flags & 1) != 0;
-  fi.keep_cache = (flags & 2) != 0;
-  fi.nonseekable = (flags & 4) != 0;
+  fill_open(env, argv[2], argv[3], &fi);
   return int_result(env, fuse_reply_open(req_of(env, argv[1]), &fi));
 }
 
@@ -694,8 +702,7 @@ static napi_value reply_readlink(napi_env env, napi_callback_info info) {
 // replyStatfs(session, req); bsize, blocks, bfree, bavail, files, ffree, namemax in out-args
 static napi_value reply_statfs(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 2, argv);
   if (!s) return NULL;
   const double *a = s->out_args;
   struct statvfs st;
@@ -747,8 +754,7 @@ static void push_notice(session *s, notice *n) {
 // notifyInode(session, ino, off, len): drop cached attributes and data [off, off+len) (len 0: all)
 static napi_value notify_inode(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 4, argv);
   if (!s) return NULL;
   notice *n = calloc(1, sizeof *n);
   if (!n) return NULL;
@@ -762,8 +768,7 @@ static napi_value notify_inode(napi_env env, napi_callback_info info) {
 // notifyEntry(session, parent, name): drop the cached name (and its negative entry)
 static napi_value notify_entry(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 3, argv);
   if (!s) return NULL;
   size_t len = 0;
   CHECK(napi_get_value_string_utf8(env, argv[2], NULL, 0, &len));
@@ -783,10 +788,7 @@ static napi_value notify_entry(napi_env env, napi_callback_info info) {
 static void throw_errno(napi_env env, int err, const char *what) {
   char msg[512];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  char code[32];
-  snprintf(code, sizeof code, "%d", err);
-  napi_value c, m, e, v;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_value m, e, v;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
   napi_create_error(env, NULL, m, &e);
   napi_create_int32(env, -err, &v);
@@ -889,8 +891,7 @@ static napi_value unmount_path(napi_env env, napi_callback_info info) {
 // destroy(session): after OP_EXITED and once every request has been answered, free it all.
 static napi_value destroy_session(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  session *s = session_of(env, argv[0]);
+  session *s = session_args(env, info, 1, argv);
   if (!s || s->destroyed) return NULL;
   s->destroyed = true;
   if (s->notify_started) {
