@@ -122,11 +122,6 @@ export class FuseOps {
     this.#session = session;
   }
 
-  /** Requests received and not yet answered. */
-  get pending(): number {
-    return this.#pending;
-  }
-
   /** Resolves when no request is waiting for an answer. */
   async idle(): Promise<void> {
     if (this.#pending === 0) return;
@@ -152,8 +147,7 @@ export class FuseOps {
         if (s) this.#b.notifyEntry(s, ev.parent, ev.name);
         break;
       case 'data':
-        this.#cache.forgetId(ev.id);
-        for (const f of this.#filesById.get(ev.id) ?? []) f.dropReadAhead();
+        this.#changed(ev.id);
         if (s) this.#b.notifyInode(s, ev.id, 0, 0);
         break;
       case 'attr':
@@ -277,33 +271,31 @@ export class FuseOps {
     for (const f of set) if (f.dirty) await f.drain();
   }
 
-  /** Other handles of `id` drop read-ahead after a change through this mount. */
+  /** `id` changed: forget its cached entries, and its open handles their read-ahead. */
   #changed(id: NodeId): void {
     this.#cache.forgetId(id);
     for (const f of this.#filesById.get(id) ?? []) f.dropReadAhead();
   }
 
-  /** The entry, or undefined when it does not exist. */
+  /**
+   * The entry, or undefined when it does not exist. A file open here may have written bytes
+   * still on their way: its attributes are read after they arrive.
+   */
   async #lookup(parent: NodeId, name: string): Promise<Entry | undefined> {
     if (this.#cache.knownAbsent(parent, name)) return undefined;
-    const hit = this.#cache.get(parent, name);
-    if (hit) {
-      if (!this.#filesById.get(hit.id)?.size) return hit;
-      await this.#settle(hit.id);
-      return { id: hit.id, attr: await this.#source.getattr({ id: hit.id }) };
+    let entry = this.#cache.get(parent, name);
+    if (entry === undefined) {
+      try {
+        entry = await this.#source.lookup({ parent, name });
+      } catch (err) {
+        if (FsError.is(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+      this.#cache.put(parent, name, entry);
     }
-    let entry: Entry;
-    try {
-      entry = await this.#source.lookup({ parent, name });
-    } catch (err) {
-      if (FsError.is(err, 'ENOENT')) return undefined;
-      throw err;
-    }
-    this.#cache.put(parent, name, entry);
+    if (!this.#filesById.get(entry.id)?.size) return entry;
     await this.#settle(entry.id);
-    return this.#filesById.get(entry.id)?.size
-      ? { id: entry.id, attr: await this.#source.getattr({ id: entry.id }) }
-      : entry;
+    return { id: entry.id, attr: await this.#source.getattr({ id: entry.id }) };
   }
 
   async #handle(
@@ -511,12 +503,17 @@ export class FuseOps {
         if (LOCAL_NO_XATTR.has(name)) throw FsError.ENODATA('getxattr', name);
         await this.#publishId(ino);
         const value = await src.getxattr({ id: ino, name });
-        return this.#sized(req, a[0]!, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        return this.#sized(
+          'getxattr',
+          req,
+          a[0]!,
+          Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+        );
       }
       case Op.LISTXATTR: {
         await this.#publishId(ino);
         const names = await src.listxattr({ id: ino });
-        return this.#sized(req, a[0]!, Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'));
+        return this.#sized('listxattr', req, a[0]!, Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'));
       }
       case Op.REMOVEXATTR:
         await this.#publishId(ino);
@@ -585,9 +582,10 @@ export class FuseOps {
   }
 
   /** getxattr/listxattr: size 0 asks how big the answer is; too small a buffer is ERANGE. */
-  #sized(req: Req, size: number, bytes: Buffer): void {
+  #sized(op: string, req: Req, size: number, bytes: Buffer): void {
     if (size === 0) return this.#answer(() => this.#b.replyXattr(this.#s, req, bytes.length));
-    if (bytes.length > size) throw FsError.ERANGE('getxattr', undefined, `value needs ${bytes.length} bytes`);
+    if (bytes.length > size)
+      throw FsError.ERANGE(op, undefined, `the answer needs ${bytes.length} bytes, the buffer holds ${size}`);
     return this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
   }
 
