@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { errnoNameOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Source } from '../../sources/source.ts';
@@ -32,8 +33,10 @@ export interface FuseMountOptions {
 /** How long an unmount waits for the kernel to end the session before aborting it. */
 const EXIT_WAIT_MS = 5000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Whether `promise` settles within {@link EXIT_WAIT_MS}. */
+function settlesInTime(promise: Promise<unknown>): Promise<boolean> {
+  const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), EXIT_WAIT_MS).unref());
+  return Promise.race([promise.then(() => true), late]);
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -128,10 +131,8 @@ export class FuseMount implements AsyncDisposable {
         this.#opts.maxBackground ?? 64,
       );
     } catch (err) {
-      const errno = Math.abs((err as { errno?: number }).errno ?? 5);
       throw new FsError({
-        code:
-          errno === 1 || errno === 13 ? 'EACCES' : errno === 2 ? 'ENOENT' : errno === 19 ? 'ENXIO' : 'EIO',
+        code: errnoNameOf((err as { errno?: number }).errno ?? 5),
         op: 'mount',
         path: this.mountpoint,
         detail: `cannot mount FUSE: ${(err as Error).message} (needs /dev/fuse and root or fusermount)`,
@@ -203,14 +204,14 @@ export class FuseMount implements AsyncDisposable {
     await this.#detach(binding).catch((err: unknown) =>
       this.#opts.logger?.warn('fuse: unmount failed', { error: String(err) }),
     );
-    let exited = await Promise.race([ops.exited.then(() => true), delay(EXIT_WAIT_MS).then(() => false)]);
+    let exited = await settlesInTime(ops.exited);
     if (!exited && this.#connection !== undefined) {
       // Files are still open on the detached mount: end the session anyway.
       await writeFile(`/sys/fs/fuse/connections/${this.#connection}/abort`, '1\n').catch(() => undefined);
-      exited = await Promise.race([ops.exited.then(() => true), delay(EXIT_WAIT_MS).then(() => false)]);
+      exited = await settlesInTime(ops.exited);
     }
     await ops.closeAll();
-    const idle = await Promise.race([ops.idle().then(() => true), delay(EXIT_WAIT_MS).then(() => false)]);
+    const idle = await settlesInTime(ops.idle());
     // A request still waiting on the Source would be answered into freed memory, and a loop
     // still running cannot be joined: keep the session then (the process is about to end).
     if (idle && exited) binding.destroy(this.#session!);
