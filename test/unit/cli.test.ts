@@ -105,6 +105,12 @@ describe('tessera CLI', () => {
       22,
       /^tessera: init: EINVAL: option '--name <value>' argument missing/,
     );
+    // An empty number is not 0 (no caching): refused, and the message shows what was given.
+    assertFails(
+      await tessera(['mount-fs', '/nonexistent', '--cache-timeout', '']),
+      22,
+      /^tessera: mount-fs: EINVAL: --cache-timeout expects seconds from 0 to 3600, got ''/,
+    );
     const bare = await tessera([]);
     assert.equal(bare.code, 22);
     assert.match(bare.stdout, /^Usage: tessera <command>/);

@@ -50,9 +50,14 @@ ${HOME_OPTION_HELP}
       io.out(this.help);
       return 0;
     }
-    const cacheTimeout = values['cache-timeout'] === undefined ? 1 : Number(values['cache-timeout']);
-    if (!Number.isFinite(cacheTimeout) || cacheTimeout < 0 || cacheTimeout > 3600)
-      throw usageError({ command: 'mount-fs', problem: '--cache-timeout is seconds, from 0 to 3600' });
+    const given = values['cache-timeout'];
+    const cacheTimeout = given === undefined ? 1 : Number(given);
+    // Number('') is 0: an empty value is refused rather than taken as "no caching".
+    if (given?.trim() === '' || !Number.isFinite(cacheTimeout) || cacheTimeout < 0 || cacheTimeout > 3600)
+      throw usageError({
+        command: 'mount-fs',
+        problem: `--cache-timeout expects seconds from 0 to 3600, got '${given}'`,
+      });
 
     const target = await resolveTarget({ io, command: 'mount-fs', values });
     const stop = untilSignal({ io, command: 'mount-fs' });
