@@ -223,22 +223,26 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const log = logger.child({ component: 'node' });
   const recentErrors = new RecentErrors();
   const untap = logger.tap((line) => recentErrors.add(line));
+  // What the start opened so far: closed again, last first, when a later step fails.
+  const opened: (() => unknown)[] = [...(ownLogger ? [() => logger.close()] : []), untap];
+  const abandon = async (err: unknown): Promise<never> => {
+    for (const undo of opened.reverse()) await Promise.resolve(undo()).catch(() => undefined);
+    throw err;
+  };
   const startedAt = new Date();
   const nodeName = nodeNameOf(home.config);
   const { host, port } = splitListen(listen);
 
-  await ensureOwnerCredential({ home: root, argon2: opts.argon2 });
+  await ensureOwnerCredential({ home: root, argon2: opts.argon2 }).catch(abandon);
   const tls =
-    opts.insecure === true ? undefined : await loadServerTls({ home: root, nodeName, hosts: [host] });
+    opts.insecure === true
+      ? undefined
+      : await loadServerTls({ home: root, nodeName, hosts: [host] }).catch(abandon);
   const registry = new ExportRegistry({ home, logger });
-  await registry.open();
-  let namespace: Namespace;
-  try {
-    namespace = await buildNamespace({ registry, logger: log });
-  } catch (err) {
-    await registry.close();
-    throw err;
-  }
+  await registry.open().catch(abandon);
+  opened.push(() => registry.close());
+  const namespace = await buildNamespace({ registry, logger: log }).catch(abandon);
+  opened.push(() => namespace.close());
 
   // The catalog indexes the namespace in the background (its first crawl is not awaited).
   // Documents of a remote mount name the alias and export it mounts (set once mounts exist).
@@ -257,11 +261,10 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
         },
       })
     : undefined;
-  await catalog?.open().catch(async (err: unknown) => {
-    await namespace.close();
-    await registry.close();
-    throw err;
-  });
+  if (catalog) {
+    await catalog.open().catch(abandon);
+    opened.push(() => catalog.close());
+  }
   // Virtual directories over the catalog, at [catalog] vfs in the namespace (docs/vfs.md).
   const vfs =
     catalog && home.config.catalog.vfs !== ''
@@ -277,6 +280,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
           return undefined;
         })
       : undefined;
+  opened.push(() => vfs?.close());
 
   const metrics = new NodeMetrics();
   const audit = new AuditLog({
@@ -333,14 +337,17 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       'metrics.prom': () => metrics.prometheusText(),
     },
   });
-  await diagnostics.open();
-  await namespace.mount({
-    path: DIAGNOSTICS_PATH,
-    source: diagnostics,
-    exportName: DIAGNOSTICS_PATH.slice(1),
-    slot: MAX_EXPORT_INDEX,
-    hidden: true,
-  });
+  await diagnostics.open().catch(abandon);
+  opened.push(() => diagnostics.close());
+  await namespace
+    .mount({
+      path: DIAGNOSTICS_PATH,
+      source: diagnostics,
+      exportName: DIAGNOSTICS_PATH.slice(1),
+      slot: MAX_EXPORT_INDEX,
+      hidden: true,
+    })
+    .catch(abandon);
 
   const httpAuth = new HttpAuthenticator({
     find: (keyId) => credentials.find(keyId),
@@ -350,10 +357,9 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     metrics,
     logger,
   });
-  let surfaces: HttpSurface[] = [];
-  try {
-    surfaces =
-      (await opts.surfaces?.({
+  const surfaces: HttpSurface[] =
+    (await (async () =>
+      opts.surfaces?.({
         namespace,
         catalog,
         vfs: vfs?.vfs,
@@ -383,15 +389,15 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
           await removeMountEntry({ home: root, path: a.path });
           await mounts.reload();
         },
-      })) ?? [];
-  } catch (err) {
-    await vfs?.close();
-    await catalog?.close();
-    await namespace.close();
-    await registry.close();
-    if (ownLogger) await logger.close();
-    throw err;
-  }
+      }))().catch(abandon)) ?? [];
+  const closeSurfaces = async () => {
+    for (const surface of surfaces) {
+      await surface.close?.().catch((err: unknown) => {
+        log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
+      });
+    }
+  };
+  opened.push(closeSurfaces);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const path = pathOf(req);
@@ -466,24 +472,20 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err }));
   server.on('clientError', (_err, socket) => socket.destroy());
 
-  try {
-    await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen({ host, port }, () => {
-        server.off('error', fail);
-        ok();
-      });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen({ host, port }, () => {
+      server.off('error', fail);
+      ok();
     });
-  } catch (err) {
-    await vfs?.close();
-    await catalog?.close();
-    await namespace.close();
-    await registry.close();
-    if (ownLogger) await logger.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw FsError.EADDRINUSE('serve', listen, `${listen} is already in use`);
-    throw FsError.from(err, 'serve', listen);
-  }
+  }).catch((err: unknown) =>
+    abandon(
+      (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? FsError.EADDRINUSE('serve', listen, `${listen} is already in use`)
+        : FsError.from(err, 'serve', listen),
+    ),
+  );
+  opened.push(() => new Promise<void>((ok) => server.close(() => ok())));
   server.on('error', (err) => log.error('server error', { error: err }));
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
@@ -492,11 +494,12 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const mounts = new MountManager({ home: root, namespace, logger });
   metrics.mounts = () => mounts.counters();
   mountsRef.current = mounts;
-  await mounts.open();
+  await mounts.open().catch(abandon);
+  opened.push(() => mounts.close());
   await writeRuntime({
     home: root,
     info: { url, pid: process.pid, fingerprint: tls?.fingerprint, started: new Date().toISOString() },
-  });
+  }).catch(abandon);
   audit.record({ event: 'node-start', url, pid: process.pid });
   log.info('node listening', { url, fingerprint: tls?.fingerprint, exports: namespace.mounts().length });
 
@@ -543,11 +546,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       }, SOCKET_LINGER_MS);
       await stopped;
       clearTimeout(lingering);
-      for (const surface of surfaces) {
-        await surface.close?.().catch((err: unknown) => {
-          log.warn('HTTP surface did not close cleanly', { surface: surface.name, error: err });
-        });
-      }
+      await closeSurfaces();
       await vfs?.close();
       await catalog?.close();
       await mounts.close();

@@ -5,7 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
 import type { HttpSurface } from '../../src/core/http-surface.ts';
 import type { SurfaceHost, TesseraNode } from '../../src/node/node.ts';
-import { credential, startNode } from './node-harness.ts';
+import { createNode } from '../../src/node/node.ts';
+import { readRuntime } from '../../src/node/runtime.ts';
+import { CHEAP_ARGON2, credential, makeHome, quietLogger, startNode } from './node-harness.ts';
 
 /** A surface at /probe/ that authenticates Basic credentials and lists the namespace root. */
 function probeSurface(host: SurfaceHost, closed: string[]): HttpSurface {
@@ -100,5 +102,28 @@ describe('node HTTP surfaces', () => {
     const res = await get('/probe/throw');
     assert.equal(res.status, 500);
     assert.equal((await get('/health')).status, 200);
+  });
+
+  it('a node that cannot listen closes the surfaces it built and leaves nothing behind', async () => {
+    const { home: other, cleanup } = await makeHome();
+    const otherClosed: string[] = [];
+    try {
+      await assert.rejects(
+        createNode({
+          home: other,
+          listen: `127.0.0.1:${node.address.port}`,
+          insecure: true,
+          logger: quietLogger(),
+          argon2: CHEAP_ARGON2,
+          surfaces: (host) => [probeSurface(host, otherClosed)],
+        }),
+        (e: unknown) => FsError.is(e, 'EADDRINUSE'),
+      );
+      assert.deepEqual(otherClosed, ['probe']);
+      assert.equal(await readRuntime({ home: other }), undefined);
+      assert.equal((await get('/health')).status, 200, 'the node on that address keeps serving');
+    } finally {
+      await cleanup();
+    }
   });
 });
