@@ -83,6 +83,9 @@ export class Catalog implements AsyncDisposable {
     await Promise.all([...this.#indexers.values()].map((i) => i.close()));
     await this.#filling;
     this.#indexers.clear();
+    // Nothing indexes the mounts now: a crawl cut short must not read as one in progress
+    // (`tessera index status --wait` would wait for it forever).
+    this.store.db.prepare("UPDATE mounts SET state = 'stopped' WHERE state != 'unmounted'").run();
     await this.store.close();
   }
 

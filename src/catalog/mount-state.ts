@@ -1,7 +1,15 @@
 import type { CatalogStore } from './store.ts';
 
 /** What the indexer of one mount is doing. */
-export type MountIndexState = 'pending' | 'crawling' | 'watching' | 'storm' | 'offline' | 'unmounted';
+export type MountIndexState =
+  | 'pending'
+  | 'crawling'
+  | 'watching'
+  | 'storm'
+  | 'offline'
+  | 'unmounted'
+  /** The node's catalog is closed (the node stopped). */
+  | 'stopped';
 
 /** Index state of one mount, as `tessera index status` shows it. */
 export interface MountStatus {

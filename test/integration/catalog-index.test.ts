@@ -3,6 +3,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Catalog } from '../../src/catalog/catalog.ts';
+import { mountStates } from '../../src/catalog/mount-state.ts';
+import { CatalogStore } from '../../src/catalog/store.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { Namespace } from '../../src/namespace/namespace.ts';
 import type { LocalSource } from '../../src/sources/local/local-source.ts';
@@ -142,7 +144,16 @@ describe('catalog indexing a linux export through the namespace', () => {
     // Changes while the catalog is down are found by the crawl at the next start; what did
     // not change keeps its document and inode.
     const top = catalog.store.fileByPath('/docs/top.md')!;
+    catalog.reindex(); // Still crawling when it closes: no reader may take it as going on.
     await catalog.close();
+    {
+      await using reader = new CatalogStore({ file: dbFile, readonly: true });
+      await reader.open();
+      assert.deepEqual(
+        mountStates(reader).map((m) => m.state),
+        ['stopped'],
+      );
+    }
     await rm(join(dirs.root, 'renamed.pdf'));
     await writeFile(join(dirs.root, 'top.md'), '# top, edited');
     await writeFile(join(dirs.root, 'later.txt'), 'later');

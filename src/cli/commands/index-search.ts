@@ -56,8 +56,9 @@ export const indexStatusCommand: Command = {
   help: `Usage: tessera index status [--wait] [--json] [--home DIR]
 
 Show the catalog's index of the node's namespace, one row per mount: state (pending,
-crawling, watching, storm, offline, unmounted), documents, entries seen by the current or
-last crawl, completed crawls, the last crawl's duration and the last watcher event.
+crawling, watching, storm, offline, unmounted; stopped while the node is not running),
+documents, entries seen by the current or last crawl, completed crawls, the last crawl's
+duration and the last watcher event.
 Reads the home's catalog directly (the node need not answer).
 
 Options:
