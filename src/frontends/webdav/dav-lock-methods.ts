@@ -54,7 +54,7 @@ export async function handleLock(dav: DavRequest): Promise<void> {
   if (!entry) {
     if (name === undefined) throw FsError.EACCES('lock', '/', 'the namespace root cannot be locked');
     // A new member of the parent collection: its locks need their tokens.
-    await dav.checkWrite({ membership: true });
+    dav.checkLocks({ membership: true });
   }
   // Conflicts with other locks are the lock manager's to find (shared locks coexist).
   const lock = dav.locks.lock({

@@ -94,13 +94,23 @@ export class DavRequest {
   }
 
   /**
-   * Check the `If` header (412 when no list holds) and the locks in the way of changing
-   * `path` (423 without their tokens). `membership`: the change adds or removes `path` in
-   * its parent collection; `subtree`: it also changes everything below `path`.
+   * Check the `If` header (412 when no list holds) and the locks in the way of changing the
+   * request's resource (423 without their tokens); see {@link checkLocks}.
    */
-  async checkWrite(opts: { path?: DavPath; membership?: boolean; subtree?: boolean } = {}): Promise<void> {
-    const path = opts.path ?? this.path;
+  async checkWrite(opts: { membership?: boolean; subtree?: boolean } = {}): Promise<void> {
     await this.checkIf();
+    this.checkLocks(opts);
+  }
+
+  /**
+   * Refuse a change to `path` (default: the request's) while a lock whose token the request
+   * lacks is in the way (423). `membership`: the change adds or removes `path` in its parent
+   * collection; `subtree`: it also changes everything below `path`. The lock half of
+   * {@link checkWrite}, for requests that evaluate their `If` header once and check two
+   * paths (COPY, MOVE) or the parent only when they create (LOCK).
+   */
+  checkLocks(opts: { path?: DavPath; membership?: boolean; subtree?: boolean } = {}): void {
+    const path = opts.path ?? this.path;
     this.locks.check({
       path,
       parent: opts.membership === true && path.segments.length > 0 ? parentOf(path) : undefined,

@@ -236,15 +236,9 @@ export async function handleCopyMove(dav: DavRequest, move: boolean): Promise<vo
   const destParent = await dav.parentDir(dest);
   const existing = await dav.find(dest);
   if (existing && !dav.overwrite()) throw new DavStatusError(412, `${dest.key} exists and Overwrite is F`);
-  if (move) await dav.checkWrite({ membership: true, subtree: true });
-  else await dav.checkIf();
-  dav.locks.check({
-    path: dest,
-    parent: parentOf(dest),
-    subtree: true,
-    tokens: dav.tokens,
-    credentialId: dav.grant.credentialId,
-  });
+  await dav.checkIf();
+  if (move) dav.checkLocks({ membership: true, subtree: true });
+  dav.checkLocks({ path: dest, membership: true, subtree: true });
   const { view } = dav;
   const failures: MemberFailure[] = [];
   const srcParent = await dav.resolve(parentOf(dav.path));
