@@ -1,9 +1,10 @@
-// The WebDAV surface's header and body parsers: If, Range, Timeout, Destination, XML.
+// The WebDAV surface's header and body parsers: If, Range, Timeout, X-OC-Mtime, Destination, XML.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
 import { parseRange } from '../../src/frontends/http-conditions.ts';
 import { parseIfHeader, submittedTokens } from '../../src/frontends/webdav/dav-if.ts';
+import { ocMtimeOf } from '../../src/frontends/webdav/dav-put.ts';
 import { DavLockManager, MAX_LOCK_SECONDS, parseTimeout } from '../../src/frontends/webdav/dav-locks.ts';
 import { davPath, hrefOf, parseDavPath, parseDestination } from '../../src/frontends/webdav/dav-paths.ts';
 import { parseXml, serializeXml } from '../../src/frontends/webdav/dav-xml.ts';
@@ -64,6 +65,15 @@ describe('WebDAV parsers', () => {
     );
     now = 10_001;
     assert.equal(locks.covering(root).length, 0);
+  });
+
+  it('reads X-OC-Mtime seconds, fractions to the nanosecond, and ignores anything else', () => {
+    assert.equal(ocMtimeOf(' 981173106 '), 981_173_106_000_000_000n);
+    assert.equal(ocMtimeOf('1.5'), 1_500_000_000n);
+    assert.equal(ocMtimeOf('2.000000001'), 2_000_000_001n);
+    assert.equal(ocMtimeOf(undefined), undefined);
+    assert.equal(ocMtimeOf('-1'), undefined);
+    assert.equal(ocMtimeOf('1e9'), undefined);
   });
 
   it('maps URL paths and hrefs both ways, refusing escapes', () => {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { FsError } from '../../core/fs-error.ts';
-import type { NodeId } from '../../core/ids.ts';
 import type { Handle } from '../../sources/source.ts';
 import { writeAll } from '../write-all.ts';
 import { conditional } from './dav-get.ts';
@@ -94,24 +93,26 @@ export async function handlePut(dav: DavRequest): Promise<void> {
   await view.closeFile({ handle });
   if (temp !== undefined)
     await view.rename({ parent: parent.id, name: temp, newParent: parent.id, newName: name });
+  // One lookup gives the ETag of what was written (after X-OC-Mtime, which changes it).
+  let written = await view.lookup({ parent: parent.id, name });
   const headers: Record<string, string> = {};
-  const mtime = await applyOcMtime(dav, parent.id, name);
-  if (mtime) headers['X-OC-Mtime'] = 'accepted';
-  const written = await dav.find();
-  if (written) headers.ETag = etagOf(written);
+  const mtimeNs = ocMtimeOf(dav.header('x-oc-mtime'));
+  if (mtimeNs !== undefined) {
+    written = { id: written.id, attr: await view.setattr({ id: written.id, mtimeNs }) };
+    headers['X-OC-Mtime'] = 'accepted';
+  }
+  headers.ETag = etagOf(written);
   dav.res.writeHead(existing ? 204 : 201, headers).end();
 }
 
 /**
- * The `X-OC-Mtime` header (seconds since the epoch) that ownCloud-style clients such as
- * rclone's webdav backend send so the upload keeps its modification time.
+ * The modification time (ns) an `X-OC-Mtime` header gives (seconds since the epoch, maybe
+ * fractional), which ownCloud-style clients such as rclone's webdav backend send so the
+ * upload keeps its time; undefined without one or when it is not such a number.
  */
-async function applyOcMtime(dav: DavRequest, parent: NodeId, name: string): Promise<boolean> {
-  const header = dav.header('x-oc-mtime');
-  if (typeof header !== 'string' || !/^\d{1,12}(\.\d{1,9})?$/.test(header.trim())) return false;
-  const [sec = '0', frac = ''] = header.trim().split('.');
-  const ns = BigInt(sec) * 1_000_000_000n + BigInt(frac.padEnd(9, '0') || '0');
-  const entry = await dav.view.lookup({ parent, name });
-  await dav.view.setattr({ id: entry.id, mtimeNs: ns });
-  return true;
+export function ocMtimeOf(header: string | undefined): bigint | undefined {
+  const value = header?.trim();
+  if (value === undefined || !/^\d{1,12}(\.\d{1,9})?$/.test(value)) return undefined;
+  const [sec = '0', frac = ''] = value.split('.');
+  return BigInt(sec) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
 }
