@@ -90,7 +90,8 @@ export function parseRange(
   if (first === '' && last === '') return undefined;
   if (first === '') {
     const suffix = Number(last);
-    if (suffix === 0) return 'unsatisfiable';
+    // An empty file has no last bytes: no Content-Range can name them.
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
     return { start: Math.max(0, size - suffix), end: size };
   }
   const start = Number(first);

@@ -121,6 +121,10 @@ describe('WebDAV surface', () => {
     assert.equal(await tail.text(), 'def');
     const beyond = await dav('GET', '/alpha/range.bin', { headers: { range: 'bytes=99-' } });
     assert.equal(beyond.status, 416);
+    await dav('PUT', '/alpha/empty.bin', { body: '' });
+    const emptyTail = await dav('GET', '/alpha/empty.bin', { headers: { range: 'bytes=-3' } });
+    assert.equal(emptyTail.status, 416);
+    assert.equal(emptyTail.headers.get('content-range'), 'bytes */0');
     const whole = await dav('GET', '/alpha/range.bin');
     assert.deepEqual(Buffer.from(await whole.arrayBuffer()), body);
     const etag = whole.headers.get('etag') ?? '';

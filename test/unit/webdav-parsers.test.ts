@@ -36,6 +36,7 @@ describe('WebDAV parsers', () => {
     assert.deepEqual(parseRange('bytes=-10', 100), { start: 90, end: 100 });
     assert.deepEqual(parseRange('bytes=50-500', 100), { start: 50, end: 100 });
     assert.equal(parseRange('bytes=100-', 100), 'unsatisfiable');
+    assert.equal(parseRange('bytes=-3', 0), 'unsatisfiable', 'an empty file has no suffix');
     assert.equal(parseRange('bytes=0-1,5-6', 100), undefined, 'several ranges: the whole file');
     assert.equal(parseRange('items=0-1', 100), undefined);
   });
