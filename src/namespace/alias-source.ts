@@ -429,40 +429,48 @@ export class AliasSource extends BaseSource {
     );
   }
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
-    const parent = this.#local(req.parent, 'lookup');
-    return this.#run({ op: 'lookup', intent: 'read', safe: true }, async (ep, remote) => {
-      const e = await remote.lookup({
-        parent: await this.#inner(ep, remote, parent, 'lookup'),
-        name: req.name,
-      });
-      return this.#entry(ep, parent, req.name, e);
+  /**
+   * An operation on the files `ids` (the directory, for a change to a name in it), on the
+   * endpoint the router picks: `fn` gets their ids there. Reads are repeated on the next
+   * endpoint when one fails; a write only until it is sent, which is once every id has been
+   * found on the endpoint.
+   */
+  #on<T>(
+    op: string,
+    intent: Intent,
+    ids: readonly [NodeId, ...NodeId[]],
+    fn: (remote: RemoteSource, ep: Endpoint, ...inner: NodeId[]) => Promise<T>,
+  ): Promise<T> {
+    const locals = ids.map((id) => this.#local(id, op));
+    return this.#run({ op, intent, safe: intent === 'read' }, async (ep, remote, sent) => {
+      const inner: NodeId[] = [];
+      for (const local of locals) inner.push(await this.#inner(ep, remote, local, op));
+      sent();
+      return fn(remote, ep, ...inner);
     });
   }
 
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
-    const local = this.#local(req.id, 'getattr');
-    return this.#run({ op: 'getattr', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.getattr({ id: await this.#inner(ep, remote, local, 'getattr') }),
+  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+    return this.#on('lookup', 'read', [req.parent], async (remote, ep, parent) =>
+      this.#entry(ep, localPartOf(req.parent), req.name, await remote.lookup({ parent, name: req.name })),
     );
   }
 
+  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+    return this.#on('getattr', 'read', [req.id], (remote, _ep, id) => remote.getattr({ id }));
+  }
+
   protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
-    const local = this.#local(req.id, 'setattr');
     if (req.handle !== undefined) {
       const h = this.#handle(req.handle, 'setattr');
       const remote = await this.#live(h, 'setattr');
       return remote.setattr({
         ...req,
-        id: await this.#inner(h.ep, remote, local, 'setattr'),
+        id: await this.#inner(h.ep, remote, this.#local(req.id, 'setattr'), 'setattr'),
         handle: h.inner,
       });
     }
-    return this.#run({ op: 'setattr', intent: 'write', safe: false }, async (ep, remote, sent) => {
-      const id = await this.#inner(ep, remote, local, 'setattr');
-      sent();
-      return remote.setattr({ ...req, id });
-    });
+    return this.#on('setattr', 'write', [req.id], (remote, _ep, id) => remote.setattr({ ...req, id }));
   }
 
   /** Listing cookies name the endpoint they belong to: `<endpoint index>:<its cookie>`. */
@@ -602,57 +610,46 @@ export class AliasSource extends BaseSource {
     });
   }
 
-  /** A mutation of `name` in `parent`, sent once. */
-  #mutate<T>(
-    op: string,
-    parentId: NodeId,
-    fn: (remote: RemoteSource, parent: NodeId, ep: Endpoint, local: bigint) => Promise<T>,
-  ): Promise<T> {
-    const parent = this.#local(parentId, op);
-    return this.#run({ op, intent: 'write', safe: false }, async (ep, remote, sent) => {
-      const p = await this.#inner(ep, remote, parent, op);
-      sent();
-      return fn(remote, p, ep, parent);
-    });
-  }
-
   protected override async doMkdir(req: Req<'mkdir'>): Promise<Entry> {
-    return this.#mutate('mkdir', req.parent, async (remote, p, ep, parent) =>
-      this.#entry(ep, parent, req.name, await remote.mkdir({ ...req, parent: p })),
+    return this.#on('mkdir', 'write', [req.parent], async (remote, ep, parent) =>
+      this.#entry(ep, localPartOf(req.parent), req.name, await remote.mkdir({ ...req, parent })),
     );
   }
 
   protected override async doSymlink(req: Req<'symlink'>): Promise<Entry> {
-    return this.#mutate('symlink', req.parent, async (remote, p, ep, parent) =>
-      this.#entry(ep, parent, req.name, await remote.symlink({ ...req, parent: p })),
+    return this.#on('symlink', 'write', [req.parent], async (remote, ep, parent) =>
+      this.#entry(ep, localPartOf(req.parent), req.name, await remote.symlink({ ...req, parent })),
     );
   }
 
   protected override async doUnlink(req: Req<'unlink'>): Promise<void> {
-    await this.#mutate('unlink', req.parent, (remote, p) => remote.unlink({ ...req, parent: p }));
+    await this.#on('unlink', 'write', [req.parent], (remote, _ep, parent) =>
+      remote.unlink({ ...req, parent }),
+    );
     this.#ids?.removed({ parent: localPartOf(req.parent), name: req.name });
   }
 
   protected override async doRmdir(req: Req<'rmdir'>): Promise<void> {
-    await this.#mutate('rmdir', req.parent, (remote, p) => remote.rmdir({ ...req, parent: p }));
+    await this.#on('rmdir', 'write', [req.parent], (remote, _ep, parent) => remote.rmdir({ ...req, parent }));
     this.#ids?.removed({ parent: localPartOf(req.parent), name: req.name });
   }
 
   protected override async doRename(req: Req<'rename'>): Promise<void> {
-    const newParent = this.#local(req.newParent, 'rename');
-    await this.#mutate('rename', req.parent, async (remote, p, ep) => {
-      const np = await this.#inner(ep, remote, newParent, 'rename');
-      await remote.rename({ ...req, parent: p, newParent: np });
+    await this.#on('rename', 'write', [req.parent, req.newParent], (remote, _ep, parent, newParent) =>
+      remote.rename({ ...req, parent, newParent }),
+    );
+    this.#ids?.moved({
+      parent: localPartOf(req.parent),
+      name: req.name,
+      newParent: localPartOf(req.newParent),
+      newName: req.newName,
     });
-    this.#ids?.moved({ parent: localPartOf(req.parent), name: req.name, newParent, newName: req.newName });
   }
 
   protected override async doLink(req: Req<'link'>): Promise<Entry> {
-    const local = this.#local(req.id, 'link');
-    return this.#mutate('link', req.newParent, async (remote, np, ep, newParent) => {
-      const id = await this.#inner(ep, remote, local, 'link');
-      return this.#entry(ep, newParent, req.newName, await remote.link({ ...req, id, newParent: np }));
-    });
+    return this.#on('link', 'write', [req.id, req.newParent], async (remote, ep, id, newParent) =>
+      this.#entry(ep, localPartOf(req.newParent), req.newName, await remote.link({ ...req, id, newParent })),
+    );
   }
 
   /**
@@ -664,49 +661,29 @@ export class AliasSource extends BaseSource {
     offset?: number | undefined;
     length?: number | undefined;
   }): Promise<{ algo: 'sha256'; hex: string; size: number }> {
-    const local = this.#local(req.id, 'hash');
-    return this.#run({ op: 'hash', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.hash({ ...req, id: await this.#inner(ep, remote, local, 'hash') }),
-    );
+    return this.#on('hash', 'read', [req.id], (remote, _ep, id) => remote.hash({ ...req, id }));
   }
 
   protected override async doReadlink(req: Req<'readlink'>): Promise<string> {
-    const local = this.#local(req.id, 'readlink');
-    return this.#run({ op: 'readlink', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.readlink({ id: await this.#inner(ep, remote, local, 'readlink') }),
-    );
+    return this.#on('readlink', 'read', [req.id], (remote, _ep, id) => remote.readlink({ id }));
   }
 
   protected override async doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
-    const local = this.#local(req.id, 'getxattr');
-    return this.#run({ op: 'getxattr', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.getxattr({ ...req, id: await this.#inner(ep, remote, local, 'getxattr') }),
-    );
+    return this.#on('getxattr', 'read', [req.id], (remote, _ep, id) => remote.getxattr({ ...req, id }));
   }
 
   protected override async doListxattr(req: Req<'listxattr'>): Promise<string[]> {
-    const local = this.#local(req.id, 'listxattr');
-    return this.#run({ op: 'listxattr', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.listxattr({ id: await this.#inner(ep, remote, local, 'listxattr') }),
-    );
+    return this.#on('listxattr', 'read', [req.id], (remote, _ep, id) => remote.listxattr({ id }));
   }
 
   protected override async doSetxattr(req: Req<'setxattr'>): Promise<void> {
-    const local = this.#local(req.id, 'setxattr');
-    return this.#run({ op: 'setxattr', intent: 'write', safe: false }, async (ep, remote, sent) => {
-      const id = await this.#inner(ep, remote, local, 'setxattr');
-      sent();
-      await remote.setxattr({ ...req, id });
-    });
+    return this.#on('setxattr', 'write', [req.id], (remote, _ep, id) => remote.setxattr({ ...req, id }));
   }
 
   protected override async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
-    const local = this.#local(req.id, 'removexattr');
-    return this.#run({ op: 'removexattr', intent: 'write', safe: false }, async (ep, remote, sent) => {
-      const id = await this.#inner(ep, remote, local, 'removexattr');
-      sent();
-      await remote.removexattr({ ...req, id });
-    });
+    return this.#on('removexattr', 'write', [req.id], (remote, _ep, id) =>
+      remote.removexattr({ ...req, id }),
+    );
   }
 
   protected override async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
@@ -717,14 +694,8 @@ export class AliasSource extends BaseSource {
     return out;
   }
 
-  /** Pushed invalidations flow as soon as an endpoint is up (it subscribes before). */
-  async subscribed(): Promise<void> {}
-
   protected override async doStatfs(req: Req<'statfs'>): Promise<StatFs> {
-    const local = this.#local(req.id, 'statfs');
-    return this.#run({ op: 'statfs', intent: 'read', safe: true }, async (ep, remote) =>
-      remote.statfs({ id: await this.#inner(ep, remote, local, 'statfs') }),
-    );
+    return this.#on('statfs', 'read', [req.id], (remote, _ep, id) => remote.statfs({ id }));
   }
 }
 
