@@ -32,7 +32,7 @@ export interface EndpointStatus {
   state: EndpointState;
   /** Sessions opened so far (1 after the first connect; each reconnect adds one). */
   sessions: number;
-  /** Smoothed round-trip time of its calls, ms. */
+  /** Smoothed round-trip time of its pings, ms. */
   latencyMs: number;
   /** Recent transport errors (decaying: halves every {@link ERROR_HALF_LIFE_MS}). */
   recentErrors: number;
@@ -49,7 +49,7 @@ const PING_EVERY_MS = 5000;
 /**
  * One URL of an alias: a session with the node there, replaced by a new one (fresh HELLO,
  * no silent resume) whenever it drops, after an exponential backoff with jitter. It keeps
- * the health the router scores it by: smoothed latency of calls and pings, and a decaying
+ * the health the router scores it by: smoothed latency of its pings, and a decaying
  * count of transport errors. Watch listeners are re-attached to every new session.
  */
 export class Endpoint {
@@ -136,8 +136,7 @@ export class Endpoint {
     if (this.#state === 'down' && this.#timer === undefined) void this.#tryConnect();
   }
 
-  /** A call took `ms`. */
-  recordLatency(ms: number): void {
+  #recordLatency(ms: number): void {
     this.#latency = this.#latency === 0 ? ms : this.#latency * 0.8 + ms * 0.2;
   }
 
@@ -146,14 +145,6 @@ export class Endpoint {
     this.#errors = this.recentErrors + 1;
     this.#errorsAt = Date.now();
     this.#lastError = err;
-  }
-
-  /**
-   * Drop the current session now (a session that still answers but whose peer is known to
-   * be gone, or tests); it reconnects as after any drop.
-   */
-  drop(): void {
-    this.#remote?.connection.terminate();
   }
 
   status(): EndpointStatus {
@@ -261,7 +252,7 @@ export class Endpoint {
     const remote = this.remote;
     if (!remote) return;
     try {
-      this.recordLatency(await remote.ping());
+      this.#recordLatency(await remote.ping());
     } catch {
       // A dropped session reports itself through onClose.
     }
