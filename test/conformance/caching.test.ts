@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CachingSource } from '../../src/client/cache/caching-source.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
-import { connect, diskBehind, startNode } from '../helpers/remote-node.ts';
+import { connect, startNode } from '../helpers/remote-node.ts';
+import { nodeFsBehind } from './local-fixture.ts';
 import { runConformance } from './suite.ts';
 
 async function cached(node: TesseraNode, home: string, dir: string): Promise<CachingSource> {
@@ -39,7 +40,7 @@ runConformance({
         extra.push(ro);
         return ro;
       },
-      behind: diskBehind(data),
+      behind: nodeFsBehind(data),
       async restart() {
         await source.close();
         source = await cached(a.node, a.home, cacheDir);

@@ -11,10 +11,9 @@ import { CachingSource } from '../../src/client/cache/caching-source.ts';
 import { AliasSource } from '../../src/namespace/alias-source.ts';
 import { Namespace } from '../../src/namespace/namespace.ts';
 import { readOwnerCredential } from '../../src/node/credentials.ts';
-import { addExport } from '../../src/core/home.ts';
-import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import type { TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
-import { CHEAP_ARGON2, makeHome, startNode } from '../integration/node-harness.ts';
+import { startNode } from '../helpers/remote-node.ts';
 import { nodeFsBehind } from './local-fixture.ts';
 import type { ConformanceFixture } from './fixture.ts';
 import { runConformance } from './suite.ts';
@@ -55,17 +54,14 @@ async function namespaceWith(opts: {
   return ns;
 }
 
-/** A node exporting `dir` as `disk` (kind linux). */
-async function startDiskNode(
-  dir: string,
-): Promise<{ node: TesseraNode; home: string; stop: () => Promise<void> }> {
-  const { home, cleanup } = await makeHome({ exports: [] });
-  await addExport({
-    root: home,
-    entry: { name: 'disk', kind: 'linux', path: dir, ro: false, desc: '', options: {} },
-  });
-  const node = await createNode({ home, listen: '127.0.0.1:0', logger: quiet, argon2: CHEAP_ARGON2 });
-  return { node, home, stop: async () => (await node.close(), await cleanup()) };
+/** A node exporting `dir` as `/disk` (kind linux); `stop` closes it and removes its home. */
+async function startDiskNode(dir: string) {
+  const { node, home } = await startNode({ dir });
+  return {
+    node,
+    home,
+    stop: async () => (await node.close(), await rm(home, { recursive: true, force: true })),
+  };
 }
 
 /**
@@ -153,7 +149,7 @@ runConformance({
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'tessera-chain-'));
     const c = await startDiskNode(dir);
-    const b = await startNode({ exports: [] });
+    const b = await startNode({});
     const toC = await aliasTo({ node: c.node, home: c.home, exportName: '/disk' });
     await b.node.namespace.mount({ path: '/c/disk', source: toC, exportName: '/disk' });
     return mountFixture({
@@ -162,7 +158,8 @@ runConformance({
       path: '/b/c/disk',
       dir,
       async cleanup() {
-        await b.stop();
+        await b.node.close();
+        await rm(b.home, { recursive: true, force: true });
         await toC.close();
         await c.stop();
         await rm(dir, { recursive: true, force: true });

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RemoteSource } from '../../src/client/remote-source.ts';
-import { connect, diskBehind, startNode } from '../helpers/remote-node.ts';
+import { connect, startNode } from '../helpers/remote-node.ts';
+import { nodeFsBehind } from './local-fixture.ts';
 import { behindThrough } from './source-paths.ts';
 import { runConformance } from './suite.ts';
 
@@ -26,7 +27,7 @@ runConformance({
         extra.push(ro);
         return ro;
       },
-      behind: diskBehind(dir),
+      behind: nodeFsBehind(dir),
       async restart() {
         await source.close();
         source = await connect(a.node, a.home);

@@ -1,14 +1,13 @@
 // A node on loopback serving a linux and/or memory export, and a RemoteSource session to it:
 // the remote conformance runs and the client cache's runs share these.
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { addExport, initHome } from '../../src/core/home.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { RemoteSource } from '../../src/client/remote-source.ts';
 import { ensureOwnerCredential, readOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
-import type { BehindTheBack } from '../conformance/fixture.ts';
 import { CHEAP_ARGON2 } from './argon2.ts';
 
 export { CHEAP_ARGON2 };
@@ -54,19 +53,4 @@ export async function connect(node: TesseraNode, home: string): Promise<RemoteSo
   });
   await src.open();
   return src;
-}
-
-/** Changes made straight to the exported directory on disk. */
-export function diskBehind(root: string): BehindTheBack {
-  const at = (p: string) => join(root, ...p.split('/'));
-  return {
-    async writeFile(path, data) {
-      await mkdir(dirname(at(path)), { recursive: true });
-      await writeFile(at(path), data);
-    },
-    mkdir: (path) => mkdir(at(path)).then(() => undefined),
-    remove: (path) => rm(at(path), { recursive: true }),
-    rename: (from, to) => rename(at(from), at(to)),
-    symlink: (path, target) => symlink(target, at(path)),
-  };
 }
