@@ -26,7 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CachingSource } from '../src/client/cache/caching-source.ts';
 import { DATA_CACHE_DEFAULTS } from '../src/client/cache/data-cache.ts';
-import { RemoteSource } from '../src/client/remote-source.ts';
+import { CHUNK_BYTES, RemoteSource, WINDOW } from '../src/client/remote-source.ts';
 import { type NodeId, rootId } from '../src/core/ids.ts';
 import { FuseMount } from '../src/frontends/fuse/fuse-mount.ts';
 import { Namespace } from '../src/namespace/namespace.ts';
@@ -41,6 +41,7 @@ import { runCommand } from './lib/peers/processes.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import { lookupPath, readSequential, WALK_CONCURRENCY, walkTree } from './lib/source-ops.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -53,9 +54,6 @@ const PAGE = 4096;
 const repeats = args.repeats ?? (full ? 7 : 3);
 const TREE_DIRS = 100;
 const EXPORT = 'linux';
-/** Reads in flight per sequential reader, 1 MiB each into a reused buffer (as the remote bench). */
-const WINDOW = 16;
-const WALK_CONCURRENCY = 16;
 const TITLE = 'Mounts: the client cache vs a local export';
 /** `find -printf` of fields that need a stat of every entry (size, mtime, mode). */
 const FIND_FORMAT = '%s %T@ %m %p\\n';
@@ -108,37 +106,10 @@ function counted<S extends Source>(source: S): { source: S; bytes: () => number 
   return { source: proxy, bytes: () => bytes };
 }
 
-async function lookupPath(src: Source, root: NodeId, path: string): Promise<NodeId> {
-  let id = root;
-  for (const name of path.split('/').filter(Boolean)) id = (await src.lookup({ parent: id, name })).id;
-  return id;
-}
-
-const readBuffers = Array.from({ length: WINDOW }, () => Buffer.allocUnsafe(MiB));
-
-/** Sequential read of a whole file: WINDOW reads of 1 MiB in flight, into reused buffers. */
-async function readAll(src: Source, id: NodeId): Promise<number> {
-  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
-  let next = 0;
-  let total = 0;
-  let eof = false;
-  try {
-    await Promise.all(
-      readBuffers.map(async (into) => {
-        while (!eof) {
-          const offset = next;
-          next += MiB;
-          const part = await src.read({ handle, offset, length: MiB, into });
-          total += part.byteLength;
-          if (part.byteLength < MiB) eof = true;
-        }
-      }),
-    );
-  } finally {
-    await src.closeFile({ handle });
-  }
-  return total;
-}
+/** One reused 1 MiB buffer per read in flight, as the remote client reads. */
+const readBuffers = Array.from({ length: WINDOW }, () => Buffer.allocUnsafe(CHUNK_BYTES));
+const readAll = (source: Source, id: NodeId) => readSequential({ source, id, buffers: readBuffers });
+const walk = (source: Source, top: NodeId) => walkTree({ source, top });
 
 /** Page-aligned random 4 KiB reads, one after the other, on one handle. */
 async function randomReads(src: Source, id: NodeId, offsets: readonly number[]): Promise<void> {
@@ -151,37 +122,6 @@ async function randomReads(src: Source, id: NodeId, offsets: readonly number[]):
   } finally {
     await src.closeFile({ handle });
   }
-}
-
-/** Walk a tree by READDIRP (attributes of every entry), WALK_CONCURRENCY dirs at once. */
-async function walk(src: Source, top: NodeId): Promise<number> {
-  let files = 0;
-  const queue: NodeId[] = [top];
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const pump = () => {
-      if (queue.length === 0 && active === 0) return resolve();
-      while (active < WALK_CONCURRENCY && queue.length > 0) {
-        const dir = queue.shift()!;
-        active++;
-        void (async () => {
-          for (let cookie = '', eof = false; !eof;) {
-            const page = await src.readdirp({ dir, cookie, max: 10_000 });
-            for (const e of page.entries) {
-              if (e.attr.kind === 'dir') queue.push(e.id);
-              else files++;
-            }
-            ({ cookie, eof } = page);
-          }
-        })().then(() => {
-          active--;
-          pump();
-        }, reject);
-      }
-    };
-    pump();
-  });
-  return files;
 }
 
 async function main(): Promise<void> {
@@ -219,8 +159,8 @@ async function main(): Promise<void> {
 
     // 1. Second read of the big file from the cache vs the local export.
     const warm = await mount(join(base, 'cache'));
-    const bigRemote = await lookupPath(warm.src, warm.root, 'big.bin');
-    const bigLocal = await lookupPath(local, localRoot, 'big.bin');
+    const bigRemote = await lookupPath({ source: warm.src, root: warm.root, path: 'big.bin' });
+    const bigLocal = await lookupPath({ source: local, root: localRoot, path: 'big.bin' });
     log('first read through the cache (fills it)');
     const firstReadMs = await timeMs(() => readAll(warm.src, bigRemote));
     const wireAfterFill = warm.wireBytes();
@@ -235,7 +175,7 @@ async function main(): Promise<void> {
 
     // 2. Random 4 KiB reads in the sparse file through a cold cache.
     const cold = await mount(join(base, 'cache-random'));
-    const sparse = await lookupPath(cold.src, cold.root, 'sparse.bin');
+    const sparse = await lookupPath({ source: cold.src, root: cold.root, path: 'sparse.bin' });
     const next = rng(20261121);
     const offsets = Array.from(
       { length: RANDOM_READS },
@@ -248,12 +188,12 @@ async function main(): Promise<void> {
     const wireBefore = cold.wireBytes();
     const randomMs = await timeMs(() => randomReads(cold.src, sparse, offsets));
     const randomWire = cold.wireBytes() - wireBefore;
-    const sparseLocal = await lookupPath(local, localRoot, 'sparse.bin');
+    const sparseLocal = await lookupPath({ source: local, root: localRoot, path: 'sparse.bin' });
     const randomLocalMs = await timeMs(() => randomReads(local, sparseLocal, offsets));
 
     // 3. Second walk of the tree from the cache vs the local export.
-    const treeRemote = await lookupPath(warm.src, warm.root, 'tree');
-    const treeLocal = await lookupPath(local, localRoot, 'tree');
+    const treeRemote = await lookupPath({ source: warm.src, root: warm.root, path: 'tree' });
+    const treeLocal = await lookupPath({ source: local, root: localRoot, path: 'tree' });
     log('first walk through the cache (fills it)');
     const firstWalkMs = await timeMs(() => walk(warm.src, treeRemote));
     log(`walk: ${repeats} rounds, cached vs local`);

@@ -23,8 +23,9 @@ import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
-import { TesseraClient, WALK_CONCURRENCY } from './lib/peers/tessera-client.ts';
+import { TesseraClient } from './lib/peers/tessera-client.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import { WALK_CONCURRENCY } from './lib/source-ops.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';

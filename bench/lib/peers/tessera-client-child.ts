@@ -6,8 +6,8 @@
  */
 import { CHUNK_BYTES, RemoteSource, WINDOW } from '../../../src/client/remote-source.ts';
 import type { NodeId } from '../../../src/core/ids.ts';
-import { MAX_READDIR_PAGE } from '../../../src/sources/dir-pager.ts';
-import { type ClientReply, type ClientRequest, WALK_CONCURRENCY } from './tessera-client.ts';
+import { lookupPath as lookup, readSequential, walkTree } from '../source-ops.ts';
+import type { ClientReply, ClientRequest } from './tessera-client.ts';
 
 let src: RemoteSource | undefined;
 let root: NodeId | undefined;
@@ -18,43 +18,13 @@ function session(): { src: RemoteSource; root: NodeId } {
   return { src, root };
 }
 
-async function lookupPath(path: string): Promise<NodeId> {
+function lookupPath(path: string): Promise<NodeId> {
   const s = session();
-  let id = s.root;
-  for (const name of path.split('/').filter(Boolean)) id = (await s.src.lookup({ parent: id, name })).id;
-  return id;
+  return lookup({ source: s.src, root: s.root, path });
 }
 
 /** One reused 1 MiB buffer per read in flight (as `dd` reuses its one buffer). */
 const readBuffers = Array.from({ length: WINDOW }, () => Buffer.allocUnsafe(CHUNK_BYTES));
-
-/**
- * Sequential read: a window of pipelined 1 MiB READs, each into its worker's reused buffer
- * (`into`), bytes discarded. Returns the bytes read.
- */
-async function read(path: string): Promise<number> {
-  const { src } = session();
-  const id = await lookupPath(path);
-  const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
-  let next = 0;
-  let total = 0;
-  let eof = false;
-  try {
-    const worker = async (into: Buffer) => {
-      while (!eof) {
-        const offset = next;
-        next += CHUNK_BYTES;
-        const part = await src.read({ handle, offset, length: CHUNK_BYTES, into });
-        total += part.byteLength;
-        if (part.byteLength < CHUNK_BYTES) eof = true;
-      }
-    };
-    await Promise.all(readBuffers.map(worker));
-  } finally {
-    await src.closeFile({ handle });
-  }
-  return total;
-}
 
 /** Sequential write of `bytes` (a multiple of 1 MiB): CREATE, a window of pipelined WRITEs, CLOSE. */
 async function write(path: string, bytes: number): Promise<number> {
@@ -80,43 +50,6 @@ async function write(path: string, bytes: number): Promise<number> {
   return bytes;
 }
 
-/**
- * Metadata walk: READDIRP (which returns every entry's attributes: the stat of every file,
- * over the wire) of every directory under `path`, WALK_CONCURRENCY directories at once.
- * Returns the number of non-directories seen.
- */
-async function walk(path: string): Promise<number> {
-  const { src } = session();
-  const top = await lookupPath(path);
-  let files = 0;
-  const queue: NodeId[] = [top];
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const pump = () => {
-      if (queue.length === 0 && active === 0) return resolve();
-      while (active < WALK_CONCURRENCY && queue.length > 0) {
-        const dir = queue.shift()!;
-        active++;
-        void (async () => {
-          for (let cookie = '', eof = false; !eof;) {
-            const page = await src.readdirp({ dir, cookie, max: MAX_READDIR_PAGE });
-            for (const e of page.entries) {
-              if (e.attr.kind === 'dir') queue.push(e.id);
-              else files++;
-            }
-            ({ cookie, eof } = page);
-          }
-        })().then(() => {
-          active--;
-          pump();
-        }, reject);
-      }
-    };
-    pump();
-  });
-  return files;
-}
-
 async function handle(req: ClientRequest): Promise<number> {
   switch (req.t) {
     case 'connect': {
@@ -127,11 +60,11 @@ async function handle(req: ClientRequest): Promise<number> {
       return 0;
     }
     case 'read':
-      return read(req.path);
+      return readSequential({ source: session().src, id: await lookupPath(req.path), buffers: readBuffers });
     case 'write':
       return write(req.path, req.bytes);
     case 'walk':
-      return walk(req.path);
+      return walkTree({ source: session().src, top: await lookupPath(req.path) });
     case 'unlink': {
       const slash = req.path.lastIndexOf('/');
       const parent = await lookupPath(req.path.slice(0, Math.max(0, slash)));

@@ -3,9 +3,6 @@ import { fileURLToPath } from 'node:url';
 import type { ConnectOptions } from '../../../src/client/connection.ts';
 import { trackChild, TSX_IMPORT } from './processes.ts';
 
-/** Directories a walk lists at once. */
-export const WALK_CONCURRENCY = 16;
-
 const CHILD_SCRIPT = fileURLToPath(new URL('./tessera-client-child.ts', import.meta.url));
 
 /** What the benchmark asks the client process to do (paths are relative to the export root). */
