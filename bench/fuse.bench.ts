@@ -25,7 +25,7 @@ import { startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
-import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import { judge, printJsonLine, table, verdictTable, writeDocSection } from './lib/report.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -248,8 +248,9 @@ async function main(): Promise<void> {
   }
   const ms = (op: OpName, name: Name) => results.get(op)!.get(name)?.ms ?? NaN;
   const mbps = (op: OpName, name: Name) => sizes.bytes / 1e6 / (ms(op, name) / 1000);
-  const ratios = Object.fromEntries(TARGETS.map((t) => [t.key, ms(t.op, t.peer) / ms(t.op, t.ours)]));
-  const met = Object.fromEntries(TARGETS.map((t) => [t.key, ratios[t.key]! >= t.min]));
+  const verdicts = judge(TARGETS, (t, who) => results.get(t.op)!.get(who)!);
+  const ratios = Object.fromEntries(verdicts.map((v) => [v.target.key, v.ratio]));
+  const met = Object.fromEntries(verdicts.map((v) => [v.target.key, v.met]));
 
   const rows = CONTENDERS.map((name) => [
     name,
@@ -268,10 +269,7 @@ async function main(): Promise<void> {
     ],
     rows,
   );
-  const targets = table(
-    ['target', 'same-run ratio', 'met'],
-    TARGETS.map((t) => [t.what, `${ratios[t.key]!.toFixed(2)}×`, met[t.key] ? 'yes' : '**no**']),
-  );
+  const targets = verdictTable(verdicts);
   console.log(`\n${figures}\n\n${targets}\n`);
   if (args.doc && full) {
     await writeDocSection({

@@ -35,12 +35,12 @@ import type { Source } from '../src/sources/source.ts';
 import { rng } from '../test/helpers/rng.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { FAILOVER_TITLE, type FailoverResult, measureFailover } from './lib/failover.ts';
-import { describeMachine, machineInfo } from './lib/machine.ts';
+import { machineInfo } from './lib/machine.ts';
 import { pool, rounds, type Samples, timeMs } from './lib/measure.ts';
 import { runCommand } from './lib/peers/processes.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
-import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import { printJsonLine, runLine, table, writeDocSection } from './lib/report.ts';
 import { lookupPath, readSequential, WALK_CONCURRENCY, walkTree } from './lib/source-ops.ts';
 
 const args = parseBenchArgs();
@@ -339,11 +339,10 @@ async function report(opts: {
   const allMet = targets.every((t) => t.met);
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const speed = (ms: number) => `${mbps(ms).toFixed(0)} MB/s (${s(ms)})`;
-  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
   const mib = sizes.big / MiB;
   const files = sizes.files.toLocaleString('en-US');
   const body = [
-    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine).`,
+    runLine({ date, scale: args.scale, machine, load: opts.load }),
     '',
     `One Tessera node (TLS) in its own process on 127.0.0.1 serves a \`linux\` export of the data dir. The **cached mount** is a \`CachingSource\` (default tuning; cache dir on the same filesystem) over a \`RemoteSource\` session to it; the **local export** is a \`linux\` Source of the same dir. Both run in the benchmark process and are read through the same front-end: FUSE (\`FuseMount\` of the cached mount, and of a \`Namespace\` holding the local export; \`dd bs=1M\` and \`find -printf '${FIND_FORMAT}'\`), and the Source API without the kernel (${WINDOW} reads of 1 MiB in flight into reused buffers; readdirp with attributes, ${WALK_CONCURRENCY} directories in flight). Median of ${repeats} rounds, order alternating; the first pass through the cache (which fills it) is timed apart.`,
     '',

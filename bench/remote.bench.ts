@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { CHUNK_BYTES, WINDOW } from '../src/client/remote-source.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
-import { describeMachine, machineInfo } from './lib/machine.ts';
+import { machineInfo } from './lib/machine.ts';
 import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
 import { haveProgram, runCommand } from './lib/peers/processes.ts';
 import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
@@ -24,7 +24,15 @@ import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
 import { TesseraClient } from './lib/peers/tessera-client.ts';
-import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import {
+  judge,
+  printJsonLine,
+  runLine,
+  table,
+  verdictFigures,
+  verdictTable,
+  writeDocSection,
+} from './lib/report.ts';
 import { WALK_CONCURRENCY } from './lib/source-ops.ts';
 
 const args = parseBenchArgs();
@@ -373,25 +381,14 @@ async function report(opts: {
       ...columns.map((c) => cell('walk', peerOf('walk', c))),
     ],
   ];
-  const verdicts = TARGETS.filter((t) => ops.has(t.op)).map((t) => {
-    const ours = samples(t.op, t.ours)!;
-    const peer = samples(t.op, t.peer)!;
-    const ratio = peer.ms / ours.ms;
-    // rounds() runs every contender once per round: the same index is the same round.
-    const perRound = ours.samples.map((v, i) => peer.samples[i]! / v);
-    return {
-      ...t,
-      ratio,
-      met: ratio >= t.min,
-      lowest: Math.min(...perRound),
-      highest: Math.max(...perRound),
-    };
-  });
+  const verdicts = judge(
+    TARGETS.filter((t) => ops.has(t.op)),
+    (t, who) => samples(t.op, who)!,
+  );
   const allMet = verdicts.every((v) => v.met);
-  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
   const noCache = samples('walk', 'rclone-sftp-nocache');
   const body = [
-    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine: other work may run alongside).`,
+    runLine({ date, scale: args.scale, machine, load: opts.load }),
     '',
     'Everything on 127.0.0.1 in one run, over one data set in page cache (warm for every peer',
     `alike), median of ${repeats} rounds after one warm-up each; every contender runs once per round,`,
@@ -399,15 +396,7 @@ async function report(opts: {
     '',
     table(['operation', 'local disk', 'sshfs', 'rclone', 'Tessera (TLS)', 'Tessera (ws)'], rows),
     '',
-    table(
-      ['target (same-run ratio of medians)', 'ratio', 'lowest – highest round', 'met'],
-      verdicts.map((v) => [
-        v.what,
-        `${v.ratio.toFixed(2)}×`,
-        `${v.lowest.toFixed(2)}× – ${v.highest.toFixed(2)}×`,
-        v.met ? 'yes' : '**no**',
-      ]),
-    ),
+    verdictTable(verdicts),
     '',
     `All targets ${allMet ? '**met**' : '**NOT met**'}.` +
       (noCache
@@ -451,18 +440,7 @@ async function report(opts: {
     sizes,
     ssh_cipher: opts.cipher,
     figures,
-    targets: Object.fromEntries(
-      verdicts.map((v) => [
-        v.key,
-        {
-          ratio: +v.ratio.toFixed(3),
-          lowest_round: +v.lowest.toFixed(3),
-          highest_round: +v.highest.toFixed(3),
-          min: v.min,
-          met: v.met,
-        },
-      ]),
-    ),
+    targets: verdictFigures(verdicts),
     targets_met: allMet,
   });
 }

@@ -14,14 +14,22 @@ import { open } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './lib/args.ts';
-import { describeMachine, machineInfo } from './lib/machine.ts';
+import { machineInfo } from './lib/machine.ts';
 import { type Contender, rounds, type Samples } from './lib/measure.ts';
 import { haveProgram, runCommand } from './lib/peers/processes.ts';
 import { startNodeRawHttp } from './lib/peers/node-raw-http.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
-import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import {
+  judge,
+  printJsonLine,
+  runLine,
+  table,
+  verdictFigures,
+  verdictTable,
+  writeDocSection,
+} from './lib/report.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -37,12 +45,14 @@ const TARGETS = [
     what: 'GET with curl: Tessera ≥ `rclone serve webdav`',
     ours: 'tessera/curl',
     peer: 'rclone/curl',
+    min: 1,
   },
   {
     key: 'get_rclone_cat',
     what: 'GET with `rclone cat`: Tessera ≥ `rclone serve webdav`',
     ours: 'tessera/rclone-cat',
     peer: 'rclone/rclone-cat',
+    min: 1,
   },
 ] as const;
 
@@ -233,18 +243,11 @@ async function report(opts: {
       `${cpuPerGiB(name).toFixed(2)} s`,
     ];
   };
-  const verdicts = TARGETS.map((t) => {
-    const ours = results.get(t.ours)!;
-    const peer = results.get(t.peer)!;
-    const ratio = peer.ms / ours.ms;
-    const perRound = ours.samples.map((v, i) => peer.samples[i]! / v);
-    return { ...t, ratio, met: ratio >= 1, lowest: Math.min(...perRound), highest: Math.max(...perRound) };
-  });
+  const verdicts = judge(TARGETS, (_t, who) => results.get(who)!);
   const allMet = verdicts.every((v) => v.met);
-  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
   const mib = bytes >> 20;
   const body = [
-    `Run ${date} with \`--scale ${args.scale}\` on ${describeMachine(machine)}; load average ${load(opts.load[0])} at the start, ${load(opts.load[1])} at the end (a shared machine: other work may run alongside).`,
+    runLine({ date, scale: args.scale, machine, load: opts.load }),
     '',
     `GET of one ${mib} MiB file (in page cache) on 127.0.0.1, median of ${repeats} rounds after one`,
     'warm-up each; every contender runs once per round and the order rotates. MB/s is 10⁶ bytes per',
@@ -265,15 +268,7 @@ async function report(opts: {
       ],
     ),
     '',
-    table(
-      ['target (same-run ratio of medians)', 'ratio', 'lowest – highest round', 'met'],
-      verdicts.map((v) => [
-        v.what,
-        `${v.ratio.toFixed(2)}×`,
-        `${v.lowest.toFixed(2)}× – ${v.highest.toFixed(2)}×`,
-        v.met ? 'yes' : '**no**',
-      ]),
-    ),
+    verdictTable(verdicts),
     '',
     `All targets ${allMet ? '**met**' : '**NOT met**'}.`,
     '',
@@ -304,17 +299,7 @@ async function report(opts: {
         },
       ]),
     ),
-    targets: Object.fromEntries(
-      verdicts.map((v) => [
-        v.key,
-        {
-          ratio: +v.ratio.toFixed(3),
-          lowest_round: +v.lowest.toFixed(3),
-          highest_round: +v.highest.toFixed(3),
-          met: v.met,
-        },
-      ]),
-    ),
+    targets: verdictFigures(verdicts),
     targets_met: allMet,
   });
 }
