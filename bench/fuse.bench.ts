@@ -10,9 +10,8 @@
  * Needs FUSE (/dev/fuse, root), openssh-server, sshfs and rclone
  * (`bash scripts/install-system-deps.sh --bench`) and the tessera_fuse addon (`npm ci`).
  */
-import { mkdtempSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFuseBinding } from '../src/frontends/fuse/fuse-binding.ts';
@@ -20,12 +19,13 @@ import { parseBenchArgs } from './lib/args.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
 import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
 import { type DaemonMount, startMountDaemon } from './lib/peers/mount-daemon.ts';
-import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
 import { judge, printJsonLine, table, verdictTable, writeDocSection } from './lib/report.ts';
+import { makeRunDir } from './lib/run-dir.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -119,14 +119,10 @@ async function makeTree(dir: string, count: number): Promise<void> {
 async function main(): Promise<void> {
   const reason = loadFuseBinding().error?.message;
   if (reason !== undefined) throw new Error(`FUSE benchmark: ${reason}`);
-  for (const prog of ['sshfs', 'rclone', '/usr/sbin/sshd', 'fusermount'])
-    if (!(await haveProgram(prog)))
-      throw new Error(`missing ${prog}: run 'bash scripts/install-system-deps.sh --bench'`);
+  await requirePrograms(['sshfs', 'rclone', '/usr/sbin/sshd', 'fusermount']);
 
   await using teardown = new Teardown();
-  const base = args.dir === undefined ? tmpdir() : resolve(args.dir);
-  const root = mkdtempSync(join(base, 'tessera-fuse-bench-'));
-  teardown.add('remove the data set', () => rm(root, { recursive: true, force: true }));
+  const root = makeRunDir({ args, name: 'fuse', teardown });
   const data = join(root, 'data');
   const local = join(root, 'local');
   const mnt = join(root, 'mnt');

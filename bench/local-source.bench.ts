@@ -16,6 +16,7 @@ import type { Source } from '../src/sources/source.ts';
 import { DEFAULT_STAT_CONCURRENCY } from '../src/sources/local/local-options.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
+import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
 import { duel, pool, type Duel } from './lib/measure.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
@@ -56,28 +57,20 @@ function log(msg: string): void {
 
 /** Build the data set: a tree of `files` files, a directory of `entries` files, one big file. */
 async function build(): Promise<{ treePaths: string[]; bigDir: string; dataFile: string }> {
-  const treePaths: string[] = [];
-  for (let d = 0; d < TREE_DIRS; d++) {
-    const dir = join(root, 'tree', `d${String(d).padStart(3, '0')}`);
-    mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < sizes.files / TREE_DIRS; f++)
-      treePaths.push(join(dir, `f${String(f).padStart(6, '0')}`));
-  }
+  const treePaths = await writeSmallFiles({
+    dir: join(root, 'tree'),
+    files: sizes.files,
+    dirs: TREE_DIRS,
+    content: () => 'x',
+  });
   const bigDir = join(root, 'big');
   mkdirSync(bigDir, { recursive: true });
   const bigNames = Array.from({ length: sizes.entries }, (_, i) =>
     join(bigDir, `entry-${String(i).padStart(7, '0')}`),
   );
-  await pool([...treePaths, ...bigNames], 64, (p) => writeFile(p, 'x'));
+  await pool(bigNames, 64, (p) => writeFile(p, 'x'));
   const dataFile = join(root, 'data.bin');
-  const block = Buffer.alloc(CHUNK);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fh = await open(dataFile, 'w');
-  try {
-    for (let off = 0; off < sizes.bytes; off += CHUNK) await fh.write(block, 0, CHUNK, off);
-  } finally {
-    await fh.close();
-  }
+  await writeBigFile({ path: dataFile, bytes: sizes.bytes });
   // Let writeback of the fresh data finish now rather than during the measurements.
   execFileSync('sync');
   return { treePaths, bigDir, dataFile };

@@ -20,9 +20,9 @@
  *
  *   node --import tsx bench/mounts.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, open, truncate, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import { mkdir, truncate, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CachingSource } from '../src/client/cache/caching-source.ts';
 import { DATA_CACHE_DEFAULTS } from '../src/client/cache/data-cache.ts';
@@ -36,12 +36,15 @@ import { rng } from '../test/helpers/rng.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { FAILOVER_TITLE, type FailoverResult, measureFailover } from './lib/failover.ts';
 import { machineInfo } from './lib/machine.ts';
-import { pool, rounds, type Samples, timeMs } from './lib/measure.ts';
+import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
+import { rounds, type Samples, timeMs } from './lib/measure.ts';
 import { runCommand } from './lib/peers/processes.ts';
 import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
 import { printJsonLine, runLine, table, writeDocSection } from './lib/report.ts';
+import { makeRunDir } from './lib/run-dir.ts';
 import { lookupPath, readSequential, WALK_CONCURRENCY, walkTree } from './lib/source-ops.ts';
+import { dd, FIND_STAT_FORMAT, findFiles } from './lib/tools.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -55,8 +58,6 @@ const repeats = args.repeats ?? (full ? 7 : 3);
 const TREE_DIRS = 100;
 const EXPORT = 'linux';
 const TITLE = 'Mounts: the client cache vs a local export';
-/** `find -printf` of fields that need a stat of every entry (size, mtime, mode). */
-const FIND_FORMAT = '%s %T@ %m %p\\n';
 
 function log(msg: string): void {
   process.stderr.write(`[mounts ${args.scale}] ${msg}\n`);
@@ -64,24 +65,8 @@ function log(msg: string): void {
 
 /** The data set: a big file, a sparse file and a tree of small files. */
 async function build(data: string): Promise<void> {
-  const paths: string[] = [];
-  for (let d = 0; d < TREE_DIRS; d++) {
-    const dir = join(data, 'tree', `d${String(d).padStart(3, '0')}`);
-    await mkdir(dir, { recursive: true });
-    for (let f = 0; f < sizes.files / TREE_DIRS; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
-  }
-  await pool(paths, 64, (p, i) => writeFile(p, `file ${i}\n`));
-  const block = Buffer.alloc(MiB);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fh = await open(join(data, 'big.bin'), 'w');
-  try {
-    for (let off = 0; off < sizes.big; off += MiB) {
-      block.writeUInt32LE(off / MiB, 0); // no two MiB alike
-      await fh.write(block, 0, MiB, off);
-    }
-  } finally {
-    await fh.close();
-  }
+  await writeSmallFiles({ dir: join(data, 'tree'), files: sizes.files, dirs: TREE_DIRS });
+  await writeBigFile({ path: join(data, 'big.bin'), bytes: sizes.big });
   await writeFile(join(data, 'sparse.bin'), 'a little data at the start of a sparse file');
   await truncate(join(data, 'sparse.bin'), sizes.sparse);
   await runCommand({ cmd: 'sync', args: [] });
@@ -126,9 +111,7 @@ async function randomReads(src: Source, id: NodeId, offsets: readonly number[]):
 
 async function main(): Promise<void> {
   const teardown = new Teardown();
-  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
-  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-mounts-'));
-  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const base = makeRunDir({ args, name: 'mounts', teardown });
   const loadAtStart = loadavg();
   try {
     const data = join(base, 'data');
@@ -224,22 +207,10 @@ async function main(): Promise<void> {
       teardown.add(`unmount ${mnt[name]}`, () => fuse.close());
     }
     const at = (name: 'cached' | 'local', path: string) => join(mnt[name], EXPORT, path);
-    const ddRead = async (name: 'cached' | 'local') => {
-      const { stderr } = await runCommand({
-        cmd: 'dd',
-        args: [`if=${at(name, 'big.bin')}`, 'of=/dev/null', 'bs=1M'],
-        stdout: 'discard',
-      });
-      const copied = Number(/^(\d+) bytes/m.exec(stderr)?.[1]);
-      if (copied !== sizes.big)
-        throw new Error(`dd through ${name} copied ${copied} bytes, not ${sizes.big}`);
-    };
+    const ddRead = (name: 'cached' | 'local') =>
+      dd({ from: at(name, 'big.bin'), to: '/dev/null', expectBytes: sizes.big });
     const find = async (name: 'cached' | 'local') => {
-      const { stdout } = await runCommand({
-        cmd: 'find',
-        args: [at(name, 'tree'), '-type', 'f', '-printf', FIND_FORMAT],
-      });
-      const n = stdout.split('\n').filter(Boolean).length;
+      const n = await findFiles({ dir: at(name, 'tree') });
       if (n !== sizes.files) throw new Error(`find through ${name} saw ${n} files, not ${sizes.files}`);
     };
     log(`FUSE: dd and find, ${repeats} rounds, cached mount vs local namespace`);
@@ -344,7 +315,7 @@ async function report(opts: {
   const body = [
     runLine({ date, scale: args.scale, machine, load: opts.load }),
     '',
-    `One Tessera node (TLS) in its own process on 127.0.0.1 serves a \`linux\` export of the data dir. The **cached mount** is a \`CachingSource\` (default tuning; cache dir on the same filesystem) over a \`RemoteSource\` session to it; the **local export** is a \`linux\` Source of the same dir. Both run in the benchmark process and are read through the same front-end: FUSE (\`FuseMount\` of the cached mount, and of a \`Namespace\` holding the local export; \`dd bs=1M\` and \`find -printf '${FIND_FORMAT}'\`), and the Source API without the kernel (${WINDOW} reads of 1 MiB in flight into reused buffers; readdirp with attributes, ${WALK_CONCURRENCY} directories in flight). Median of ${repeats} rounds, order alternating; the first pass through the cache (which fills it) is timed apart.`,
+    `One Tessera node (TLS) in its own process on 127.0.0.1 serves a \`linux\` export of the data dir. The **cached mount** is a \`CachingSource\` (default tuning; cache dir on the same filesystem) over a \`RemoteSource\` session to it; the **local export** is a \`linux\` Source of the same dir. Both run in the benchmark process and are read through the same front-end: FUSE (\`FuseMount\` of the cached mount, and of a \`Namespace\` holding the local export; \`dd bs=1M\` and \`find -printf '${FIND_STAT_FORMAT}'\`), and the Source API without the kernel (${WINDOW} reads of 1 MiB in flight into reused buffers; readdirp with attributes, ${WALK_CONCURRENCY} directories in flight). Median of ${repeats} rounds, order alternating; the first pass through the cache (which fills it) is timed apart.`,
     '',
     table(
       [

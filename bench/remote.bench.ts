@@ -9,16 +9,17 @@
  * FUSE (/dev/fuse, run as root). BENCH_PROFILE_DIR=DIR runs the Tessera nodes with
  * `--cpu-prof` into DIR.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CHUNK_BYTES, WINDOW } from '../src/client/remote-source.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
-import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
-import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
+import { type Contender, rounds, type Samples } from './lib/measure.ts';
+import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
 import { Teardown } from './lib/peers/teardown.ts';
@@ -33,7 +34,9 @@ import {
   verdictTable,
   writeDocSection,
 } from './lib/report.ts';
+import { makeRunDir } from './lib/run-dir.ts';
 import { WALK_CONCURRENCY } from './lib/source-ops.ts';
+import { dd, FIND_STAT_FORMAT, findFiles } from './lib/tools.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -108,55 +111,25 @@ function log(msg: string): void {
 
 /** The data set: one big file and a tree of `files` small files in TREE_DIRS directories. */
 async function build(data: string): Promise<void> {
-  const paths: string[] = [];
-  for (let d = 0; d < TREE_DIRS; d++) {
-    const dir = join(data, TREE, `d${String(d).padStart(3, '0')}`);
-    mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < sizes.files / TREE_DIRS; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
-  }
-  await pool(paths, 64, (p, i) => writeFile(p, `file ${i}\n`));
-  const block = Buffer.alloc(CHUNK_BYTES);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fh = await open(join(data, BIG), 'w');
-  try {
-    for (let off = 0; off < sizes.bytes; off += CHUNK_BYTES) await fh.write(block, 0, CHUNK_BYTES, off);
-  } finally {
-    await fh.close();
-  }
+  await writeSmallFiles({ dir: join(data, TREE), files: sizes.files, dirs: TREE_DIRS });
+  await writeBigFile({ path: join(data, BIG), bytes: sizes.bytes });
   // Let writeback of the fresh data finish now rather than during the measurements.
   await runCommand({ cmd: 'sync', args: [] });
 }
 
-/** `dd` as the benchmark runs it: 1 MiB blocks; checks the byte count it reports. */
-async function dd(opts: { from: string; to: string; count?: number }): Promise<void> {
-  const ddArgs = [`if=${opts.from}`, `of=${opts.to}`, 'bs=1M'];
-  if (opts.count !== undefined) ddArgs.push(`count=${opts.count}`);
-  const { stderr } = await runCommand({ cmd: 'dd', args: ddArgs, stdout: 'discard' });
-  const copied = Number(/^(\d+) bytes/m.exec(stderr)?.[1]);
-  if (copied !== sizes.bytes)
-    throw new Error(`dd ${opts.from} → ${opts.to} copied ${copied} bytes, not ${sizes.bytes}`);
-}
-
-/** `find -printf` of fields that need a stat of every entry (size, mtime, mode). */
-const FIND_FORMAT = '%s %T@ %m %p\\n';
-
-async function findCount(dir: string): Promise<number> {
-  const { stdout } = await runCommand({ cmd: 'find', args: [dir, '-type', 'f', '-printf', FIND_FORMAT] });
-  return stdout.split('\n').filter(Boolean).length;
-}
-
 async function main(): Promise<void> {
-  for (const prog of ['/usr/sbin/sshd', 'ssh', 'ssh-keygen', 'sshfs', 'fusermount', 'rclone', 'dd', 'find']) {
-    if (!(await haveProgram(prog)))
-      throw new Error(
-        `${prog} not found: install the benchmark peers with 'bash scripts/install-system-deps.sh --bench'`,
-      );
-  }
+  await requirePrograms([
+    '/usr/sbin/sshd',
+    'ssh',
+    'ssh-keygen',
+    'sshfs',
+    'fusermount',
+    'rclone',
+    'dd',
+    'find',
+  ]);
   const teardown = new Teardown();
-  // Everything lives in one fresh directory (under --dir when given: it picks the filesystem).
-  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
-  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-remote-'));
-  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const base = makeRunDir({ args, name: 'remote', teardown });
   const loadAtStart = loadavg();
   try {
     const data = join(base, 'data');
@@ -250,13 +223,13 @@ async function main(): Promise<void> {
         (await rclone(sftp, ['lsjson', '-R', `${sftp.remote}${TREE}`], 'capture')).stdout,
       ) as { IsDir: boolean }[];
       const counts = {
-        local: await findCount(join(data, TREE)),
+        local: await findFiles({ dir: join(data, TREE) }),
         'rclone-sftp': listed.filter((e) => !e.IsDir).length,
         sshfs: 0,
       };
       await sshfsFresh.before();
       try {
-        counts.sshfs = await findCount(join(mountpoint, TREE));
+        counts.sshfs = await findFiles({ dir: join(mountpoint, TREE) });
       } finally {
         await sshfsFresh.after();
       }
@@ -270,8 +243,12 @@ async function main(): Promise<void> {
 
     log(`sequential read of ${sizes.bytes >> 20} MiB, ${repeats} rounds`);
     const readers: Contender[] = [
-      { name: 'local', run: () => dd({ from: join(data, BIG), to: '/dev/null' }) },
-      { name: 'sshfs', run: () => dd({ from: join(mountpoint, BIG), to: '/dev/null' }), ...sshfsFresh },
+      { name: 'local', run: () => dd({ from: join(data, BIG), to: '/dev/null', expectBytes: sizes.bytes }) },
+      {
+        name: 'sshfs',
+        run: () => dd({ from: join(mountpoint, BIG), to: '/dev/null', expectBytes: sizes.bytes }),
+        ...sshfsFresh,
+      },
       { name: 'rclone-webdav', run: () => rclone(webdav, ['cat', `${webdav.remote}${BIG}`]) },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
@@ -294,7 +271,7 @@ async function main(): Promise<void> {
     const writers: Contender[] = [
       {
         name: 'local',
-        run: () => dd({ from: '/dev/zero', to: written('local'), count }),
+        run: () => dd({ from: '/dev/zero', to: written('local'), count, expectBytes: sizes.bytes }),
         after: async () => {
           await checkWritten('local');
           await rm(written('local'));
@@ -302,7 +279,13 @@ async function main(): Promise<void> {
       },
       {
         name: 'sshfs',
-        run: () => dd({ from: '/dev/zero', to: join(mountpoint, 'written-sshfs.bin'), count }),
+        run: () =>
+          dd({
+            from: '/dev/zero',
+            to: join(mountpoint, 'written-sshfs.bin'),
+            count,
+            expectBytes: sizes.bytes,
+          }),
         before: sshfsFresh.before,
         after: async () => {
           // Checked before unmounting: dd's close must have pushed every byte already.
@@ -328,7 +311,7 @@ async function main(): Promise<void> {
       if (n !== sizes.files) throw new Error(`${who} walk found ${n} files, not ${sizes.files}`);
     };
     const find = (dir: string) =>
-      runCommand({ cmd: 'find', args: [dir, '-printf', FIND_FORMAT], stdout: 'discard' });
+      runCommand({ cmd: 'find', args: [dir, '-printf', FIND_STAT_FORMAT], stdout: 'discard' });
     const walkers: Contender[] = [
       { name: 'local', run: () => find(join(data, TREE)) },
       { name: 'sshfs', run: () => find(join(mountpoint, TREE)), ...sshfsFresh },
@@ -405,7 +388,7 @@ async function report(opts: {
     '',
     'How each contender works:',
     '',
-    `- **local disk**: \`dd bs=1M\` from the file / from \`/dev/zero\` (no fsync), \`find -printf '${FIND_FORMAT}'\` (size, mtime and mode need a stat of every entry).`,
+    `- **local disk**: \`dd bs=1M\` from the file / from \`/dev/zero\` (no fsync), \`find -printf '${FIND_STAT_FORMAT}'\` (size, mtime and mode need a stat of every entry).`,
     `- **sshfs** (sshfs 3, OpenSSH's sshd from a config of its own on a loopback port, sftp-server; default sshfs options and cipher, negotiated: \`${opts.cipher}\`): the same \`dd\` and \`find\` through the mount. Every sshfs call runs on a fresh mount (mounted and unmounted untimed), so neither sshfs's caches nor the kernel's carry over from one call to the next; within a call they work as usual.`,
     '- **rclone** (`serve webdav` and `serve sftp` of the data dir, default flags: `--vfs-cache-mode off`, `--dir-cache-time 5m`; clients configured on the command line with a temp config file): read is `rclone cat` of the file over webdav, output to /dev/null; walk is `rclone lsjson -R` over sftp (names, sizes and times from sftp directory reads). The server keeps its directory cache between calls, as a running `rclone serve` does.',
     `- **Tessera**: two nodes, each in its own process (\`bench/lib/peers/tessera-serve.ts\`: \`createNode\` on a temp home with one \`linux\` export of the data dir and the catalog off, so no indexing runs alongside), one with TLS 1.3 and one \`--insecure\` (plain ws). The client is a \`RemoteSource\` with one session per node, each in a process of its own (\`bench/lib/peers/tessera-client-child.ts\`, driven over IPC; like \`dd\`, \`find\` and \`rclone\`, no client runs inside the benchmark process). Read = ${WINDOW} pipelined 1 MiB READs in flight, each into its worker's reused buffer (\`read({ into })\`, as \`dd\` reuses its buffer), bytes discarded; write = CREATE, ${WINDOW} pipelined 1 MiB WRITEs in flight, CLOSE (the file appears atomically at close); walk = READDIRP (${MAX_READDIR_PAGE.toLocaleString('en-US')} entries per page, attributes included: the stat of every file, over the wire) of every directory, ${WALK_CONCURRENCY} directories in flight.`,

@@ -9,14 +9,14 @@
  * Needs rclone and curl (`bash scripts/install-system-deps.sh --bench`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
 import { type Contender, rounds, type Samples } from './lib/measure.ts';
-import { haveProgram, runCommand } from './lib/peers/processes.ts';
+import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startNodeRawHttp } from './lib/peers/node-raw-http.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
 import { Teardown } from './lib/peers/teardown.ts';
@@ -30,6 +30,7 @@ import {
   verdictTable,
   writeDocSection,
 } from './lib/report.ts';
+import { makeRunDir } from './lib/run-dir.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -79,16 +80,9 @@ async function writeBig(path: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  for (const prog of ['rclone', 'curl']) {
-    if (!(await haveProgram(prog)))
-      throw new Error(
-        `${prog} not found: install the peers with 'bash scripts/install-system-deps.sh --bench'`,
-      );
-  }
+  await requirePrograms(['rclone', 'curl']);
   const teardown = new Teardown();
-  if (args.dir !== undefined) mkdirSync(args.dir, { recursive: true });
-  const base = mkdtempSync(join(args.dir ?? tmpdir(), 'tessera-bench-webdav-'));
-  teardown.add('remove the benchmark directory', async () => rmSync(base, { recursive: true, force: true }));
+  const base = makeRunDir({ args, name: 'webdav', teardown });
   const loadAtStart = loadavg();
   try {
     const data = join(base, 'data');

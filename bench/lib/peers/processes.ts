@@ -184,11 +184,21 @@ export async function runCommand(opts: {
 }
 
 /** Whether a program is on PATH (or at the given absolute path). */
-export async function haveProgram(cmd: string): Promise<boolean> {
+async function haveProgram(cmd: string): Promise<boolean> {
   try {
     await runCommand({ cmd: 'sh', args: ['-c', `command -v "$0"`, cmd], timeoutMs: 10_000 });
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Fail unless every program is there (on PATH, or at its absolute path), naming the first missing one. */
+export async function requirePrograms(programs: readonly string[]): Promise<void> {
+  for (const prog of programs) {
+    if (!(await haveProgram(prog)))
+      throw new Error(
+        `${prog} not found: install the benchmark peers with 'bash scripts/install-system-deps.sh --bench'`,
+      );
   }
 }
