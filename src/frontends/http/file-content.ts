@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Source } from '../../sources/source.ts';
+import { receiveBody } from '../receive-body.ts';
 import { sendFileBody } from '../send-file.ts';
 import { contentTypeOf } from '../content-type.ts';
 import { etagOf, headerOf, httpDateOf, preconditions, requestedRange } from '../http-conditions.ts';
@@ -10,8 +11,6 @@ import { fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } f
 
 /** Bytes read from the Source per call while streaming a download. */
 const READ_CHUNK = 1024 * 1024;
-/** Bytes gathered from an upload before each write to the Source. */
-const WRITE_CHUNK = 1024 * 1024;
 /** Digests remembered at most. */
 const DIGESTS_MAX = 10_000;
 
@@ -187,8 +186,6 @@ export async function receiveContent(opts: {
   if (existing !== undefined && !opts.overwrite)
     throw FsError.EEXIST('upload', path, 'file exists (overwrite=false)');
   const expected = sha256Of(headerOf(req, 'content-digest')) ?? sha256Of(headerOf(req, 'repr-digest'));
-  const declared =
-    headerOf(req, 'content-length') === undefined ? undefined : Number(headerOf(req, 'content-length'));
 
   const created = await source.create({
     parent: parent.id,
@@ -197,34 +194,16 @@ export async function receiveContent(opts: {
     exclusive: existing === undefined && !opts.overwrite,
   });
   const hash = createHash('sha256');
-  let offset = 0;
   let done = false;
   try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      for (let at = 0; at < data.byteLength;) {
-        const { written } = await source.write({ handle: created.handle, offset, data: data.subarray(at) });
-        if (written <= 0) throw FsError.EIO('upload', path, 'the source accepted no bytes');
-        at += written;
-        offset += written;
-      }
-    };
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-      if (pendingBytes >= WRITE_CHUNK) await flush();
-    }
-    await flush();
-    if (!req.complete) throw FsError.ECONNABORTED('upload', path, 'the client stopped sending');
-    if (declared !== undefined && declared !== offset) {
-      throw FsError.EINVAL('upload', path, `received ${offset} bytes of the ${declared} announced`);
-    }
+    await receiveBody({
+      req,
+      source,
+      handle: created.handle,
+      op: 'upload',
+      path,
+      onBytes: (bytes) => hash.update(bytes),
+    });
     const digest = hash.digest('base64');
     if (expected !== undefined && expected !== digest) {
       throw FsError.EINVAL(

@@ -1,54 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { FsError } from '../../core/fs-error.ts';
+import { receiveBody } from '../receive-body.ts';
 import type { Handle } from '../../sources/source.ts';
-import { writeAll } from '../write-all.ts';
 import { conditional } from './dav-get.ts';
 import { etagOf } from '../http-conditions.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
-
-/** Request bytes gathered into one Source write. */
-const WRITE_CHUNK = 1024 * 1024;
-/** Writes in flight while the next chunk arrives. */
-const WRITES_IN_FLIGHT = 2;
-
-/**
- * Copy the request body into an open handle, gathering it into 1 MiB writes with a couple in
- * flight. Rejects if the client goes away or sends fewer bytes than its Content-Length.
- */
-async function receiveBody(dav: DavRequest, handle: Handle): Promise<number> {
-  const { view, req } = dav;
-  let offset = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const inFlight: Promise<void>[] = [];
-  const flush = async () => {
-    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    const write = writeAll({ source: view, handle, offset, data, op: 'put', path: dav.path.key });
-    // Observed now so a failure while the next chunk arrives is not an unhandled rejection;
-    // it is thrown where the write is awaited.
-    write.catch(() => undefined);
-    inFlight.push(write);
-    offset += pendingBytes;
-    pendingBytes = 0;
-    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
-  };
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes >= WRITE_CHUNK) await flush();
-    }
-    if (pendingBytes > 0) await flush();
-    await Promise.all(inFlight.splice(0));
-  } finally {
-    await Promise.allSettled(inFlight);
-  }
-  const expected = req.headers['content-length'];
-  if (expected !== undefined && Number(expected) !== offset)
-    throw FsError.EIO('put', dav.path.key, `received ${offset} of ${expected} bytes`);
-  return offset;
-}
 
 /**
  * PUT: the body becomes the file's content, all at once. The file is written through one
@@ -84,7 +39,7 @@ export async function handlePut(dav: DavRequest): Promise<void> {
     ({ handle } = await view.create({ parent: parent.id, name, mode: 0o644, exclusive }));
   }
   try {
-    await receiveBody(dav, handle);
+    await receiveBody({ req: dav.req, source: view, handle, op: 'put', path: dav.path.key });
   } catch (err) {
     await view.closeFile({ handle, abort: true }).catch(() => undefined);
     if (temp !== undefined) await view.unlink({ parent: parent.id, name: temp }).catch(() => undefined);
