@@ -493,6 +493,22 @@ describe('client cache: eviction', () => {
     }
   });
 
+  it('a file opened and closed without a read leaves no entry or data file behind', async () => {
+    await writeFile(join(data, 'unread.bin'), randomBytes(10 * KiB));
+    const dir = await temp('tessera-cache-');
+    const { src } = await cache(dir);
+    try {
+      const id = await idOf(src, 'unread.bin');
+      const { handle } = await src.openFile({ id, flags: { read: true, write: false } });
+      assert.equal((await readdir(join(dir, 'data'))).length, 1, 'an open makes the data file');
+      await src.closeFile({ handle });
+      assert.equal(src.stats.entries, 0);
+      assert.deepEqual(await readdir(join(dir, 'data')), []);
+    } finally {
+      await src.close();
+    }
+  });
+
   it('below the free-space floor nothing is cached and reads still work', async () => {
     const content = randomBytes(50 * KiB);
     await writeFile(join(data, 'floor.bin'), content);

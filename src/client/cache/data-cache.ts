@@ -252,7 +252,7 @@ export class DataCache {
   async acquire(key: string, version: FileVersion): Promise<CacheEntry> {
     let entry = this.#entries.get(key);
     if (entry !== undefined && (entry.dead || !sameVersion(entry.version, version))) {
-      this.#kill(entry);
+      void this.#kill(entry);
       entry = undefined;
     }
     if (entry === undefined) {
@@ -280,10 +280,15 @@ export class DataCache {
     return entry;
   }
 
-  /** Unpin an entry; its data file closes when nobody holds it. */
+  /**
+   * Unpin an entry; its data file closes when nobody holds it, and an entry that got no bytes
+   * (opened but not read, or its fills failed) goes with its empty data file.
+   */
   async release(entry: CacheEntry): Promise<void> {
     entry.pins--;
-    if (idle(entry)) await closeFd(entry);
+    if (!idle(entry)) return;
+    if (entry.map.count === 0) await this.#kill(entry);
+    else await closeFd(entry);
   }
 
   /** Whether `[offset, offset + length)` (cut at the end of the file) is cached. */
@@ -295,7 +300,7 @@ export class DataCache {
   invalidate(key: string, how: 'drop' | 'stale'): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
-    if (how === 'drop') this.#kill(entry);
+    if (how === 'drop') void this.#kill(entry);
     else entry.stale = true;
   }
 
@@ -431,7 +436,7 @@ export class DataCache {
       this.#stats.fetchedBytes += bytes.byteLength;
       if (bytes.byteLength !== r.end - r.start) {
         // The file is not the version the entry describes any more.
-        this.#kill(entry);
+        void this.#kill(entry);
         return false;
       }
       const fd = entry.fd;
@@ -530,12 +535,15 @@ export class DataCache {
 
   #evict(entry: CacheEntry): void {
     this.#stats.evictions++;
-    this.#kill(entry);
+    void this.#kill(entry);
   }
 
-  /** Remove an entry from the cache and its bytes from disk (open readers keep their fd). */
-  #kill(entry: CacheEntry): void {
-    if (entry.dead) return;
+  /**
+   * Remove an entry from the cache and its bytes from disk (open readers keep their fd);
+   * resolves once the data file is gone.
+   */
+  #kill(entry: CacheEntry): Promise<void> {
+    if (entry.dead) return Promise.resolve();
     entry.dead = true;
     if (this.#entries.get(entry.key) === entry) this.#entries.delete(entry.key);
     this.#total -= entry.map.bytes;
@@ -543,8 +551,8 @@ export class DataCache {
     this.#touched.delete(entry.key);
     this.#pending.delete(entry);
     entry.unrecorded = false;
-    void rm(join(this.#dir, 'data', entry.file), { force: true }).catch(() => undefined);
     if (idle(entry)) void closeFd(entry);
+    return rm(join(this.#dir, 'data', entry.file), { force: true }).catch(() => undefined);
   }
 
   #flushTouches(): void {
