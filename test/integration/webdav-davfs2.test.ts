@@ -1,22 +1,19 @@
 // A real davfs2 mount of the node's WebDAV: a tree copied in through the kernel mount lands
 // byte-identical in the namespace, and copied back out (through a fresh mount) matches the
 // original. Needs root, mount.davfs and FUSE/coda in the kernel; skipped otherwise.
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TesseraNode } from '../../src/node/node.ts';
 import {
+  assertSameTree,
   have,
   makeTree,
   readDiskTree,
   readNamespaceTree,
   run,
-  sameFiles,
   startDavNode,
-  summary,
 } from './webdav-harness.ts';
 
 const DAVFS_CACHE = '/var/cache/davfs2';
@@ -38,8 +35,7 @@ describe('WebDAV through a davfs2 mount', { skip }, () => {
 
   before(async () => {
     let cred;
-    ({ node, stop, url, cred } = await startDavNode());
-    dir = await mkdtemp(join(tmpdir(), 'tessera-davfs2-'));
+    ({ node, stop, url, cred, dir } = await startDavNode({ scratch: 'davfs2' }));
     mnt = join(dir, 'mnt');
     await mkdir(mnt);
     const secrets = join(dir, 'secrets');
@@ -52,13 +48,12 @@ describe('WebDAV through a davfs2 mount', { skip }, () => {
 
   after(async () => {
     await run('umount', [mnt]).catch(() => undefined);
-    await stop();
     // davfs2 keeps a cache directory per mount, named after host, URL path and mount point
     // (`127.0.0.1-dav-alpha+tmp-…-mnt+root`).
     const tag = `+${mnt.slice(1).replaceAll('/', '-')}+`;
     for (const name of await readdir(DAVFS_CACHE).catch(() => [] as string[]))
       if (name.includes(tag)) await rm(join(DAVFS_CACHE, name), { recursive: true, force: true });
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   });
 
   /** Mount, run `fn`, unmount (umount.davfs waits until every upload is done). */
@@ -76,13 +71,10 @@ describe('WebDAV through a davfs2 mount', { skip }, () => {
   it('copies a tree in and out through the mount, bytes unchanged', async () => {
     const src = join(dir, 'src');
     const out = join(dir, 'out');
-    await makeTree(src);
-    const original = await readDiskTree(src);
+    const original = await makeTree(src);
 
     await mounted(() => run('cp', ['-r', src, join(mnt, 'tree')]));
-    const served = await readNamespaceTree(node.namespace, '/alpha/tree');
-    assert.deepEqual(summary(served), summary(original));
-    assert.ok(sameFiles(served, original), 'the namespace holds the same bytes');
+    assertSameTree(await readNamespaceTree(node.namespace, '/alpha/tree'), original, 'the namespace');
 
     // A file only the node has (written through the namespace): the copy out must fetch it.
     const extra = randomBytes(200_000);
@@ -97,8 +89,6 @@ describe('WebDAV through a davfs2 mount', { skip }, () => {
     original.files.set('extra.bin', extra);
 
     await mounted(() => run('cp', ['-r', join(mnt, 'tree'), out]));
-    const back = await readDiskTree(out);
-    assert.deepEqual(summary(back), summary(original));
-    assert.ok(sameFiles(back, original), 'the copy out has the same bytes');
+    assertSameTree(await readDiskTree(out), original, 'the copy out');
   });
 });

@@ -1,8 +1,10 @@
 // Shared setup of the WebDAV client tests: a node serving /dav/ over memory exports, a test
 // tree on disk, and reading a tree back (from disk or from the node's namespace) to compare.
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { defaultSurfaces } from '../../src/frontends/default-surfaces.ts';
@@ -23,23 +25,38 @@ export async function have(cmd: string): Promise<boolean> {
   }
 }
 
-/** A node with memory exports `alpha` and `beta` serving WebDAV, and a credential for it. */
-export async function startDavNode(): Promise<{
+/**
+ * A node with memory exports `alpha` and `beta` serving WebDAV, a credential for it, and a
+ * scratch directory for the client; `stop` closes the node and removes the directory.
+ */
+export async function startDavNode(opts: { scratch: string }): Promise<{
   node: TesseraNode;
   url: string;
   cred: { id: string; secret: string };
+  dir: string;
   stop: () => Promise<void>;
 }> {
   const { node, home, stop } = await startNode({ insecure: true, surfaces: defaultSurfaces });
   const cred = await credential({ home, name: 'dav-client' });
-  return { node, url: `http://127.0.0.1:${node.address.port}/dav`, cred, stop };
+  const dir = await mkdtemp(join(tmpdir(), `tessera-${opts.scratch}-`));
+  return {
+    node,
+    url: `http://127.0.0.1:${node.address.port}/dav`,
+    cred,
+    dir,
+    stop: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
  * Write a tree exercising what clients get wrong: empty and multi-megabyte files, a file of
  * exactly one 64 KiB block, nested and empty directories, spaces, `%`, `#` and non-ASCII names.
+ * Returns what it wrote.
  */
-export async function makeTree(root: string): Promise<void> {
+export async function makeTree(root: string): Promise<Tree> {
   const files: Record<string, Buffer> = {
     'empty.txt': Buffer.alloc(0),
     'hello.txt': Buffer.from('hello, webdav\n'),
@@ -49,20 +66,23 @@ export async function makeTree(root: string): Promise<void> {
     'unicodé/日本語.txt': Buffer.from('ünïcödé\n'),
     'deep/a/b/c/leaf.bin': randomBytes(1000),
   };
+  const tree: Tree = { files: new Map(), dirs: new Set(['empty-dir']) };
   for (const [rel, bytes] of Object.entries(files)) {
     await mkdir(join(root, rel, '..'), { recursive: true });
     await writeFile(join(root, rel), bytes);
+    tree.files.set(rel, bytes);
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) tree.dirs.add(rel.slice(0, i));
   }
   await mkdir(join(root, 'empty-dir'), { recursive: true });
+  return tree;
 }
 
 /** Every file under `root` on disk (relative path → bytes) and every directory. */
-export async function readDiskTree(root: string, skip: readonly string[] = []): Promise<Tree> {
+export async function readDiskTree(root: string): Promise<Tree> {
   const tree: Tree = { files: new Map(), dirs: new Set() };
   const walk = async (dir: string, rel: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (skip.includes(r)) continue;
       if (e.isDirectory()) {
         tree.dirs.add(r);
         await walk(join(dir, e.name), r);
@@ -109,16 +129,17 @@ export interface Tree {
 }
 
 /** The tree as sorted lines (`dir/`, `file size first-bytes`), for a readable deepEqual. */
-export function summary(tree: Tree): string[] {
+function summary(tree: Tree): string[] {
   return [
     ...[...tree.dirs].map((d) => `${d}/`),
     ...[...tree.files].map(([p, b]) => `${p} ${b.length} ${b.toString('base64').slice(0, 24)}`),
   ].sort();
 }
 
-/** Whether every file of `a` is in `b` with the same bytes, and the other way round. */
-export function sameFiles(a: Tree, b: Tree): boolean {
-  if (a.files.size !== b.files.size) return false;
-  for (const [p, bytes] of a.files) if (!b.files.get(p)?.equals(bytes)) return false;
-  return true;
+/** Assert that `actual` has the directories of `expected` and its files, byte for byte. */
+export function assertSameTree(actual: Tree, expected: Tree, what: string): void {
+  assert.deepEqual(summary(actual), summary(expected));
+  assert.equal(actual.files.size, expected.files.size, `${what}: as many files`);
+  for (const [p, bytes] of expected.files)
+    assert.ok(actual.files.get(p)?.equals(bytes), `${what}: the bytes of ${p}`);
 }

@@ -1,9 +1,6 @@
 // The litmus WebDAV conformance suite (Debian package `litmus`) against the node's /dav/:
 // every test of its basic, copymove, props, locks and http suites must pass.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { have, run, startDavNode } from './webdav-harness.ts';
 
@@ -16,14 +13,10 @@ describe('WebDAV conformance (litmus)', { skip }, () => {
   let dir: string;
 
   before(async () => {
-    ({ stop, url, cred } = await startDavNode());
-    // litmus writes its debug logs into the working directory.
-    dir = await mkdtemp(join(tmpdir(), 'tessera-litmus-'));
+    // litmus writes its debug logs into the working directory (the scratch one).
+    ({ stop, url, cred, dir } = await startDavNode({ scratch: 'litmus' }));
   });
-  after(async () => {
-    await stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => stop());
 
   it('passes every test of every suite', async () => {
     const { stdout } = await run('litmus', [`${url}/alpha/`, cred.id, cred.secret], {

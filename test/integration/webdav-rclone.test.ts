@@ -2,21 +2,19 @@
 // `rclone check --download` (byte comparison) against the source, and modification times
 // kept through the ownCloud dialect's X-OC-Mtime.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nsToMs } from '../../src/core/attr.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import {
+  assertSameTree,
   have,
   makeTree,
   readDiskTree,
   readNamespaceTree,
   run,
-  sameFiles,
   startDavNode,
-  summary,
 } from './webdav-harness.ts';
 
 const skip = (await have('rclone')) ? false : 'rclone is not installed (scripts/install-system-deps.sh)';
@@ -31,18 +29,14 @@ describe('WebDAV with rclone', { skip }, () => {
   let obscured: string;
 
   before(async () => {
-    ({ node, stop, url, cred } = await startDavNode());
-    dir = await mkdtemp(join(tmpdir(), 'tessera-rclone-'));
+    ({ node, stop, url, cred, dir } = await startDavNode({ scratch: 'rclone' }));
     // An empty config and a private cache: never the user's rclone setup.
     await mkdir(join(dir, 'cache'));
     await writeFile(join(dir, 'rclone.conf'), '');
     env = { ...process.env, RCLONE_CONFIG: join(dir, 'rclone.conf'), RCLONE_CACHE_DIR: join(dir, 'cache') };
     obscured = (await run('rclone', ['obscure', '--', cred.secret], { env })).stdout.trim();
   });
-  after(async () => {
-    await stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => stop());
 
   const remote = (path: string, vendor = 'other') =>
     `:webdav,url='${url}/',vendor=${vendor},user=${cred.id},pass=${obscured}:${path}`;
@@ -51,20 +45,15 @@ describe('WebDAV with rclone', { skip }, () => {
   it('copies a tree in and out; rclone check finds no difference', async () => {
     const src = join(dir, 'src');
     const out = join(dir, 'out');
-    await makeTree(src);
-    const original = await readDiskTree(src);
+    const original = await makeTree(src);
 
     await rclone('copy', '--create-empty-src-dirs', src, remote('alpha/tree'));
-    const served = await readNamespaceTree(node.namespace, '/alpha/tree');
-    assert.deepEqual(summary(served), summary(original));
-    assert.ok(sameFiles(served, original), 'the namespace holds the same bytes');
+    assertSameTree(await readNamespaceTree(node.namespace, '/alpha/tree'), original, 'the namespace');
     const check = await rclone('check', '--download', src, remote('alpha/tree'));
     assert.match(check.stderr, /0 differences found/);
 
     await rclone('copy', '--create-empty-src-dirs', remote('alpha/tree'), out);
-    const back = await readDiskTree(out);
-    assert.deepEqual(summary(back), summary(original));
-    assert.ok(sameFiles(back, original), 'the copy out has the same bytes');
+    assertSameTree(await readDiskTree(out), original, 'the copy out');
     const checkOut = await rclone('check', '--download', out, remote('alpha/tree'));
     assert.match(checkOut.stderr, /0 differences found/);
 
