@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { addExport } from '../../src/core/home.ts';
 import { defaultSurfaces } from '../../src/frontends/default-surfaces.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import { ApiClient } from './api-harness.ts';
 import { CHEAP_ARGON2, credential, makeHome, quietLogger } from './node-harness.ts';
 
 type Cred = { id: string; secret: string };
@@ -129,6 +130,10 @@ describe('WebDAV surface', () => {
     assert.deepEqual(Buffer.from(await whole.arrayBuffer()), body);
     const etag = whole.headers.get('etag') ?? '';
     assert.equal((await dav('GET', '/alpha/range.bin', { headers: { 'if-none-match': etag } })).status, 304);
+    // One file version, one entity tag, whichever HTTP surface serves it.
+    const api = await ApiClient.login(base.slice(0, -'/dav'.length), owner);
+    const viaApi = await api.fetch('/api/v1/files/content?path=/alpha/range.bin', { method: 'HEAD' });
+    assert.equal(viaApi.headers.get('etag'), etag);
     assert.equal((await dav('HEAD', '/alpha/range.bin')).headers.get('content-length'), '16');
   });
 
