@@ -4,12 +4,16 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import {
   acceptKey,
+  CLOSED,
+  CLOSING,
+  CONNECTING,
   FrameWriter,
   maskInto,
   maskRotations,
   MAX_FRAME_HEAD,
   MessageAssembly,
   OP,
+  OPEN,
   writeFrameHead,
 } from '../protocol/websocket.ts';
 
@@ -36,10 +40,7 @@ const MAX_HANDSHAKE_BYTES = 16 * 1024;
 const SEND_POOL_MIN = 64 * 1024;
 const SEND_POOL_KEEP = 8;
 
-export const CONNECTING = 0;
-export const OPEN = 1;
-export const CLOSING = 2;
-export const CLOSED = 3;
+export { CLOSED, CLOSING, CONNECTING, OPEN };
 
 /** Where the payload of a binary message goes, given its header; undefined: a fresh buffer. */
 export type PayloadTarget = (header: Buffer, payloadLength: number) => Uint8Array | undefined;

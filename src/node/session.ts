@@ -28,7 +28,7 @@ import type { NodeMetrics } from './metrics.ts';
 import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
-import type { ServerWireSocket } from './wire-server-socket.ts';
+import { OPEN as WS_OPEN, type ServerWireSocket } from './wire-server-socket.ts';
 
 /** Limits of one session. */
 export interface SessionLimits {
@@ -101,8 +101,6 @@ interface PendingAuth {
   client: string | undefined;
   known: boolean;
 }
-
-const WS_OPEN = 1;
 
 /** A request waiting for room, with the hand-back of the lent buffer its payload is in. */
 interface Queued {

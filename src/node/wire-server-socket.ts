@@ -4,12 +4,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   acceptKey,
+  CLOSED,
+  CLOSING,
   FrameWriter,
   MAX_FRAME_HEAD,
   maskInto,
   maskRotations,
   MessageAssembly,
   OP,
+  OPEN,
   validCloseCode,
   writeFrameHead,
 } from '../protocol/websocket.ts';
@@ -29,10 +32,7 @@ import {
  * text, the message size limit.
  */
 
-export const CONNECTING = 0;
-export const OPEN = 1;
-export const CLOSING = 2;
-export const CLOSED = 3;
+export { CLOSED, CLOSING, OPEN };
 
 /** A buffer lent for a message's payload, handed back with `release` once it is unused. */
 export interface PayloadLease {

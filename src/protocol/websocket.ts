@@ -19,6 +19,12 @@ export function acceptKey(key: string): string {
     .digest('base64');
 }
 
+/** `readyState` values of both ends' sockets (as in the WebSocket API). */
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+
 /** Opcodes. */
 export const OP = { cont: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
 
