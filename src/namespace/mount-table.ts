@@ -18,6 +18,8 @@ export interface Mount {
   ro: boolean;
   /** What a rename into or out of this mount from another Source does. */
   rename: RenamePolicy;
+  /** Left out of its directory's listing (it still resolves by name). */
+  hidden: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export class MountTable {
     ro: boolean;
     slot?: number | undefined;
     rename?: RenamePolicy | undefined;
+    hidden?: boolean | undefined;
   }): Mount {
     const segments = splitPath('mount', opts.path);
     const path = joinPath(segments);
@@ -62,6 +65,7 @@ export class MountTable {
       exp: opts.exp,
       ro: opts.ro,
       rename: opts.rename ?? 'exdev',
+      hidden: opts.hidden ?? false,
     };
     this.#bySlot.set(slot, mount);
     this.#byPath.set(path, mount);

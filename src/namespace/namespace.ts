@@ -69,8 +69,6 @@ export class Namespace extends BaseSource {
   readonly #handles = new Map<Handle, { mount: Mount; inner: Handle }>();
   readonly #unwatch = new Map<number, () => void>();
   readonly #pager = new DirPager();
-  /** Slots of mounts left out of listings. */
-  readonly #hidden = new Set<number>();
   readonly #born = nowNs();
   #nextHandle = 1;
 
@@ -156,8 +154,8 @@ export class Namespace extends BaseSource {
       ro: opts.ro ?? false,
       slot: opts.slot,
       rename: opts.rename,
+      hidden: opts.hidden,
     });
-    if (opts.hidden === true) this.#hidden.add(mount.slot);
     this.#routes.set(rootId(mount.slot), path);
     for (const p of ancestors(path)) if (!this.table.locate(p)) this.#synthetic.set(syntheticLocal(p), p);
     const innerIndex = exportIndexOf(exp.root);
@@ -184,7 +182,6 @@ export class Namespace extends BaseSource {
     }
     const parent = await this.#parentIdOf(path);
     this.table.remove(path);
-    this.#hidden.delete(mount.slot);
     this.#unwatch.get(mount.slot)?.();
     this.#unwatch.delete(mount.slot);
     for (const [id] of this.#routes) if (exportIndexOf(id) === mount.slot) this.#routes.delete(id);
@@ -196,7 +193,7 @@ export class Namespace extends BaseSource {
 
   /** Current mounts. */
   mounts(): MountInfo[] {
-    return this.table.all().map((m) => (this.#hidden.has(m.slot) ? { ...info(m), hidden: true } : info(m)));
+    return this.table.all().map(info);
   }
 
   /** Resolve an absolute namespace path to its entry (without following a final symlink). */
@@ -309,10 +306,7 @@ export class Namespace extends BaseSource {
         cookie: req.cookie,
         max: req.max,
         list: async () => [
-          ...new Set([
-            ...[...mountsHere].filter(([, m]) => !this.#hidden.has(m.slot)).map(([n]) => n),
-            ...routes,
-          ]),
+          ...new Set([...[...mountsHere].filter(([, m]) => !m.hidden).map(([n]) => n), ...routes]),
         ],
       });
       const entries: DirEntry[] = [];
@@ -338,7 +332,7 @@ export class Namespace extends BaseSource {
     const extras: DirEntry[] = [];
     if (req.cookie === '') {
       for (const [name, mount] of mountsHere) {
-        if (!this.#hidden.has(mount.slot)) extras.push({ name, ...(await this.#mountRoot(mount)) });
+        if (!mount.hidden) extras.push({ name, ...(await this.#mountRoot(mount)) });
       }
     }
     const inner = await t.mount.source.readdirp({
@@ -493,6 +487,7 @@ function info(m: Mount): MountInfo {
     source_id: m.exp.source_id,
     ro: m.ro || m.exp.ro,
     rename: m.rename,
+    ...(m.hidden ? { hidden: true } : {}),
   };
 }
 
