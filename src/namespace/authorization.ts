@@ -1,7 +1,7 @@
 import type { Attr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, type NodeId } from '../core/ids.ts';
-import type { DirEntry, Entry, ExportInfo, Invalidation } from '../sources/source.ts';
+import type { DirEntry, Entry, ExportInfo, Invalidation, OpenFlags } from '../sources/source.ts';
 
 /** What a credential may do on the exports it covers. */
 export interface CredentialCaps {
@@ -24,6 +24,18 @@ export interface Grant {
 }
 
 const EXEC_BITS = 0o111;
+
+/**
+ * What opening a file with `flags` needs: `write` when it changes the file (write, truncate
+ * or append), `read` when it reads or does nothing else. `writing` is what the handle may do.
+ */
+export function openNeeds(flags: OpenFlags): { caps: Cap[]; writing: boolean } {
+  const writing = flags.write || flags.truncate === true || flags.append === true;
+  const caps: Cap[] = [];
+  if (flags.read || !writing) caps.push('read');
+  if (writing) caps.push('write');
+  return { caps, writing };
+}
 
 /**
  * A session's authorization, checked on every op against the export an id belongs to (its

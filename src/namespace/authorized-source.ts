@@ -13,7 +13,7 @@ import type {
   SourceOp,
   StatFs,
 } from '../sources/source.ts';
-import type { Authorizer, Cap } from './authorization.ts';
+import { type Authorizer, type Cap, openNeeds } from './authorization.ts';
 
 type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
@@ -123,14 +123,10 @@ export class AuthorizedSource implements Source {
   }
 
   async openFile(req: { id: NodeId; flags: OpenFlags }): Promise<{ handle: Handle }> {
-    const { flags } = req;
-    const writing = flags.write || flags.truncate === true || flags.append === true;
-    const caps: Cap[] = [];
-    if (flags.read || !writing) caps.push('read');
-    if (writing) caps.push('write');
+    const { caps, writing } = openNeeds(req.flags);
     this.#check(req.id, caps, 'open');
     const opened = await this.#inner.openFile(req);
-    this.#handles.set(opened.handle, { slot: exportIndexOf(req.id), read: flags.read, write: writing });
+    this.#handles.set(opened.handle, { slot: exportIndexOf(req.id), read: req.flags.read, write: writing });
     return opened;
   }
 

@@ -3,7 +3,7 @@ import type { NodeId } from '../core/ids.ts';
 import { MAX_PAYLOAD_BYTES } from '../protocol/frames.ts';
 import type { Request } from '../protocol/messages.ts';
 import type { Handle, LockInfo, Source } from '../sources/source.ts';
-import type { Authorizer, Cap } from '../namespace/authorization.ts';
+import { type Authorizer, type Cap, openNeeds } from '../namespace/authorization.ts';
 import type { ReadLease } from './read-buffers.ts';
 import { hashFile, type KeyedMutex, takeFromDir, watchChanges } from './file-ops.ts';
 import type { SessionHandle, SessionHandles } from './session-handles.ts';
@@ -89,10 +89,7 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
     }
     case 'OPEN': {
       const { id, flags } = req.args;
-      const writing = flags.write || flags.truncate === true || flags.append === true;
-      const caps: Cap[] = [];
-      if (flags.read || !writing) caps.push('read');
-      if (writing) caps.push('write');
+      const { caps, writing } = openNeeds(flags);
       check(ctx, id, caps, 'open');
       ctx.handles.checkRoom('open');
       const { handle } = await source.openFile({ id, flags });
