@@ -5,7 +5,7 @@ import type { AuthorizedSource } from '../../namespace/authorized-source.ts';
 import type { ApiHost } from './api-host.ts';
 import { API_PREFIX, API_SURFACE, type ApiState } from './api-state.ts';
 import { authRoutes } from './auth-routes.ts';
-import { DigestCache, PreconditionFailed } from './file-content.ts';
+import { digestCache, PreconditionFailed } from './file-content.ts';
 import { EXTRA_SCHEMAS, fileRoutes } from './file-routes.ts';
 import { labelRoutes } from './label-routes.ts';
 import { LoginLimiter } from './login-limiter.ts';
@@ -61,7 +61,7 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
     tokens: new TokenStore({ ttlMs: opts.tokenTtlMs, now: opts.now }),
     limiter: new LoginLimiter({ max: opts.loginFailures, now: opts.now }),
     index: new PathIndex(),
-    digests: new DigestCache(),
+    digests: digestCache(),
     stopping: new Promise<void>((resolve) => (stop = resolve)),
     closing: () => closing,
   };

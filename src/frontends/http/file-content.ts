@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BoundedMap } from '../../core/bounded-map.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Source } from '../../sources/source.ts';
@@ -15,25 +16,15 @@ const READ_CHUNK = 1024 * 1024;
 const DIGESTS_MAX = 10_000;
 
 /**
- * SHA-256 digests of file versions, by entity tag (which changes with the file). Filled by
- * every complete download and upload, and on request (`Want-Repr-Digest`), so a digest costs
+ * SHA-256 digests (base64) of file versions, by entity tag (which changes with the file). Filled
+ * by every complete download and upload, and on request (`Want-Repr-Digest`), so a digest costs
  * one read of the file at most per version.
  */
-export class DigestCache {
-  readonly #byEtag = new Map<string, string>();
+export type DigestCache = Map<string, string>;
 
-  get(etag: string): string | undefined {
-    return this.#byEtag.get(etag);
-  }
-
-  set(etag: string, digest: string): void {
-    this.#byEtag.delete(etag);
-    this.#byEtag.set(etag, digest);
-    if (this.#byEtag.size > DIGESTS_MAX) {
-      const oldest = this.#byEtag.keys().next().value;
-      if (oldest !== undefined) this.#byEtag.delete(oldest);
-    }
-  }
+/** An empty {@link DigestCache} of at most {@link DIGESTS_MAX} digests. */
+export function digestCache(): DigestCache {
+  return new BoundedMap({ max: DIGESTS_MAX });
 }
 
 /** `Repr-Digest` / `Content-Digest` field value for a SHA-256 digest (RFC 9530). */

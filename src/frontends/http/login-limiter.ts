@@ -1,3 +1,5 @@
+import { BoundedMap } from '../../core/bounded-map.ts';
+
 /** Addresses remembered at most (the oldest are forgotten first). */
 const MAX_ADDRESSES = 10_000;
 
@@ -11,7 +13,7 @@ export class LoginLimiter {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #now: () => number;
-  readonly #failures = new Map<string, number[]>();
+  readonly #failures = new BoundedMap<string, number[]>({ max: MAX_ADDRESSES });
 
   constructor(opts: { max?: number; windowMs?: number; now?: () => number } = {}) {
     this.#max = opts.max ?? 5;
@@ -32,12 +34,7 @@ export class LoginLimiter {
     const times = this.#recent(address);
     times.push(this.#now());
     if (times.length > this.#max) times.splice(0, times.length - this.#max);
-    this.#failures.delete(address);
     this.#failures.set(address, times);
-    if (this.#failures.size > MAX_ADDRESSES) {
-      const oldest = this.#failures.keys().next().value;
-      if (oldest !== undefined) this.#failures.delete(oldest);
-    }
   }
 
   #recent(address: string): number[] {

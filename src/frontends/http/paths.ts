@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Attr } from '../../core/attr.ts';
+import { BoundedMap } from '../../core/bounded-map.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { rootId, type NodeId } from '../../core/ids.ts';
 import { joinPath, splitPath } from '../../core/names.ts';
@@ -15,29 +16,15 @@ const INDEX_MAX = 100_000;
  * subscribers), so events can name paths. Bounded: the least recently seen ids are forgotten.
  */
 export class PathIndex {
-  readonly #paths = new Map<NodeId, string>();
-  readonly #max: number;
-
-  constructor(opts: { max?: number } = {}) {
-    this.#max = opts.max ?? INDEX_MAX;
-    this.#paths.set(rootId(0), '/');
-  }
+  readonly #paths = new BoundedMap<NodeId, string>({ max: INDEX_MAX });
 
   remember(id: NodeId, path: string): void {
-    this.#paths.delete(id);
     this.#paths.set(id, path);
-    if (this.#paths.size > this.#max) {
-      const oldest = this.#paths.keys().next().value;
-      if (oldest !== undefined) this.#paths.delete(oldest);
-    }
   }
 
+  /** The path last seen for `id` (the namespace root is always `/`, never forgotten). */
   pathOf(id: NodeId): string | undefined {
-    return this.#paths.get(id);
-  }
-
-  get size(): number {
-    return this.#paths.size;
+    return id === rootId(0) ? '/' : this.#paths.get(id);
   }
 }
 

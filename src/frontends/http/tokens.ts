@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { BoundedMap } from '../../core/bounded-map.ts';
 
 /** Default lifetime of a bearer token. */
 export const TOKEN_TTL_MS = 60 * 60_000;
@@ -24,7 +25,7 @@ export interface TokenRecord {
 export class TokenStore {
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #byDigest = new Map<string, TokenRecord>();
+  readonly #byDigest = new BoundedMap<string, TokenRecord>({ max: MAX_TOKENS });
 
   constructor(opts: { ttlMs?: number | undefined; now?: (() => number) | undefined } = {}) {
     this.#ttlMs = opts.ttlMs ?? TOKEN_TTL_MS;
@@ -71,12 +72,6 @@ export class TokenStore {
     return n;
   }
 
-  /** Live tokens. */
-  get size(): number {
-    this.#sweep();
-    return this.#byDigest.size;
-  }
-
   /** Forget every token. */
   clear(): void {
     this.#byDigest.clear();
@@ -85,11 +80,6 @@ export class TokenStore {
   #sweep(): void {
     const now = this.#now();
     for (const [key, record] of this.#byDigest) if (record.expires <= now) this.#byDigest.delete(key);
-    // Map order is issue order: drop the oldest when full.
-    for (const key of this.#byDigest.keys()) {
-      if (this.#byDigest.size < MAX_TOKENS) break;
-      this.#byDigest.delete(key);
-    }
   }
 }
 
