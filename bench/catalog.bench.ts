@@ -9,7 +9,7 @@
  *   node --import tsx bench/catalog.bench.ts --scale small|full [--repeats N] [--dir PATH] [--no-doc]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Catalog } from '../src/catalog/catalog.ts';
@@ -21,9 +21,11 @@ import { createLogger } from '../src/core/log.ts';
 import { Namespace } from '../src/namespace/namespace.ts';
 import { LINUX_PLATFORM } from '../src/sources/local/linux-platform.ts';
 import { LocalSource } from '../src/sources/local/local-source.ts';
+import { rng } from '../test/helpers/rng.ts';
 import { parseBenchArgs } from './lib/args.ts';
+import { seedFileWrite } from './lib/catalog-seed.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { median, timeMs } from './lib/measure.ts';
+import { cpuMsSince, median, percentile, procCpuMs, timeMs } from './lib/measure.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
 
 const args = parseBenchArgs();
@@ -41,22 +43,6 @@ const logger = createLogger({ level: 'silent' });
 
 function log(msg: string): void {
   process.stderr.write(`[catalog ${args.scale}] ${msg}\n`);
-}
-
-function pct(values: readonly number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-/** A deterministic PRNG (mulberry32), so every run searches the same names. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = [
@@ -96,21 +82,15 @@ function seed(store: CatalogStore): string[] {
     const name = `${w1}-${w2}-${Math.floor(rand() * 1e6)}.${EXTS[Math.floor(rand() * EXTS.length)]!}`;
     names.push(name);
     const path = `/y${2000 + (i % 25)}/m${i % 12}/${name}`;
-    batch.push({
-      op: 'upsert',
-      file: {
-        mount: `/e${e}`,
+    batch.push(
+      seedFileWrite({
+        exportIndex: e,
         local: local++,
-        node: 'bench',
-        export: `e${e}`,
-        path: `/e${e}${path}`,
-        kind: 'file',
+        path,
         size: Math.floor(rand() * 1e7),
         mtimeMs: Date.UTC(2024, 0, 1) + i,
-        persistentIds: true,
-        exportPath: path,
-      },
-    });
+      }),
+    );
     if (batch.length === 5000) {
       store.write(batch);
       batch = [];
@@ -185,7 +165,7 @@ async function searchPart(): Promise<Record<string, number>> {
         const key = k.replace(/[^a-z0-9]+/g, '_');
         return [
           [`search_${key}_p50_ms`, median(v)],
-          [`search_${key}_p99_ms`, pct(v, 99)],
+          [`search_${key}_p99_ms`, percentile(v, 99)],
         ];
       }),
     );
@@ -194,28 +174,15 @@ async function searchPart(): Promise<Record<string, number>> {
     return {
       seed_ms: seedMs,
       search_p50_ms: median(ours),
-      search_p99_ms: pct(ours, 99),
+      search_p99_ms: percentile(ours, 99),
       search_max_ms: Math.max(...ours),
       brute_p50_ms: median(brute),
-      brute_p99_ms: pct(brute, 99),
+      brute_p99_ms: percentile(brute, 99),
       ...kinds,
     };
   } finally {
     await store.close();
   }
-}
-
-/** CPU time (user + system, every thread of this process) since `start`, in ms. */
-function cpuMsSince(start: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(start);
-  return (d.user + d.system) / 1000;
-}
-
-/** CPU time of this process's waited-for children so far (`find`), in ms (10 ms ticks). */
-function childCpuMs(): number {
-  // /proc/self/stat: fields 16 and 17 are cutime and cstime, in clock ticks (100 a second).
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[13]) + Number(fields[14])) * 10;
 }
 
 function makeTree(root: string): void {
@@ -268,9 +235,9 @@ async function crawlPart(): Promise<Record<string, number>> {
     const fillCpu: number[] = [];
     let catalog: Catalog | undefined;
     for (let r = 0; r < repeats; r++) {
-      const before = childCpuMs();
+      const before = procCpuMs({ pid: 'self', children: true });
       findMs.push(await timeMs(async () => find()));
-      findCpu.push(childCpuMs() - before);
+      findCpu.push(procCpuMs({ pid: 'self', children: true }) - before);
       await catalog?.close();
       for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
       let cpu = process.cpuUsage();

@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { CatalogStore, type CatalogWrite } from '../src/catalog/store.ts';
 import { virtualDirectoriesOver } from '../src/catalog/vfs/store-directory-store.ts';
 import { parseBenchArgs } from './lib/args.ts';
+import { SEED_NODE, seedFileWrite } from './lib/catalog-seed.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { median, timeMs } from './lib/measure.ts';
+import { cpuMsSince, median, percentile, timeMs } from './lib/measure.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
 
 const TARGET_P50_MS = 100;
@@ -43,9 +44,9 @@ function seed(store: CatalogStore): void {
   for (let e = 0; e < EXPORTS; e++) {
     store.db
       .prepare(
-        "INSERT INTO mounts (mount, node, export, source_kind, state, updated_at) VALUES (?, 'bench', ?, 'linux', 'watching', 0)",
+        "INSERT INTO mounts (mount, node, export, source_kind, state, updated_at) VALUES (?, ?, ?, 'linux', 'watching', 0)",
       )
-      .run(`/e${e}`, `e${e}`);
+      .run(`/e${e}`, SEED_NODE, `e${e}`);
   }
   let local = 2;
   for (let e = 0; e < EXPORTS; e++) {
@@ -54,32 +55,21 @@ function seed(store: CatalogStore): void {
       for (let d = 0; d < DIRS; d++) {
         for (let i = 0; i < perDir; i++) {
           const path = `/g${g}/d${d}/f${e}-${g}-${d}-${i}.${EXTS[i % EXTS.length]}`;
-          batch.push({
-            op: 'upsert',
-            file: {
-              mount: `/e${e}`,
+          batch.push(
+            seedFileWrite({
+              exportIndex: e,
               local: local++,
-              node: 'bench',
-              export: `e${e}`,
-              path: `/e${e}${path}`,
-              kind: 'file',
+              path,
               size: 1000 + ((i * 7919) % 100_000),
               mtimeMs: Date.UTC(2025, 0, 1) + i * 3_600_000,
-              persistentIds: true,
-              exportPath: path,
-            },
-          });
+            }),
+          );
         }
       }
       store.write(batch);
     }
     log(`seeded export e${e} (${((e + 1) * total) / EXPORTS} documents)`);
   }
-}
-
-function pct(values: readonly number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 async function main(): Promise<void> {
@@ -111,13 +101,13 @@ async function main(): Promise<void> {
     });
     const candidates = EXPORTS * DIRS * perDir;
     const rawScan = store.db.prepare(
-      "SELECT inode, file_id, node, export, path, size, mtime_ms, mime FROM files WHERE path >= ? AND path < ? AND export = ? AND node = 'bench' AND kind = 'file' ORDER BY path",
+      "SELECT inode, file_id, node, export, path, size, mtime_ms, mime FROM files WHERE path >= ? AND path < ? AND export = ? AND node = ? AND kind = 'file' ORDER BY path",
     );
     const raw = () => {
       let n = 0;
       for (let e = 0; e < EXPORTS; e++) {
         const prefix = `/e${e}/g${(e * 7) % GROUPS}/`;
-        n += rawScan.all(prefix, `${prefix.slice(0, -1)}0`, `e${e}`).length;
+        n += rawScan.all(prefix, `${prefix.slice(0, -1)}0`, `e${e}`, SEED_NODE).length;
       }
       if (n !== candidates) throw new Error(`raw scan saw ${n} rows, expected ${candidates}`);
     };
@@ -142,8 +132,7 @@ async function main(): Promise<void> {
         const name = names[(r + k) % names.length]!;
         const before = process.cpuUsage();
         samples[name].push(await timeMs(contenders[name]));
-        const used = process.cpuUsage(before);
-        cpu[name].push((used.user + used.system) / 1000);
+        cpu[name].push(cpuMsSince(before));
       }
     }
     await contenders.flat();
@@ -175,25 +164,31 @@ async function main(): Promise<void> {
       table(
         ['readdir', 'p50', 'p90', 'CPU time p50', 'raw SQL / readdir time'],
         [
-          ['raw SQL scans (reference)', ms(p50('raw')), ms(pct(samples.raw, 90)), ms(median(cpu.raw)), '1'],
+          [
+            'raw SQL scans (reference)',
+            ms(p50('raw')),
+            ms(percentile(samples.raw, 90)),
+            ms(median(cpu.raw)),
+            '1',
+          ],
           [
             'prefix_replace (top level)',
             ms(treeP50),
-            ms(pct(samples.tree, 90)),
+            ms(percentile(samples.tree, 90)),
             ms(median(cpu.tree)),
             (p50('raw') / treeP50).toFixed(2),
           ],
           [
             `flatten, suffix_node_id (${flatEntries.toLocaleString('en-US')} entries)`,
             ms(flatP50),
-            ms(pct(samples.flat, 90)),
+            ms(percentile(samples.flat, 90)),
             ms(median(cpu.flat)),
             (p50('raw') / flatP50).toFixed(2),
           ],
           [
             'a subdirectory, cached (5 s TTL)',
             ms(median(cachedSamples)),
-            ms(pct(cachedSamples, 90)),
+            ms(percentile(cachedSamples, 90)),
             '—',
             '—',
           ],
@@ -221,9 +216,9 @@ async function main(): Promise<void> {
       candidates,
       raw_sql_p50_ms: +p50('raw').toFixed(2),
       tree_p50_ms: +treeP50.toFixed(2),
-      tree_p90_ms: +pct(samples.tree, 90).toFixed(2),
+      tree_p90_ms: +percentile(samples.tree, 90).toFixed(2),
       flat_p50_ms: +flatP50.toFixed(2),
-      flat_p90_ms: +pct(samples.flat, 90).toFixed(2),
+      flat_p90_ms: +percentile(samples.flat, 90).toFixed(2),
       flat_entries: flatEntries,
       raw_sql_cpu_p50_ms: +median(cpu.raw).toFixed(2),
       tree_cpu_p50_ms: +median(cpu.tree).toFixed(2),

@@ -9,13 +9,13 @@
  * Needs rclone and curl (`bash scripts/install-system-deps.sh --bench`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
-import { type Contender, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startNodeRawHttp } from './lib/peers/node-raw-http.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
@@ -63,9 +63,7 @@ function log(msg: string): void {
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return pid === undefined ? NaN : procCpuMs({ pid }) / 1000;
 }
 
 async function writeBig(path: string): Promise<void> {

@@ -1,9 +1,35 @@
+import { readFileSync } from 'node:fs';
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new Error('median of nothing');
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The `p`-th percentile of a non-empty list (nearest rank: a value of the list). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new Error('percentile of nothing');
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** CPU time (user + system, every thread of this process) since `start`, in ms. */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/**
+ * CPU time (user + system) of a process from `/proc/<pid>/stat`, in ms (10 ms ticks), or with
+ * `children` that of its waited-for children (how `find` run by this process is measured).
+ */
+export function procCpuMs(opts: { pid: number | 'self'; children?: boolean }): number {
+  const fields = readFileSync(`/proc/${opts.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // After the name: utime and stime are fields 14 and 15 of stat(5), cutime and cstime 16 and 17.
+  const at = opts.children === true ? 13 : 11;
+  return (Number(fields[at]) + Number(fields[at + 1])) * 10;
 }
 
 /** Wall time of one call, in milliseconds. */
