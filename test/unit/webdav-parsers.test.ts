@@ -7,7 +7,7 @@ import { parseIfHeader, submittedTokens } from '../../src/frontends/webdav/dav-i
 import { ocMtimeOf } from '../../src/frontends/webdav/dav-put.ts';
 import { DavLockManager, MAX_LOCK_SECONDS, parseTimeout } from '../../src/frontends/webdav/dav-locks.ts';
 import { davPath, hrefOf, parseDavPath, parseDestination } from '../../src/frontends/webdav/dav-paths.ts';
-import { parseXml, serializeXml } from '../../src/frontends/webdav/dav-xml.ts';
+import { parseXml, serializeXml, statusLine } from '../../src/frontends/webdav/dav-xml.ts';
 
 const einval = (fn: () => unknown) => assert.throws(fn, (e: unknown) => FsError.is(e, 'EINVAL'));
 
@@ -102,5 +102,11 @@ describe('WebDAV parsers', () => {
     einval(() => parseXml('<a xmlns:p=""/>'));
     einval(() => parseXml('<a>&bogus;</a>'));
     einval(() => parseXml('<a></b>'));
+  });
+
+  it('names every status in multistatus answers, not only the common ones', () => {
+    assert.equal(statusLine(424), 'HTTP/1.1 424 Failed Dependency');
+    assert.equal(statusLine(507), 'HTTP/1.1 507 Insufficient Storage');
+    assert.equal(statusLine(413), 'HTTP/1.1 413 Payload Too Large');
   });
 });

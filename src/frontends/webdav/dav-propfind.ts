@@ -3,7 +3,7 @@ import type { Entry } from '../../sources/source.ts';
 import { childOf, type DavPath, hrefOf } from './dav-paths.ts';
 import { deadProps, isLive, LIVE_PROPS, liveProp, type PropName, propXml, xattrNameOf } from './dav-props.ts';
 import type { DavRequest } from './dav-request.ts';
-import { child, DAV_NS, escapeXml, isElement } from './dav-xml.ts';
+import { child, DAV_NS, escapeXml, isElement, MULTISTATUS_OPEN, propstatXml } from './dav-xml.ts';
 
 /** Entries per `readdirp` page while listing a collection. */
 const PAGE = 1000;
@@ -11,26 +11,6 @@ const PAGE = 1000;
 /** What a PROPFIND asks for. */
 type PropfindKind =
   { kind: 'allprop'; include: PropName[] } | { kind: 'propname' } | { kind: 'prop'; props: PropName[] };
-
-/** HTTP status lines used in multistatus answers. */
-export const STATUS_LINE: Readonly<Record<number, string>> = {
-  200: 'HTTP/1.1 200 OK',
-  204: 'HTTP/1.1 204 No Content',
-  403: 'HTTP/1.1 403 Forbidden',
-  404: 'HTTP/1.1 404 Not Found',
-  409: 'HTTP/1.1 409 Conflict',
-  423: 'HTTP/1.1 423 Locked',
-  424: 'HTTP/1.1 424 Failed Dependency',
-  500: 'HTTP/1.1 500 Internal Server Error',
-};
-
-/** The status line of `status` (a generic one for codes not listed). */
-export function statusLine(status: number): string {
-  return STATUS_LINE[status] ?? `HTTP/1.1 ${status} Error`;
-}
-
-/** The opening of a multistatus document. */
-export const MULTISTATUS_OPEN = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">';
 
 async function parseRequest(dav: DavRequest): Promise<PropfindKind> {
   const body = await dav.bodyXml();
@@ -124,9 +104,7 @@ async function responseXml(
   }
   const href = hrefOf({ prefix: dav.prefix, path, collection });
   let xml = `<D:response><D:href>${escapeXml(href)}</D:href>`;
-  if (found.length > 0)
-    xml += `<D:propstat><D:prop>${found.join('')}</D:prop><D:status>${statusLine(200)}</D:status></D:propstat>`;
-  if (missing.length > 0)
-    xml += `<D:propstat><D:prop>${missing.join('')}</D:prop><D:status>${statusLine(404)}</D:status></D:propstat>`;
+  if (found.length > 0) xml += propstatXml(found, 200);
+  if (missing.length > 0) xml += propstatXml(missing, 404);
   return `${xml}</D:response>`;
 }

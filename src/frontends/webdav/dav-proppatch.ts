@@ -2,9 +2,8 @@ import { httpStatusOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { hrefOf } from './dav-paths.ts';
 import { isLive, type PropName, propXml, xattrNameOf } from './dav-props.ts';
-import { MULTISTATUS_OPEN, statusLine } from './dav-propfind.ts';
 import type { DavRequest } from './dav-request.ts';
-import { child, escapeXml, innerXml, isElement } from './dav-xml.ts';
+import { child, escapeXml, innerXml, isElement, MULTISTATUS_OPEN, propstatXml } from './dav-xml.ts';
 
 /** One instruction of a PROPPATCH, in document order. */
 interface PropUpdate {
@@ -80,8 +79,7 @@ export async function handlePropPatch(dav: DavRequest): Promise<void> {
   }
   const href = hrefOf({ prefix: dav.prefix, path: dav.path, collection: entry.attr.kind === 'dir' });
   let xml = `${MULTISTATUS_OPEN}<D:response><D:href>${escapeXml(href)}</D:href>`;
-  for (const [s, props] of byStatus)
-    xml += `<D:propstat><D:prop>${props.join('')}</D:prop><D:status>${statusLine(s)}</D:status></D:propstat>`;
+  for (const [s, props] of byStatus) xml += propstatXml(props, s);
   xml += '</D:response></D:multistatus>\n';
   dav.res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8' }).end(xml);
 }

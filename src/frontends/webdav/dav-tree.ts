@@ -5,9 +5,8 @@ import type { DirEntry, Entry, Source } from '../../sources/source.ts';
 import { writeAll } from '../write-all.ts';
 import { childOf, type DavPath, hrefOf, isWithin, parentOf, parseDestination } from './dav-paths.ts';
 import { propOfXattr } from './dav-props.ts';
-import { MULTISTATUS_OPEN, statusLine } from './dav-propfind.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
-import { escapeXml } from './dav-xml.ts';
+import { escapeXml, MULTISTATUS_OPEN, statusLine } from './dav-xml.ts';
 
 /** Bytes per read/write when a COPY (or a MOVE across exports) copies a file. */
 const COPY_CHUNK = 1024 * 1024;

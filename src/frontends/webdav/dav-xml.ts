@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
 import { FsError } from '../../core/fs-error.ts';
@@ -161,4 +162,17 @@ export function propElement(opts: { ns: string; name: string; inner: string }): 
   const open = ns === DAV_NS ? `D:${name}` : `${name} xmlns="${escapeXml(ns)}"`;
   const close = ns === DAV_NS ? `D:${name}` : name;
   return inner === '' ? `<${open}/>` : `<${open}>${inner}</${close}>`;
+}
+
+/** The opening of a multistatus document (RFC 4918 §13). */
+export const MULTISTATUS_OPEN = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">';
+
+/** The HTTP status line of a multistatus `status` element (`HTTP/1.1 507 Insufficient Storage`). */
+export function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+/** A `propstat` element: property elements (already XML) and the status they share. */
+export function propstatXml(props: readonly string[], status: number): string {
+  return `<D:propstat><D:prop>${props.join('')}</D:prop><D:status>${statusLine(status)}</D:status></D:propstat>`;
 }
