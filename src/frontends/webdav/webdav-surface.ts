@@ -30,7 +30,21 @@ export interface WebDavHost {
 /** Where WebDAV is served on the node's address. */
 export const WEBDAV_PREFIX = '/dav';
 
-const METHODS = 'OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK';
+/** The handler of each method but OPTIONS (answered here), by method name. */
+const HANDLERS = new Map<string, (dav: DavRequest) => Promise<void>>([
+  ['GET', (dav) => handleGet(dav, { head: false })],
+  ['HEAD', (dav) => handleGet(dav, { head: true })],
+  ['PUT', handlePut],
+  ['DELETE', handleDelete],
+  ['MKCOL', handleMkcol],
+  ['COPY', (dav) => handleCopyMove(dav, false)],
+  ['MOVE', (dav) => handleCopyMove(dav, true)],
+  ['PROPFIND', handlePropfind],
+  ['PROPPATCH', handlePropPatch],
+  ['LOCK', handleLock],
+  ['UNLOCK', handleUnlock],
+]);
+const METHODS = ['OPTIONS', ...HANDLERS.keys()].join(', ');
 const REALM = 'Basic realm="Tessera", charset="UTF-8"';
 /** Unread request bodies up to this size are drained before an error answer. */
 const DRAIN_LIMIT = 1024 * 1024;
@@ -104,41 +118,18 @@ export function createWebDavSurface(opts: { host: WebDavHost; prefix?: string })
     const pathname = new URL(req.url ?? '/', 'http://request.invalid').pathname;
     const path = parseDavPath({ pathname, prefix });
     if (!path) throw FsError.ENOENT('webdav', pathname);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(200, { DAV: '1, 2', Allow: METHODS, 'MS-Author-Via': 'DAV', 'Content-Length': 0 }).end();
+      return;
+    }
+    const handler = HANDLERS.get(req.method ?? '');
+    if (!handler) {
+      res.setHeader('Allow', METHODS);
+      throw new DavStatusError(405, `method ${req.method} is not supported`);
+    }
     const view = host.view(grant);
     try {
-      const dav = new DavRequest({ req, res, view, grant, path, prefix, locks });
-      switch (req.method) {
-        case 'OPTIONS':
-          res
-            .writeHead(200, { DAV: '1, 2', Allow: METHODS, 'MS-Author-Via': 'DAV', 'Content-Length': 0 })
-            .end();
-          return;
-        case 'GET':
-          return await handleGet(dav, { head: false });
-        case 'HEAD':
-          return await handleGet(dav, { head: true });
-        case 'PUT':
-          return await handlePut(dav);
-        case 'DELETE':
-          return await handleDelete(dav);
-        case 'MKCOL':
-          return await handleMkcol(dav);
-        case 'COPY':
-          return await handleCopyMove(dav, false);
-        case 'MOVE':
-          return await handleCopyMove(dav, true);
-        case 'PROPFIND':
-          return await handlePropfind(dav);
-        case 'PROPPATCH':
-          return await handlePropPatch(dav);
-        case 'LOCK':
-          return await handleLock(dav);
-        case 'UNLOCK':
-          return await handleUnlock(dav);
-        default:
-          res.setHeader('Allow', METHODS);
-          throw new DavStatusError(405, `method ${req.method} is not supported`);
-      }
+      await handler(new DavRequest({ req, res, view, grant, path, prefix, locks }));
     } finally {
       // Handles a failed request left open are discarded (an upload never half-appears).
       await view.close();
