@@ -2,7 +2,6 @@
 // builds rule-based directories in the home's catalog, and the node shows them at /vfs through
 // the protocol (the CLI), WebDAV and a FUSE mount — with the real files' bytes.
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,26 +58,14 @@ describe('virtual directories in a node', () => {
     await node.catalog.settled();
     const cred = await credential({ home, name: 'vfs-dav' });
     const auth = `Basic ${Buffer.from(`${cred.id}:${cred.secret}`).toString('base64')}`;
-    dav = (method, path, body) =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port: node.address.port,
-            method,
-            path: `/dav${path}`,
-            headers: { authorization: auth, depth: '1' },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
+    dav = async (method, path, body) => {
+      const res = await fetch(`http://127.0.0.1:${node.address.port}/dav${path}`, {
+        method,
+        headers: { authorization: auth, depth: '1' },
+        body,
       });
+      return { status: res.status, body: await res.text() };
+    };
     const pdfs = join(root, 'pdfs.json');
     await writeFile(
       pdfs,
