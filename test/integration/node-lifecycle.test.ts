@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { rootId } from '../../src/core/ids.ts';
 import { auditFile } from '../../src/node/audit.ts';
@@ -10,17 +9,9 @@ import { readRuntime } from '../../src/node/runtime.ts';
 import { encodeBye } from '../../src/protocol/messages.ts';
 import type { MemorySource } from '../../src/sources/memory/memory-source.ts';
 import { credential, RawClient, session, startNode } from './node-harness.ts';
+import { until } from '../helpers/until.ts';
 
 const ALPHA = rootId(1).toString();
-
-/** Poll until `cond` holds (a safety limit, not a timing assertion). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await sleep(5);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 async function writeFile(c: RawClient, name: string, data: Buffer): Promise<string> {
   const created = (await c.call('CREATE', { parent: ALPHA, name, mode: 0o644 })).r as {

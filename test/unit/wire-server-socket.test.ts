@@ -14,13 +14,9 @@ import {
   WireProtocolError,
 } from '../../src/node/wire-server-socket.ts';
 import { pattern, tesseraFrame } from '../helpers/ws-frames.ts';
+import { until } from '../helpers/until.ts';
 
 const MIB = 1024 * 1024;
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), `timed out waiting for ${what}`);
-}
 
 interface Accepted {
   ws: ServerWireSocket;

@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { loadServerTls } from '../../src/node/tls-ca.ts';
 import { CLOSED, OPEN, WireSocket, WireSocketError } from '../../src/client/wire-socket.ts';
 import { pattern, tesseraFrame } from '../helpers/ws-frames.ts';
+import { until } from '../helpers/until.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIB = 1024 * 1024;
@@ -25,11 +26,6 @@ function watch(ws: WireSocket) {
   ws.on('error', (err: Error) => errors.push(err));
   ws.on('pong', () => pongs++);
   return { messages, errors, closed, pongs: () => pongs };
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), `timed out waiting for ${what}`);
 }
 
 describe('WireSocket against the ws server', () => {
