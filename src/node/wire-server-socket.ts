@@ -171,7 +171,7 @@ export class ServerWireSocket extends EventEmitter {
     );
     socket.on('data', (chunk: Buffer) => ws.#onData(chunk));
     socket.on('end', () => {
-      // The peer is done sending; finish our side too (a close frame first if none went yet).
+      // The peer ended without a close handshake: finish our side once what is queued went out.
       ws.readyState = CLOSING;
       ws.#writer.end();
     });
