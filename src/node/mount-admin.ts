@@ -21,7 +21,6 @@ export async function addMountEntry(
   const { url, alias, exportName } = opts;
   const path = mountPathOf({ path: opts.path, alias, export: exportName });
   const handle = `${alias}@${hostPortOf(url)}`;
-  await saveMountCredential({ home: opts.home, handle, credential: opts.credential });
   const endpoint = {
     url,
     credential: handle,
@@ -30,11 +29,14 @@ export async function addMountEntry(
   let added: MountAdded = 'mount';
   await editMounts({
     root: opts.home,
-    edit: (mounts) => {
+    edit: async (mounts) => {
       const same = mounts.find((m) => mountPathOf(m) === path);
+      if (same && (same.alias !== alias || same.export !== exportName))
+        throw FsError.EEXIST('mount', path, `${same.alias}:${same.export} is mounted there`);
+      // Stored only once the request is accepted (a refused one must not replace the credential
+      // a mount of the same alias and host uses), and before the config names it.
+      await saveMountCredential({ home: opts.home, handle, credential: opts.credential });
       if (same) {
-        if (same.alias !== alias || same.export !== exportName)
-          throw FsError.EEXIST('mount', path, `${same.alias}:${same.export} is mounted there`);
         const existing = same.endpoint.find((e) => e.url === url);
         if (existing) {
           Object.assign(existing, endpoint);
