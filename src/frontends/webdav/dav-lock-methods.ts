@@ -67,7 +67,7 @@ export async function handleLock(dav: DavRequest): Promise<void> {
   });
   if (!entry && name !== undefined) {
     try {
-      const parent = await dav.parentDir();
+      const parent = dav.parentDir((await dav.locate()).parent);
       const created = await dav.view.create({ parent: parent.id, name, mode: 0o644, exclusive: true });
       await dav.view.closeFile({ handle: created.handle });
     } catch (err) {

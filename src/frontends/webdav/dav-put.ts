@@ -16,11 +16,12 @@ export async function handlePut(dav: DavRequest): Promise<void> {
     throw new DavStatusError(400, 'partial PUT (Content-Range) is not supported');
   const name = dav.path.segments.at(-1);
   if (name === undefined) throw new DavStatusError(405, 'PUT on the namespace root');
-  const existing = await dav.find();
+  const found = await dav.locate();
+  const existing = found.entry;
   if (existing?.attr.kind === 'dir') throw new DavStatusError(405, 'PUT on a collection');
   conditional(dav, existing, false);
   await dav.checkWrite({ membership: existing === undefined });
-  const parent = await dav.parentDir();
+  const parent = dav.parentDir(found.parent);
   const caps = await dav.capsOf(parent.id);
   const exclusive = dav.req.headers['if-none-match']?.trim() === '*';
   const { view } = dav;

@@ -69,20 +69,36 @@ export class DavRequest {
     try {
       return await this.resolve(path);
     } catch (err) {
-      if (FsError.is(err, 'ENOENT') || FsError.is(err, 'ESTALE')) return undefined;
+      if (isGone(err)) return undefined;
       throw err;
     }
   }
 
   /**
-   * The parent collection of `path`, for a method that creates `path`: a missing parent is
-   * 409 Conflict (RFC 4918 §9.7.1), as is a file in its place.
+   * The parent collection of a non-root `path` and the entry at `path`, in one walk (the
+   * methods that change `path` need both). `parent` is undefined when the collection is
+   * missing, `entry` when nothing is at `path`; a file in the parent's place is `ENOTDIR`.
    */
-  async parentDir(path: DavPath = this.path): Promise<Entry> {
-    if (path.segments.length === 0) throw FsError.EACCES('webdav', '/', 'the namespace root has no parent');
+  async locate(path: DavPath = this.path): Promise<{ parent: Entry | undefined; entry: Entry | undefined }> {
+    const name = path.segments.at(-1);
+    if (name === undefined) throw FsError.EACCES('webdav', '/', 'the namespace root has no parent');
     const parent = await this.find(parentOf(path));
-    if (parent?.attr.kind !== 'dir')
-      throw new DavStatusError(409, `the parent collection ${parentOf(path).key} does not exist`);
+    if (!parent) return { parent: undefined, entry: undefined };
+    if (parent.attr.kind !== 'dir') throw FsError.ENOTDIR('webdav', path.key);
+    try {
+      return { parent, entry: await this.view.lookup({ parent: parent.id, name }) };
+    } catch (err) {
+      if (isGone(err)) return { parent, entry: undefined };
+      throw err;
+    }
+  }
+
+  /**
+   * The parent collection {@link locate} found, for a method that creates `path`: a missing
+   * one is 409 Conflict (RFC 4918 §9.7.1).
+   */
+  parentDir(parent: Entry | undefined, path: DavPath = this.path): Entry {
+    if (!parent) throw new DavStatusError(409, `the parent collection ${parentOf(path).key} does not exist`);
     return parent;
   }
 
@@ -191,4 +207,9 @@ export class DavStatusError extends Error {
     this.name = 'DavStatusError';
     this.status = status;
   }
+}
+
+/** Whether a lookup failed because nothing is (or is any longer) there. */
+function isGone(err: unknown): boolean {
+  return FsError.is(err, 'ENOENT') || FsError.is(err, 'ESTALE');
 }

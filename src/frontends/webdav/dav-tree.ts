@@ -3,7 +3,7 @@ import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { DirEntry, Entry, Source } from '../../sources/source.ts';
 import { writeAll } from '../write-all.ts';
-import { childOf, type DavPath, hrefOf, isWithin, parentOf, parseDestination } from './dav-paths.ts';
+import { childOf, type DavPath, hrefOf, isWithin, parseDestination } from './dav-paths.ts';
 import { propOfXattr } from './dav-props.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
 import { escapeXml, MULTISTATUS_OPEN, statusLine } from './dav-xml.ts';
@@ -92,9 +92,9 @@ function nameOf(path: DavPath, op: string): string {
 /** DELETE: a file, or a collection with everything in it (members that fail: 207). */
 export async function handleDelete(dav: DavRequest): Promise<void> {
   const name = nameOf(dav.path, 'delete');
-  const entry = await dav.resolve();
+  const { parent, entry } = await dav.locate();
+  if (!parent || !entry) throw FsError.ENOENT('delete', dav.path.key);
   await dav.checkWrite({ membership: true, subtree: true });
-  const parent = await dav.resolve(parentOf(dav.path));
   const failures: MemberFailure[] = [];
   await removeTree({ view: dav.view, parent: parent.id, name, entry, path: dav.path, failures });
   dav.locks.dropWithin(dav.path);
@@ -115,8 +115,9 @@ export async function handleMkcol(dav: DavRequest): Promise<void> {
   const name = nameOf(dav.path, 'mkcol');
   const body = await dav.bodyText();
   if (body.length > 0) throw new DavStatusError(415, 'MKCOL with a body is not supported');
-  if (await dav.find()) throw new DavStatusError(405, `${dav.path.key} already exists`);
-  const parent = await dav.parentDir();
+  const found = await dav.locate();
+  if (found.entry) throw new DavStatusError(405, `${dav.path.key} already exists`);
+  const parent = dav.parentDir(found.parent);
   await dav.checkWrite({ membership: true });
   await dav.view.mkdir({ parent: parent.id, name, mode: 0o755 });
   dav.res.writeHead(201).end();
@@ -226,21 +227,22 @@ export async function handleCopyMove(dav: DavRequest, move: boolean): Promise<vo
   }
   const srcName = nameOf(dav.path, op);
   const destName = nameOf(dest, op);
-  const src = await dav.resolve();
+  const { parent: srcParent, entry: src } = await dav.locate();
+  if (!srcParent || !src) throw FsError.ENOENT(op, dav.path.key);
   const depth = dav.depth('infinity');
   if (src.attr.kind === 'dir' && (depth === '1' || (move && depth !== 'infinity')))
     throw FsError.EINVAL(op, dav.path.key, `Depth ${depth} is not allowed for ${op} of a collection`);
   if (isWithin(dest, dav.path) || (move && isWithin(dav.path, dest)))
     throw FsError.EACCES(op, dest.key, 'source and destination overlap');
-  const destParent = await dav.parentDir(dest);
-  const existing = await dav.find(dest);
+  const target = await dav.locate(dest);
+  const destParent = dav.parentDir(target.parent, dest);
+  const existing = target.entry;
   if (existing && !dav.overwrite()) throw new DavStatusError(412, `${dest.key} exists and Overwrite is F`);
   await dav.checkIf();
   if (move) dav.checkLocks({ membership: true, subtree: true });
   dav.checkLocks({ path: dest, membership: true, subtree: true });
   const { view } = dav;
   const failures: MemberFailure[] = [];
-  const srcParent = await dav.resolve(parentOf(dav.path));
   let renamed = false;
   if (existing && !(move && existing.attr.kind !== 'dir' && src.attr.kind !== 'dir')) {
     await removeTree({ view, parent: destParent.id, name: destName, entry: existing, path: dest, failures });
