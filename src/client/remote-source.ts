@@ -4,11 +4,18 @@ import { mapLimit } from '../core/map-limit.ts';
 import type { NodeId } from '../core/ids.ts';
 import { invalidationSchema } from '../protocol/schemas.ts';
 import { MultiExportSource } from '../sources/multi-export-source.ts';
-import type { DirEntry, Entry, ExportInfo, Handle, LockInfo, Source, StatFs } from '../sources/source.ts';
+import type {
+  DirEntry,
+  Entry,
+  ExportInfo,
+  Handle,
+  LockInfo,
+  Source,
+  StatFs,
+  SourceRequest,
+} from '../sources/source.ts';
 import { type CallResult, Connection, type ConnectOptions } from './connection.ts';
 import type { OpName } from '../protocol/ops.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 /** Bytes per READ/WRITE request; bigger calls are split and pipelined. */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -91,21 +98,21 @@ export class RemoteSource extends MultiExportSource {
     return this.#conn.call(op, args, { payload, into });
   }
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     return (await this.#call('LOOKUP', req)).result;
   }
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     return (await this.#call('GETATTR', req)).result;
   }
-  protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected override async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     return (await this.#call('SETATTR', req)).result;
   }
   protected override async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     return (await this.#call('READDIRP', req)).result;
   }
-  protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     return (await this.#call('OPEN', req)).result;
   }
 
@@ -114,7 +121,7 @@ export class RemoteSource extends MultiExportSource {
    * into its place in `into` (or in one buffer of the read's length): no buffer per chunk,
    * no reassembly copy.
    */
-  protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     const { handle, offset, length } = req;
     if (length <= CHUNK_BYTES) {
       return (
@@ -140,7 +147,7 @@ export class RemoteSource extends MultiExportSource {
   }
 
   /** Writes bigger than one chunk are split into pipelined requests. */
-  protected override async doWrite(req: Req<'write'>): Promise<{ written: number }> {
+  protected override async doWrite(req: SourceRequest<'write'>): Promise<{ written: number }> {
     const { handle, offset, data } = req;
     if (data.byteLength <= CHUNK_BYTES) {
       return (await this.#call('WRITE', { handle, offset }, data)).result;
@@ -151,56 +158,56 @@ export class RemoteSource extends MultiExportSource {
     });
     return { written: written.reduce((a, b) => a + b, 0) };
   }
-  protected override async doFlush(req: Req<'flush'>): Promise<void> {
+  protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     await this.#call('FLUSH', req);
   }
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     await this.#call('CLOSE', req.abort ? { handle: req.handle, abort: true } : { handle: req.handle });
   }
-  protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     return (await this.#call('CREATE', req)).result;
   }
-  protected override async doMkdir(req: Req<'mkdir'>): Promise<Entry> {
+  protected override async doMkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     return (await this.#call('MKDIR', req)).result;
   }
-  protected override async doUnlink(req: Req<'unlink'>): Promise<void> {
+  protected override async doUnlink(req: SourceRequest<'unlink'>): Promise<void> {
     await this.#call('UNLINK', req);
   }
-  protected override async doRmdir(req: Req<'rmdir'>): Promise<void> {
+  protected override async doRmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     await this.#call('RMDIR', req);
   }
-  protected override async doRename(req: Req<'rename'>): Promise<void> {
+  protected override async doRename(req: SourceRequest<'rename'>): Promise<void> {
     await this.#call('RENAME', req);
   }
-  protected override async doSymlink(req: Req<'symlink'>): Promise<Entry> {
+  protected override async doSymlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     return (await this.#call('SYMLINK', req)).result;
   }
-  protected override async doReadlink(req: Req<'readlink'>): Promise<string> {
+  protected override async doReadlink(req: SourceRequest<'readlink'>): Promise<string> {
     return (await this.#call('READLINK', req)).result.target;
   }
-  protected override async doLink(req: Req<'link'>): Promise<Entry> {
+  protected override async doLink(req: SourceRequest<'link'>): Promise<Entry> {
     return (await this.#call('LINK', req)).result;
   }
-  protected override async doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  protected override async doGetxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     return (await this.#call('GETXATTR', req)).payload ?? Buffer.alloc(0);
   }
-  protected override async doSetxattr(req: Req<'setxattr'>): Promise<void> {
+  protected override async doSetxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     await this.#call(
       'SETXATTR',
       { id: req.id, name: req.name, ...(req.mode ? { mode: req.mode } : {}) },
       req.value,
     );
   }
-  protected override async doListxattr(req: Req<'listxattr'>): Promise<string[]> {
+  protected override async doListxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     return (await this.#call('LISTXATTR', req)).result.names;
   }
-  protected override async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
+  protected override async doRemovexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     await this.#call('REMOVEXATTR', req);
   }
-  protected override async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
+  protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     return (await this.#call('LOCK', req)).result.conflict;
   }
-  protected override async doStatfs(req: Req<'statfs'>): Promise<StatFs> {
+  protected override async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return (await this.#call('STATFS', req)).result;
   }
 

@@ -14,14 +14,12 @@ import type {
   Invalidation,
   LockInfo,
   OpenFlags,
-  Source,
+  SourceRequest,
   StatFs,
 } from '../sources/source.ts';
 import { ALIAS_ROOT_LOCAL, AliasIds } from './alias-ids.ts';
 import { type Backoff, Endpoint, type EndpointStatus } from './endpoint.ts';
 import { type Intent, pickEndpoint } from './router.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 /** The export index of an alias's one export in its ids. */
 export const ALIAS_EXPORT_INDEX = 1;
@@ -450,17 +448,17 @@ export class AliasSource extends BaseSource {
     });
   }
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     return this.#on('lookup', 'read', [req.parent], async (remote, ep, parent) =>
       this.#entry(ep, localPartOf(req.parent), req.name, await remote.lookup({ parent, name: req.name })),
     );
   }
 
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     return this.#on('getattr', 'read', [req.id], (remote, _ep, id) => remote.getattr({ id }));
   }
 
-  protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected override async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     if (req.handle !== undefined) {
       const h = this.#handle(req.handle, 'setattr');
       const remote = await this.#live(h, 'setattr');
@@ -475,7 +473,7 @@ export class AliasSource extends BaseSource {
 
   /** Listing cookies name the endpoint they belong to: `<endpoint index>:<its cookie>`. */
   protected override async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     const dir = this.#local(req.dir, 'readdirp');
     const list = async (ep: Endpoint, remote: RemoteSource, cookie: string) => {
@@ -508,7 +506,7 @@ export class AliasSource extends BaseSource {
     return list(ep, remote, m[2]!);
   }
 
-  protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const local = this.#local(req.id, 'open');
     const opened = await this.#open(local, req.flags);
     const handle = this.#nextHandle++;
@@ -534,7 +532,7 @@ export class AliasSource extends BaseSource {
    * router picks next (excluding the failed session) and the read repeats there, at the
    * same offset. Handles open for writing, or holding locks, cannot move.
    */
-  protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     const h = this.#handle(req.handle, 'read');
     for (let attempt = 0; ; attempt++) {
       const remote = await this.#live(h, 'read');
@@ -570,17 +568,17 @@ export class AliasSource extends BaseSource {
     for (const l of [...this.#statusListeners]) l();
   }
 
-  protected override async doWrite(req: Req<'write'>): Promise<{ written: number }> {
+  protected override async doWrite(req: SourceRequest<'write'>): Promise<{ written: number }> {
     const h = this.#handle(req.handle, 'write');
     return this.#sessionOf(h, 'write').write({ ...req, handle: h.inner });
   }
 
-  protected override async doFlush(req: Req<'flush'>): Promise<void> {
+  protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     const h = this.#handle(req.handle, 'flush');
     return this.#sessionOf(h, 'flush').flush({ handle: h.inner });
   }
 
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
     this.#handles.delete(req.handle);
     const remote = h.ep.remote;
@@ -589,7 +587,7 @@ export class AliasSource extends BaseSource {
     if (h.flags.write && req.abort !== true) this.#sessionOf(h, 'close');
   }
 
-  protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     const parent = this.#local(req.parent, 'create');
     return this.#run({ op: 'create', intent: 'write', safe: false }, async (ep, remote, sent) => {
       const p = await this.#inner(ep, remote, parent, 'create');
@@ -610,31 +608,31 @@ export class AliasSource extends BaseSource {
     });
   }
 
-  protected override async doMkdir(req: Req<'mkdir'>): Promise<Entry> {
+  protected override async doMkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     return this.#on('mkdir', 'write', [req.parent], async (remote, ep, parent) =>
       this.#entry(ep, localPartOf(req.parent), req.name, await remote.mkdir({ ...req, parent })),
     );
   }
 
-  protected override async doSymlink(req: Req<'symlink'>): Promise<Entry> {
+  protected override async doSymlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     return this.#on('symlink', 'write', [req.parent], async (remote, ep, parent) =>
       this.#entry(ep, localPartOf(req.parent), req.name, await remote.symlink({ ...req, parent })),
     );
   }
 
-  protected override async doUnlink(req: Req<'unlink'>): Promise<void> {
+  protected override async doUnlink(req: SourceRequest<'unlink'>): Promise<void> {
     await this.#on('unlink', 'write', [req.parent], (remote, _ep, parent) =>
       remote.unlink({ ...req, parent }),
     );
     this.#ids?.removed({ parent: localPartOf(req.parent), name: req.name });
   }
 
-  protected override async doRmdir(req: Req<'rmdir'>): Promise<void> {
+  protected override async doRmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     await this.#on('rmdir', 'write', [req.parent], (remote, _ep, parent) => remote.rmdir({ ...req, parent }));
     this.#ids?.removed({ parent: localPartOf(req.parent), name: req.name });
   }
 
-  protected override async doRename(req: Req<'rename'>): Promise<void> {
+  protected override async doRename(req: SourceRequest<'rename'>): Promise<void> {
     await this.#on('rename', 'write', [req.parent, req.newParent], (remote, _ep, parent, newParent) =>
       remote.rename({ ...req, parent, newParent }),
     );
@@ -646,7 +644,7 @@ export class AliasSource extends BaseSource {
     });
   }
 
-  protected override async doLink(req: Req<'link'>): Promise<Entry> {
+  protected override async doLink(req: SourceRequest<'link'>): Promise<Entry> {
     return this.#on('link', 'write', [req.id, req.newParent], async (remote, ep, id, newParent) =>
       this.#entry(ep, localPartOf(req.newParent), req.newName, await remote.link({ ...req, id, newParent })),
     );
@@ -664,29 +662,29 @@ export class AliasSource extends BaseSource {
     return this.#on('hash', 'read', [req.id], (remote, _ep, id) => remote.hash({ ...req, id }));
   }
 
-  protected override async doReadlink(req: Req<'readlink'>): Promise<string> {
+  protected override async doReadlink(req: SourceRequest<'readlink'>): Promise<string> {
     return this.#on('readlink', 'read', [req.id], (remote, _ep, id) => remote.readlink({ id }));
   }
 
-  protected override async doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  protected override async doGetxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     return this.#on('getxattr', 'read', [req.id], (remote, _ep, id) => remote.getxattr({ ...req, id }));
   }
 
-  protected override async doListxattr(req: Req<'listxattr'>): Promise<string[]> {
+  protected override async doListxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     return this.#on('listxattr', 'read', [req.id], (remote, _ep, id) => remote.listxattr({ id }));
   }
 
-  protected override async doSetxattr(req: Req<'setxattr'>): Promise<void> {
+  protected override async doSetxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     return this.#on('setxattr', 'write', [req.id], (remote, _ep, id) => remote.setxattr({ ...req, id }));
   }
 
-  protected override async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
+  protected override async doRemovexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     return this.#on('removexattr', 'write', [req.id], (remote, _ep, id) =>
       remote.removexattr({ ...req, id }),
     );
   }
 
-  protected override async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
+  protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     const h = this.#handle(req.handle, 'lock');
     const remote = await this.#live(h, 'lock');
     const out = await remote.lock({ ...req, handle: h.inner });
@@ -694,7 +692,7 @@ export class AliasSource extends BaseSource {
     return out;
   }
 
-  protected override async doStatfs(req: Req<'statfs'>): Promise<StatFs> {
+  protected override async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return this.#on('statfs', 'read', [req.id], (remote, _ep, id) => remote.statfs({ id }));
   }
 }

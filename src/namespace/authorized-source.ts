@@ -12,10 +12,9 @@ import type {
   Source,
   SourceOp,
   StatFs,
+  SourceRequest,
 } from '../sources/source.ts';
 import { type Authorizer, type Cap, openNeeds } from './authorization.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 interface HandleGrant {
   slot: number;
@@ -102,7 +101,7 @@ export class AuthorizedSource implements Source {
     return this.#authz.attr(await this.#inner.getattr(req));
   }
 
-  async setattr(req: Req<'setattr'>): Promise<Attr> {
+  async setattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     this.#check(req.id, ['write'], 'setattr');
     if (req.mode !== undefined && !this.#authz.canExecute) {
       const { kind } = await this.#inner.getattr({ id: req.id });
@@ -130,7 +129,7 @@ export class AuthorizedSource implements Source {
     return opened;
   }
 
-  read(req: Req<'read'>): Promise<Uint8Array> {
+  read(req: SourceRequest<'read'>): Promise<Uint8Array> {
     this.#handle(req.handle, ['read'], 'read');
     return this.#inner.read(req);
   }
@@ -151,7 +150,7 @@ export class AuthorizedSource implements Source {
     await this.#inner.closeFile(req);
   }
 
-  async create(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  async create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     this.#check(req.parent, req.flags?.read === true ? ['write', 'read'] : ['write'], 'create');
     const mode = this.#authz.createMode({ mode: req.mode, kind: 'file' });
     const created = await this.#inner.create({ ...req, mode });
@@ -178,7 +177,7 @@ export class AuthorizedSource implements Source {
     return this.#inner.rmdir(req);
   }
 
-  rename(req: Req<'rename'>): Promise<void> {
+  rename(req: SourceRequest<'rename'>): Promise<void> {
     this.#check(req.parent, ['write'], 'rename');
     this.#check(req.newParent, ['write'], 'rename');
     return this.#inner.rename(req);
@@ -205,7 +204,7 @@ export class AuthorizedSource implements Source {
     return this.#inner.getxattr(req);
   }
 
-  setxattr(req: Req<'setxattr'>): Promise<void> {
+  setxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     this.#check(req.id, ['write'], 'setxattr');
     return this.#inner.setxattr(req);
   }
@@ -220,7 +219,7 @@ export class AuthorizedSource implements Source {
     return this.#inner.removexattr(req);
   }
 
-  lock(req: Req<'lock'>): Promise<LockInfo | null> {
+  lock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     this.#handle(req.handle, [], 'lock');
     return this.#inner.lock(req);
   }

@@ -16,11 +16,10 @@ import type {
   LockInfo,
   Source,
   StatFs,
+  SourceRequest,
 } from '../sources/source.ts';
 import { moveAcross, type RenamePolicy } from './cross-rename.ts';
 import { type Mount, MountTable } from './mount-table.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 /** What an id of the namespace points at. */
 type Target = { kind: 'synthetic'; path: string } | { kind: 'mounted'; mount: Mount; inner: NodeId };
@@ -259,7 +258,7 @@ export class Namespace extends BaseSource {
       throw FsError.EBUSY(op, child, 'a mount point is there');
   }
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     const parentPath = this.#pathOf(req.parent);
     const childPath =
       parentPath === undefined ? undefined : joinPath([...splitPath('lookup', parentPath), req.name]);
@@ -282,20 +281,20 @@ export class Namespace extends BaseSource {
     return entry;
   }
 
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     const t = this.#target(req.id, 'getattr');
     if (t.kind === 'synthetic') return this.#syntheticAttr();
     return t.mount.source.getattr({ id: t.inner });
   }
 
-  protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected override async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     const t = this.#mounted(req.id, 'setattr');
     const handle = req.handle === undefined ? undefined : this.#handle(req.handle, 'setattr').inner;
     return t.mount.source.setattr({ ...req, id: t.inner, handle });
   }
 
   protected override async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     const t = this.#target(req.dir, 'readdirp');
     const path = this.#pathOf(req.dir);
@@ -346,7 +345,7 @@ export class Namespace extends BaseSource {
     return { entries: [...extras, ...entries], cookie: inner.cookie, eof: inner.eof };
   }
 
-  protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const t = this.#mounted(req.id, 'open');
     const { handle } = await t.mount.source.openFile({ id: t.inner, flags: req.flags });
     return { handle: this.#track(t.mount, handle) };
@@ -358,53 +357,53 @@ export class Namespace extends BaseSource {
     return handle;
   }
 
-  protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     const h = this.#handle(req.handle, 'read');
     return h.mount.source.read({ ...req, handle: h.inner });
   }
 
-  protected override async doWrite(req: Req<'write'>): Promise<{ written: number }> {
+  protected override async doWrite(req: SourceRequest<'write'>): Promise<{ written: number }> {
     const h = this.#handle(req.handle, 'write');
     return h.mount.source.write({ ...req, handle: h.inner });
   }
 
-  protected override async doFlush(req: Req<'flush'>): Promise<void> {
+  protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     const h = this.#handle(req.handle, 'flush');
     return h.mount.source.flush({ handle: h.inner });
   }
 
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
     this.#handles.delete(req.handle);
     await h.mount.source.closeFile({ handle: h.inner, abort: req.abort });
   }
 
-  protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     const t = this.#mounted(req.parent, 'create');
     this.#checkNotBusy(req.parent, req.name, 'create');
     const created = await t.mount.source.create({ ...req, parent: t.inner });
     return { ...this.#out(t.mount, created), handle: this.#track(t.mount, created.handle) };
   }
 
-  protected override async doMkdir(req: Req<'mkdir'>): Promise<Entry> {
+  protected override async doMkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     const t = this.#mounted(req.parent, 'mkdir');
     this.#checkNotBusy(req.parent, req.name, 'mkdir');
     return this.#out(t.mount, await t.mount.source.mkdir({ ...req, parent: t.inner }));
   }
 
-  protected override async doUnlink(req: Req<'unlink'>): Promise<void> {
+  protected override async doUnlink(req: SourceRequest<'unlink'>): Promise<void> {
     const t = this.#mounted(req.parent, 'unlink');
     this.#checkNotBusy(req.parent, req.name, 'unlink');
     await t.mount.source.unlink({ ...req, parent: t.inner });
   }
 
-  protected override async doRmdir(req: Req<'rmdir'>): Promise<void> {
+  protected override async doRmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     const t = this.#mounted(req.parent, 'rmdir');
     this.#checkNotBusy(req.parent, req.name, 'rmdir');
     await t.mount.source.rmdir({ ...req, parent: t.inner });
   }
 
-  protected override async doRename(req: Req<'rename'>): Promise<void> {
+  protected override async doRename(req: SourceRequest<'rename'>): Promise<void> {
     const from = this.#mounted(req.parent, 'rename');
     const to = this.#mounted(req.newParent, 'rename');
     this.#checkNotBusy(req.parent, req.name, 'rename');
@@ -427,51 +426,51 @@ export class Namespace extends BaseSource {
     });
   }
 
-  protected override async doSymlink(req: Req<'symlink'>): Promise<Entry> {
+  protected override async doSymlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     const t = this.#mounted(req.parent, 'symlink');
     this.#checkNotBusy(req.parent, req.name, 'symlink');
     return this.#out(t.mount, await t.mount.source.symlink({ ...req, parent: t.inner }));
   }
 
-  protected override async doReadlink(req: Req<'readlink'>): Promise<string> {
+  protected override async doReadlink(req: SourceRequest<'readlink'>): Promise<string> {
     const t = this.#target(req.id, 'readlink');
     if (t.kind === 'synthetic') throw FsError.EINVAL('readlink', t.path, 'not a symlink');
     return t.mount.source.readlink({ id: t.inner });
   }
 
-  protected override async doLink(req: Req<'link'>): Promise<Entry> {
+  protected override async doLink(req: SourceRequest<'link'>): Promise<Entry> {
     const t = this.#mounted(req.id, 'link');
     const parent = this.#mounted(req.newParent, 'link');
     this.#checkNotBusy(req.newParent, req.newName, 'link');
     return this.#out(t.mount, await t.mount.source.link({ ...req, id: t.inner, newParent: parent.inner }));
   }
 
-  protected override async doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  protected override async doGetxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     const t = this.#mounted(req.id, 'getxattr');
     return t.mount.source.getxattr({ ...req, id: t.inner });
   }
 
-  protected override async doSetxattr(req: Req<'setxattr'>): Promise<void> {
+  protected override async doSetxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     const t = this.#mounted(req.id, 'setxattr');
     return t.mount.source.setxattr({ ...req, id: t.inner });
   }
 
-  protected override async doListxattr(req: Req<'listxattr'>): Promise<string[]> {
+  protected override async doListxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     const t = this.#target(req.id, 'listxattr');
     return t.kind === 'synthetic' ? [] : t.mount.source.listxattr({ id: t.inner });
   }
 
-  protected override async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
+  protected override async doRemovexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     const t = this.#mounted(req.id, 'removexattr');
     return t.mount.source.removexattr({ ...req, id: t.inner });
   }
 
-  protected override async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
+  protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     const h = this.#handle(req.handle, 'lock');
     return h.mount.source.lock({ ...req, handle: h.inner });
   }
 
-  protected override async doStatfs(req: Req<'statfs'>): Promise<StatFs> {
+  protected override async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     const t = this.#target(req.id, 'statfs');
     if (t.kind === 'mounted') return t.mount.source.statfs({ id: t.inner });
     return { bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, namemax: 255 };

@@ -3,9 +3,7 @@ import { nowNs, syntheticAttr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { localPartOf, makeId, type NodeId, rootId } from '../core/ids.ts';
 import { SingleExportSource } from '../sources/base-source.ts';
-import type { Caps, DirEntry, Entry, Handle, Source, StatFs } from '../sources/source.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
+import type { Caps, DirEntry, Entry, Handle, SourceRequest, StatFs } from '../sources/source.ts';
 
 /** The export index of the diagnostics tree inside its own Source. */
 const OWN_INDEX = 1;
@@ -76,7 +74,7 @@ export class DiagnosticsSource extends SingleExportSource {
     };
   }
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     if (req.parent !== rootId(OWN_INDEX)) throw FsError.ENOTDIR('lookup', req.parent.toString());
     const i = this.#files.findIndex((f) => f.name === req.name);
     if (i < 0) throw FsError.ENOENT('lookup', req.name);
@@ -84,13 +82,13 @@ export class DiagnosticsSource extends SingleExportSource {
     return { id, attr };
   }
 
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     if (req.id === rootId(OWN_INDEX)) return this.#attr('dir', 0);
     return this.#attr('file', Buffer.byteLength(this.#fileOf(req.id, 'getattr').generate()));
   }
 
   protected override async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     if (req.dir !== rootId(OWN_INDEX)) throw FsError.ENOTDIR('readdirp', req.dir.toString());
     const start = req.cookie === '' ? 0 : Number(req.cookie);
@@ -101,7 +99,7 @@ export class DiagnosticsSource extends SingleExportSource {
     return { entries, cookie: String(end), eof: end >= this.#files.length };
   }
 
-  protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     if (req.id === rootId(OWN_INDEX)) throw FsError.EISDIR('open', req.id.toString());
     const text = this.#fileOf(req.id, 'open').generate();
     const handle = this.#nextHandle++;
@@ -109,7 +107,7 @@ export class DiagnosticsSource extends SingleExportSource {
     return { handle };
   }
 
-  protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     const data = this.#snapshots.get(req.handle);
     if (!data) throw FsError.EBADF('read', String(req.handle));
     return data.subarray(
@@ -118,11 +116,11 @@ export class DiagnosticsSource extends SingleExportSource {
     );
   }
 
-  protected override async doFlush(req: Req<'flush'>): Promise<void> {
+  protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     if (!this.#snapshots.has(req.handle)) throw FsError.EBADF('flush', String(req.handle));
   }
 
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     if (!this.#snapshots.delete(req.handle)) throw FsError.EBADF('close', String(req.handle));
   }
 

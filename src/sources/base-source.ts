@@ -13,11 +13,11 @@ import type {
   Source,
   SourceOp,
   StatFs,
+  SourceRequest,
 } from './source.ts';
 import { MUTATING_OPS, SOURCE_OPS } from './source.ts';
 import { WatchHub } from './watch-hub.ts';
 
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 type Res<K extends keyof Source> = Source[K] extends (...args: never[]) => Promise<infer R> ? R : never;
 
 /** Which capability an operation needs, for the ops that depend on one. */
@@ -151,13 +151,13 @@ export abstract class BaseSource implements Source {
   async listExports(): Promise<ExportInfo[]> {
     return this.#run('listExports', {}, async () => this.exportsInfo());
   }
-  lookup(req: Req<'lookup'>): Promise<Entry> {
+  lookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     return this.#run('lookup', { id: req.parent, names: [req.name] }, () => this.doLookup(req));
   }
-  getattr(req: Req<'getattr'>): Promise<Attr> {
+  getattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     return this.#run('getattr', { id: req.id }, () => this.doGetattr(req));
   }
-  setattr(req: Req<'setattr'>): Promise<Attr> {
+  setattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     return this.#run('setattr', { id: req.id }, () => {
       if (req.size !== undefined && (!Number.isSafeInteger(req.size) || req.size < 0)) {
         throw FsError.EINVAL('setattr', req.id.toString(), `bad size ${req.size}`);
@@ -167,17 +167,17 @@ export abstract class BaseSource implements Source {
       return this.doSetattr(req);
     });
   }
-  readdirp(req: Req<'readdirp'>): Promise<Res<'readdirp'>> {
+  readdirp(req: SourceRequest<'readdirp'>): Promise<Res<'readdirp'>> {
     return this.#run('readdirp', { id: req.dir }, () => this.doReaddirp(req));
   }
-  openFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  openFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const writes = req.flags.write || req.flags.truncate === true || req.flags.append === true;
     return this.#run('openFile', { id: req.id }, () => {
       if (writes && this.readOnlyFor(req.id)) throw FsError.EROFS('open', req.id.toString());
       return this.doOpenFile(req);
     });
   }
-  read(req: Req<'read'>): Promise<Uint8Array> {
+  read(req: SourceRequest<'read'>): Promise<Uint8Array> {
     return this.#run('read', {}, () => {
       checkRange('read', req.offset, req.length);
       if (req.into !== undefined && req.into.byteLength < req.length) {
@@ -190,32 +190,32 @@ export abstract class BaseSource implements Source {
       return this.doRead(req);
     });
   }
-  write(req: Req<'write'>): Promise<{ written: number }> {
+  write(req: SourceRequest<'write'>): Promise<{ written: number }> {
     return this.#run('write', {}, () => {
       checkRange('write', req.offset, req.data.byteLength);
       if (req.offset + req.data.byteLength > this.caps.max_file_size) throw FsError.EFBIG('write');
       return this.doWrite(req);
     });
   }
-  flush(req: Req<'flush'>): Promise<void> {
+  flush(req: SourceRequest<'flush'>): Promise<void> {
     return this.#run('flush', {}, () => this.doFlush(req));
   }
-  closeFile(req: Req<'closeFile'>): Promise<void> {
+  closeFile(req: SourceRequest<'closeFile'>): Promise<void> {
     return this.#run('closeFile', {}, () => this.doCloseFile(req));
   }
-  create(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     return this.#run('create', { id: req.parent, names: [req.name] }, () => this.doCreate(req));
   }
-  mkdir(req: Req<'mkdir'>): Promise<Entry> {
+  mkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     return this.#run('mkdir', { id: req.parent, names: [req.name] }, () => this.doMkdir(req));
   }
-  unlink(req: Req<'unlink'>): Promise<void> {
+  unlink(req: SourceRequest<'unlink'>): Promise<void> {
     return this.#run('unlink', { id: req.parent, names: [req.name] }, () => this.doUnlink(req));
   }
-  rmdir(req: Req<'rmdir'>): Promise<void> {
+  rmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     return this.#run('rmdir', { id: req.parent, names: [req.name] }, () => this.doRmdir(req));
   }
-  rename(req: Req<'rename'>): Promise<void> {
+  rename(req: SourceRequest<'rename'>): Promise<void> {
     return this.#run('rename', { id: req.parent, names: [req.name, req.newName] }, () => {
       if (!this.movesAcrossExports(req.parent, req.newParent))
         checkSameExport('rename', req.parent, req.newParent);
@@ -223,7 +223,7 @@ export abstract class BaseSource implements Source {
       return this.doRename(req);
     });
   }
-  symlink(req: Req<'symlink'>): Promise<Entry> {
+  symlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     return this.#run('symlink', { id: req.parent, names: [req.name] }, () => {
       if (req.target.length === 0 || req.target.includes('\0')) {
         throw FsError.EINVAL('symlink', req.name, 'symlink target is empty or contains NUL');
@@ -231,34 +231,34 @@ export abstract class BaseSource implements Source {
       return this.doSymlink(req);
     });
   }
-  readlink(req: Req<'readlink'>): Promise<string> {
+  readlink(req: SourceRequest<'readlink'>): Promise<string> {
     return this.#run('readlink', { id: req.id }, () => this.doReadlink(req));
   }
-  link(req: Req<'link'>): Promise<Entry> {
+  link(req: SourceRequest<'link'>): Promise<Entry> {
     return this.#run('link', { id: req.newParent, names: [req.newName] }, () => {
       checkSameExport('link', req.id, req.newParent);
       return this.doLink(req);
     });
   }
-  getxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  getxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     return this.#run('getxattr', { id: req.id }, () =>
       this.doGetxattr({ ...req, name: checkXattrName(req.name) }),
     );
   }
-  setxattr(req: Req<'setxattr'>): Promise<void> {
+  setxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     return this.#run('setxattr', { id: req.id }, () =>
       this.doSetxattr({ ...req, name: checkXattrName(req.name) }),
     );
   }
-  listxattr(req: Req<'listxattr'>): Promise<string[]> {
+  listxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     return this.#run('listxattr', { id: req.id }, () => this.doListxattr(req));
   }
-  removexattr(req: Req<'removexattr'>): Promise<void> {
+  removexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     return this.#run('removexattr', { id: req.id }, () =>
       this.doRemovexattr({ ...req, name: checkXattrName(req.name) }),
     );
   }
-  lock(req: Req<'lock'>): Promise<LockInfo | null> {
+  lock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     return this.#run('lock', {}, () => {
       checkRange('lock', req.start, req.length);
       if (req.cmd !== 'set' && req.type === 'unlock') {
@@ -267,7 +267,7 @@ export abstract class BaseSource implements Source {
       return this.doLock(req);
     });
   }
-  statfs(req: Req<'statfs'>): Promise<StatFs> {
+  statfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return this.#run('statfs', { id: req.id }, () => this.doStatfs(req));
   }
   watch(listener: InvalidationListener): () => void {
@@ -275,75 +275,75 @@ export abstract class BaseSource implements Source {
   }
 
   // Driver operations. The defaults reject with ENOSYS (and supportsOperation says false).
-  protected async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     throw unsupported('lookup', req);
   }
-  protected async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     throw unsupported('getattr', req);
   }
-  protected async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     throw unsupported('setattr', req);
   }
   protected async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     throw unsupported('readdirp', req);
   }
-  protected async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     throw unsupported('openFile', req);
   }
-  protected async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     throw unsupported('read', req);
   }
-  protected async doWrite(req: Req<'write'>): Promise<{ written: number }> {
+  protected async doWrite(req: SourceRequest<'write'>): Promise<{ written: number }> {
     throw unsupported('write', req);
   }
-  protected async doFlush(req: Req<'flush'>): Promise<void> {
+  protected async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     throw unsupported('flush', req);
   }
-  protected async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     throw unsupported('closeFile', req);
   }
-  protected async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  protected async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     throw unsupported('create', req);
   }
-  protected async doMkdir(req: Req<'mkdir'>): Promise<Entry> {
+  protected async doMkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     throw unsupported('mkdir', req);
   }
-  protected async doUnlink(req: Req<'unlink'>): Promise<void> {
+  protected async doUnlink(req: SourceRequest<'unlink'>): Promise<void> {
     throw unsupported('unlink', req);
   }
-  protected async doRmdir(req: Req<'rmdir'>): Promise<void> {
+  protected async doRmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     throw unsupported('rmdir', req);
   }
-  protected async doRename(req: Req<'rename'>): Promise<void> {
+  protected async doRename(req: SourceRequest<'rename'>): Promise<void> {
     throw unsupported('rename', req);
   }
-  protected async doSymlink(req: Req<'symlink'>): Promise<Entry> {
+  protected async doSymlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     throw unsupported('symlink', req);
   }
-  protected async doReadlink(req: Req<'readlink'>): Promise<string> {
+  protected async doReadlink(req: SourceRequest<'readlink'>): Promise<string> {
     throw unsupported('readlink', req);
   }
-  protected async doLink(req: Req<'link'>): Promise<Entry> {
+  protected async doLink(req: SourceRequest<'link'>): Promise<Entry> {
     throw unsupported('link', req);
   }
-  protected async doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  protected async doGetxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     throw unsupported('getxattr', req);
   }
-  protected async doSetxattr(req: Req<'setxattr'>): Promise<void> {
+  protected async doSetxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     throw unsupported('setxattr', req);
   }
-  protected async doListxattr(req: Req<'listxattr'>): Promise<string[]> {
+  protected async doListxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     throw unsupported('listxattr', req);
   }
-  protected async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
+  protected async doRemovexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     throw unsupported('removexattr', req);
   }
-  protected async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
+  protected async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     throw unsupported('lock', req);
   }
-  protected async doStatfs(req: Req<'statfs'>): Promise<StatFs> {
+  protected async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     throw unsupported('statfs', req);
   }
 }

@@ -148,6 +148,9 @@ export const MUTATING_OPS: ReadonlySet<SourceOp> = new Set<SourceOp>([
   'removexattr',
 ]);
 
+/** The request object of Source operation `K` (`SourceRequest<'read'>` is read's argument). */
+export type SourceRequest<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
+
 /**
  * The SourceAdapter contract (DESIGN §4.1). Every backend — memory, local, S3, a remote node,
  * the namespace, zones, virtual directories, snapshots — implements it and passes the one

@@ -14,11 +14,10 @@ import type {
   Source,
   SourceOp,
   StatFs,
+  SourceRequest,
 } from '../../sources/source.ts';
 import { type CacheEntry, DataCache, type DataCacheStats, type DataCacheTuning } from './data-cache.ts';
 import { MetaCache } from './meta-cache.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 /** A Source that can hash a file, or a byte range of it, where the bytes live (`HASH`). */
 export interface ContentHasher {
@@ -225,7 +224,7 @@ export class CachingSource extends MultiExportSource {
 
   // Metadata: served from the caches, fetched and remembered on a miss.
 
-  protected override async doLookup(req: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup(req: SourceRequest<'lookup'>): Promise<Entry> {
     const cached = this.#m.lookup(req.parent, req.name);
     if (cached === null) throw FsError.ENOENT('lookup', req.name);
     if (cached !== undefined) return cached;
@@ -235,7 +234,7 @@ export class CachingSource extends MultiExportSource {
     return entry;
   }
 
-  protected override async doGetattr(req: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr(req: SourceRequest<'getattr'>): Promise<Attr> {
     return this.#m.attr(req.id) ?? this.#fetchAttr(req.id);
   }
 
@@ -252,7 +251,7 @@ export class CachingSource extends MultiExportSource {
    * snapshot: `s<snapshot>:<position>`.
    */
   protected override async doReaddirp(
-    req: Req<'readdirp'>,
+    req: SourceRequest<'readdirp'>,
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     let snap: number;
     let pos: number;
@@ -294,7 +293,7 @@ export class CachingSource extends MultiExportSource {
 
   // Files.
 
-  protected override async doOpenFile(req: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const { flags } = req;
     const writes = flags.write || flags.truncate === true || flags.append === true;
     const st: OpenState = {
@@ -347,7 +346,7 @@ export class CachingSource extends MultiExportSource {
     return st.inner;
   }
 
-  protected override async doRead(req: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead(req: SourceRequest<'read'>): Promise<Uint8Array> {
     const st = this.#state('read', req.handle);
     if (st.entry !== undefined && !st.write) {
       if (st.entry.dead || st.entry.stale) await this.#revalidate(st);
@@ -431,7 +430,7 @@ export class CachingSource extends MultiExportSource {
     return bytes;
   }
 
-  protected override async doWrite(req: Req<'write'>): Promise<{ written: number }> {
+  protected override async doWrite(req: SourceRequest<'write'>): Promise<{ written: number }> {
     const st = this.#state('write', req.handle);
     const handle = await this.#innerHandle(st);
     try {
@@ -441,12 +440,12 @@ export class CachingSource extends MultiExportSource {
     }
   }
 
-  protected override async doFlush(req: Req<'flush'>): Promise<void> {
+  protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     const st = this.#state('flush', req.handle);
     if (st.inner !== undefined) await this.#inner.flush({ handle: await st.inner });
   }
 
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const st = this.#state('closeFile', req.handle);
     this.#handles.delete(req.handle);
     if (st.entry) await this.#data.release(st.entry);
@@ -462,7 +461,7 @@ export class CachingSource extends MultiExportSource {
     }
   }
 
-  protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected override async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     const handle =
       req.handle === undefined ? undefined : await this.#innerHandle(this.#state('setattr', req.handle));
     try {
@@ -472,7 +471,7 @@ export class CachingSource extends MultiExportSource {
     }
   }
 
-  protected override async doLock(req: Req<'lock'>): Promise<LockInfo | null> {
+  protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     const handle = await this.#innerHandle(this.#state('lock', req.handle));
     return this.#inner.lock({ ...req, handle });
   }
@@ -505,7 +504,7 @@ export class CachingSource extends MultiExportSource {
     return result;
   }
 
-  protected override async doCreate(req: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     const res = await this.#entryOp([[req.parent, req.name]], () => this.#inner.create(req));
     const st: OpenState = {
       id: res.id,
@@ -519,59 +518,59 @@ export class CachingSource extends MultiExportSource {
     this.#changed(res.id, 'drop');
     return { id: res.id, attr: res.attr, handle: this.#register(st) };
   }
-  protected override doMkdir(req: Req<'mkdir'>): Promise<Entry> {
+  protected override doMkdir(req: SourceRequest<'mkdir'>): Promise<Entry> {
     return this.#entryOp([[req.parent, req.name]], () => this.#inner.mkdir(req));
   }
-  protected override doUnlink(req: Req<'unlink'>): Promise<void> {
+  protected override doUnlink(req: SourceRequest<'unlink'>): Promise<void> {
     return this.#entryOp([[req.parent, req.name]], () => this.#inner.unlink(req));
   }
-  protected override doRmdir(req: Req<'rmdir'>): Promise<void> {
+  protected override doRmdir(req: SourceRequest<'rmdir'>): Promise<void> {
     return this.#entryOp([[req.parent, req.name]], () => this.#inner.rmdir(req));
   }
-  protected override doRename(req: Req<'rename'>): Promise<void> {
+  protected override doRename(req: SourceRequest<'rename'>): Promise<void> {
     const names: [NodeId, string][] = [
       [req.parent, req.name],
       [req.newParent, req.newName],
     ];
     return this.#entryOp(names, () => this.#inner.rename(req));
   }
-  protected override doSymlink(req: Req<'symlink'>): Promise<Entry> {
+  protected override doSymlink(req: SourceRequest<'symlink'>): Promise<Entry> {
     return this.#entryOp([[req.parent, req.name]], () => this.#inner.symlink(req));
   }
-  protected override async doLink(req: Req<'link'>): Promise<Entry> {
+  protected override async doLink(req: SourceRequest<'link'>): Promise<Entry> {
     try {
       return await this.#entryOp([[req.newParent, req.newName]], () => this.#inner.link(req));
     } finally {
       this.#changed(req.id, 'stale');
     }
   }
-  protected override doReadlink(req: Req<'readlink'>): Promise<string> {
+  protected override doReadlink(req: SourceRequest<'readlink'>): Promise<string> {
     return this.#inner.readlink(req);
   }
 
   // Extended attributes and statfs are not cached.
 
-  protected override doGetxattr(req: Req<'getxattr'>): Promise<Uint8Array> {
+  protected override doGetxattr(req: SourceRequest<'getxattr'>): Promise<Uint8Array> {
     return this.#inner.getxattr(req);
   }
-  protected override async doSetxattr(req: Req<'setxattr'>): Promise<void> {
+  protected override async doSetxattr(req: SourceRequest<'setxattr'>): Promise<void> {
     try {
       await this.#inner.setxattr(req);
     } finally {
       this.#changed(req.id, 'stale');
     }
   }
-  protected override doListxattr(req: Req<'listxattr'>): Promise<string[]> {
+  protected override doListxattr(req: SourceRequest<'listxattr'>): Promise<string[]> {
     return this.#inner.listxattr(req);
   }
-  protected override async doRemovexattr(req: Req<'removexattr'>): Promise<void> {
+  protected override async doRemovexattr(req: SourceRequest<'removexattr'>): Promise<void> {
     try {
       await this.#inner.removexattr(req);
     } finally {
       this.#changed(req.id, 'stale');
     }
   }
-  protected override doStatfs(req: Req<'statfs'>): Promise<StatFs> {
+  protected override doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return this.#inner.statfs(req);
   }
 }

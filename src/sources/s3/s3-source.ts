@@ -14,6 +14,7 @@ import type {
   OpenFlags,
   Source,
   StatFs,
+  SourceRequest,
 } from '../source.ts';
 import { S3Bucket } from './s3-bucket.ts';
 import { mapLimit } from '../../core/map-limit.ts';
@@ -24,8 +25,6 @@ import { RangeReader } from './s3-range-reader.ts';
 import { S3Scanner, type ScanChange } from './s3-scanner.ts';
 import { S3Tree, splitRel, type Listed } from './s3-tree.ts';
 import { Writer } from './s3-writer.ts';
-
-type Req<K extends keyof Source> = Source[K] extends (req: infer R) => unknown ? R : never;
 
 type OpenHandle =
   | { type: 'read'; rel: string; reader: RangeReader }
@@ -211,7 +210,7 @@ export class S3Source extends SingleExportSource {
 
   // ---- namespace operations ----
 
-  protected override async doLookup({ parent, name }: Req<'lookup'>): Promise<Entry> {
+  protected override async doLookup({ parent, name }: SourceRequest<'lookup'>): Promise<Entry> {
     const p = await this.#tree.dirNode(parent);
     this.#scanner.touch(p.rel);
     const fileRel = p.rel + name;
@@ -230,7 +229,7 @@ export class S3Source extends SingleExportSource {
     throw await this.#tree.missing('lookup', p.rel, name);
   }
 
-  protected override async doGetattr({ id }: Req<'getattr'>): Promise<Attr> {
+  protected override async doGetattr({ id }: SourceRequest<'getattr'>): Promise<Attr> {
     const node = await this.#tree.node(id);
     if (node.kind === 'dir') {
       const attr = await this.#tree.dirAttrOf(node.rel);
@@ -249,7 +248,7 @@ export class S3Source extends SingleExportSource {
     dir,
     cookie,
     max,
-  }: Req<'readdirp'>): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
+  }: SourceRequest<'readdirp'>): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     const d = await this.#tree.dirNode(dir);
     this.#scanner.touch(d.rel);
     const dirKey = this.#tree.key(d.rel);
@@ -302,7 +301,7 @@ export class S3Source extends SingleExportSource {
     mode,
     exclusive,
     flags,
-  }: Req<'create'>): Promise<Entry & { handle: Handle }> {
+  }: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     const p = await this.#tree.dirNode(parent);
     const rel = p.rel + name;
     const [info, first, parentOk] = await Promise.all([
@@ -324,7 +323,7 @@ export class S3Source extends SingleExportSource {
     return { id: this.#tree.idOf(rel), attr: writer.attr(), handle };
   }
 
-  protected override async doMkdir({ parent, name, mode }: Req<'mkdir'>): Promise<Entry> {
+  protected override async doMkdir({ parent, name, mode }: SourceRequest<'mkdir'>): Promise<Entry> {
     const p = await this.#tree.dirNode(parent);
     const rel = p.rel + name + '/';
     const key = this.#tree.key(rel);
@@ -341,7 +340,7 @@ export class S3Source extends SingleExportSource {
     return { id: this.#tree.idOf(rel), attr: dirAttr({ lastModifiedMs: Date.now(), meta }) };
   }
 
-  protected override async doUnlink({ parent, name }: Req<'unlink'>): Promise<void> {
+  protected override async doUnlink({ parent, name }: SourceRequest<'unlink'>): Promise<void> {
     const p = await this.#tree.dirNode(parent);
     const rel = p.rel + name;
     const key = this.#tree.key(rel);
@@ -357,7 +356,7 @@ export class S3Source extends SingleExportSource {
     this.#forgetListed(p.rel, name);
   }
 
-  protected override async doRmdir({ parent, name }: Req<'rmdir'>): Promise<void> {
+  protected override async doRmdir({ parent, name }: SourceRequest<'rmdir'>): Promise<void> {
     const p = await this.#tree.dirNode(parent);
     const rel = p.rel + name + '/';
     const key = this.#tree.key(rel);
@@ -382,7 +381,7 @@ export class S3Source extends SingleExportSource {
     newParent,
     newName,
     noreplace,
-  }: Req<'rename'>): Promise<void> {
+  }: SourceRequest<'rename'>): Promise<void> {
     const [p, np] = await Promise.all([this.#tree.dirNode(parent), this.#tree.dirNode(newParent)]);
     const srcRel = p.rel + name;
     const dstRel = np.rel + newName;
@@ -414,7 +413,7 @@ export class S3Source extends SingleExportSource {
     this.#forgetListed(p.rel, name);
   }
 
-  protected override async doSetattr(req: Req<'setattr'>): Promise<Attr> {
+  protected override async doSetattr(req: SourceRequest<'setattr'>): Promise<Attr> {
     const node = await this.#tree.node(req.id);
     const changes: PosixMeta = { mode: req.mode, uid: req.uid, gid: req.gid, mtimeNs: req.mtimeNs };
     const metaChange = Object.values(changes).some((v) => v !== undefined);
@@ -453,7 +452,7 @@ export class S3Source extends SingleExportSource {
 
   // ---- file operations ----
 
-  protected override async doOpenFile({ id, flags }: Req<'openFile'>): Promise<{ handle: Handle }> {
+  protected override async doOpenFile({ id, flags }: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const node = await this.#tree.node(id);
     if (node.kind === 'dir') throw FsError.EISDIR('open', id.toString());
     const writes = flags.write || flags.truncate === true || flags.append === true;
@@ -478,7 +477,7 @@ export class S3Source extends SingleExportSource {
     throw FsError.ESTALE('open', id.toString(), 'object no longer exists');
   }
 
-  protected override async doRead({ handle, offset, length }: Req<'read'>): Promise<Uint8Array> {
+  protected override async doRead({ handle, offset, length }: SourceRequest<'read'>): Promise<Uint8Array> {
     const h = this.#handle(handle);
     if (h.type === 'read') return h.reader.read(offset, length);
     if (h.type === 'pending-read') {
@@ -490,19 +489,23 @@ export class S3Source extends SingleExportSource {
     return h.writer.read(this.#bucket, offset, length);
   }
 
-  protected override async doWrite({ handle, offset, data }: Req<'write'>): Promise<{ written: number }> {
+  protected override async doWrite({
+    handle,
+    offset,
+    data,
+  }: SourceRequest<'write'>): Promise<{ written: number }> {
     const h = this.#handle(handle);
     if (h.type !== 'write') throw FsError.EBADF('write', String(handle), 'handle is not open for writing');
     if (h.writer.closing) throw FsError.EBADF('write', String(handle), 'handle is being closed');
     return { written: await h.writer.write(this.#bucket, offset, data) };
   }
 
-  protected override async doFlush({ handle }: Req<'flush'>): Promise<void> {
+  protected override async doFlush({ handle }: SourceRequest<'flush'>): Promise<void> {
     // Nothing to push early: the object appears whole at close (atomic_write).
     this.#handle(handle);
   }
 
-  protected override async doCloseFile(req: Req<'closeFile'>): Promise<void> {
+  protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const { handle } = req;
     const h = this.#handle(handle);
     if (h.type !== 'write') {
@@ -551,7 +554,7 @@ export class S3Source extends SingleExportSource {
     this.#tree.remember(w.key, { etag, meta: w.meta, headers: w.headers });
   }
 
-  protected override async doStatfs({ id }: Req<'statfs'>): Promise<StatFs> {
+  protected override async doStatfs({ id }: SourceRequest<'statfs'>): Promise<StatFs> {
     await this.#tree.node(id);
     // S3 reports no capacity: synthetic, effectively unlimited figures (see the docs).
     const bsize = 4096;
