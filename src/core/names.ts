@@ -35,3 +35,8 @@ export function splitPath(op: string, path: string): string[] {
 export function joinPath(segments: readonly string[]): string {
   return '/' + segments.join('/');
 }
+
+/** The path of `name` inside the directory at canonical path `parent` (`/` + name for the root). */
+export function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`;
+}

@@ -3,6 +3,7 @@ import { labelSchema } from '../../catalog/labels.ts';
 import type { CatalogStore } from '../../catalog/store.ts';
 import type { VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import { FsError } from '../../core/fs-error.ts';
+import { isPrefix } from '../../namespace/mount-table.ts';
 import type { ApiState } from './api-state.ts';
 import type { Principal } from './route.ts';
 
@@ -28,7 +29,7 @@ export async function catalogScope(principal: Principal, op: string): Promise<Ca
   return {
     visible,
     everything: grant.exports === '*',
-    sees: (path) => [...visible].some((m) => path === m || path.startsWith(`${m}/`)),
+    sees: (path) => [...visible].some((m) => isPrefix(m, path)),
   };
 }
 

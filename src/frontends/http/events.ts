@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { NodeId } from '../../core/ids.ts';
+import { childPath } from '../../core/names.ts';
 import type { Logger } from '../../core/log.ts';
+import { isPrefix } from '../../namespace/mount-table.ts';
 import type { Invalidation, Source } from '../../sources/source.ts';
 import { type PathIndex, resolvePath } from './paths.ts';
 
@@ -31,21 +33,13 @@ export const changeEventSchema = z.object({
 /** One change as the event stream sends it. */
 export type ChangeEvent = z.infer<typeof changeEventSchema>;
 
-function joinChild(parent: string, name: string): string {
-  return parent === '/' ? `/${name}` : `${parent}/${name}`;
-}
-
-function within(path: string, prefix: string): boolean {
-  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
-}
-
 /** Map an invalidation to a change event with the path the index knows. */
 export function changeOf(ev: Invalidation, index: PathIndex): ChangeEvent {
   if (ev.kind === 'entry') {
     const dir = index.pathOf(ev.parent);
     return {
       kind: 'entry',
-      path: dir === undefined ? null : joinChild(dir, ev.name),
+      path: dir === undefined ? null : childPath(dir, ev.name),
       parent: ev.parent.toString(),
       name: ev.name,
     };
@@ -58,7 +52,7 @@ export function concerns(change: ChangeEvent, prefix: string): boolean {
   if (prefix === '/') return true;
   if (change.path === null) return false;
   // A tree event above the prefix covers it too.
-  return within(change.path, prefix) || (change.kind === 'tree' && within(prefix, change.path));
+  return isPrefix(prefix, change.path) || (change.kind === 'tree' && isPrefix(change.path, prefix));
 }
 
 /**
@@ -154,7 +148,7 @@ async function walk(opts: {
       for (;;) {
         const page = await opts.source.readdirp({ dir: dir.id, cookie, max: 1000 });
         for (const e of page.entries) {
-          const path = joinChild(dir.path, e.name);
+          const path = childPath(dir.path, e.name);
           opts.index.remember(e.id, path);
           if (e.attr.kind === 'dir') queue.push({ id: e.id, path });
           seen++;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FsError } from '../../core/fs-error.ts';
-import { joinPath } from '../../core/names.ts';
+import { childPath, joinPath } from '../../core/names.ts';
 import type { Entry, Source } from '../../sources/source.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
 import { changeEventSchema, serveEvents } from './events.ts';
@@ -203,7 +203,7 @@ export function fileRoutes(state: ApiState): AnyRoute[] {
         if (dir.attr.kind !== 'dir') throw FsError.ENOTDIR('list', dir.path);
         const page = await source.readdirp({ dir: dir.id, cookie: query.cursor ?? '', max: query.limit });
         const entries = page.entries.map((e) => {
-          const path = dir.path === '/' ? `/${e.name}` : `${dir.path}/${e.name}`;
+          const path = childPath(dir.path, e.name);
           index.remember(e.id, path);
           return fileInfo({ path, id: e.id, attr: e.attr });
         });
