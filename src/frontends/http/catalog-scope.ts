@@ -4,6 +4,7 @@ import type { CatalogStore } from '../../catalog/store.ts';
 import type { VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { isPrefix } from '../../namespace/mount-table.ts';
+import type { ApiHost } from './api-host.ts';
 import type { ApiState } from './api-state.ts';
 import type { Principal } from './route.ts';
 
@@ -33,12 +34,17 @@ export async function catalogScope(principal: Principal, op: string): Promise<Ca
   };
 }
 
-/** The catalog's store, or `ENOSYS` when the catalog is off. */
-export function catalogStore(state: ApiState, op: string): CatalogStore {
+/** The catalog, or `ENOSYS` when it is off. */
+export function catalogOf(state: ApiState, op: string): NonNullable<ApiHost['catalog']> {
   const catalog = state.host.catalog;
   if (catalog === undefined)
     throw FsError.ENOSYS(op, undefined, 'the catalog is off ([catalog] enabled = false)');
-  return catalog.store;
+  return catalog;
+}
+
+/** The catalog's store, or `ENOSYS` when the catalog is off. */
+export function catalogStore(state: ApiState, op: string): CatalogStore {
+  return catalogOf(state, op).store;
 }
 
 /** The virtual directories, or `ENOSYS` when they are off. */

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { FsError } from '../../core/fs-error.ts';
 import type { SearchPage, SearchQuery } from '../../catalog/search.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
-import { catalogScope, labelListParam } from './catalog-scope.ts';
+import { catalogOf, catalogScope, labelListParam } from './catalog-scope.ts';
 import { apiPath } from './paths.ts';
 import { sendJson } from './respond.ts';
 import { type AnyRoute, defineRoute } from './route.ts';
@@ -50,10 +49,7 @@ export function searchRoutes(state: ApiState): AnyRoute[] {
         },
       },
       async handle({ res, query, principal }) {
-        const catalog = state.host.catalog;
-        if (catalog === undefined) {
-          throw FsError.ENOSYS('search', undefined, 'the catalog is off ([catalog] enabled = false)');
-        }
+        const catalog = catalogOf(state, 'search');
         const { visible } = await catalogScope(principal!, 'search');
         const request: SearchQuery = { ...query, labels: query.labels ?? [] };
         const page: SearchPage = catalog.search(request);
