@@ -5,18 +5,21 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { resolvePath } from '../../src/frontends/http/paths.ts';
+import type { TesseraNode } from '../../src/node/node.ts';
 import { ApiClient, errorOf, startApiWithOwner } from './api-harness.ts';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('base64');
 
 describe('REST API files', () => {
+  let node: TesseraNode;
   let home: string;
   let base: string;
   let stop: () => Promise<void>;
   let api: ApiClient;
 
   before(async () => {
-    ({ home, base, stop, api } = await startApiWithOwner());
+    ({ node, home, base, stop, api } = await startApiWithOwner());
   });
   after(() => stop());
 
@@ -112,6 +115,17 @@ describe('REST API files', () => {
 
     const short = await api.put('/alpha/short.bin', 'abc', { 'content-length': '3' });
     assert.equal(short.status, 201);
+  });
+
+  it('replaces the content of an existing file but keeps its mode', async () => {
+    assert.equal((await api.put('/alpha/private.txt', 'secret one')).status, 201);
+    const ns = node.namespace;
+    const file = await resolvePath({ source: ns, path: '/alpha/private.txt', op: 'test' });
+    await ns.setattr({ id: file.id, mode: 0o600 });
+    const put = await api.put('/alpha/private.txt', 'secret two');
+    assert.equal(put.status, 200);
+    assert.equal(((await put.json()) as { mode: string }).mode, '0600');
+    assert.equal(await (await api.get('/alpha/private.txt')).text(), 'secret two');
   });
 
   it('honours If-Match, If-None-Match: * and overwrite=false', async () => {

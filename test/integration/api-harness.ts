@@ -23,14 +23,15 @@ export async function startApiNode(opts: { exports?: string[] } = {}): Promise<{
 
 /** {@link startApiNode} with a client logged in as a credential `owner` of every export. */
 export async function startApiWithOwner(): Promise<{
+  node: TesseraNode;
   home: string;
   base: string;
   api: ApiClient;
   stop: () => Promise<void>;
 }> {
-  const { home, base, stop } = await startApiNode();
+  const { node, home, base, stop } = await startApiNode();
   const { client } = await ApiClient.forNew({ base, home, name: 'owner' });
-  return { home, base, api: client, stop };
+  return { node, home, base, api: client, stop };
 }
 
 /** A logged-in API client. */

@@ -4,7 +4,7 @@ import { BoundedMap } from '../../core/bounded-map.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Source } from '../../sources/source.ts';
-import { receiveBody } from '../receive-body.ts';
+import { uploadFile, writesAtomically } from '../receive-body.ts';
 import { sendFileBody } from '../send-file.ts';
 import { contentTypeOf } from '../content-type.ts';
 import { etagOf, headerOf, httpDateOf, preconditions, requestedRange } from '../http-conditions.ts';
@@ -146,9 +146,9 @@ function sha256Wanted(field: string | undefined): boolean {
 export class PreconditionFailed extends Error {}
 
 /**
- * Take a `PUT` of a file's content: the body is streamed into a file created through the
- * Source, which makes it visible whole only when it is complete (the Source's atomic
- * write); a client that goes away, a body shorter than its `Content-Length` or a digest that
+ * Take a `PUT` of a file's content: the body is streamed into the file as
+ * {@link uploadFile} does, visible whole only when it is complete (an existing file keeps
+ * its mode and extended attributes); a client that goes away, a body shorter than its `Content-Length` or a digest that
  * does not match (`Content-Digest`/`Repr-Digest` with sha-256) leave the old content, or no
  * file, behind. `If-Match` and `If-None-Match: *` make the write conditional.
  */
@@ -178,39 +178,32 @@ export async function receiveContent(opts: {
     throw FsError.EEXIST('upload', path, 'file exists (overwrite=false)');
   const expected = sha256Of(headerOf(req, 'content-digest')) ?? sha256Of(headerOf(req, 'repr-digest'));
 
-  const created = await source.create({
+  const hash = createHash('sha256');
+  let digest = '';
+  const entry = await uploadFile({
+    req,
+    source,
     parent: parent.id,
     name,
-    mode: 0o644,
+    existing,
     exclusive: existing === undefined && !opts.overwrite,
+    atomic: await writesAtomically(source, parent.id),
+    op: 'upload',
+    path,
+    onBytes: (bytes) => hash.update(bytes),
+    verify: () => {
+      digest = hash.digest('base64');
+      if (expected !== undefined && expected !== digest) {
+        throw FsError.EINVAL(
+          'upload',
+          path,
+          `content digest mismatch: got sha-256 ${digest}, expected ${expected}`,
+        );
+      }
+    },
   });
-  const hash = createHash('sha256');
-  let done = false;
-  try {
-    await receiveBody({
-      req,
-      source,
-      handle: created.handle,
-      op: 'upload',
-      path,
-      onBytes: (bytes) => hash.update(bytes),
-    });
-    const digest = hash.digest('base64');
-    if (expected !== undefined && expected !== digest) {
-      throw FsError.EINVAL(
-        'upload',
-        path,
-        `content digest mismatch: got sha-256 ${digest}, expected ${expected}`,
-      );
-    }
-    await source.closeFile({ handle: created.handle });
-    done = true;
-    const entry = await source.lookup({ parent: parent.id, name });
-    opts.index.remember(entry.id, path);
-    const info = fileInfo({ path, id: entry.id, attr: entry.attr });
-    opts.digests.set(info.etag, digest);
-    return { created: existing === undefined, info, digest };
-  } finally {
-    if (!done) await source.closeFile({ handle: created.handle, abort: true }).catch(() => undefined);
-  }
+  opts.index.remember(entry.id, path);
+  const info = fileInfo({ path, id: entry.id, attr: entry.attr });
+  opts.digests.set(info.etag, digest);
+  return { created: existing === undefined, info, digest };
 }

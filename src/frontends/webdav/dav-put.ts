@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { receiveBody } from '../receive-body.ts';
-import type { Handle } from '../../sources/source.ts';
+import { uploadFile } from '../receive-body.ts';
 import { conditional } from './dav-get.ts';
 import { etagOf } from '../http-conditions.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
@@ -22,39 +20,22 @@ export async function handlePut(dav: DavRequest): Promise<void> {
   conditional(dav, existing, false);
   await dav.checkWrite({ membership: existing === undefined });
   const parent = dav.parentDir(found.parent);
-  const caps = await dav.capsOf(parent.id);
-  const exclusive = dav.req.headers['if-none-match']?.trim() === '*';
-  const { view } = dav;
-
-  let handle: Handle;
-  let temp: string | undefined;
-  if (caps?.atomic_write === false) {
-    temp = `.${name}.tessera-put-${randomBytes(6).toString('hex')}`;
-    ({ handle } = await view.create({ parent: parent.id, name: temp, mode: 0o644, exclusive: true }));
-  } else if (existing) {
-    ({ handle } = await view.openFile({
-      id: existing.id,
-      flags: { read: false, write: true, truncate: true },
-    }));
-  } else {
-    ({ handle } = await view.create({ parent: parent.id, name, mode: 0o644, exclusive }));
-  }
-  try {
-    await receiveBody({ req: dav.req, source: view, handle, op: 'put', path: dav.path.key });
-  } catch (err) {
-    await view.closeFile({ handle, abort: true }).catch(() => undefined);
-    if (temp !== undefined) await view.unlink({ parent: parent.id, name: temp }).catch(() => undefined);
-    throw err;
-  }
-  await view.closeFile({ handle });
-  if (temp !== undefined)
-    await view.rename({ parent: parent.id, name: temp, newParent: parent.id, newName: name });
-  // One lookup gives the ETag of what was written (after X-OC-Mtime, which changes it).
-  let written = await view.lookup({ parent: parent.id, name });
+  let written = await uploadFile({
+    req: dav.req,
+    source: dav.view,
+    parent: parent.id,
+    name,
+    existing,
+    exclusive: dav.req.headers['if-none-match']?.trim() === '*',
+    atomic: (await dav.capsOf(parent.id))?.atomic_write !== false,
+    op: 'put',
+    path: dav.path.key,
+  });
+  // The ETag is of what was written, after X-OC-Mtime (which changes it).
   const headers: Record<string, string> = {};
   const mtimeNs = ocMtimeOf(dav.header('x-oc-mtime'));
   if (mtimeNs !== undefined) {
-    written = { id: written.id, attr: await view.setattr({ id: written.id, mtimeNs }) };
+    written = { id: written.id, attr: await dav.view.setattr({ id: written.id, mtimeNs }) };
     headers['X-OC-Mtime'] = 'accepted';
   }
   headers.ETag = etagOf(written);
