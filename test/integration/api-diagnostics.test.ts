@@ -3,28 +3,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RemoteSource } from '../../src/client/remote-source.ts';
+import { resolvePath } from '../../src/frontends/http/paths.ts';
 import { Namespace } from '../../src/namespace/namespace.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
+import { readFile } from '../conformance/helpers.ts';
 import { ApiClient, startApiNode } from './api-harness.ts';
 import { credential, session } from './node-harness.ts';
 
 async function readAll(source: Source, path: string): Promise<string> {
-  let cur = (await source.listExports()).find((e) => e.name === '/')!.root;
-  for (const name of path.split('/').filter(Boolean)) cur = (await source.lookup({ parent: cur, name })).id;
-  const { handle } = await source.openFile({ id: cur, flags: { read: true, write: false } });
-  try {
-    const chunks: Uint8Array[] = [];
-    for (let offset = 0; ;) {
-      const bytes = await source.read({ handle, offset, length: 65536 });
-      if (bytes.byteLength === 0) break;
-      chunks.push(bytes);
-      offset += bytes.byteLength;
-    }
-    return Buffer.concat(chunks).toString();
-  } finally {
-    await source.closeFile({ handle });
-  }
+  const file = await resolvePath({ source, path, op: 'test' });
+  return (await readFile(source, file.id)).toString();
 }
 
 describe('diagnostics and metrics', () => {
