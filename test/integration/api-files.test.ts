@@ -132,7 +132,12 @@ describe('REST API files', () => {
     const put = await api.put('/alpha/c.txt', 'one');
     const etag = ((await put.json()) as { etag: string }).etag;
     assert.equal((await api.put('/alpha/c.txt', 'x', { 'if-none-match': '*' })).status, 412);
-    assert.equal((await api.put('/alpha/c.txt', 'x', { 'if-match': '"nope"' })).status, 412);
+    const stale = await api.put('/alpha/c.txt', 'x', { 'if-match': '"nope"' });
+    assert.equal(stale.status, 412);
+    assert.match((await errorOf(stale)).message, /If-Match/);
+    const staleRead = await api.get('/alpha/c.txt', { 'if-match': '"nope"' });
+    assert.equal(staleRead.status, 412, 'a GET honours If-Match too');
+    assert.equal((await errorOf(staleRead)).code, 'EINVAL');
     assert.equal((await api.put('/alpha/c.txt', 'two', { 'if-match': etag })).status, 200);
     const noOverwrite = await api.fetch('/api/v1/files/content?path=/alpha/c.txt&overwrite=false', {
       method: 'PUT',

@@ -5,7 +5,7 @@ import type { AuthorizedSource } from '../../namespace/authorized-source.ts';
 import type { ApiHost } from './api-host.ts';
 import { API_PREFIX, API_SURFACE, type ApiState } from './api-state.ts';
 import { authRoutes } from './auth-routes.ts';
-import { digestCache, PreconditionFailed } from './file-content.ts';
+import { digestCache } from './file-content.ts';
 import { EXTRA_SCHEMAS, fileRoutes } from './file-routes.ts';
 import { labelRoutes } from './label-routes.ts';
 import { LoginLimiter } from './login-limiter.ts';
@@ -122,11 +122,6 @@ export function createApiSurface(opts: ApiSurfaceOptions): ApiSurface {
         address: req.socket.remoteAddress ?? 'unknown',
       });
     } catch (err) {
-      if (err instanceof PreconditionFailed) {
-        const error = new FsError({ code: 'EINVAL', op, detail: err.message });
-        if (!res.headersSent) sendJson(res, 412, { error: { ...error.toJSON(), code: 'EINVAL' } });
-        return;
-      }
       const error = sendError(res, err, op);
       if (error.code === 'EIO') log.error('request failed', { op, error });
       else log.debug('request refused', { op, error });

@@ -6,6 +6,7 @@ import type { NodeId } from '../../core/ids.ts';
 import type { Source } from '../../sources/source.ts';
 import { uploadFile, writesAtomically } from '../receive-body.ts';
 import { sendFileBody } from '../send-file.ts';
+import { PreconditionFailed } from './respond.ts';
 import { contentTypeOf } from '../content-type.ts';
 import { etagOf, headerOf, httpDateOf, preconditions, requestedRange } from '../http-conditions.ts';
 import { fileInfo, type FileInfo, type PathIndex, resolveParent, resolvePath } from './paths.ts';
@@ -141,9 +142,6 @@ function sha256Wanted(field: string | undefined): boolean {
   const m = /(?:^|,)\s*sha-256\s*=\s*(\d+)/i.exec(field);
   return m !== null && Number(m[1]) > 0;
 }
-
-/** An HTTP precondition that failed (`If-Match`, `If-None-Match: *`): 412. */
-export class PreconditionFailed extends Error {}
 
 /**
  * Take a `PUT` of a file's content: the body is streamed into the file as

@@ -25,17 +25,25 @@ export function sendJson(
 }
 
 /**
- * Answer with an error: the status comes from the errno table, the body is the error's JSON
- * form (`{"error": {code, op, path, message, retryable}}`). A response already under way
- * cannot change its status any more, so it is cut off instead (the client sees a short body).
+ * An HTTP precondition that failed (`If-Match`, `If-None-Match: *`, a stale revision): 412,
+ * which no errno means (the body says `EINVAL`, with the reason).
+ */
+export class PreconditionFailed extends Error {}
+
+/**
+ * Answer with an error: the status comes from the errno table (412 for a
+ * {@link PreconditionFailed}), the body is the error's JSON form (`{"error": {code, op, path,
+ * message, retryable}}`). A response already under way cannot change its status any more, so
+ * it is cut off instead (the client sees a short body).
  */
 export function sendError(res: ServerResponse, err: unknown, op: string): FsError {
-  const error = FsError.from(err, op);
+  const precondition = err instanceof PreconditionFailed;
+  const error = precondition ? FsError.EINVAL(op, undefined, err.message) : FsError.from(err, op);
   if (res.headersSent) {
     res.destroy();
     return error;
   }
-  const status = httpStatusOf(error.code);
+  const status = precondition ? 412 : httpStatusOf(error.code);
   const headers: Record<string, string> =
     status === 401 ? { 'www-authenticate': 'Bearer realm="tessera"' } : {};
   sendJson(res, status, { error: error.toJSON() }, headers);

@@ -4,8 +4,7 @@ import type { ListedEntry } from '../../catalog/vfs/virtual-directories.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
 import { type CatalogScope, catalogScope, virtualDirectories } from './catalog-scope.ts';
-import { PreconditionFailed } from './file-content.ts';
-import { sendJson } from './respond.ts';
+import { PreconditionFailed, sendJson } from './respond.ts';
 import { type AnyRoute, defineRoute, type Principal } from './route.ts';
 
 const virtualPath = z
