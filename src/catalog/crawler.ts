@@ -3,6 +3,7 @@ import { FsError } from '../core/fs-error.ts';
 import { localPartOf, type NodeId } from '../core/ids.ts';
 import type { DirEntry, Source } from '../sources/source.ts';
 import type { CatalogStore, CatalogWrite, FileSighting, WriteResult } from './store.ts';
+import { readdirPages } from '../sources/readdir-pages.ts';
 
 /** Where a mount is and how its documents are identified. */
 export interface MountTarget {
@@ -91,11 +92,10 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
   const queue: { id: NodeId; path: string }[] = [{ id: opts.dir, path: opts.path }];
   const listDir = async (dir: { id: NodeId; path: string }): Promise<void> => {
     const known = store.childStatsOf(dir.path);
-    let cookie = '';
-    for (;;) {
-      if (opts.signal?.aborted) throw FsError.ECANCELED('crawl', dir.path, 'the crawl was stopped');
-      const page = await source.readdirp({ dir: dir.id, cookie, max: PAGE });
-      for (const e of page.entries) {
+    const stopped = () => FsError.ECANCELED('crawl', dir.path, 'the crawl was stopped');
+    if (opts.signal?.aborted) throw stopped();
+    for await (const entries of readdirPages({ source, dir: dir.id, max: PAGE })) {
+      for (const e of entries) {
         result.seen++;
         const path = join(dir.path, e.name);
         const doc = known.get(e.name);
@@ -120,8 +120,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
         flush(ops);
         opts.onProgress?.(result.seen);
       }
-      if (page.eof) break;
-      cookie = page.cookie;
+      if (opts.signal?.aborted) throw stopped();
     }
     for (const doc of known.values()) removals.push({ op: 'remove', path: doc.path, local: doc.local });
     result.dirs++;

@@ -3,6 +3,7 @@ import { FsError } from '../core/fs-error.ts';
 import type { NodeId } from '../core/ids.ts';
 import { MAX_PAYLOAD_BYTES } from '../protocol/frames.ts';
 import type { Invalidation, Source } from '../sources/source.ts';
+import { readdirPages } from '../sources/readdir-pages.ts';
 
 /** Bytes per read when the node streams a file itself (HASH, TAKE). */
 const CHUNK = 1024 * 1024;
@@ -154,15 +155,11 @@ export interface Taken {
 
 async function listFiles(source: Source, dir: NodeId): Promise<{ name: string; id: NodeId }[]> {
   const out: { name: string; id: NodeId }[] = [];
-  let cookie = '';
-  for (;;) {
-    const page = await source.readdirp({ dir, cookie, max: 1000 });
-    for (const e of page.entries) {
+  for await (const entries of readdirPages({ source, dir, max: 1000 })) {
+    for (const e of entries) {
       // Dot files are the usual "still being written" convention of queue directories.
       if (e.attr.kind === 'file' && !e.name.startsWith('.')) out.push({ name: e.name, id: e.id });
     }
-    if (page.eof) break;
-    cookie = page.cookie;
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

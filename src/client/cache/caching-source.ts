@@ -18,6 +18,7 @@ import type {
 } from '../../sources/source.ts';
 import { type CacheEntry, DataCache, type DataCacheStats, type DataCacheTuning } from './data-cache.ts';
 import { MetaCache } from './meta-cache.ts';
+import { readdirAll } from '../../sources/readdir-pages.ts';
 
 /** A Source that can hash a file, or a byte range of it, where the bytes live (`HASH`). */
 export interface ContentHasher {
@@ -279,14 +280,7 @@ export class CachingSource extends MultiExportSource {
 
   async #fetchListing(dir: NodeId): Promise<DirEntry[]> {
     const epoch = this.#m.epoch;
-    const all: DirEntry[] = [];
-    let cookie = '';
-    for (;;) {
-      const page = await this.#inner.readdirp({ dir, cookie, max: LISTING_PAGE });
-      all.push(...page.entries);
-      if (page.eof) break;
-      cookie = page.cookie;
-    }
+    const all = await readdirAll({ source: this.#inner, dir, max: LISTING_PAGE });
     this.#m.putListing(dir, all, epoch);
     return all;
   }

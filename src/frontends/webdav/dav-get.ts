@@ -6,6 +6,7 @@ import { etagOf, httpDateOf, preconditions, requestedRange } from '../http-condi
 import { hrefOf, childOf } from './dav-paths.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
 import { escapeXml } from './dav-xml.ts';
+import { readdirPages } from '../../sources/readdir-pages.ts';
 
 /**
  * Apply `If-Match`, `If-None-Match` (and for reads `If-Modified-Since`) to the resource's
@@ -64,17 +65,13 @@ async function sendIndex(dav: DavRequest, dir: Entry, head: boolean): Promise<vo
   const title = escapeXml(dav.path.key);
   dav.res.write(`<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head><body>`);
   dav.res.write(`<h1>${title}</h1><ul>\n`);
-  let cookie = '';
-  for (;;) {
-    const page = await dav.view.readdirp({ dir: dir.id, cookie, max: 1000 });
-    const items = page.entries.map((e) => {
+  for await (const entries of readdirPages({ source: dav.view, dir: dir.id, max: 1000 })) {
+    const items = entries.map((e) => {
       const collection = e.attr.kind === 'dir';
       const href = hrefOf({ prefix: dav.prefix, path: childOf(dav.path, e.name), collection });
       return `<li><a href="${escapeXml(href)}">${escapeXml(e.name)}${collection ? '/' : ''}</a></li>\n`;
     });
     dav.res.write(items.join(''));
-    if (page.eof) break;
-    cookie = page.cookie;
   }
   dav.res.end('</ul></body></html>\n');
 }

@@ -4,6 +4,7 @@ import { childOf, type DavPath, hrefOf } from './dav-paths.ts';
 import { deadProps, isLive, LIVE_PROPS, liveProp, type PropName, propXml, xattrNameOf } from './dav-props.ts';
 import type { DavRequest } from './dav-request.ts';
 import { child, DAV_NS, escapeXml, isElement, MULTISTATUS_OPEN, propstatXml } from './dav-xml.ts';
+import { readdirPages } from '../../sources/readdir-pages.ts';
 
 /** Entries per `readdirp` page while listing a collection. */
 const PAGE = 1000;
@@ -50,15 +51,11 @@ export async function handlePropfind(dav: DavRequest): Promise<void> {
   res.write(MULTISTATUS_OPEN);
   res.write(await responseXml(dav, dav.path, entry, request));
   if (depth === '1' && entry.attr.kind === 'dir') {
-    let cookie = '';
-    for (;;) {
-      const page = await dav.view.readdirp({ dir: entry.id, cookie, max: PAGE });
+    for await (const entries of readdirPages({ source: dav.view, dir: entry.id, max: PAGE })) {
       const parts = await Promise.all(
-        page.entries.map((e) => responseXml(dav, childOf(dav.path, e.name), e, request)),
+        entries.map((e) => responseXml(dav, childOf(dav.path, e.name), e, request)),
       );
       if (!res.write(parts.join(''))) await new Promise((resolve) => res.once('drain', resolve));
-      if (page.eof) break;
-      cookie = page.cookie;
     }
   }
   res.end('</D:multistatus>\n');

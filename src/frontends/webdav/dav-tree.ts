@@ -2,6 +2,7 @@ import { httpStatusOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { DirEntry, Entry, Source } from '../../sources/source.ts';
+import { readdirAll } from '../../sources/readdir-pages.ts';
 import { writeAll } from '../write-all.ts';
 import { childOf, type DavPath, hrefOf, isWithin, parseDestination } from './dav-paths.ts';
 import { propOfXattr } from './dav-props.ts';
@@ -19,15 +20,8 @@ interface MemberFailure {
 }
 
 /** Every entry of a directory (all pages). */
-async function listAll(view: Source, dir: NodeId): Promise<DirEntry[]> {
-  const out: DirEntry[] = [];
-  let cookie = '';
-  for (;;) {
-    const page = await view.readdirp({ dir, cookie, max: 10_000 });
-    out.push(...page.entries);
-    if (page.eof) return out;
-    cookie = page.cookie;
-  }
+function listAll(view: Source, dir: NodeId): Promise<DirEntry[]> {
+  return readdirAll({ source: view, dir, max: 10_000 });
 }
 
 /**
