@@ -210,6 +210,42 @@ os.waitpid(pid, 0)
     assert.equal(out.trim(), 'overlap refused 11\ndisjoint granted\ngranted after close');
     const flock = await sh(`flock -x ${f} -c 'flock -n -x ${f} -c true; echo inner=$?'`);
     assert.equal(flock.out.trim(), 'inner=1', flock.err);
+
+    // Publishing a file (another process looks up one just created; a child's close(2) after
+    // a write) must not release the locks held on it. flock and fcntl locks on separate files:
+    // the node keeps one lock space for both, where Linux keeps them apart.
+    const kept = await shOk(`python3 -c "
+import fcntl, os, subprocess
+def other_flock(path):
+    return subprocess.run(['flock', '-n', path, 'true']).returncode
+def other_lockf(path):
+    pid = os.fork()
+    if pid == 0:
+        g = open(path, 'r+')
+        try:
+            fcntl.lockf(g, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+            os._exit(0)
+        except OSError as e:
+            os._exit(e.errno)
+    return os.waitpid(pid, 0)[1] >> 8
+def publish(fd):
+    os.write(fd, b'x')
+    if os.fork() == 0:
+        os._exit(0)
+    os.wait()
+a = os.open('${mp}/docs/a.lock', os.O_CREAT | os.O_RDWR, 0o644)
+fcntl.flock(a, fcntl.LOCK_EX)
+print('flock', other_flock('${mp}/docs/a.lock'), end=' ')
+publish(a)
+print(other_flock('${mp}/docs/a.lock'))
+b = os.open('${mp}/docs/b.lock', os.O_CREAT | os.O_RDWR, 0o644)
+fcntl.lockf(b, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+print('lockf', other_lockf('${mp}/docs/b.lock'), end=' ')
+publish(b)
+print(other_lockf('${mp}/docs/b.lock'))
+"`);
+    assert.equal(kept.trim(), 'flock 1 1\nlockf 11 11');
+    assert.equal(await readFile(join(world.docs, 'a.lock'), 'utf8'), 'x');
   });
 
   it('changes behind the mount arrive as invalidations (kernel cache 60 s)', async () => {

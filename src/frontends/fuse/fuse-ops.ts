@@ -437,7 +437,7 @@ export class FuseOps {
         // close() releases the POSIX locks of the closing process on this file.
         if (f.locked) {
           await src.lock({
-            handle: await f.handle(),
+            handle: await f.lockHandle(),
             cmd: 'set',
             type: 'unlock',
             start: 0,
@@ -523,7 +523,7 @@ export class FuseOps {
       case Op.GETLK: {
         const f = this.#file(fh);
         const conflict = await src.lock({
-          handle: await f.handle(),
+          handle: await f.lockHandle(),
           cmd: 'test',
           type: lockTypeOf(a[0]!),
           start: a[1]!,
@@ -547,7 +547,7 @@ export class FuseOps {
         const f = this.#file(fh);
         const type = lockTypeOf(a[0]!);
         await src.lock({
-          handle: await f.handle(),
+          handle: await f.lockHandle(),
           cmd: a[4]! ? 'wait' : 'set',
           type,
           start: a[1]!,
@@ -563,7 +563,7 @@ export class FuseOps {
         const type: LockType =
           how & LOCK_UN ? 'unlock' : how & LOCK_EX ? 'write' : how & LOCK_SH ? 'read' : 'unlock';
         await src.lock({
-          handle: await f.handle(),
+          handle: await f.lockHandle(),
           cmd: how & LOCK_NB || type === 'unlock' ? 'set' : 'wait',
           type,
           start: 0,

@@ -36,6 +36,8 @@ export class OpenFile {
   readonly #flags: OpenFlags;
   #handle: Handle | undefined;
   #reopening: Promise<Handle> | undefined;
+  /** The handle locks are taken through (see {@link lockHandle}). */
+  #lockHandle: Promise<Handle> | undefined;
   readonly #source: Source;
   /** Whether this handle took byte-range locks (flush must release the owner's). */
   locked = false;
@@ -104,6 +106,26 @@ export class OpenFile {
   }
 
   /**
+   * The Source handle for byte-range locks and flock: a read-only one of its own, opened on
+   * first use and closed by {@link close}. A closed handle's locks are released, and
+   * {@link commit} closes the data handle to publish the file, so locks taken through it
+   * would go at the next close(2) of any descriptor, or when another process merely looks
+   * up a lock file just created (`open(O_CREAT)` + `flock`). A created file is published
+   * first (it cannot be opened before).
+   */
+  lockHandle(): Promise<Handle> {
+    this.#lockHandle ??= (async () => {
+      if (this.unpublished) await this.commit();
+      const { handle } = await this.#source.openFile({ id: this.id, flags: { read: true, write: false } });
+      return handle;
+    })().catch((err: unknown) => {
+      this.#lockHandle = undefined;
+      throw err;
+    });
+    return this.#lockHandle;
+  }
+
+  /**
    * Make what was written visible now: close(2) of a descriptor (FUSE's FLUSH) is where
    * programs expect it — `git` renames a lock file right after closing it, long before the
    * kernel's asynchronous RELEASE. A handle with nothing to publish is kept.
@@ -165,8 +187,14 @@ export class OpenFile {
     } finally {
       const handle = this.#handle ?? (await this.#reopening?.catch(() => undefined));
       this.#handle = undefined;
-      if (handle !== undefined)
-        await this.#source.closeFile({ handle, abort: !this.#created && !this.modified });
+      const lockHandle = await this.#lockHandle?.catch(() => undefined);
+      this.#lockHandle = undefined;
+      try {
+        if (handle !== undefined)
+          await this.#source.closeFile({ handle, abort: !this.#created && !this.modified });
+      } finally {
+        if (lockHandle !== undefined) await this.#source.closeFile({ handle: lockHandle });
+      }
     }
   }
 
