@@ -4,6 +4,7 @@ import { localPartOf, type NodeId } from '../core/ids.ts';
 import type { DirEntry, Source } from '../sources/source.ts';
 import type { CatalogStore, CatalogWrite, FileSighting, WriteResult } from './store.ts';
 import { readdirPages } from '../sources/readdir-pages.ts';
+import { childPath } from '../core/names.ts';
 
 /** Where a mount is and how its documents are identified. */
 export interface MountTarget {
@@ -62,8 +63,6 @@ export function sightingOf(
   };
 }
 
-const join = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
-
 /**
  * Crawl a directory subtree into the store: list every directory (several at once), compare
  * each entry with its document (stat fast-path: same Source id, kind, size and mtime → no
@@ -97,7 +96,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
     for await (const entries of readdirPages({ source, dir: dir.id, max: PAGE })) {
       for (const e of entries) {
         result.seen++;
-        const path = join(dir.path, e.name);
+        const path = childPath(dir.path, e.name);
         const doc = known.get(e.name);
         known.delete(e.name);
         if (e.attr.kind === 'dir') queue.push({ id: e.id, path });

@@ -7,6 +7,7 @@ import { crawl, type MountTarget, sightingOf } from './crawler.ts';
 import { EventQueue } from './event-queue.ts';
 import { updateMountState } from './mount-state.ts';
 import type { CatalogStore, CatalogWrite } from './store.ts';
+import { childPath } from '../core/names.ts';
 
 /** Options of {@link MountIndexer}. */
 export interface MountIndexerOptions {
@@ -242,7 +243,7 @@ export class MountIndexer {
       if (ev.kind === 'entry') {
         const parentPath = this.#dirPath(ev.parent);
         if (parentPath === undefined) continue; // Its directory is not indexed yet: that directory's own event crawls it.
-        const path = parentPath === '/' ? `/${ev.name}` : `${parentPath}/${ev.name}`;
+        const path = childPath(parentPath, ev.name);
         try {
           const e = await source.lookup({ parent: ev.parent, name: ev.name });
           const s = sightingOf(t, path, e);

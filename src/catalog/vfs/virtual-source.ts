@@ -8,6 +8,7 @@ import type { Caps, DirEntry, Entry, Handle, Source, StatFs } from '../../source
 import type { CatalogView, FileDoc } from './catalog-view.ts';
 import type { VEntry } from './evaluate.ts';
 import type { DirectoriesChange, VirtualDirectories } from './virtual-directories.ts';
+import { childPath } from '../../core/names.ts';
 
 /** Where the real files are: a Source that resolves namespace paths (the Namespace). */
 export type FileResolver = Pick<Source, 'getattr' | 'openFile' | 'read' | 'closeFile'> & {
@@ -35,10 +36,6 @@ const CAPS: Caps = {
 function hash47(text: string): bigint {
   const h = createHash('sha256').update(text).digest().readBigUInt64BE(0) & LOW47;
   return h < 2n ? h + 2n : h;
-}
-
-function joinVirtual(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
 /**
@@ -146,8 +143,8 @@ export class VirtualSource extends SingleExportSource {
       for (const [name, e] of tree.get(rel) ?? []) {
         if (e.kind !== 'dir' || e.virtual) continue;
         const childRel = rel === '' ? name : `${rel}/${name}`;
-        const childPath = joinVirtual(path, childRel);
-        if (this.dirIdOf(childPath) === makeId(this.identity.exportIndex, local)) return childPath;
+        const child = childPath(path, childRel);
+        if (this.dirIdOf(child) === makeId(this.identity.exportIndex, local)) return child;
         const found = walk(path, tree, childRel);
         if (found !== undefined) return found;
       }
@@ -202,7 +199,7 @@ export class VirtualSource extends SingleExportSource {
   }
 
   async #entry(dirPath: string, name: string, e: VEntry, op: string, real: boolean): Promise<Entry> {
-    if (e.kind === 'dir') return { id: this.dirIdOf(joinVirtual(dirPath, name)), attr: this.#dirAttr() };
+    if (e.kind === 'dir') return { id: this.dirIdOf(childPath(dirPath, name)), attr: this.#dirAttr() };
     return {
       id: this.fileIdOf(e.file),
       attr: real ? await this.#realAttr(e.file, op) : this.#docAttr(e.file),
@@ -213,7 +210,7 @@ export class VirtualSource extends SingleExportSource {
     const w = this.#what(req.parent, 'lookup');
     if (!('dir' in w)) throw FsError.ENOTDIR('lookup', req.parent.toString());
     const e = this.#vfs.entries({ path: w.dir }).get(req.name);
-    if (!e) throw FsError.ENOENT('lookup', joinVirtual(w.dir, req.name));
+    if (!e) throw FsError.ENOENT('lookup', childPath(w.dir, req.name));
     return this.#entry(w.dir, req.name, e, 'lookup', true);
   }
 

@@ -3,7 +3,8 @@ import { parseCommandArgs } from '../args.ts';
 import { HOME_OPTION_HELP, type Command } from '../command.ts';
 import { REMOTE_OPTION_HELP, REMOTE_OPTIONS, withRemote } from '../remote/connect.ts';
 import { progressSink } from '../remote/progress.ts';
-import { baseName, childPath, type RemoteFs, type Resolved } from '../remote/remote-fs.ts';
+import { childPath } from '../../core/names.ts';
+import { baseName, type RemoteFs, type Resolved } from '../remote/remote-fs.ts';
 import { copyTree } from '../remote/tree.ts';
 import { NO_PROGRESS_HELP } from './get.ts';
 

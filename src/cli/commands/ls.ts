@@ -3,7 +3,8 @@ import { HOME_OPTION_HELP, type Command } from '../command.ts';
 import { REMOTE_OPTION_HELP, REMOTE_OPTIONS, withRemote } from '../remote/connect.ts';
 import { entryJson, longListing } from '../remote/format.ts';
 import { writeOut } from '../remote/output.ts';
-import { baseName, childPath } from '../remote/remote-fs.ts';
+import { childPath } from '../../core/names.ts';
+import { baseName } from '../remote/remote-fs.ts';
 import { pool } from '../remote/tree.ts';
 
 /** `tessera ls`: list a directory of the namespace. */

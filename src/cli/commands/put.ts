@@ -4,7 +4,7 @@ import { parseCommandArgs } from '../args.ts';
 import { HOME_OPTION_HELP, type Command } from '../command.ts';
 import { REMOTE_OPTION_HELP, REMOTE_OPTIONS, withRemote } from '../remote/connect.ts';
 import { progressSink } from '../remote/progress.ts';
-import { childPath } from '../remote/remote-fs.ts';
+import { childPath } from '../../core/names.ts';
 import { uploadFile } from '../remote/transfer.ts';
 import { NO_PROGRESS_HELP } from './get.ts';
 

@@ -45,11 +45,6 @@ export function baseName(path: string): string {
   return splitPath('path', path).at(-1) ?? '';
 }
 
-/** Append a name to a namespace path. */
-export function childPath(parent: string, name: string): string {
-  return parent === '/' ? `/${name}` : `${parent}/${name}`;
-}
-
 /**
  * Namespace paths over a RemoteSource: resolution from the root id (export 0, whose entries
  * are the mount points `/<export>`), symlinks followed within the namespace — relative targets

@@ -2,7 +2,8 @@ import { mapLimit } from '../../core/map-limit.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { DirEntry } from '../../sources/source.ts';
 import type { ProgressSink } from './progress.ts';
-import { childPath, relabel, type RemoteFs, type Resolved } from './remote-fs.ts';
+import { childPath } from '../../core/names.ts';
+import { relabel, type RemoteFs, type Resolved } from './remote-fs.ts';
 import { copyRemoteFile } from './transfer.ts';
 
 /** Files copied or removed at once inside one directory. */

@@ -21,6 +21,7 @@ const toResolved = (
 /** Receives a resolved id without an intermediate object (the getattr hot path). */
 export type ResolvedFn<T> = (st: BigIntStats, local: number, path: string, parent: number, name: string) => T;
 import { type IdTable, ROOT_LOCAL } from './id-table.ts';
+import { childPath } from '../../core/names.ts';
 
 /** An id resolved to the path that holds it now, with that path's `lstat`. */
 export interface Resolved {
@@ -95,7 +96,7 @@ export class Resolver {
 
   /** Absolute path of `name` inside the directory at `dirPath`. */
   child(dirPath: string, name: string): string {
-    return dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
+    return childPath(dirPath, name);
   }
 
   /** Path of a known directory from the id map alone (no check; cached until a directory moves). */
