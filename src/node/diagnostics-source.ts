@@ -92,7 +92,12 @@ export class DiagnosticsSource extends SingleExportSource {
   ): Promise<{ entries: DirEntry[]; cookie: string; eof: boolean }> {
     if (req.dir !== rootId(OWN_INDEX)) throw FsError.ENOTDIR('readdirp', req.dir.toString());
     const start = req.cookie === '' ? 0 : Number(req.cookie);
-    if (!Number.isInteger(start) || start < 0) throw FsError.EINVAL('readdirp', req.cookie, 'bad cookie');
+    if (!Number.isInteger(start) || start < 0)
+      throw FsError.EINVAL(
+        'readdirp',
+        req.cookie,
+        'malformed readdir cookie (expected one this listing gave out)',
+      );
     const end = Math.min(this.#files.length, start + Math.max(1, req.max));
     const entries: DirEntry[] = [];
     for (let i = start; i < end; i++) entries.push(this.#entry(i));

@@ -8,6 +8,7 @@ import type { AuditLog } from './audit.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { CredentialRecord } from './credentials.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { BoundedMap } from '../core/bounded-map.ts';
 
 /** How long a verified (key id, secret) pair is trusted without running argon2id again. */
 const VERIFIED_TTL_MS = 5 * 60_000;
@@ -30,7 +31,7 @@ export class HttpAuthenticator {
   readonly #audit: AuditLog;
   readonly #metrics: NodeMetrics;
   readonly #log: Logger;
-  readonly #verified = new Map<string, number>();
+  readonly #verified = new BoundedMap<string, number>({ max: VERIFIED_MAX });
 
   constructor(opts: {
     find: (keyId: string) => Promise<CredentialRecord | undefined>;
@@ -86,12 +87,7 @@ export class HttpAuthenticator {
   }
 
   #remember(key: string): void {
-    this.#verified.delete(key);
     this.#verified.set(key, Date.now() + VERIFIED_TTL_MS);
-    if (this.#verified.size > VERIFIED_MAX) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
-    }
   }
 }
 

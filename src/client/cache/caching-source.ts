@@ -19,6 +19,7 @@ import type {
 import { type CacheEntry, DataCache, type DataCacheStats, type DataCacheTuning } from './data-cache.ts';
 import { MetaCache } from './meta-cache.ts';
 import { readdirAll } from '../../sources/readdir-pages.ts';
+import { BoundedMap } from '../../core/bounded-map.ts';
 
 /** A Source that can hash a file, or a byte range of it, where the bytes live (`HASH`). */
 export interface ContentHasher {
@@ -97,7 +98,7 @@ export class CachingSource extends MultiExportSource {
   readonly #inner: CacheableSource;
   readonly #opts: CachingSourceOptions;
   readonly #handles = new Map<Handle, OpenState>();
-  readonly #snapshots = new Map<number, readonly DirEntry[]>();
+  readonly #snapshots = new BoundedMap<number, readonly DirEntry[]>({ max: MAX_SNAPSHOTS });
   #nextHandle = 1;
   #nextSnapshot = 1;
   #scope = '';
@@ -261,10 +262,14 @@ export class CachingSource extends MultiExportSource {
       snap = this.#nextSnapshot++;
       pos = 0;
       this.#snapshots.set(snap, entries);
-      if (this.#snapshots.size > MAX_SNAPSHOTS) this.#snapshots.delete(this.#snapshots.keys().next().value!);
     } else {
       const m = /^s([0-9]+):([0-9]+)$/.exec(req.cookie);
-      if (m === null) throw FsError.EINVAL('readdirp', req.dir.toString(), 'bad cookie');
+      if (m === null)
+        throw FsError.EINVAL(
+          'readdirp',
+          req.cookie,
+          'malformed readdir cookie (expected one this listing gave out)',
+        );
       snap = Number(m[1]);
       pos = Number(m[2]);
     }

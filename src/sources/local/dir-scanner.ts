@@ -4,6 +4,7 @@ import { lstatBig, lstatMaybe } from './fast-stat.ts';
 import { mapLimit } from '../../core/map-limit.ts';
 import { isTempName } from './temp-files.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
+import { BoundedMap } from '../../core/bounded-map.ts';
 
 interface Seen {
   ino: bigint;
@@ -35,7 +36,7 @@ export class DirScanner implements ChangeWatcher {
   readonly #ctx: WatchContext;
   readonly #intervalMs: number;
   readonly #concurrency: number;
-  readonly #dirs = new Map<number, DirState | null>();
+  readonly #dirs = new BoundedMap<number, DirState | null>({ max: MAX_DIRS });
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #pass: Promise<void> | undefined;
@@ -57,10 +58,6 @@ export class DirScanner implements ChangeWatcher {
 
   add(dir: number): void {
     if (this.#dirs.has(dir)) return;
-    if (this.#dirs.size >= MAX_DIRS) {
-      const oldest = this.#dirs.keys().next().value;
-      if (oldest !== undefined) this.#dirs.delete(oldest);
-    }
     this.#dirs.set(dir, null);
     if (this.#running) void this.#scan(dir, false);
   }

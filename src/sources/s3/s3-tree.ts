@@ -16,6 +16,7 @@ import {
 } from './s3-meta.ts';
 import type { DirSnapshot } from './s3-scanner.ts';
 import { Spool } from './s3-spool.ts';
+import { BoundedMap } from '../../core/bounded-map.ts';
 
 /** A file or directory of the export, by key relative to the prefix ('' = root; dirs end with '/'). */
 export interface NodeRef {
@@ -74,7 +75,7 @@ export class S3Tree {
   readonly #idScanLimit: number;
   readonly #spoolDir: string;
   readonly #ids = new IdMap();
-  readonly #meta = new Map<string, CachedMeta>();
+  readonly #meta = new BoundedMap<string, CachedMeta>({ max: META_CACHE_MAX });
   #idScan: Promise<void> | undefined;
   #idScanDoneMs = -Infinity;
 
@@ -170,17 +171,11 @@ export class S3Tree {
       headers: ObjectHeaders;
     },
   ): void {
-    this.#meta.delete(key);
     this.#meta.set(key, { absent: false, ...v, lastModifiedMs: v.lastModifiedMs });
-    if (this.#meta.size > META_CACHE_MAX) {
-      const oldest = this.#meta.keys().next().value;
-      if (oldest !== undefined) this.#meta.delete(oldest);
-    }
   }
 
   /** Note that a directory has no marker object. */
   rememberNoMarker(key: string): void {
-    this.#meta.delete(key);
     this.#meta.set(key, { absent: true });
   }
 
