@@ -209,6 +209,9 @@ export class Catalog implements AsyncDisposable {
       this.store
         .stmt('DELETE FROM files WHERE mount = ? OR (path >= ? AND path < ?)')
         .run(mount, prefix, prefixEnd(prefix));
+      this.store
+        .stmt('DELETE FROM dir_digests WHERE path = ? OR (path >= ? AND path < ?)')
+        .run(mount, prefix, prefixEnd(prefix));
     });
     updateMountState(this.store, mount, { state: 'unmounted' });
     this.#log.info('mount left the namespace: its documents were removed', { mount });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FileKind } from '../core/attr.ts';
 
 /**
@@ -52,6 +52,7 @@ export interface FileIdentity {
 
 /** The deterministic file id of a file. */
 export function fileIdOf(identity: FileIdentity): string {
-  const h = createHash('sha256').update(`${identity.node}\0${identity.export}\0${identity.key}`).digest();
-  return `f${h.subarray(0, 8).toString('hex')}`;
+  // One-shot hash: a Hash object per file cost a crawl ~1.5 µs a new document.
+  const h = hash('sha256', `${identity.node}\0${identity.export}\0${identity.key}`, 'hex');
+  return `f${h.slice(0, 16)}`;
 }

@@ -8,7 +8,7 @@
  */
 
 /** Bumped when the schema changes incompatibly (the store refuses a newer one). */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * `prefix` ends with `/`; `prefix_end(prefix)` is the same string with the final `/` replaced
@@ -85,6 +85,16 @@ CREATE TRIGGER files_ad AFTER DELETE ON files BEGIN
   DELETE FROM file_labels WHERE inode = old.inode;
 END;`;
 
+/**
+ * What the last complete crawl listed in each directory, as one digest of every entry's name,
+ * Source id, kind, size and mtime (`crawler.ts`): a re-crawl whose listing gives the same
+ * digest knows every document of the directory is current without reading them. A row is
+ * written only when the documents match the listing (the end of a crawl) and dropped by
+ * every write to a document of the directory (`CatalogStore.write`).
+ */
+const DIR_DIGESTS =
+  'CREATE TABLE IF NOT EXISTS dir_digests (path TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;';
+
 /** How a database of an older version becomes the current one (from version → DDL). */
 export const SCHEMA_UPGRADES: Readonly<Record<number, string>> = {
   1: `DROP INDEX files_by_path; ${FILES_BY_PATH}`,
@@ -93,6 +103,7 @@ export const SCHEMA_UPGRADES: Readonly<Record<number, string>> = {
     INSERT OR IGNORE INTO fts_state (id, upto)
       SELECT 1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'files'), 0);`,
   3: FILES_AI,
+  4: DIR_DIGESTS,
 };
 
 /** The DDL, applied once to a fresh database. */
@@ -118,6 +129,8 @@ CREATE TABLE files (
 CREATE UNIQUE INDEX files_by_local ON files (mount, local);
 ${FILES_BY_PATH}
 CREATE INDEX files_by_parent ON files (parent, name);
+
+${DIR_DIGESTS}
 
 CREATE VIRTUAL TABLE files_fts USING fts5 (name, content = 'files', content_rowid = 'inode', tokenize = 'trigram');
 

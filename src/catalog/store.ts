@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FileKind } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
-import { FIRST_INODE, type FileDoc, fileIdOf } from './file-doc.ts';
+import { FIRST_INODE, type FileDoc, fileIdOf as fileIdOfIdentity } from './file-doc.ts';
 import { mimeOf } from './mime.ts';
 import { SCHEMA_SQL, SCHEMA_UPGRADES, SCHEMA_VERSION } from './schema.ts';
 
@@ -57,9 +57,20 @@ interface Rule {
   node: string | null;
 }
 
+/** What a write batch labels new documents with: the enabled rules, and whether any file has an assignment. */
+interface Labelling {
+  rules: readonly Rule[];
+  assigned: boolean;
+}
+
 /** One change in a {@link CatalogStore.write} batch. */
 export type CatalogWrite =
   | { op: 'upsert'; file: FileSighting }
+  /**
+   * A file no document can match yet (the first crawl of a mount without documents): inserted
+   * without looking for one by Source id or path; an upsert after all if the insert meets one.
+   */
+  | { op: 'insert'; file: FileSighting }
   /** Remove the document at `path` and, if it is a directory, everything under it. */
   | { op: 'remove'; path: string; local?: number | undefined };
 
@@ -407,45 +418,88 @@ export class CatalogStore implements AsyncDisposable {
     ).map((r) => ({ id: r.id, rev: r.rev, body: JSON.parse(r.body) as T }));
   }
 
-  /** Apply crawler/watcher changes in one transaction. */
-  write(ops: readonly CatalogWrite[]): WriteResult {
+  /** Whether any document was seen through `mount` (a first crawl inserts without lookups). */
+  hasDocsOf(mount: string): boolean {
+    return this.stmt('SELECT 1 FROM files WHERE mount = ? LIMIT 1').get(mount) !== undefined;
+  }
+
+  /** The digest of directory `path`'s entries as the last complete crawl stored it. */
+  dirDigest(path: string): string | undefined {
+    const r = this.stmt('SELECT digest FROM dir_digests WHERE path = ?').get(path) as
+      { digest: string } | undefined;
+    return r?.digest;
+  }
+
+  /**
+   * Apply crawler/watcher changes in one transaction. `digests` (directory path → digest of
+   * its listing) are stored after the changes, in the same transaction: the crawler passes
+   * them once the documents of those directories match their listings.
+   */
+  write(ops: readonly CatalogWrite[], digests?: ReadonlyMap<string, string>): WriteResult {
     const result: WriteResult = { inserted: 0, updated: 0, moved: 0, removed: 0, unchanged: 0 };
-    if (ops.length === 0) return result;
+    if (ops.length === 0 && (digests === undefined || digests.size === 0)) return result;
     this.transaction(() => {
       const now = Date.now();
-      // Read inside the write transaction: no other process changes the rules until it ends.
+      // Read inside the write transaction: no other process changes them until it ends.
       const rules = this.stmt(
         'SELECT label, prefix, node FROM label_rules WHERE enabled = 1',
       ).all() as Rule[];
+      const labels: Labelling = {
+        rules,
+        assigned: this.stmt('SELECT 1 FROM label_assignments LIMIT 1').get() !== undefined,
+      };
+      const touched = new Set<string>();
       for (const op of ops) {
-        if (op.op === 'remove') result.removed += this.#remove(op.path, op.local);
-        else this.#upsert(op.file, now, result, rules);
+        if (op.op === 'remove') result.removed += this.#remove(op.path, op.local, touched);
+        else if (op.op === 'insert') this.#insertNew(op.file, now, result, labels, touched);
+        else this.#upsert(op.file, now, result, labels, touched);
+      }
+      // A directory whose documents changed no longer matches its stored listing digest.
+      const drop = this.stmt('DELETE FROM dir_digests WHERE path = ?');
+      for (const dir of touched) drop.run(dir);
+      if (digests !== undefined) {
+        const put = this.stmt('INSERT OR REPLACE INTO dir_digests (path, digest) VALUES (?, ?)');
+        for (const [dir, digest] of digests) put.run(dir, digest);
       }
     });
     return result;
   }
 
-  #remove(path: string, local?: number): number {
+  #remove(path: string, local: number | undefined, touched: Set<string>): number {
     if (local !== undefined) {
       const row = this.stmt('SELECT local FROM files WHERE path = ?').get(path) as
         { local: number } | undefined;
       if (row?.local !== local) return 0; // Since moved or replaced: not ours to remove.
     }
     const prefix = dirPrefix(path);
-    return (
+    const n =
       this.stmt('DELETE FROM files WHERE path = ?').run(path).changes +
-      this.stmt('DELETE FROM files WHERE path >= ? AND path < ?').run(prefix, prefixEnd(prefix)).changes
+      this.stmt('DELETE FROM files WHERE path >= ? AND path < ?').run(prefix, prefixEnd(prefix)).changes;
+    if (n > 0) this.#forgetDigests(path, touched);
+    return n;
+  }
+
+  /** Directory `path` (if one) and its subtree no longer match their stored digests; nor does its parent. */
+  #forgetDigests(path: string, touched: Set<string>): void {
+    touched.add(splitParent(path).parent);
+    const prefix = dirPrefix(path);
+    this.stmt('DELETE FROM dir_digests WHERE path = ? OR (path >= ? AND path < ?)').run(
+      path,
+      prefix,
+      prefixEnd(prefix),
     );
   }
 
-  #move(from: string, to: string): void {
+  #move(from: string, to: string, touched: Set<string>): void {
     const prefix = dirPrefix(from);
     this.stmt(
       'UPDATE files SET path = ? || substr(path, ?), parent = ? || substr(parent, ?) WHERE path >= ? AND path < ?',
     ).run(to, from.length + 1, to, from.length + 1, prefix, prefixEnd(prefix));
+    this.#forgetDigests(from, touched);
+    this.#forgetDigests(to, touched);
   }
 
-  #upsert(f: FileSighting, now: number, result: WriteResult, rules: readonly Rule[]): void {
+  #upsert(f: FileSighting, now: number, result: WriteResult, labels: Labelling, touched: Set<string>): void {
     const { parent, name } = splitParent(f.path);
     const mime = f.kind === 'file' ? mimeOf(name) : null;
     const row = this.stmt(
@@ -459,11 +513,13 @@ export class CatalogStore implements AsyncDisposable {
         result.unchanged++;
         return;
       }
+      touched.add(parent);
       if (row.path !== f.path) {
         // A rename: the document follows the file (one update). Whatever it replaced goes.
         const atPath = atPathOf();
-        if (atPath && atPath.inode !== row.inode) this.#remove(f.path);
-        if (row.kind === 'dir') this.#move(row.path, f.path);
+        if (atPath && atPath.inode !== row.inode) this.#remove(f.path, undefined, touched);
+        if (row.kind === 'dir') this.#move(row.path, f.path, touched);
+        touched.add(splitParent(row.path).parent);
         result.moved++;
       } else result.updated++;
       this.stmt(
@@ -471,6 +527,7 @@ export class CatalogStore implements AsyncDisposable {
       ).run(f.path, parent, name, f.kind, f.size, f.mtimeMs, mime, now, row.inode);
       return;
     }
+    touched.add(parent);
     const atPath = atPathOf();
     if (atPath) {
       if (!f.persistentIds) {
@@ -481,44 +538,78 @@ export class CatalogStore implements AsyncDisposable {
         result.updated++;
         return;
       }
-      this.#remove(f.path); // Another file now has this name.
+      this.#remove(f.path, undefined, touched); // Another file now has this name.
     }
-    const fileId = fileIdOf({
-      node: f.node,
-      export: f.export,
-      key: f.persistentIds ? `id:${f.local}` : `path:${f.exportPath}`,
-    });
-    const insert = () =>
-      this.stmt(
-        'INSERT INTO files (file_id, mount, local, node, export, path, parent, name, kind, size, mtime_ms, mime, indexed_at) ' +
-          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(
-        fileId,
-        f.mount,
-        f.local,
-        f.node,
-        f.export,
-        f.path,
-        parent,
-        name,
-        f.kind,
-        f.size,
-        f.mtimeMs,
-        mime,
-        now,
-      );
-    let inserted: Database.RunResult;
+    const fileId = fileIdOf(f);
+    let inode: number;
     try {
-      inserted = insert();
+      inode = this.#insertRow(f, fileId, parent, name, mime, now);
     } catch (err) {
       if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
       // The same file seen before through another mount path: it moves here.
       const old = this.stmt('SELECT path FROM files WHERE file_id = ?').get(fileId) as { path: string };
-      this.#remove(old.path);
-      inserted = insert();
+      this.#remove(old.path, undefined, touched);
+      inode = this.#insertRow(f, fileId, parent, name, mime, now);
     }
-    this.#labelNew(Number(inserted.lastInsertRowid), fileId, f, rules);
+    this.#labelNew(inode, fileId, f, labels);
     result.inserted++;
+  }
+
+  /**
+   * {@link CatalogWrite} `insert`: one INSERT, no lookups. A document it meets after all (a
+   * hard link's second name, a file seen before through another mount) makes it an upsert;
+   * the failed statement changed nothing.
+   */
+  #insertNew(
+    f: FileSighting,
+    now: number,
+    result: WriteResult,
+    labels: Labelling,
+    touched: Set<string>,
+  ): void {
+    const { parent, name } = splitParent(f.path);
+    const fileId = fileIdOf(f);
+    let inode: number;
+    try {
+      inode = this.#insertRow(f, fileId, parent, name, f.kind === 'file' ? mimeOf(name) : null, now);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+      this.#upsert(f, now, result, labels, touched);
+      return;
+    }
+    touched.add(parent);
+    this.#labelNew(inode, fileId, f, labels);
+    result.inserted++;
+  }
+
+  /** Insert the document of `f`; returns its inode. */
+  #insertRow(
+    f: FileSighting,
+    fileId: string,
+    parent: string,
+    name: string,
+    mime: string | null,
+    now: number,
+  ): number {
+    const r = this.stmt(
+      'INSERT INTO files (file_id, mount, local, node, export, path, parent, name, kind, size, mtime_ms, mime, indexed_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      fileId,
+      f.mount,
+      f.local,
+      f.node,
+      f.export,
+      f.path,
+      parent,
+      name,
+      f.kind,
+      f.size,
+      f.mtimeMs,
+      mime,
+      now,
+    );
+    return Number(r.lastInsertRowid);
   }
 
   /**
@@ -526,19 +617,31 @@ export class CatalogStore implements AsyncDisposable {
    * Here rather than in an insert trigger: a trigger's two INSERT … SELECT cost about a
    * third of a crawl's insert even when there are no labels at all, and every file insert
    * goes through this store; the label tables' own triggers stay in the schema, so labels
-   * written by any process still reach existing documents.
+   * written by any process still reach existing documents. With no assignment at all in the
+   * catalog (checked once per batch) there is nothing to look up per file.
    */
-  #labelNew(inode: number, fileId: string, f: FileSighting, rules: readonly Rule[]): void {
-    const matching = rules.filter(
+  #labelNew(inode: number, fileId: string, f: FileSighting, labels: Labelling): void {
+    const matching = labels.rules.filter(
       (r) => (r.node === null || r.node === f.node) && f.path.startsWith(r.prefix),
     );
-    const assigned = this.stmt('SELECT 1 FROM label_assignments WHERE file_id = ? LIMIT 1').get(fileId);
-    if (matching.length === 0 && assigned === undefined) return;
+    const assigned =
+      labels.assigned &&
+      this.stmt('SELECT 1 FROM label_assignments WHERE file_id = ? LIMIT 1').get(fileId) !== undefined;
+    if (matching.length === 0 && !assigned) return;
     const add = this.stmt('INSERT OR IGNORE INTO file_labels (label, inode) VALUES (?, ?)');
     for (const r of matching) add.run(r.label, inode);
-    if (assigned !== undefined)
+    if (assigned)
       this.stmt(
         'INSERT OR IGNORE INTO file_labels (label, inode) SELECT label, ? FROM label_assignments WHERE file_id = ?',
       ).run(inode, fileId);
   }
+}
+
+/** The file id of a sighting (by Source id, or by path where ids do not persist). */
+function fileIdOf(f: FileSighting): string {
+  return fileIdOfIdentity({
+    node: f.node,
+    export: f.export,
+    key: f.persistentIds ? `id:${f.local}` : `path:${f.exportPath}`,
+  });
 }
