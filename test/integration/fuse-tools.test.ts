@@ -3,7 +3,7 @@
 // backing directories on disk (and the other way round for invalidations).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -246,6 +246,19 @@ print(other_lockf('${mp}/docs/b.lock'))
 "`);
     assert.equal(kept.trim(), 'flock 1 1\nlockf 11 11');
     assert.equal(await readFile(join(world.docs, 'a.lock'), 'utf8'), 'x');
+  });
+
+  it('names the addon answers from a listing follow a change made through another name', async () => {
+    const dir = join(world.docs, 'listed');
+    await mkdir(dir);
+    await writeFile(join(dir, 'x.txt'), 'short');
+    await link(join(dir, 'x.txt'), join(world.docs, 'x-link.txt'));
+    // The listing hands x.txt to the addon; the kernel has not looked it up yet.
+    await shOk(`ls ${mp}/docs/listed`);
+    await shOk(`printf ', now longer' >> ${mp}/docs/x-link.txt`);
+    assert.equal((await shOk(`stat -c %s ${mp}/docs/listed/x.txt`)).trim(), '17');
+    assert.equal(await shOk(`cat ${mp}/docs/listed/x.txt`), 'short, now longer');
+    await shOk(`rm -r ${mp}/docs/listed ${mp}/docs/x-link.txt`);
   });
 
   it('changes behind the mount arrive as invalidations (kernel cache 60 s)', async () => {

@@ -22,6 +22,24 @@ const attr: Attr = {
 const entry = (id: bigint) => ({ id, attr });
 
 describe('fuse EntryCache', () => {
+  it('tells onDrop of every entry dropped or replaced (the addon copies its entries)', () => {
+    let drops = 0;
+    const c = new EntryCache({ ttlMs: 60_000, maxEntries: 2, onDrop: () => drops++ });
+    c.put(1n, 'a', entry(5n));
+    c.put(1n, 'b', entry(6n));
+    assert.equal(drops, 0, 'new names drop nothing');
+    c.put(1n, 'a', entry(7n));
+    assert.equal(drops, 1, 'replaced');
+    c.put(1n, 'c', entry(8n));
+    assert.equal(drops, 2, 'evicted past the bound');
+    c.forgetId(7n);
+    c.removed(1n, 'c');
+    c.forgetName(1n, 'missing');
+    assert.equal(drops, 4, 'forgotten and removed; an unknown name drops nothing');
+    c.clear();
+    assert.equal(drops, 5);
+  });
+
   it('knows a name is absent only in a complete directory, and only until it is unsure', () => {
     const c = new EntryCache({ ttlMs: 60_000 });
     assert.equal(c.knownAbsent(1n, 'x'), false, 'not complete: must ask');

@@ -33,8 +33,16 @@ export class EntryCache {
   /** id → keys naming it (hard links may give several). */
   readonly #byId = new Map<NodeId, Set<string>>();
   readonly #complete = new Map<NodeId, Complete>();
+  readonly #onDrop: (() => void) | undefined;
 
-  constructor(opts: { ttlMs: number; completeMs?: number | undefined; maxEntries?: number | undefined }) {
+  /** `onDrop`: called whenever a cached entry is dropped or replaced (copies must follow). */
+  constructor(opts: {
+    ttlMs: number;
+    completeMs?: number | undefined;
+    maxEntries?: number | undefined;
+    onDrop?: (() => void) | undefined;
+  }) {
+    this.#onDrop = opts.onDrop;
     this.#ttlMs = opts.ttlMs;
     this.#completeMs = opts.completeMs ?? opts.ttlMs;
     this.#max = opts.maxEntries ?? 200_000;
@@ -112,6 +120,7 @@ export class EntryCache {
 
   /** Forget everything. */
   clear(): void {
+    this.#onDrop?.();
     this.#byName.clear();
     this.#byId.clear();
     this.#complete.clear();
@@ -128,6 +137,7 @@ export class EntryCache {
   #drop(key: string, why: 'gone' | 'unsure' | 'replaced'): void {
     const hit = this.#byName.get(key);
     if (!hit) return;
+    this.#onDrop?.();
     this.#byName.delete(key);
     if (why === 'unsure') this.#complete.get(hit.parent)?.unsure.add(hit.name);
     const keys = this.#byId.get(hit.entry.id);

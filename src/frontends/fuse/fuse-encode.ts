@@ -11,17 +11,17 @@ export function fuseErrnoOf(err: unknown, op: string): number {
   return -fuseCodeOf(FsError.from(err, op).code);
 }
 
-/** Write an attr into the out-args layout `replyEntry`/`replyAttr` read. */
-export function putStat(out: Float64Array, attr: Attr): void {
-  out[0] = fullMode(attr);
-  out[1] = attr.nlink;
-  out[2] = attr.uid;
-  out[3] = attr.gid;
-  out[4] = attr.size;
-  putTime(out, 5, attr.atimeNs);
-  putTime(out, 7, attr.mtimeNs);
-  putTime(out, 9, attr.ctimeNs);
-  out[11] = BLKSIZE;
+/** Write an attr into the out-args layout `replyEntry`/`replyAttr` read (12 numbers from `at`). */
+export function putStat(out: Float64Array, attr: Attr, at = 0): void {
+  out[at] = fullMode(attr);
+  out[at + 1] = attr.nlink;
+  out[at + 2] = attr.uid;
+  out[at + 3] = attr.gid;
+  out[at + 4] = attr.size;
+  putTime(out, at + 5, attr.atimeNs);
+  putTime(out, at + 7, attr.mtimeNs);
+  putTime(out, at + 9, attr.ctimeNs);
+  out[at + 11] = BLKSIZE;
 }
 
 function putTime(out: Float64Array, at: number, ns: bigint): void {

@@ -3,9 +3,17 @@ import { type Attr, fullMode, nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
-import type { Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
+import type { DirEntry, Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
 import { EntryCache } from './entry-cache.ts';
-import { type Dispatch, type FuseBinding, type FuseSession, NARGS, Op, type Req } from './fuse-binding.ts';
+import {
+  type Dispatch,
+  type FuseBinding,
+  type FuseSession,
+  LISTED_FIELDS,
+  NARGS,
+  Op,
+  type Req,
+} from './fuse-binding.ts';
 import { type Dirent, fuseErrnoOf, packDirents, putStat, putStatfs, timespecToNs } from './fuse-encode.ts';
 import { OpenFile } from './open-file.ts';
 
@@ -38,12 +46,6 @@ const SET_MTIME_NOW = 1 << 8;
 
 /** Seconds a directory listed to the end (or made here) answers for missing names. */
 const COMPLETE_SECONDS = 10;
-/**
- * Extended attributes answered "not set" without asking the node: the kernel reads
- * `security.capability` before every first write to a file (to drop file capabilities), a
- * round trip per file written; file capabilities do not apply through this mount (like nosuid).
- */
-const LOCAL_NO_XATTR = new Set(['security.capability']);
 
 /** Entries asked for per READDIRP page while listing a directory. */
 const DIR_PAGE = 2000;
@@ -88,6 +90,9 @@ export class FuseOps {
   readonly inArgs = new Float64Array(NARGS);
   readonly outArgs = new Float64Array(NARGS);
   readonly #cache: EntryCache;
+  readonly #cacheMs: number;
+  /** Whether the addon may hold listed entries (see {@link FuseBinding.primeListed}). */
+  #listedPrimed = false;
   readonly #files = new Map<bigint, OpenFile>();
   readonly #filesById = new Map<NodeId, Set<OpenFile>>();
   readonly #dirs = new Map<bigint, OpenDir>();
@@ -110,9 +115,12 @@ export class FuseOps {
     this.#log = opts.logger;
     // A complete directory stays complete longer than a name: invalidations tell of names
     // added elsewhere, and `cp -r` into a new directory looks up every name before making it.
+    this.#cacheMs = Math.max(opts.entryTimeout, 1) * 1000;
+    // The addon's listed entries are a subset of this cache: whatever it drops, they go too.
     this.#cache = new EntryCache({
-      ttlMs: Math.max(opts.entryTimeout, 1) * 1000,
+      ttlMs: this.#cacheMs,
       completeMs: Math.max(opts.entryTimeout, COMPLETE_SECONDS) * 1000,
+      onDrop: () => this.#forgetListed(),
     });
     this.exited = new Promise((resolve) => (this.#exited = resolve));
   }
@@ -215,6 +223,8 @@ export class FuseOps {
   }
 
   #addFile(f: OpenFile): bigint {
+    // An open file's attributes are answered here (pending writes, unpublished files).
+    this.#forgetListed();
     const fh = this.#nextFh++;
     this.#files.set(fh, f);
     let set = this.#filesById.get(f.id);
@@ -500,7 +510,6 @@ export class FuseOps {
         return this.#ok(req);
       }
       case Op.GETXATTR: {
-        if (LOCAL_NO_XATTR.has(name)) throw FsError.ENODATA('getxattr', name);
         await this.#publishId(ino);
         const value = await src.getxattr({ id: ino, name });
         return this.#sized(
@@ -613,6 +622,45 @@ export class FuseOps {
     });
   }
 
+  /**
+   * Hand a listing page to the addon, which answers the LOOKUP of each name once on its own
+   * thread (`find` and `ls -l` stat every name they list). Open files and names created here
+   * stay with {@link #lookup}.
+   */
+  #primeListed(dir: NodeId, entries: readonly DirEntry[]): void {
+    const s = this.#session;
+    if (s === undefined || entries.length === 0) return;
+    const nums = new Float64Array(entries.length * LISTED_FIELDS);
+    const names: string[] = [];
+    for (const e of entries) {
+      if (this.#filesById.has(e.id) || this.#created.has(`${dir}/${e.name}`)) continue;
+      const at = names.length * LISTED_FIELDS;
+      nums[at] = Number(e.id >> 32n);
+      nums[at + 1] = Number(e.id & 0xffffffffn);
+      nums[at + 2] = e.attr.gen + 1;
+      putStat(nums, e.attr, at + 3);
+      names.push(e.name);
+    }
+    if (names.length === 0) return;
+    this.#b.primeListed(
+      s,
+      dir,
+      nums,
+      names.join('\0'),
+      names.length,
+      this.#entryTimeout,
+      this.#attrTimeout,
+      this.#cacheMs,
+    );
+    this.#listedPrimed = true;
+  }
+
+  #forgetListed(): void {
+    if (!this.#listedPrimed || this.#session === undefined) return;
+    this.#listedPrimed = false;
+    this.#b.forgetListed(this.#session);
+  }
+
   async #readdir(req: Req, fh: bigint, size: number, offset: number): Promise<void> {
     const dir = this.#dirs.get(fh);
     if (!dir) throw FsError.EBADF('readdir', undefined, `no open directory ${fh}`);
@@ -630,6 +678,7 @@ export class FuseOps {
       dir.entries.push({ name: e.name, ino: e.id, mode: fullMode({ kind: e.attr.kind, mode: 0 }) });
       this.#cache.put(dir.id, e.name, { id: e.id, attr: e.attr });
     }
+    this.#primeListed(dir.id, page.entries);
     dir.cookie = page.cookie;
     dir.eof = page.eof || page.entries.length === 0;
     if (dir.eof && dir.listedFromStart) this.#cache.markComplete(dir.id);
