@@ -138,6 +138,28 @@ export interface FuseBinding {
 /** Numbers per entry of `primeListed`: inode high, inode low, generation, 12 stat fields. */
 export const LISTED_FIELDS = 15;
 
+/** Every call of {@link FuseBinding}. */
+const BINDING_CALLS = [
+  'mount',
+  'unmount',
+  'destroy',
+  'replyErr',
+  'replyEntry',
+  'replyCreate',
+  'replyAttr',
+  'replyOpen',
+  'replyBuf',
+  'replyWrite',
+  'replyReadlink',
+  'replyStatfs',
+  'replyXattr',
+  'replyLock',
+  'notifyInode',
+  'notifyEntry',
+  'primeListed',
+  'forgetListed',
+] as const satisfies readonly (keyof FuseBinding)[];
+
 let cached: { binding?: FuseBinding; error?: Error } | undefined;
 
 /** The addon, or why it cannot be used here (not Linux, not built, no libfuse.so.2). */
@@ -149,7 +171,14 @@ export function loadFuseBinding(): { binding?: FuseBinding; error?: Error } {
   }
   const file = fileURLToPath(new URL('../../../build/Release/tessera_fuse.node', import.meta.url));
   try {
-    cached = { binding: createRequire(import.meta.url)(file) as FuseBinding };
+    const binding = createRequire(import.meta.url)(file) as Partial<FuseBinding>;
+    // An addon built from an older native/tessera_fuse.c lacks newer calls: say so up front.
+    const missing = BINDING_CALLS.filter((name) => typeof binding[name] !== 'function');
+    if (missing.length > 0)
+      throw new Error(
+        `it is out of date (no ${missing.join(', ')}): rebuild it with \`node native/install.mjs\``,
+      );
+    cached = { binding: binding as FuseBinding };
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     error.message = `cannot load the tessera_fuse addon from ${file} (is libfuse2 installed and did \`npm ci\` build it?): ${error.message}`;
