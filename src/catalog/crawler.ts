@@ -167,6 +167,30 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
     digests.set(dir.path, value);
     result.dirs++;
   };
+  const release = store.deferCheckpoints();
+  try {
+    await listAll({ concurrency: opts.concurrency, queue, listDir, path: opts.path });
+  } catch (err) {
+    release();
+    if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
+    throw FsError.from(err, 'crawl', opts.path);
+  }
+  release();
+  // The documents now match every listing: the digests go with the last writes.
+  flush([...pending, ...removals], digests);
+  opts.onProgress?.(result.seen);
+  return result;
+}
+
+/** Run `listDir` on every directory of `queue` (which grows as it runs), `concurrency` at once. */
+async function listAll(opts: {
+  concurrency: number | undefined;
+  queue: { id: NodeId; path: string }[];
+  listDir: (dir: { id: NodeId; path: string }) => Promise<void>;
+  /** The crawl's top directory, named by its error. */
+  path: string;
+}): Promise<void> {
+  const { queue, listDir } = opts;
   const workers = Math.max(1, opts.concurrency ?? 8);
   let active = 0;
   let failure: unknown;
@@ -190,12 +214,5 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
     };
     pump();
   });
-  if (failure !== undefined) {
-    if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
-    throw FsError.from(failure, 'crawl', opts.path);
-  }
-  // The documents now match every listing: the digests go with the last writes.
-  flush([...pending, ...removals], digests);
-  opts.onProgress?.(result.seen);
-  return result;
+  if (failure !== undefined) throw FsError.from(failure, 'crawl', opts.path);
 }

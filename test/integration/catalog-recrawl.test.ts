@@ -61,6 +61,8 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     const linked = (await assertCurrent()).filter((p) => p.endsWith('top.md') || p.endsWith('top-link.md'));
     assert.equal(linked.length, 1, 'one document for a file with two names');
     for (const dir of ['/docs', '/docs/a', '/docs/b']) assert.ok(store.dirDigest(dir), `digest of ${dir}`);
+    // Checkpoints held back during the crawl are back on.
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
     await rm(join(dirs.root, 'b/top-link.md'));
     assert.equal((await crawlAll()).seen, 6);
     assert.deepEqual(await assertCurrent(), await treePaths());
