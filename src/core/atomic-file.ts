@@ -38,7 +38,7 @@ export async function writeFileAtomic(opts: {
 }
 
 /** Make a rename in `dir` durable; filesystems that cannot fsync a directory are skipped. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, 'r');

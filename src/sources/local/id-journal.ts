@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from '../../core/atomic-file.ts';
 import { FsError } from '../../core/fs-error.ts';
 
 /** Journal file name inside the export's state directory. */
@@ -79,6 +80,8 @@ export class IdJournal {
         await fh.close().catch(() => undefined);
       }
       await rename(tmp, this.file);
+      // Without it a crash can bring back the old journal (or none) after the rename.
+      await syncDir(this.#dir);
     } catch (err) {
       failure = err;
       await rm(tmp, { force: true });
