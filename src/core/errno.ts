@@ -32,6 +32,7 @@ export const ERRNO = {
   EBUSY: { errno: 16, http: 423, retryable: true, text: 'resource busy' },
   EEXIST: { errno: 17, http: 409, retryable: false, text: 'file exists' },
   EXDEV: { errno: 18, http: 409, retryable: false, text: 'cross-source link or rename' },
+  ENODEV: { errno: 19, http: 404, retryable: false, text: 'no such device' },
   ENOTDIR: { errno: 20, http: 409, retryable: false, text: 'not a directory' },
   EISDIR: { errno: 21, http: 409, retryable: false, text: 'is a directory' },
   EINVAL: { errno: 22, http: 400, retryable: false, text: 'invalid argument' },

@@ -120,6 +120,7 @@ export class FsError extends Error {
   static readonly EINTR = factory('EINTR');
   static readonly EIO = factory('EIO');
   static readonly ENXIO = factory('ENXIO');
+  static readonly ENODEV = factory('ENODEV');
   static readonly E2BIG = factory('E2BIG');
   static readonly EBADF = factory('EBADF');
   static readonly EAGAIN = factory('EAGAIN');
