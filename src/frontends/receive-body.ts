@@ -120,7 +120,21 @@ export async function uploadFile(opts: {
     throw err;
   }
   await source.closeFile({ handle });
-  if (temp !== undefined) await source.rename({ parent, name: temp, newParent: parent, newName: name });
+  if (temp !== undefined) {
+    try {
+      // noreplace keeps `exclusive` true to its word: a file another writer made meanwhile stays.
+      await source.rename({
+        parent,
+        name: temp,
+        newParent: parent,
+        newName: name,
+        noreplace: opts.exclusive,
+      });
+    } catch (err) {
+      await source.unlink({ parent, name: temp }).catch(() => undefined);
+      throw err;
+    }
+  }
   return source.lookup({ parent, name });
 }
 
