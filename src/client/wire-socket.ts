@@ -10,35 +10,38 @@ import {
   FrameWriter,
   maskInto,
   maskRotations,
-  MAX_FRAME_HEAD,
-  MessageAssembly,
   OP,
   OPEN,
   writeFrameHead,
 } from '../protocol/websocket.ts';
+import { FrameReader } from '../protocol/websocket-reader.ts';
 
 /**
  * The client side of a Tessera WebSocket (RFC 6455), written for the data path: the socket
- * reads into one reused staging buffer, and a large frame's bytes are read by the kernel
- * (or TLS) straight into the buffer they end up in — for a binary message, after its
- * `u32 length · JSON header` prefix, a buffer the caller may supply (a READ's `into`).
- * Nothing is allocated per socket read and nothing is copied twice, which is what keeps
- * a fast download from spending its time in the garbage collector. Sending masks each
- * frame (as a client must) into one buffer, reused once the socket has taken it.
+ * reads into the buffers the shared {@link FrameReader} gives — one reused staging buffer,
+ * and for a large frame the buffer its bytes end up in (for a binary message, after its
+ * `u32 length · JSON header` prefix, a buffer the caller may supply: a READ's `into`), so
+ * the kernel (or TLS) writes them straight into place. Nothing is allocated per socket
+ * read and nothing is copied twice, which is what keeps a fast download from spending its
+ * time in the garbage collector. Sending masks each frame (as a client must) into one
+ * buffer, reused once the socket has taken it.
  *
  * Scope: what a Tessera node speaks — no extensions (no compression), text and binary
  * messages, fragmentation, ping/pong, close handshake.
  */
 
-/** Socket reads land here unless a frame's own buffer is waiting for them. */
-const STAGING_BYTES = 64 * 1024;
-/** Frame payloads at least this big are read straight into their own buffer. */
-const DIRECT_BYTES = 16 * 1024;
 /** Largest HTTP response to the upgrade request. */
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
-/** Send buffers at least this big are kept for reuse, up to SEND_POOL_KEEP of them. */
+/**
+ * Send buffers at least this big are kept for reuse, up to SEND_POOL_KEEP of them: enough
+ * for a window of pipelined 1 MiB WRITEs (RemoteSource keeps 16 in flight, each frame alive
+ * until the socket took it) plus a few, since every buffer missing from the pool is a fresh
+ * megabyte per window (page faults, GC work: ~0.2 CPU-seconds per GiB written). A pool
+ * unused for SEND_POOL_IDLE_MS is dropped, so an idle session holds no megabytes.
+ */
 const SEND_POOL_MIN = 64 * 1024;
-const SEND_POOL_KEEP = 8;
+const SEND_POOL_KEEP = 24;
+const SEND_POOL_IDLE_MS = 5000;
 
 export { CLOSED, CLOSING, CONNECTING, OPEN };
 
@@ -83,27 +86,14 @@ export class WireSocket extends EventEmitter {
   #sock: Socket | undefined;
   /** One frame at a time under TLS (see FrameWriter). */
   #writer: FrameWriter | undefined;
-  readonly #message: MessageAssembly;
-  readonly #payloadTarget: PayloadTarget | undefined;
+  readonly #reader: FrameReader;
   readonly #key = randomBytes(16).toString('base64');
-  readonly #staging: Buffer = Buffer.allocUnsafe(STAGING_BYTES);
   #handshake: Buffer | undefined = Buffer.alloc(0);
   #onHandshake: ((err?: Error) => void) | undefined;
-  // Frame being received.
-  readonly #head = Buffer.alloc(MAX_FRAME_HEAD);
-  #headHave = 0;
-  #headNeed = 2;
-  #opcode = 0;
-  #fin = false;
-  #remaining = 0;
-  #inFrame = false;
-  /** Where the current frame's bytes go; `#filled` of them arrived. */
-  #dest: Buffer | undefined;
-  #filled = 0;
-  /** Binary message being split: the `u32 N · header` part, then the payload. */
-  #split: { prefix: Buffer; have: number; payload: Buffer | undefined } | undefined;
   // Sending.
-  readonly #sendPool: Buffer[] = [];
+  #sendPool: Buffer[] = [];
+  #sendPoolUsed = 0;
+  #sendPoolTimer: NodeJS.Timeout | undefined;
   #maskBytes = Buffer.alloc(0);
   #maskAt = 0;
   #closeSent = false;
@@ -115,8 +105,22 @@ export class WireSocket extends EventEmitter {
 
   private constructor(opts: WireSocketOptions) {
     super();
-    this.#message = new MessageAssembly(opts.maxMessage);
-    this.#payloadTarget = opts.payloadTarget;
+    const target = opts.payloadTarget;
+    this.#reader = new FrameReader({
+      masked: false,
+      maxMessage: opts.maxMessage,
+      place:
+        target &&
+        ((header, length) => {
+          const buf = target(header, length);
+          return buf && { buf };
+        }),
+      on: {
+        message: (data, binary) => this.emit('message', data, binary),
+        control: (opcode, payload) => this.#control(opcode, payload),
+        problem: (p) => this.#fail(p.why),
+      },
+    });
     this.#url = opts.url;
     this.#protocol = opts.protocol;
   }
@@ -133,7 +137,7 @@ export class WireSocket extends EventEmitter {
     const ws = new WireSocket(opts);
     const onread = {
       // Called before every read: the frame's own buffer when one is waiting, else staging.
-      buffer: () => ws.#readBuffer(),
+      buffer: () => ws.#reader.readBuffer(),
       callback: (n: number, buf: Uint8Array) => {
         ws.#onRead(n, buf);
         return true;
@@ -206,7 +210,7 @@ export class WireSocket extends EventEmitter {
     const early = this.#early;
     if (early === undefined) return;
     this.#early = undefined;
-    for (const chunk of early) if (this.readyState !== CLOSED) this.#parse(chunk);
+    for (const chunk of early) if (this.readyState !== CLOSED) this.#reader.push(chunk);
   }
 
   /** Bytes written but not yet taken by the kernel. */
@@ -216,35 +220,17 @@ export class WireSocket extends EventEmitter {
 
   // Receiving -----------------------------------------------------------------------------
 
-  #readBuffer(): Uint8Array {
-    const dest = this.#dest;
-    if (dest !== undefined && dest.length - this.#filled >= DIRECT_BYTES) return dest.subarray(this.#filled);
-    return this.#staging;
-  }
-
   #onRead(n: number, buf: Uint8Array): void {
     if (n <= 0 || this.readyState === CLOSED) return;
-    const dest = this.#dest;
-    if (
-      dest !== undefined &&
-      buf.buffer === dest.buffer &&
-      buf.byteOffset === dest.byteOffset + this.#filled
-    ) {
-      // The bytes were read straight into place.
-      this.#filled += n;
-      this.#remaining -= n;
-      if (this.#remaining === 0) this.#endFrame();
-      return;
-    }
-    let chunk: Buffer =
-      buf === this.#staging ? this.#staging.subarray(0, n) : Buffer.from(buf.buffer, buf.byteOffset, n);
+    if (this.#handshake === undefined && this.#early === undefined) return this.#reader.onRead(n, buf);
+    let chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
     if (this.#handshake !== undefined) {
       chunk = this.#readHandshake(chunk);
       if (chunk.length === 0) return;
     }
     // Not started yet: keep a copy (the staging buffer is reused by the next read).
     if (this.#early !== undefined) this.#early.push(Buffer.from(chunk));
-    else this.#parse(chunk);
+    else this.#reader.push(chunk);
   }
 
   /** Consume the HTTP answer to the upgrade; returns the bytes after it (already frames). */
@@ -295,125 +281,6 @@ export class WireSocket extends EventEmitter {
     this.#onHandshake?.(new WireSocketError(message));
   }
 
-  /** Bytes from the staging buffer: headers, small frames, and the starts of big ones. */
-  #parse(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && this.readyState !== CLOSED) {
-      if (!this.#inFrame) {
-        const take = Math.min(this.#headNeed - this.#headHave, chunk.length - at);
-        chunk.copy(this.#head, this.#headHave, at, at + take);
-        this.#headHave += take;
-        at += take;
-        if (this.#headHave === this.#headNeed) this.#readHeader();
-        continue;
-      }
-      at += this.#take(chunk.subarray(at));
-    }
-  }
-
-  /** Parse the frame header read so far (it may need more bytes for a long length). */
-  #readHeader(): void {
-    const h = this.#head;
-    const len7 = h[1]! & 0x7f;
-    if (this.#headNeed === 2) {
-      if ((h[0]! & 0x70) !== 0) return this.#fail('reserved bits set (no extension was agreed)');
-      if ((h[1]! & 0x80) !== 0) return this.#fail('a server must not mask its frames');
-      if (len7 === 126 || len7 === 127) {
-        this.#headNeed = len7 === 126 ? 4 : 10;
-        return;
-      }
-    }
-    let length = len7;
-    if (len7 === 126) length = h.readUInt16BE(2);
-    else if (len7 === 127) {
-      const high = h.readUInt32BE(2);
-      if (high !== 0) return this.#fail('frame length beyond 4 GiB');
-      length = h.readUInt32BE(6);
-    }
-    this.#headHave = 0;
-    this.#headNeed = 2;
-    const opcode = h[0]! & 0x0f;
-    const fin = (h[0]! & 0x80) !== 0;
-    const problem = this.#message.frame(opcode, fin, length);
-    if (problem) return this.#fail(problem.why);
-    this.#opcode = opcode;
-    this.#fin = fin;
-    this.#remaining = length;
-    this.#inFrame = true;
-    this.#filled = 0;
-    // A whole binary message in one frame is split; anything else is read as one buffer.
-    if (opcode === OP.binary && fin && this.#payloadTarget !== undefined && length >= 4) {
-      this.#split = { prefix: Buffer.allocUnsafe(4), have: 0, payload: undefined };
-      this.#dest = undefined;
-    } else {
-      this.#split = undefined;
-      this.#dest = Buffer.allocUnsafe(length);
-    }
-    if (length === 0) this.#endFrame();
-  }
-
-  /** Take frame bytes from `bytes`; returns how many were used. */
-  #take(bytes: Buffer): number {
-    const split = this.#split;
-    if (split !== undefined && split.payload === undefined) {
-      // The `u32 N · header` part of a binary message, into its own small buffer.
-      const want = split.prefix.length - split.have;
-      const n = Math.min(want, bytes.length, this.#remaining);
-      bytes.copy(split.prefix, split.have, 0, n);
-      split.have += n;
-      this.#remaining -= n;
-      if (split.have === split.prefix.length) {
-        if (split.prefix.length === 4) {
-          const headerLength = split.prefix.readUInt32BE(0);
-          if (headerLength === 0 || headerLength > this.#remaining) {
-            this.#fail('binary message with a bad header length');
-            return n;
-          }
-          const grown = Buffer.allocUnsafe(4 + headerLength);
-          split.prefix.copy(grown, 0, 0, 4);
-          split.prefix = grown;
-        } else {
-          const payloadLength = this.#remaining;
-          const target = this.#payloadTarget?.(split.prefix.subarray(4), payloadLength);
-          split.payload =
-            target !== undefined && target.byteLength >= payloadLength
-              ? Buffer.from(target.buffer, target.byteOffset, payloadLength)
-              : Buffer.allocUnsafe(payloadLength);
-          this.#dest = split.payload;
-          this.#filled = 0;
-        }
-      }
-      if (this.#remaining === 0) this.#endFrame();
-      return n;
-    }
-    const dest = this.#dest!;
-    const n = Math.min(this.#remaining, bytes.length);
-    bytes.copy(dest, this.#filled, 0, n);
-    this.#filled += n;
-    this.#remaining -= n;
-    if (this.#remaining === 0) this.#endFrame();
-    return n;
-  }
-
-  #endFrame(): void {
-    this.#inFrame = false;
-    const opcode = this.#opcode;
-    const split = this.#split;
-    const data = this.#dest ?? Buffer.alloc(0);
-    this.#dest = undefined;
-    this.#split = undefined;
-    if (opcode >= OP.close) return this.#control(opcode, data);
-    if (split !== undefined) {
-      this.#message.reset();
-      this.emit('message', [split.prefix, split.payload ?? Buffer.alloc(0)], true);
-      return;
-    }
-    const done = this.#message.add(data, this.#fin);
-    if (done === undefined) return;
-    if ('why' in done) return this.#fail(done.why);
-    this.emit('message', done.data, done.binary);
-  }
-
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP.ping) {
       if (this.readyState === OPEN) this.#sendFrame(OP.pong, [payload]);
@@ -439,8 +306,8 @@ export class WireSocket extends EventEmitter {
   #closed(): void {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
-    this.#dest = undefined;
-    this.#split = undefined;
+    this.#trimSendPool();
+    this.#reader.stop();
     this.emit('close');
   }
 
@@ -466,6 +333,8 @@ export class WireSocket extends EventEmitter {
     let frame: Buffer;
     let pooled: Buffer | undefined;
     if (total >= SEND_POOL_MIN) {
+      this.#sendPoolUsed = Date.now();
+      this.#sendPoolTimer ??= setInterval(() => this.#trimSendPool(), SEND_POOL_IDLE_MS).unref();
       pooled = this.#sendPool.findLast((b) => b.length >= total);
       if (pooled) this.#sendPool.splice(this.#sendPool.lastIndexOf(pooled), 1);
       else pooled = Buffer.allocUnsafe(Math.max(total, 1024 * 1024 + 64 * 1024));
@@ -484,6 +353,13 @@ export class WireSocket extends EventEmitter {
       if (pooled && !err && this.#sendPool.length < SEND_POOL_KEEP) this.#sendPool.push(pooled);
       cb?.(err);
     });
+  }
+
+  #trimSendPool(): void {
+    if (Date.now() - this.#sendPoolUsed < SEND_POOL_IDLE_MS && this.readyState !== CLOSED) return;
+    this.#sendPool = [];
+    clearInterval(this.#sendPoolTimer);
+    this.#sendPoolTimer = undefined;
   }
 
   /**

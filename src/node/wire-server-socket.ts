@@ -7,22 +7,22 @@ import {
   CLOSED,
   CLOSING,
   FrameWriter,
-  MAX_FRAME_HEAD,
-  maskInto,
-  maskRotations,
-  MessageAssembly,
   OP,
   OPEN,
   validCloseCode,
   writeFrameHead,
 } from '../protocol/websocket.ts';
+import { FrameReader } from '../protocol/websocket-reader.ts';
+import { readIntoUserBuffers } from './socket-user-buffer.ts';
 
 /**
  * The node's side of a Tessera WebSocket (RFC 6455), written for the data path like the
- * client's `WireSocket`: socket chunks are unmasked straight into the buffer a message ends
- * up in — for a big binary message, after its `u32 length · JSON header` prefix, a pooled
- * buffer (a WRITE's bytes, handed back once the write is done) — so receiving allocates
- * nothing per megabyte and copies each byte once. Frames go out as one buffer each (the
+ * client's `WireSocket`, with the same {@link FrameReader}: the socket reads into the
+ * reader's buffers (see readIntoUserBuffers) — a reused staging buffer, and for a big
+ * frame the buffer its bytes end up in: for a big binary message, after its
+ * `u32 length · JSON header` prefix, a pooled buffer (a WRITE's bytes, handed back once the
+ * write is done), where TLS decrypts them and they are unmasked in place. So receiving
+ * allocates nothing per socket read or megabyte and copies each byte once. Frames go out as one buffer each (the
  * header in room left in front of the payload when there is some), one write at a time
  * under TLS (see FrameWriter).
  *
@@ -81,14 +81,6 @@ export class WireProtocolError extends Error {
 const KEY_PATTERN = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
 const EMPTY = Buffer.alloc(0);
 
-/** A binary message being split: `u32 N · header`, then its payload (in a lent buffer if any). */
-interface Split {
-  prefix: Buffer;
-  have: number;
-  payload: Buffer | undefined;
-  lease: PayloadLease | undefined;
-}
-
 function headerTokens(value: string | string[] | undefined): string[] {
   const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
   return joined
@@ -106,36 +98,34 @@ function headerTokens(value: string | string[] | undefined): string[] {
  */
 export class ServerWireSocket extends EventEmitter {
   readyState = OPEN;
+  /** Whether the socket reads into the reader's buffers (see readIntoUserBuffers), not `data` events. */
+  readsInPlace = false;
 
   readonly #sock: Duplex;
   readonly #writer: FrameWriter;
-  readonly #place: PayloadPlace | undefined;
+  readonly #reader: FrameReader;
   #paused = false;
   #closeSent = false;
   #closeTimer: NodeJS.Timeout | undefined;
-  // Frame being received.
-  readonly #head = Buffer.alloc(MAX_FRAME_HEAD);
-  #headHave = 0;
-  #headNeed = 2;
-  #inFrame = false;
-  #opcode = 0;
-  #fin = false;
-  #remaining = 0;
-  #pos = 0;
-  #keys: Buffer[] = [];
-  /** Where the current frame's bytes go. */
-  #dest: Buffer = EMPTY;
-  #destAt = 0;
-  #split: Split | undefined;
   /** A protocol violation was seen: nothing more is read. */
   #failed = false;
-  readonly #message: MessageAssembly;
+  /** Bytes that arrived with the upgrade request (and after it), parsed once listeners are in place. */
+  #early: Buffer[] | undefined = [];
 
   private constructor(opts: { sock: Duplex; maxMessage: number; place: PayloadPlace | undefined }) {
     super();
     this.#sock = opts.sock;
-    this.#message = new MessageAssembly(opts.maxMessage);
-    this.#place = opts.place;
+    const place = opts.place;
+    this.#reader = new FrameReader({
+      masked: true,
+      maxMessage: opts.maxMessage,
+      place: place && ((_header, length) => place(length)),
+      on: {
+        message: (data, binary, release) => this.emit('message', data, binary, release),
+        control: (opcode, payload) => this.#control(opcode, payload),
+        problem: (p) => this.#fail(p.why, p.closeCode),
+      },
+    });
     this.#writer = new FrameWriter({
       sock: opts.sock,
       serial: (opts.sock as { encrypted?: boolean }).encrypted === true,
@@ -169,7 +159,14 @@ export class ServerWireSocket extends EventEmitter {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${acceptKey(key.trim())}\r\nSec-WebSocket-Protocol: ${opts.protocol}\r\n\r\n`,
     );
-    socket.on('data', (chunk: Buffer) => ws.#onData(chunk));
+    if (opts.head.length > 0) ws.#early!.push(opts.head);
+    const reads = {
+      buffer: () => ws.#reader.readBuffer(),
+      callback: (n: number, buf: Uint8Array) => ws.#onRead(n, buf),
+    };
+    ws.readsInPlace = readIntoUserBuffers(socket, reads);
+    if (ws.readsInPlace) socket.resume();
+    else socket.on('data', (chunk: Buffer) => ws.#onRead(chunk.length, chunk));
     socket.on('end', () => {
       // The peer ended without a close handshake: finish our side once what is queued went out.
       ws.readyState = CLOSING;
@@ -177,7 +174,8 @@ export class ServerWireSocket extends EventEmitter {
     });
     socket.on('error', (err: Error) => ws.emit('error', err));
     socket.on('close', () => ws.#closed());
-    if (opts.head.length > 0) queueMicrotask(() => ws.#onData(opts.head));
+    // The caller attaches its listeners first.
+    queueMicrotask(() => ws.#start());
     return ws;
   }
 
@@ -204,133 +202,17 @@ export class ServerWireSocket extends EventEmitter {
 
   // Receiving -----------------------------------------------------------------------------
 
-  #onData(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && this.readyState !== CLOSED && !this.#failed) {
-      if (!this.#inFrame) {
-        const take = Math.min(this.#headNeed - this.#headHave, chunk.length - at);
-        chunk.copy(this.#head, this.#headHave, at, at + take);
-        this.#headHave += take;
-        at += take;
-        if (this.#headHave === this.#headNeed) this.#readHead();
-        continue;
-      }
-      at += this.#take(chunk, at);
-    }
+  #start(): void {
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (const chunk of early) if (!this.#failed && this.readyState !== CLOSED) this.#reader.push(chunk);
   }
 
-  /** The header read so far: ask for its extended length and mask key, or start the frame. */
-  #readHead(): void {
-    const h = this.#head;
-    const len7 = h[1]! & 0x7f;
-    if (this.#headNeed === 2) {
-      if ((h[0]! & 0x70) !== 0) return this.#fail('reserved bits set (no extension was agreed)', 1002);
-      if ((h[1]! & 0x80) === 0) return this.#fail('client frames must be masked', 1002);
-      this.#headNeed = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
-      return;
-    }
-    let length = len7;
-    if (len7 === 126) length = h.readUInt16BE(2);
-    else if (len7 === 127) {
-      if (h.readUInt32BE(2) !== 0) return this.#fail('frame length beyond 4 GiB', 1009);
-      length = h.readUInt32BE(6);
-    }
-    const keyAt = this.#headNeed - 4;
-    this.#headHave = 0;
-    this.#headNeed = 2;
-    const opcode = h[0]! & 0x0f;
-    const fin = (h[0]! & 0x80) !== 0;
-    const problem = this.#message.frame(opcode, fin, length);
-    if (problem) return this.#fail(problem.why, problem.closeCode);
-    this.#keys = maskRotations(Buffer.from(h.subarray(keyAt, keyAt + 4)));
-    this.#opcode = opcode;
-    this.#fin = fin;
-    this.#remaining = length;
-    this.#pos = 0;
-    this.#inFrame = true;
-    this.#destAt = 0;
-    // A whole binary message in one frame is split so its payload can land in a lent buffer.
-    if (opcode === OP.binary && fin && this.#place !== undefined && length >= 4) {
-      this.#split = { prefix: Buffer.allocUnsafe(4), have: 0, payload: undefined, lease: undefined };
-      this.#dest = EMPTY;
-    } else {
-      this.#split = undefined;
-      this.#dest = length === 0 ? EMPTY : Buffer.allocUnsafe(length);
-    }
-    if (length === 0) this.#endFrame();
-  }
-
-  /** Unmask `n` bytes of `chunk` at `at` into `out` at `outAt`. */
-  #unmask(chunk: Buffer, at: number, n: number, out: Buffer, outAt: number): void {
-    maskInto(chunk.subarray(at, at + n), this.#keys[this.#pos & 3]!, out, outAt);
-    this.#pos += n;
-    this.#remaining -= n;
-  }
-
-  /** Take frame bytes from `chunk` at `at`; returns how many were used. */
-  #take(chunk: Buffer, at: number): number {
-    const split = this.#split;
-    if (split !== undefined && split.payload === undefined) {
-      const n = Math.min(split.prefix.length - split.have, chunk.length - at, this.#remaining);
-      this.#unmask(chunk, at, n, split.prefix, split.have);
-      split.have += n;
-      if (split.have === split.prefix.length) this.#prefixDone(split);
-      if (this.#remaining === 0 && this.#inFrame) this.#endFrame();
-      return n;
-    }
-    const n = Math.min(this.#remaining, chunk.length - at);
-    this.#unmask(chunk, at, n, this.#dest, this.#destAt);
-    this.#destAt += n;
-    if (this.#remaining === 0) this.#endFrame();
-    return n;
-  }
-
-  /** The `u32 N` (then the N header bytes) of a split message are in. */
-  #prefixDone(split: Split): void {
-    if (split.prefix.length === 4) {
-      const headerLength = split.prefix.readUInt32BE(0);
-      if (headerLength === 0 || headerLength > this.#remaining) {
-        // Not a well-formed Tessera message: read it whole and let the decoder say what is wrong.
-        const whole = Buffer.allocUnsafe(4 + this.#remaining);
-        split.prefix.copy(whole, 0);
-        this.#split = undefined;
-        this.#dest = whole;
-        this.#destAt = 4;
-        return;
-      }
-      const grown = Buffer.allocUnsafe(4 + headerLength);
-      split.prefix.copy(grown, 0, 0, 4);
-      split.prefix = grown;
-      return;
-    }
-    const length = this.#remaining;
-    const lease = length > 0 ? this.#place?.(length) : undefined;
-    split.lease = lease !== undefined && lease.buf.byteLength >= length ? lease : undefined;
-    if (lease !== undefined && split.lease === undefined) lease.release();
-    split.payload = split.lease
-      ? Buffer.from(split.lease.buf.buffer, split.lease.buf.byteOffset, length)
-      : Buffer.allocUnsafe(length);
-    this.#dest = split.payload;
-    this.#destAt = 0;
-  }
-
-  #endFrame(): void {
-    this.#inFrame = false;
-    const opcode = this.#opcode;
-    const split = this.#split;
-    const data = this.#dest;
-    this.#dest = EMPTY;
-    this.#split = undefined;
-    if (opcode >= 8) return this.#control(opcode, data);
-    if (split !== undefined) {
-      this.#message.reset();
-      this.emit('message', [split.prefix, split.payload ?? EMPTY], true, split.lease?.release);
-      return;
-    }
-    const done = this.#message.add(data, this.#fin);
-    if (done === undefined) return;
-    if ('why' in done) return this.#fail(done.why, done.closeCode);
-    this.emit('message', done.data, done.binary);
+  #onRead(n: number, buf: Uint8Array): void {
+    if (this.#failed || this.readyState === CLOSED) return;
+    // Before start(): keep a copy (the reader's staging buffer is reused by the next read).
+    if (this.#early !== undefined) this.#early.push(Buffer.from(buf.subarray(0, n)));
+    else this.#reader.onRead(n, buf);
   }
 
   #control(opcode: number, payload: Buffer): void {
@@ -358,9 +240,7 @@ export class ServerWireSocket extends EventEmitter {
   #fail(why: string, closeCode: number): void {
     if (this.#failed || this.readyState === CLOSED) return;
     this.#failed = true;
-    this.#inFrame = false;
-    this.#split?.lease?.release();
-    this.#split = undefined;
+    this.#reader.stop();
     this.emit('error', new WireProtocolError(why, closeCode));
     if (!this.#closeSent && this.readyState === OPEN) this.#sendClose(closeCode, why.slice(0, 120));
     this.readyState = CLOSING;
@@ -372,10 +252,7 @@ export class ServerWireSocket extends EventEmitter {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     clearTimeout(this.#closeTimer);
-    this.#split?.lease?.release();
-    this.#split = undefined;
-    this.#dest = EMPTY;
-    this.#message.reset();
+    this.#reader.stop();
     this.emit('close');
   }
 

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { WireSocket } from '../../src/client/wire-socket.ts';
+import { loadServerTls } from '../../src/node/tls-ca.ts';
 import {
   CLOSED,
   type PayloadLease,
@@ -156,6 +161,7 @@ describe('ServerWireSocket', () => {
     assert.equal(side.messages[1]!.released, undefined, 'a small payload gets a buffer of its own');
     const whole = side.messages[2]!.data as Buffer;
     assert.ok(Buffer.isBuffer(whole) && whole.equals(bad));
+    assert.equal(side.ws.readsInPlace, true, "the socket reads into the reader's buffers");
     client.terminate();
     await side.closed;
   });
@@ -207,6 +213,43 @@ describe('ServerWireSocket', () => {
     await until(() => got.length === 1, 'the answer');
     assert.ok(got[0]!.equals(pattern(MIB + 1, 8)));
     ws.close();
+    await side.closed;
+  });
+
+  it('parses frames sent along with the upgrade request, in order, before later ones', async () => {
+    const before = accepted.length;
+    const sock: Socket = netConnect({ host: '127.0.0.1', port });
+    sock.on('error', () => undefined);
+    await once(sock, 'connect');
+    const key = Buffer.from([9, 8, 7, 6]);
+    const masked = (text: string) => {
+      const body = Buffer.from(text);
+      return Buffer.concat([
+        Buffer.from([0x81, 0x80 | body.length]),
+        key,
+        body.map((b, i) => b ^ key[i & 3]!),
+      ]);
+    };
+    sock.write(
+      Buffer.concat([
+        Buffer.from(
+          'GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+            'Sec-WebSocket-Protocol: tessera\r\n\r\n',
+        ),
+        masked('one'),
+        masked('two'),
+      ]),
+    );
+    await until(() => accepted.length > before, 'the server side');
+    const side = accepted[accepted.length - 1]!;
+    sock.write(masked('three'));
+    await until(() => side.messages.length === 3, 'three messages');
+    assert.deepEqual(
+      side.messages.map((m) => String(m.data)),
+      ['one', 'two', 'three'],
+    );
+    sock.destroy();
     await side.closed;
   });
 
@@ -305,5 +348,71 @@ describe('ServerWireSocket', () => {
       assert.match(answer, /^HTTP\/1\.1 400 /);
     }
     assert.equal(refused.length, 3);
+  });
+});
+
+describe('ServerWireSocket over TLS', () => {
+  let home: string;
+  let server: HttpsServer;
+  let url: URL;
+  const sides: { ws: ServerWireSocket; got: { data: Buffer | Buffer[]; release?: () => void }[] }[] = [];
+
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 'tessera-wire-server-tls-'));
+    const tls = await loadServerTls({ home, nodeName: 'wire', hosts: ['127.0.0.1'] });
+    server = createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const ws = ServerWireSocket.accept({
+        req,
+        socket,
+        head,
+        protocol: 'tessera',
+        maxMessage: 4 * MIB,
+        payloadPlace: (length) =>
+          length >= 1000 ? { buf: Buffer.alloc(MIB), release: () => undefined } : undefined,
+      });
+      const side = { ws, got: [] as { data: Buffer | Buffer[]; release?: () => void }[] };
+      ws.on('message', (data: Buffer | Buffer[], _binary: boolean, release?: () => void) =>
+        side.got.push({ data, ...(release ? { release } : {}) }),
+      );
+      sides.push(side);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = new URL(`wss://127.0.0.1:${(server.address() as AddressInfo).port}/tessera`);
+  });
+  after(async () => {
+    for (const s of sides) s.ws.terminate();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('decrypts big messages into place and unmasks them there, small ones alongside', async () => {
+    const ws = await WireSocket.connect({ url, protocol: 'tessera', maxMessage: 4 * MIB, timeoutMs: 5000 });
+    const got: Buffer[] = [];
+    ws.on('message', (data: Buffer) => got.push(data));
+    ws.start();
+    await until(() => sides.length === 1, 'the server side');
+    const side = sides[0]!;
+    assert.equal(side.ws.readsInPlace, true, "the TLS socket reads into the reader's buffers");
+    for (let i = 0; i < 8; i++) {
+      ws.send(tesseraFrame({ id: i }, pattern(MIB - i, i)));
+      ws.send(`{"n":${i}}`);
+    }
+    await until(() => side.got.length === 16, 'every message');
+    for (let i = 0; i < 8; i++) {
+      const [head, payload] = side.got[2 * i]!.data as Buffer[];
+      assert.equal(head!.toString('utf8', 4), `{"id":${i}}`);
+      assert.ok(payload!.equals(pattern(MIB - i, i)), `message ${i} intact`);
+      assert.equal(typeof side.got[2 * i]!.release, 'function', 'in a lent buffer');
+      assert.equal(String(side.got[2 * i + 1]!.data), `{"n":${i}}`);
+    }
+    side.ws.sendBinary(pattern(2 * MIB, 3));
+    await until(() => got.length === 1, 'the answer');
+    assert.ok(got[0]!.equals(pattern(2 * MIB, 3)));
+    const closed = once(side.ws, 'close');
+    ws.close();
+    await closed;
   });
 });

@@ -75,6 +75,11 @@ export class TesseraClient {
     return client;
   }
 
+  /** The client process (for CPU accounting). */
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
   #ask(req: Ask): Promise<number> {
     const seq = ++this.#seq;
     return new Promise<number>((resolve, reject) => {
