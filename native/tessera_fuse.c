@@ -86,6 +86,7 @@ typedef struct request {
   char *data;
   size_t datalen;
   double args[NARGS];
+  int slot; // write bytes in this write slot (-1: none; see take_slot)
   bool failed; // a copy could not be allocated: answered ENOMEM, never sent to JavaScript
 } request;
 
@@ -112,6 +113,13 @@ typedef struct session {
   notice *head, *tail;
   unsigned max_background;
   bool destroyed;
+  // Write slots (see take_slot): JavaScript's memory, free ones on a stack.
+  napi_ref slots_ref;
+  char *slot_mem;
+  size_t slot_size, slot_mem_len;
+  pthread_mutex_t slot_mu;
+  int *free_slots;
+  int nfree, nslots;
   // Lookups answered on the loop thread (see "Listed entries" below).
   pthread_mutex_t listed_mu;
   struct listed **listed; // LISTED_BUCKETS chains, allocated on first use
@@ -127,6 +135,7 @@ static request *new_request(fuse_req_t req, int op, uint64_t ino) {
   r->op = op;
   r->req = req;
   r->ino = ino;
+  r->slot = -1;
   return r;
 }
 
@@ -156,6 +165,12 @@ static void free_request(request *r) {
   free(r);
 }
 
+static void give_slot(session *s, int slot) {
+  pthread_mutex_lock(&s->slot_mu);
+  if (s->nfree < s->nslots) s->free_slots[s->nfree++] = slot;
+  pthread_mutex_unlock(&s->slot_mu);
+}
+
 static void enqueue(fuse_req_t req, request *r) {
   session *s = fuse_req_userdata(req);
   if (!r || r->failed) {
@@ -164,6 +179,7 @@ static void enqueue(fuse_req_t req, request *r) {
     return;
   }
   if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
+    if (r->slot >= 0) give_slot(s, r->slot);
     free_request(r);
     fuse_reply_err(req, EIO);
   }
@@ -394,12 +410,33 @@ FILE_REQUEST(ll_releasedir, OP_RELEASEDIR)
 SIZED_REQUEST(ll_read, OP_READ)
 SIZED_REQUEST(ll_readdir, OP_READDIR)
 
+// A free write slot for `size` bytes, or -1. Slots are a buffer JavaScript handed over at
+// mount: written bytes copied there reach JavaScript without a malloc, an external Buffer and
+// its finalizer per 128 KiB request (the garbage collector's work for those was the biggest
+// part of the mount's CPU when writing). JavaScript gives a slot back once it has copied the
+// bytes (releaseSlot); with none free, the bytes are copied to the heap as before.
+static int take_slot(session *s, size_t size) {
+  if (!s->slot_mem || size > s->slot_size) return -1;
+  pthread_mutex_lock(&s->slot_mu);
+  int slot = s->nfree > 0 ? s->free_slots[--s->nfree] : -1;
+  pthread_mutex_unlock(&s->slot_mu);
+  return slot;
+}
+
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
   request *r = file_request(req, OP_WRITE, ino, fi);
   if (r) {
     r->args[1] = (double)off;
-    copy_data(r, buf, size);
+    session *s = fuse_req_userdata(req);
+    r->slot = take_slot(s, size);
+    if (r->slot >= 0) {
+      memcpy(s->slot_mem + (size_t)r->slot * s->slot_size, buf, size);
+      r->args[2] = r->slot + 1;
+      r->args[3] = (double)size;
+    } else {
+      copy_data(r, buf, size);
+    }
   }
   enqueue(req, r);
 }
@@ -544,7 +581,7 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
   session *s = context;
   request *r = data;
   if (env == NULL || fn == NULL) {
-    free_request(r);
+    free_request(r); // a slot it held is not reused: the session is going away
     return;
   }
   napi_value argv[8], undefined, result;
@@ -902,6 +939,20 @@ static napi_value prime_listed(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// releaseSlot(session, slot): JavaScript is done with a write slot's bytes.
+static napi_value release_slot(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  session *s = session_args(env, info, 2, argv);
+  if (!s) return NULL;
+  int slot = (int)num_of(env, argv[1]);
+  if (!s->slot_mem || slot < 0 || (size_t)slot * s->slot_size >= s->slot_mem_len) {
+    napi_throw_range_error(env, NULL, "releaseSlot: no such write slot");
+    return NULL;
+  }
+  give_slot(s, slot);
+  return NULL;
+}
+
 // forgetListed(session): drop every listed entry (JavaScript's cache dropped or replaced one).
 static napi_value forget_listed(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -976,17 +1027,38 @@ static void throw_errno(napi_env env, int err, const char *what) {
 }
 
 static void free_session(session *s) {
+  free(s->free_slots);
+  pthread_mutex_destroy(&s->slot_mu);
   pthread_mutex_destroy(&s->listed_mu);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s);
 }
 
+// Take `slots` (a Buffer) as write slots of `slot_size` bytes each; false if it is not one.
+static bool set_slots(napi_env env, session *s, napi_value slots, size_t slot_size) {
+  void *mem = NULL;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, slots, &mem, &len) != napi_ok || slot_size == 0) return false;
+  size_t n = len / slot_size;
+  if (n == 0) return true; // none: every write is copied to the heap
+  s->free_slots = malloc(n * sizeof *s->free_slots);
+  if (!s->free_slots) return true;
+  for (size_t i = 0; i < n; i++) s->free_slots[i] = (int)(n - 1 - i);
+  s->nfree = s->nslots = (int)n;
+  s->slot_mem = mem;
+  s->slot_size = slot_size;
+  s->slot_mem_len = n * slot_size;
+  napi_create_reference(env, slots, 1, &s->slots_ref);
+  return true;
+}
+
 // mount(mountpoint, options, dispatch, inArgs: Float64Array, outArgs: Float64Array,
-//       maxBackground) → session. Mounts now (fuse_mount), serves on a thread of its own.
+//       maxBackground, writeSlots: Buffer, slotSize) → session. Mounts now (fuse_mount),
+// serves on a thread of its own.
 static napi_value mount_fs(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!get_args(env, info, 6, argv)) return NULL;
+  napi_value argv[8];
+  if (!get_args(env, info, 8, argv)) return NULL;
   char mnt[4096], opts[4096];
   size_t len;
   CHECK(napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &len));
@@ -996,8 +1068,14 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->listed_mu, NULL);
+  pthread_mutex_init(&s->slot_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   s->max_background = (unsigned)num_of(env, argv[5]);
+  if (!set_slots(env, s, argv[6], (size_t)num_of(env, argv[7]))) {
+    free_session(s);
+    napi_throw_type_error(env, NULL, "writeSlots must be a Buffer and slotSize a positive number");
+    return NULL;
+  }
 
   for (int i = 0; i < 2; i++) {
     napi_typedarray_type type;
@@ -1092,6 +1170,7 @@ static napi_value destroy_session(napi_env env, napi_callback_info info) {
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   napi_delete_reference(env, s->in_args_ref);
   napi_delete_reference(env, s->out_args_ref);
+  if (s->slots_ref) napi_delete_reference(env, s->slots_ref);
   // The session struct is left allocated: a stale External may still name it (tiny, once).
   return NULL;
 }
@@ -1122,6 +1201,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT_FN("notifyEntry", notify_entry);
   EXPORT_FN("primeListed", prime_listed);
   EXPORT_FN("forgetListed", forget_listed);
+  EXPORT_FN("releaseSlot", release_slot);
   return exports;
 }
 

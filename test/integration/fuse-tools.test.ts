@@ -156,6 +156,18 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await shOk(`rm ${mp}/docs/large.bin`);
   });
 
+  it('many files written at once arrive whole (more writes in flight than write slots)', async () => {
+    // 48 writers each keep a 128 KiB write in flight: beyond the addon's 32 slots, the rest
+    // are copied to the heap, and every slot is reused many times.
+    const src = join(world.root, 'parallel.bin');
+    await writeFile(src, randomBytes(3 * 1024 * 1024 + 99));
+    await shOk(
+      `mkdir ${mp}/docs/par && for i in $(seq 48); do cp ${src} ${mp}/docs/par/f$i & done; wait; ` +
+        `for i in $(seq 48); do cmp ${src} ${world.docs}/par/f$i || exit 1; done`,
+    );
+    await shOk(`rm -r ${mp}/docs/par`);
+  });
+
   it('errors are the errno of the table', async () => {
     const errnoOf = async (code: string) =>
       (

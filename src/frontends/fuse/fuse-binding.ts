@@ -45,6 +45,9 @@ export const Op = {
   EXITED: 100,
 } as const;
 
+/** Largest FUSE read and write request (libfuse 2.9's limit), asked for with `big_writes`. */
+export const MAX_IO = 131072;
+
 /** Size of the shared numeric argument arrays. */
 export const NARGS = 16;
 
@@ -61,7 +64,9 @@ export type Req = bigint;
 /**
  * The dispatch callback: `op`, request, inode, file handle (or the second inode of rename and
  * link), lock owner, name, second name (rename's new name, symlink's target), bytes (write,
- * setxattr). Numbers are in the session's in-args array (see each op in the C source).
+ * setxattr). Numbers are in the session's in-args array (see each op in the C source). A
+ * write's bytes usually come in a write slot instead of `data`: in-args 2 is the slot + 1 (0:
+ * none) and 3 the length; the slot must be given back with `releaseSlot`.
  */
 export type Dispatch = (
   op: number,
@@ -83,7 +88,11 @@ export interface FuseBinding {
     inArgs: Float64Array,
     outArgs: Float64Array,
     maxBackground: number,
+    writeSlots: Buffer,
+    slotSize: number,
   ): FuseSession;
+  /** Give back a write slot (see {@link Dispatch}) once its bytes are copied. */
+  releaseSlot(s: FuseSession, slot: number): void;
   /** Detach the mount; 0 or an errno. */
   unmount(mountpoint: string): number;
   destroy(session: FuseSession): void;
@@ -158,6 +167,7 @@ const BINDING_CALLS = [
   'notifyEntry',
   'primeListed',
   'forgetListed',
+  'releaseSlot',
 ] as const satisfies readonly (keyof FuseBinding)[];
 
 let cached: { binding?: FuseBinding; error?: Error } | undefined;

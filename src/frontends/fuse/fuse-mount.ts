@@ -5,11 +5,8 @@ import { errnoNameOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Source } from '../../sources/source.ts';
-import { type FuseBinding, type FuseSession, loadFuseBinding } from './fuse-binding.ts';
+import { type FuseBinding, type FuseSession, loadFuseBinding, MAX_IO } from './fuse-binding.ts';
 import { FuseOps } from './fuse-ops.ts';
-
-/** Largest FUSE read and write request (libfuse 2.9's limit), asked for with `big_writes`. */
-export const MAX_IO = 131072;
 
 /** Options of {@link FuseMount}. */
 export interface FuseMountOptions {
@@ -129,6 +126,8 @@ export class FuseMount implements AsyncDisposable {
         ops.inArgs,
         ops.outArgs,
         this.#opts.maxBackground ?? 64,
+        ops.writeSlots,
+        MAX_IO,
       );
     } catch (err) {
       throw new FsError({

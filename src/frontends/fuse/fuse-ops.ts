@@ -10,6 +10,7 @@ import {
   type FuseBinding,
   type FuseSession,
   LISTED_FIELDS,
+  MAX_IO,
   NARGS,
   Op,
   type Req,
@@ -49,6 +50,8 @@ const COMPLETE_SECONDS = 10;
 
 /** Entries asked for per READDIRP page while listing a directory. */
 const DIR_PAGE = 2000;
+/** Write requests whose bytes the addon can hand over in a slot of its own (`MAX_IO` each). */
+const WRITE_SLOTS = 32;
 
 /** Options of {@link FuseOps}. */
 export interface FuseOpsOptions {
@@ -89,6 +92,8 @@ export class FuseOps {
   readonly #log: Logger | undefined;
   readonly inArgs = new Float64Array(NARGS);
   readonly outArgs = new Float64Array(NARGS);
+  /** The addon copies written bytes here (see {@link Dispatch}); each slot is reused. */
+  readonly writeSlots = Buffer.alloc(WRITE_SLOTS * MAX_IO);
   readonly #cache: EntryCache;
   readonly #cacheMs: number;
   /** Whether the addon may hold listed entries (see {@link FuseBinding.primeListed}). */
@@ -436,10 +441,21 @@ export class FuseOps {
         return this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
       }
       case Op.WRITE: {
-        const f = this.#file(fh);
-        const n = await f.write(a[1]!, data ?? Buffer.alloc(0));
-        for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
-        this.#cache.forgetId(f.id);
+        const slot = a[2]! - 1;
+        let n: number;
+        try {
+          const bytes =
+            slot >= 0
+              ? this.writeSlots.subarray(slot * MAX_IO, slot * MAX_IO + a[3]!)
+              : (data ?? Buffer.alloc(0));
+          const f = this.#file(fh);
+          // write() copies the bytes (a slot is smaller than a chunk) before it resolves.
+          n = await f.write(a[1]!, bytes);
+          for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
+          this.#cache.forgetId(f.id);
+        } finally {
+          if (slot >= 0) this.#b.releaseSlot(this.#s, slot);
+        }
         return this.#answer(() => this.#b.replyWrite(this.#s, req, n));
       }
       case Op.FLUSH: {
