@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { openHomeCatalog } from '../../src/catalog/catalog-file.ts';
+import { updateMountState } from '../../src/catalog/mount-state.ts';
 import { addExport } from '../../src/core/home.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
 import { CHEAP_ARGON2, cli, makeHome, quietLogger } from './node-harness.ts';
@@ -148,4 +150,25 @@ describe('catalog through the node and the CLI', () => {
       await fresh.cleanup();
     }
   });
+});
+
+describe('index status of a home whose node is not running', () => {
+  it(
+    'shows a crawl a killed node left behind as stopped, and --wait does not wait for it',
+    { timeout: 30_000 },
+    async () => {
+      const { home, cleanup } = await makeHome({ exports: [] });
+      try {
+        const store = await openHomeCatalog({ home, write: true, create: true });
+        updateMountState(store, '/docs', { state: 'crawling', seen: 10 });
+        await store.close();
+        const status = await cli(['index', 'status', '--wait', '--json', '--home', home]);
+        assert.equal(status.code, 0, status.err);
+        const [docs] = JSON.parse(status.out) as { mount: string; state: string }[];
+        assert.deepEqual([docs?.mount, docs?.state], ['/docs', 'stopped']);
+      } finally {
+        await cleanup();
+      }
+    },
+  );
 });

@@ -3,6 +3,7 @@ import { type MountStatus, mountStates } from '../../catalog/mount-state.ts';
 import { search } from '../../catalog/search.ts';
 import { storageHistory, storageLatest } from '../../catalog/storage.ts';
 import type { CatalogStore } from '../../catalog/store.ts';
+import { readRuntime } from '../../node/runtime.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
 import { HOME_OPTION_HELP, homeRootOf, type Command } from '../command.ts';
 import { type CliIO, formatTable } from '../io.ts';
@@ -49,6 +50,17 @@ function statusTable(states: MountStatus[]): string {
 const crawlingNow = (states: MountStatus[]) =>
   states.filter((s) => s.state === 'crawling' || s.state === 'pending');
 
+/**
+ * The mounts' states as the catalog has them, or 'stopped' when the home's node is not running:
+ * a node that was killed could not mark its mounts stopped, and a crawl it left 'crawling'
+ * would otherwise keep `--wait` waiting forever.
+ */
+async function currentStates(store: CatalogStore, home: string): Promise<MountStatus[]> {
+  const states = mountStates(store);
+  if (await readRuntime({ home })) return states;
+  return states.map((s) => (s.state === 'unmounted' ? s : { ...s, state: 'stopped' }));
+}
+
 /** `tessera index status`. */
 export const indexStatusCommand: Command = {
   name: 'index status',
@@ -79,8 +91,8 @@ ${HOME_OPTION_HELP}
     const states = await withCatalog({
       io,
       home: values.home,
-      fn: async (store) => {
-        let s = mountStates(store);
+      fn: async (store, root) => {
+        let s = await currentStates(store, root);
         const columns = io.errColumns?.();
         while (values.wait === true && crawlingNow(s).length > 0) {
           if (columns !== undefined) {
@@ -93,7 +105,7 @@ ${HOME_OPTION_HELP}
             io.err(`\r\x1b[Kindexing ${line}`.slice(0, columns + 4));
           }
           await new Promise((r) => setTimeout(r, 250));
-          s = mountStates(store);
+          s = await currentStates(store, root);
         }
         if (values.wait === true && columns !== undefined) io.err('\r\x1b[K');
         return s;
