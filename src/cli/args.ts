@@ -29,7 +29,7 @@ export type OptionValues<O extends Options> = {
 /**
  * `parseArgs` for one command, with the common options added and parse failures turned
  * into usage errors. Positional counts are checked against `positionals` (names of the
- * required ones) and `optionalPositionals`.
+ * required ones) and `optionalPositionals`; with `variadic` the last one repeats (no upper bound).
  */
 export function parseCommandArgs<O extends Options>(opts: {
   command: string;
@@ -37,6 +37,7 @@ export function parseCommandArgs<O extends Options>(opts: {
   options: O;
   positionals?: readonly string[];
   optionalPositionals?: readonly string[];
+  variadic?: boolean;
 }): { values: OptionValues<O & typeof COMMON_OPTIONS>; positionals: string[] } {
   const config = {
     args: [...opts.argv],
@@ -58,7 +59,7 @@ export function parseCommandArgs<O extends Options>(opts: {
       const missing = required.slice(parsed.positionals.length).join(' ');
       throw usageError({ command: opts.command, problem: `missing ${missing}` });
     }
-    if (parsed.positionals.length > required.length + optional.length) {
+    if (opts.variadic !== true && parsed.positionals.length > required.length + optional.length) {
       const extra = parsed.positionals[required.length + optional.length];
       throw usageError({ command: opts.command, problem: `unexpected argument '${extra}'` });
     }

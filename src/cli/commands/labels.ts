@@ -52,7 +52,7 @@ ${HOME_OPTION_HELP}
         argv,
         options: { ...spec.options, json: { type: 'boolean' } },
         positionals: required,
-        optionalPositionals: spec.variadic === true ? new Array<string>(31).fill('LABEL') : [],
+        variadic: spec.variadic === true,
       });
       if (values.help === true) {
         io.out(this.help);
