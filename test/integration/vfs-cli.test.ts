@@ -197,5 +197,12 @@ describe('tessera vfs over a home catalog', () => {
     assert.match(badStep.err, /mounts\.0\.steps\.0: age needs max_days or min_days/);
     assert.equal(badStep.err.trimEnd().split('\n').length, 1);
     assert.equal((await cli(['vfs', 'ls', '/nowhere', '--home', home])).code, 2);
+    const both = await cli(['vfs', 'mkdir', '/x', '--home', home, '--enforce', '--no-enforce']);
+    assert.equal(both.code, 22);
+    assert.match(both.err, /--enforce and --no-enforce contradict each other/);
+    const fromAndEnforce = await cli(['vfs', 'mkdir', '/x', '--home', home, '--from', '-', '--enforce']);
+    assert.equal(fromAndEnforce.code, 22);
+    assert.match(fromAndEnforce.err, /--from gives the whole settings: set "enforce_steps_on_children"/);
+    assert.equal((await cli(['vfs', 'ls', '/x', '--home', home])).code, 2, 'nothing was created');
   });
 });

@@ -119,6 +119,22 @@ type MountValues = {
       : string;
 };
 
+/**
+ * What `--enforce` / `--no-enforce` ask for (undefined: neither). They contradict each other,
+ * and `--from` gives the whole settings, `enforce_steps_on_children` included.
+ */
+function enforceOf(command: string, values: MountValues): boolean | undefined {
+  const on = values.enforce === true;
+  const off = values['no-enforce'] === true;
+  if (on && off) throw usageError({ command, problem: '--enforce and --no-enforce contradict each other' });
+  if ((on || off) && values.from !== undefined)
+    throw usageError({
+      command,
+      problem: `--from gives the whole settings: set "enforce_steps_on_children" in the file instead of ${on ? '--enforce' : '--no-enforce'}`,
+    });
+  return on ? true : off ? false : undefined;
+}
+
 function mountOf(command: string, values: MountValues): Record<string, unknown> | undefined {
   const perMount =
     values.step !== undefined ||
@@ -183,12 +199,13 @@ ${HOME_OPTION_HELP}
     }
     const path = positionals[0] ?? '';
     const mount = mountOf('vfs mkdir', values);
+    const enforce = enforceOf('vfs mkdir', values);
     if (values.from !== undefined && mount !== undefined)
       throw usageError({ command: 'vfs mkdir', problem: '--from and --mount do not go together' });
     const body =
       values.from !== undefined
         ? await readBody(io, values.from)
-        : { enforce_steps_on_children: values.enforce === true, mounts: mount ? [mount] : [] };
+        : { enforce_steps_on_children: enforce === true, mounts: mount ? [mount] : [] };
     return withVfs({ io, home: values.home, write: values.preview !== true }, (vfs) => {
       if (values.preview === true) {
         printPreview(io, vfs.preview({ path, body }), values.json === true);
@@ -274,8 +291,7 @@ ${HOME_OPTION_HELP}
     const rev = values.rev === undefined ? undefined : Number(values.rev);
     if (rev !== undefined && !Number.isSafeInteger(rev))
       throw usageError({ command: 'vfs edit', problem: `--rev expects a number, got '${values.rev}'` });
-    if (values.enforce === true && values['no-enforce'] === true)
-      throw usageError({ command: 'vfs edit', problem: '--enforce and --no-enforce contradict each other' });
+    const enforceWanted = enforceOf('vfs edit', values);
     const fromFile = values.from === undefined ? undefined : await readBody(io, values.from);
     return withVfs({ io, home: values.home, write: values.preview !== true }, (vfs) => {
       const current = vfs.get({ path });
@@ -294,9 +310,7 @@ ${HOME_OPTION_HELP}
             throw FsError.ENOENT('vfs edit', path, `no mount with id '${id}'`);
         const mounts: unknown[] = current.mounts.filter((m) => !remove.has(m.id));
         if (mount) mounts.push(mount);
-        let enforce = current.enforce_steps_on_children;
-        if (values.enforce === true) enforce = true;
-        if (values['no-enforce'] === true) enforce = false;
+        const enforce = enforceWanted ?? current.enforce_steps_on_children;
         if (mount === undefined && remove.size === 0 && enforce === current.enforce_steps_on_children)
           throw usageError({
             command: 'vfs edit',
