@@ -104,7 +104,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
   const removals: CatalogWrite[] = [];
   const digests = new Map<string, string>();
   const flush = (ops: CatalogWrite[], withDigests?: ReadonlyMap<string, string>): void => {
-    const r = store.write(ops, withDigests);
+    const r = store.write(ops, { digests: withDigests });
     for (const k of ['inserted', 'updated', 'moved', 'removed', 'unchanged'] as const) result[k] += r[k];
   };
   const queue: { id: NodeId; path: string }[] = [{ id: opts.dir, path: opts.path }];

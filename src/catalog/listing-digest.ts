@@ -24,7 +24,7 @@ export class ListingDigest {
   #c = 0;
   #d = 0;
 
-  /** Fold in one entry. */
+  /** Fold in one entry (positional arguments: called per entry, it allocates nothing). */
   add(name: string, local: number, kind: string, size: number, mtimeMs: number): void {
     F64[0] = mtimeMs;
     W[0] = local >>> 0;

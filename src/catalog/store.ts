@@ -459,11 +459,15 @@ export class CatalogStore implements AsyncDisposable {
   }
 
   /**
-   * Apply crawler/watcher changes in one transaction. `digests` (directory path → digest of
-   * its listing) are stored after the changes, in the same transaction: the crawler passes
+   * Apply crawler/watcher changes in one transaction. `opts.digests` (directory path → digest
+   * of its listing) are stored after the changes, in the same transaction: the crawler passes
    * them once the documents of those directories match their listings.
    */
-  write(ops: readonly CatalogWrite[], digests?: ReadonlyMap<string, string>): WriteResult {
+  write(
+    ops: readonly CatalogWrite[],
+    opts: { digests?: ReadonlyMap<string, string> | undefined } = {},
+  ): WriteResult {
+    const { digests } = opts;
     const result: WriteResult = { inserted: 0, updated: 0, moved: 0, removed: 0, unchanged: 0 };
     if (ops.length === 0 && (digests === undefined || digests.size === 0)) return result;
     this.transaction(() => {
