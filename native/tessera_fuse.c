@@ -120,6 +120,9 @@ typedef struct session {
   pthread_mutex_t slot_mu;
   int *free_slots;
   int nfree, nslots;
+  // File handles whose writes JavaScript must answer itself (a write failed: see ll_write).
+  uint64_t *failed_fh;
+  size_t nfailed;
   // Lookups answered on the loop thread (see "Listed entries" below).
   pthread_mutex_t listed_mu;
   struct listed **listed; // LISTED_BUCKETS chains, allocated on first use
@@ -423,22 +426,50 @@ static int take_slot(session *s, size_t size) {
   return slot;
 }
 
+static bool write_failed(session *s, uint64_t fh) {
+  bool failed = false;
+  pthread_mutex_lock(&s->slot_mu);
+  for (size_t i = 0; i < s->nfailed && !failed; i++) failed = s->failed_fh[i] == fh;
+  pthread_mutex_unlock(&s->slot_mu);
+  return failed;
+}
+
+// A write whose bytes fit a free slot is answered here, at once: JavaScript buffers it behind
+// the writer anyway (write-behind), and the kernel sends a writer's next write only once the
+// last one is answered, so waiting for JavaScript's thread to wake for every 128 KiB was most
+// of a sequential write's time. The slot stays taken until JavaScript has buffered the bytes,
+// which bounds what is answered ahead of it; with no slot free, JavaScript answers. Once a
+// write of a file handle fails, JavaScript answers that handle's writes itself (writeFailed),
+// so the failure reaches the writer at its next write, or at close or fsync.
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
   request *r = file_request(req, OP_WRITE, ino, fi);
-  if (r) {
-    r->args[1] = (double)off;
-    session *s = fuse_req_userdata(req);
-    r->slot = take_slot(s, size);
-    if (r->slot >= 0) {
-      memcpy(s->slot_mem + (size_t)r->slot * s->slot_size, buf, size);
-      r->args[2] = r->slot + 1;
-      r->args[3] = (double)size;
-    } else {
-      copy_data(r, buf, size);
-    }
+  if (!r) {
+    enqueue(req, r);
+    return;
   }
-  enqueue(req, r);
+  r->args[1] = (double)off;
+  session *s = fuse_req_userdata(req);
+  r->slot = take_slot(s, size);
+  if (r->slot < 0) {
+    copy_data(r, buf, size);
+    enqueue(req, r);
+    return;
+  }
+  memcpy(s->slot_mem + (size_t)r->slot * s->slot_size, buf, size);
+  r->args[2] = r->slot + 1;
+  r->args[3] = (double)size;
+  bool answer_here = !write_failed(s, r->fh);
+  r->args[4] = answer_here;
+  int slot = r->slot;
+  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
+    give_slot(s, slot);
+    free_request(r);
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  // r belongs to the JavaScript thread now; req is answered here or there, never both.
+  if (answer_here) fuse_reply_write(req, size);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -953,6 +984,24 @@ static napi_value release_slot(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// writeFailed(session, fh): a write of file handle `fh` failed; JavaScript answers its writes.
+static napi_value write_failed_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  session *s = session_args(env, info, 2, argv);
+  if (!s) return NULL;
+  uint64_t fh = u64_of(env, argv[1]);
+  if (write_failed(s, fh)) return NULL;
+  pthread_mutex_lock(&s->slot_mu);
+  uint64_t *grown = realloc(s->failed_fh, (s->nfailed + 1) * sizeof *grown);
+  if (grown) {
+    s->failed_fh = grown;
+    s->failed_fh[s->nfailed++] = fh;
+  }
+  pthread_mutex_unlock(&s->slot_mu);
+  if (!grown) napi_throw_error(env, "ENOMEM", "writeFailed: out of memory");
+  return NULL;
+}
+
 // forgetListed(session): drop every listed entry (JavaScript's cache dropped or replaced one).
 static napi_value forget_listed(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -1028,6 +1077,7 @@ static void throw_errno(napi_env env, int err, const char *what) {
 
 static void free_session(session *s) {
   free(s->free_slots);
+  free(s->failed_fh);
   pthread_mutex_destroy(&s->slot_mu);
   pthread_mutex_destroy(&s->listed_mu);
   pthread_mutex_destroy(&s->mu);
@@ -1202,6 +1252,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT_FN("primeListed", prime_listed);
   EXPORT_FN("forgetListed", forget_listed);
   EXPORT_FN("releaseSlot", release_slot);
+  EXPORT_FN("writeFailed", write_failed_js);
   return exports;
 }
 

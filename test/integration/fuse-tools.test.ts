@@ -168,6 +168,31 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await shOk(`rm -r ${mp}/docs/par`);
   });
 
+  it('a write that fails behind the writer is reported by a later write or close (ENOSPC)', async () => {
+    // Writes are answered before the node stores them: the failure must still reach the writer.
+    const small = join(world.other, 'small');
+    await mkdir(small);
+    await shOk(`mount -t tmpfs -o size=1m tessera-test ${small}`);
+    try {
+      const outcome = await shOk(`python3 -c "
+import os, errno
+fd = os.open('${mp}/other/small/f', os.O_WRONLY | os.O_CREAT, 0o644)
+err = None
+try:
+    for i in range(64): os.write(fd, b'x' * 131072)
+except OSError as e:
+    err = e
+try:
+    os.close(fd)
+except OSError as e:
+    err = err or e
+print(errno.errorcode[err.errno] if err else 'OK')"`);
+      assert.equal(outcome.trim(), 'ENOSPC');
+    } finally {
+      await sh(`umount -l ${small}`);
+    }
+  });
+
   it('errors are the errno of the table', async () => {
     const errnoOf = async (code: string) =>
       (

@@ -66,7 +66,9 @@ export type Req = bigint;
  * link), lock owner, name, second name (rename's new name, symlink's target), bytes (write,
  * setxattr). Numbers are in the session's in-args array (see each op in the C source). A
  * write's bytes usually come in a write slot instead of `data`: in-args 2 is the slot + 1 (0:
- * none) and 3 the length; the slot must be given back with `releaseSlot`.
+ * none) and 3 the length; the slot must be given back with `releaseSlot`. In-args 4 is 1 when
+ * the addon has answered the write already (then JavaScript must not; a failure is reported
+ * with `writeFailed` and kept for the file's next write, flush or fsync).
  */
 export type Dispatch = (
   op: number,
@@ -93,6 +95,8 @@ export interface FuseBinding {
   ): FuseSession;
   /** Give back a write slot (see {@link Dispatch}) once its bytes are copied. */
   releaseSlot(s: FuseSession, slot: number): void;
+  /** A write of file handle `fh` failed: its writes are no longer answered by the addon. */
+  writeFailed(s: FuseSession, fh: bigint): void;
   /** Detach the mount; 0 or an errno. */
   unmount(mountpoint: string): number;
   destroy(session: FuseSession): void;
@@ -168,6 +172,7 @@ const BINDING_CALLS = [
   'primeListed',
   'forgetListed',
   'releaseSlot',
+  'writeFailed',
 ] as const satisfies readonly (keyof FuseBinding)[];
 
 let cached: { binding?: FuseBinding; error?: Error } | undefined;

@@ -442,21 +442,23 @@ export class FuseOps {
       }
       case Op.WRITE: {
         const slot = a[2]! - 1;
-        let n: number;
-        try {
-          const bytes =
-            slot >= 0
-              ? this.writeSlots.subarray(slot * MAX_IO, slot * MAX_IO + a[3]!)
-              : (data ?? Buffer.alloc(0));
-          const f = this.#file(fh);
-          // write() copies the bytes (a slot is smaller than a chunk) before it resolves.
-          n = await f.write(a[1]!, bytes);
-          for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
-          this.#cache.forgetId(f.id);
-        } finally {
-          if (slot >= 0) this.#b.releaseSlot(this.#s, slot);
+        const bytes =
+          slot >= 0
+            ? this.writeSlots.subarray(slot * MAX_IO, slot * MAX_IO + a[3]!)
+            : (data ?? Buffer.alloc(0));
+        if (a[4] !== 1) {
+          const n = await this.#write(fh, a[1]!, bytes, slot);
+          return this.#answer(() => this.#b.replyWrite(this.#s, req, n));
         }
-        return this.#answer(() => this.#b.replyWrite(this.#s, req, n));
+        // The addon answered already: never again, not even with an error. The writer was told
+        // it worked, so a failure is kept for its next write, flush or fsync.
+        try {
+          await this.#write(fh, a[1]!, bytes, slot);
+        } catch (err) {
+          this.#files.get(fh)?.keepError(err);
+          if (this.#session) this.#b.writeFailed(this.#session, fh);
+        }
+        return this.#answer(() => 0);
       }
       case Op.FLUSH: {
         const f = this.#file(fh);
@@ -636,6 +638,20 @@ export class FuseOps {
       putStat(this.outArgs, attr);
       return this.#b.replyAttr(this.#s, req, ino, this.#attrTimeout);
     });
+  }
+
+  /** Buffer a write; a write slot is given back once the bytes are taken. */
+  async #write(fh: bigint, offset: number, bytes: Buffer, slot: number): Promise<number> {
+    try {
+      const f = this.#file(fh);
+      for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
+      this.#cache.forgetId(f.id);
+      // write() takes the bytes before its first await (a slot is smaller than a chunk), so
+      // what follows in the queue (flush, getattr) finds them buffered.
+      return await f.write(offset, bytes);
+    } finally {
+      if (slot >= 0 && this.#session) this.#b.releaseSlot(this.#session, slot);
+    }
   }
 
   /**

@@ -146,10 +146,12 @@ export class OpenFile {
     return this.#bufLen > 0 || this.#inflight.size > 0;
   }
 
-  /** Accept `data` at `offset`; resolves once it is buffered (or sent, if large). */
+  /**
+   * Accept `data` at `offset`; resolves once it is buffered (or sent, if large). A `data`
+   * smaller than a chunk is copied before the first await (the caller may reuse it then).
+   */
   async write(offset: number, data: Uint8Array): Promise<number> {
     this.#throwPending();
-    if (this.#handle === undefined) await this.handle();
     this.dropReadAhead();
     this.modified = true;
     this.#writtenEnd = Math.max(this.#writtenEnd, offset + data.length);
@@ -205,6 +207,11 @@ export class OpenFile {
     this.#throwPending();
   }
 
+  /** Keep a failure of a write already reported as done, for the next write or drain. */
+  keepError(err: unknown): void {
+    this.#error ??= FsError.from(err, 'write');
+  }
+
   #throwPending(): void {
     const err = this.#error;
     if (err === undefined) return;
@@ -223,12 +230,9 @@ export class OpenFile {
 
   #send(offset: number, data: Buffer): void {
     this.#inflightBytes += data.length;
-    const handle = this.#handle;
-    const p: Promise<void> = (
-      handle === undefined
-        ? Promise.reject(FsError.EBADF('write', undefined, 'file handle is closed'))
-        : this.#source.write({ handle, offset, data })
-    )
+    // After a commit the handle is opened again (see handle()); writes wait for it.
+    const p: Promise<void> = (this.#handle !== undefined ? Promise.resolve(this.#handle) : this.handle())
+      .then((handle) => this.#source.write({ handle, offset, data }))
       .then(
         ({ written }) => {
           // Acknowledged: the session is done with the bytes (a caller's own buffer is not
