@@ -18,7 +18,7 @@ import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
 import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
-import { type Contender, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, median, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
@@ -105,6 +105,32 @@ const ops = new Set<Op>(
 );
 const partial = ops.size < 3;
 
+type Side = 'client' | 'node';
+/**
+ * CPU milliseconds (user + system, all threads) each Tessera call took in its client process
+ * and in its node process, by operation and contender, in call order (the warm-up first).
+ * Wall times on a shared machine swing with the load; CPU per unit of work does not.
+ */
+const cpu = new Map<string, Record<Side, number[]>>();
+
+/** `run`, with the CPU it costs the client and node processes `pids` noted under `op`/`name`. */
+function cpuNoted(op: Op, name: string, pids: Record<Side, number | undefined>, run: () => Promise<void>) {
+  const key = `${op}/${name}`;
+  return async () => {
+    const take = () => ({
+      client: pids.client === undefined ? 0 : procCpuMs({ pid: pids.client }),
+      node: pids.node === undefined ? 0 : procCpuMs({ pid: pids.node }),
+    });
+    const before = take();
+    await run();
+    const after = take();
+    const noted = cpu.get(key) ?? { client: [], node: [] };
+    cpu.set(key, noted);
+    noted.client.push(after.client - before.client);
+    noted.node.push(after.node - before.node);
+  };
+}
+
 function log(msg: string): void {
   process.stderr.write(`[remote ${args.scale}] ${msg}\n`);
 }
@@ -190,6 +216,10 @@ async function main(): Promise<void> {
     };
     for (const [name, client] of Object.entries(clients))
       teardown.add(`close the ${name} client`, () => client.close());
+    const pids = {
+      'tessera-tls': { client: clients['tessera-tls'].pid, node: tls.pid },
+      'tessera-ws': { client: clients['tessera-ws'].pid, node: ws.pid },
+    };
 
     const mountpoint = join(base, 'sshfs-mnt');
     await mkdir(mountpoint, { recursive: true });
@@ -252,10 +282,10 @@ async function main(): Promise<void> {
       { name: 'rclone-webdav', run: () => rclone(webdav, ['cat', `${webdav.remote}${BIG}`]) },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: async () => {
+        run: cpuNoted('read', name, pids[name], async () => {
           const n = await clients[name].read(BIG);
           if (n !== sizes.bytes) throw new Error(`${name} read ${n} bytes, not ${sizes.bytes}`);
-        },
+        }),
       })),
     ];
     if (ops.has('read'))
@@ -296,7 +326,9 @@ async function main(): Promise<void> {
       },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: () => clients[name].write(`written-${name}.bin`, sizes.bytes),
+        run: cpuNoted('write', name, pids[name], async () => {
+          await clients[name].write(`written-${name}.bin`, sizes.bytes);
+        }),
         after: async () => {
           await checkWritten(name);
           await clients[name].unlink(`written-${name}.bin`);
@@ -322,7 +354,9 @@ async function main(): Promise<void> {
       },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: async () => expectFiles(name)(await clients[name].walk(TREE)),
+        run: cpuNoted('walk', name, pids[name], async () =>
+          expectFiles(name)(await clients[name].walk(TREE)),
+        ),
       })),
     ];
     if (ops.has('walk'))
@@ -370,6 +404,23 @@ async function report(opts: {
   );
   const allMet = verdicts.every((v) => v.met);
   const noCache = samples('walk', 'rclone-sftp-nocache');
+  /** Median CPU seconds of a Tessera call over the rounds (the warm-up left out), or undefined. */
+  const cpuS = (op: Op, who: string, side: Side) => {
+    const list = cpu.get(`${op}/${who}`)?.[side].slice(1);
+    return list === undefined || list.length === 0 ? undefined : median(list) / 1000;
+  };
+  const cpuCell = (op: Op, who: string, side: Side) => {
+    const v = cpuS(op, who, side);
+    return v === undefined ? '—' : `${v.toFixed(2)} s`;
+  };
+  const measuredOps = (['read', 'write', 'walk'] as const).filter((op) => ops.has(op));
+  const cpuRows = measuredOps.map((op) => [
+    op,
+    ...(['tessera-tls', 'tessera-ws'] as const).flatMap((who) => [
+      cpuCell(op, who, 'client'),
+      cpuCell(op, who, 'node'),
+    ]),
+  ]);
   const body = [
     runLine({ date, scale: args.scale, machine, load: opts.load }),
     '',
@@ -380,6 +431,10 @@ async function report(opts: {
     table(['operation', 'local disk', 'sshfs', 'rclone', 'Tessera (TLS)', 'Tessera (ws)'], rows),
     '',
     verdictTable(verdicts),
+    '',
+    'CPU time (user + system, every thread) each Tessera call took in the client process and in the node process, median of the rounds (it swings far less with the load on the machine than the wall time does):',
+    '',
+    table(['operation', 'TLS client', 'TLS node', 'ws client', 'ws node'], cpuRows),
     '',
     `All targets ${allMet ? '**met**' : '**NOT met**'}.` +
       (noCache
@@ -423,6 +478,17 @@ async function report(opts: {
     sizes,
     ssh_cipher: opts.cipher,
     figures,
+    cpu_s: Object.fromEntries(
+      measuredOps.map((op) => [
+        op,
+        Object.fromEntries(
+          (['tessera-tls', 'tessera-ws'] as const).map((who) => [
+            who,
+            { client: cpuS(op, who, 'client') ?? null, node: cpuS(op, who, 'node') ?? null },
+          ]),
+        ),
+      ]),
+    ),
     targets: verdictFigures(verdicts),
     targets_met: allMet,
   });
