@@ -2,7 +2,7 @@ import { nsToMs } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { localPartOf, type NodeId } from '../core/ids.ts';
 import type { DirEntry, Source } from '../sources/source.ts';
-import { ListingDigest } from './listing-digest.ts';
+import { ListingDigest, localOfId, msOfNs } from './listing-digest.ts';
 import type { CatalogStore, CatalogWrite, ChildStat, FileSighting, WriteResult } from './store.ts';
 import { readdirPages } from '../sources/readdir-pages.ts';
 import { childPath } from '../core/names.ts';
@@ -115,10 +115,10 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
       if (doc !== undefined) {
         known.delete(e.name);
         if (
-          doc.local === Number(localPartOf(e.id)) &&
+          doc.local === localOfId(e.id) &&
           doc.kind === e.attr.kind &&
           doc.size === e.attr.size &&
-          doc.mtimeMs === nsToMs(e.attr.mtimeNs)
+          doc.mtimeMs === msOfNs(e.attr.mtimeNs)
         ) {
           result.unchanged++;
           continue;
@@ -140,7 +140,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
       result.seen += entries.length;
       for (const e of entries) {
         const { attr } = e;
-        digest.add(e.name, Number(localPartOf(e.id)), attr.kind, attr.size, nsToMs(attr.mtimeNs));
+        digest.add(e.name, e.id, attr.kind, attr.size, attr.mtimeNs);
         if (attr.kind === 'dir') queue.push({ id: e.id, path: childPath(dir.path, e.name) });
         if (fresh) pending.push({ op: 'insert', file: sightingOf(target, childPath(dir.path, e.name), e) });
       }

@@ -1,8 +1,32 @@
-/** Scratch view to take a double's bits as two 32-bit words. */
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
+import { nsToMs } from '../core/attr.ts';
+
+/**
+ * Scratch views to take a 64-bit integer's bits as two 32-bit words: storing a bigint into a
+ * `BigInt64Array` allocates nothing, where `id & mask` or `ns / 1_000_000n` allocates a
+ * bigint per entry.
+ */
+const I64 = new BigInt64Array(1);
+const U32 = new Uint32Array(I64.buffer);
+const I32 = new Int32Array(I64.buffer);
 /** Scratch for an entry's numeric fields (no array per entry). */
 const W = new Uint32Array(8);
+
+/** `Number(localPartOf(id))` without allocating: the low 48 bits of a namespace id. */
+export function localOfId(id: bigint): number {
+  I64[0] = id;
+  return (U32[1]! & 0xffff) * 0x1_0000_0000 + U32[0]!;
+}
+
+/** `nsToMs(ns)` (the same double) without allocating, for times from 1970 on. */
+export function msOfNs(ns: bigint): number {
+  I64[0] = ns;
+  const hi = I32[1]!;
+  if (hi < 0) return nsToMs(ns);
+  // ns = hi·2^32 + lo and 2^32 = 4294·10^6 + 967296; every step below is exact in a double.
+  const rest = hi * 967296 + U32[0]!;
+  const sub = rest % 1_000_000;
+  return hi * 4294 + (rest - sub) / 1_000_000 + sub / 1e6;
+}
 
 /** Murmur3's finalizer: every input bit reaches every output bit. */
 function fmix(h: number): number {
@@ -13,7 +37,8 @@ function fmix(h: number): number {
 
 /**
  * A digest of a directory listing as the crawler compares it with the documents: every
- * entry's name, Source id, kind, size and mtime. Order-independent (a sum of per-entry
+ * entry's name, Source id, kind, size and mtime (to the nanosecond: stricter than the
+ * documents' milliseconds, so a digest that matches means every document matches). Order-independent (a sum of per-entry
  * hashes: four 32-bit lanes of different multipliers, ~2^-100 odds that a changed listing
  * keeps its digest), so pages can be folded in as they come; no allocation per entry.
  */
@@ -24,15 +49,19 @@ export class ListingDigest {
   #c = 0;
   #d = 0;
 
-  /** Fold in one entry (positional arguments: called per entry, it allocates nothing). */
-  add(name: string, local: number, kind: string, size: number, mtimeMs: number): void {
-    F64[0] = mtimeMs;
-    W[0] = local >>> 0;
-    W[1] = Math.floor(local / 0x1_0000_0000);
-    W[2] = size >>> 0;
-    W[3] = Math.floor(size / 0x1_0000_0000);
+  /**
+   * Fold in one entry: its name, the local part of its namespace id, kind, size and mtime in
+   * nanoseconds (positional arguments: called per entry, it allocates nothing).
+   */
+  add(name: string, id: bigint, kind: string, size: number, mtimeNs: bigint): void {
+    I64[0] = id;
+    W[0] = U32[0]!;
+    W[1] = U32[1]! & 0xffff;
+    I64[0] = mtimeNs;
     W[4] = U32[0]!;
     W[5] = U32[1]!;
+    W[2] = size >>> 0;
+    W[3] = Math.floor(size / 0x1_0000_0000);
     W[6] = kind.charCodeAt(0) | (kind.charCodeAt(2) << 8) | (kind.length << 16); // distinct for every FileKind
     W[7] = name.length;
     let a = 0x811c9dc5;
