@@ -1,6 +1,5 @@
-import { nsToMs } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
-import { localPartOf, type NodeId } from '../core/ids.ts';
+import type { NodeId } from '../core/ids.ts';
 import type { DirEntry, Source } from '../sources/source.ts';
 import { ListingDigest, localOfId, msOfNs } from './listing-digest.ts';
 import type { CatalogStore, CatalogWrite, ChildStat, FileSighting, WriteResult } from './store.ts';
@@ -58,13 +57,13 @@ export function sightingOf(
 ): FileSighting {
   return {
     mount: target.mount,
-    local: Number(localPartOf(e.id)),
+    local: localOfId(e.id),
     node: target.node,
     export: target.export,
     path,
     kind: e.attr.kind,
     size: e.attr.size,
-    mtimeMs: nsToMs(e.attr.mtimeNs),
+    mtimeMs: msOfNs(e.attr.mtimeNs),
     persistentIds: target.persistentIds,
     exportPath: path.slice(target.mount.length) || '/',
   };
