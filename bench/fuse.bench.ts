@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { loadFuseBinding } from '../src/frontends/fuse/fuse-binding.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { type Contender, pool, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, median, pool, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { type DaemonMount, startMountDaemon } from './lib/peers/mount-daemon.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
@@ -142,6 +142,8 @@ async function main(): Promise<void> {
   // The servers, each in a process of its own.
   // Two nodes exporting the same directory: TLS (compared with sshfs, which encrypts) and
   // plain ws (compared with rclone's plain-HTTP webdav).
+  /** The Tessera node process serving each home (CPU accounting). */
+  const nodePids = new Map<string, number | undefined>();
   for (const [home, insecure] of [
     ['home-tls', false],
     ['home-ws', true],
@@ -153,6 +155,7 @@ async function main(): Promise<void> {
       insecure,
     });
     teardown.add(`stop the tessera node (${home})`, () => node.stop());
+    nodePids.set(home, node.pid);
   }
   const sshd = await startSshd({ dir: join(root, 'sshd') });
   teardown.add('stop sshd', () => sshd.stop());
@@ -161,6 +164,7 @@ async function main(): Promise<void> {
 
   // A fresh mount per measured call; `dir` is where the data set appears in it.
   const tessera = (home: string) => ({
+    nodePid: nodePids.get(home),
     dir: (mp: string) => join(mp, EXPORT),
     mount: (mp: string) =>
       startMountDaemon({
@@ -171,28 +175,32 @@ async function main(): Promise<void> {
         env: { ...process.env, TESSERA_HOME: join(root, home), TESSERA_NODE: '', TESSERA_CREDENTIAL: '' },
       }),
   });
-  const mounters: Record<Name, { dir: (mp: string) => string; mount: (mp: string) => Promise<DaemonMount> }> =
-    {
-      'tessera-tls': tessera('home-tls'),
-      'tessera-ws': tessera('home-ws'),
-      sshfs: {
-        dir: (mp) => mp,
-        mount: async (mp) => mountSshfs({ sshd, remoteDir: data, mountpoint: mp }),
-      },
-      rclone: {
-        dir: (mp) => mp,
-        mount: (mp) =>
-          startMountDaemon({
-            name: 'rclone mount',
-            cmd: 'rclone',
-            args: ['mount', webdav.remote, mp, '--vfs-cache-mode', 'off'],
-            mountpoint: mp,
-            env: webdav.env,
-          }),
-      },
-    };
+  const mounters: Record<
+    Name,
+    { nodePid?: number | undefined; dir: (mp: string) => string; mount: (mp: string) => Promise<DaemonMount> }
+  > = {
+    'tessera-tls': tessera('home-tls'),
+    'tessera-ws': tessera('home-ws'),
+    sshfs: {
+      dir: (mp) => mp,
+      mount: async (mp) => mountSshfs({ sshd, remoteDir: data, mountpoint: mp }),
+    },
+    rclone: {
+      dir: (mp) => mp,
+      mount: (mp) =>
+        startMountDaemon({
+          name: 'rclone mount',
+          cmd: 'rclone',
+          args: ['mount', webdav.remote, mp, '--vfs-cache-mode', 'off'],
+          mountpoint: mp,
+          env: webdav.env,
+        }),
+    },
+  };
 
   let current: DaemonMount | undefined;
+  /** CPU ms of each call of Tessera (`op:name`), the mount process and the node. */
+  const cpuSamples = new Map<string, { mount: number; node: number }[]>();
   teardown.add('unmount', async () => current?.unmount());
   const contender = (name: Name, op: OpName): Contender => {
     const mp = join(mnt, name);
@@ -218,7 +226,17 @@ async function main(): Promise<void> {
       before: async () => {
         current = await mounters[name].mount(mp);
       },
-      run: () => runCommand({ cmd, args: cmdArgs, stdout: 'discard' }),
+      run: async () => {
+        // Tessera's CPU per call: the mount process and the node serving it.
+        const pids = [current?.pid, mounters[name].nodePid];
+        const cpu = () => pids.map((pid) => (pid === undefined ? NaN : procCpuMs({ pid })));
+        const before = cpu();
+        await runCommand({ cmd, args: cmdArgs, stdout: 'discard' });
+        const after = cpu();
+        const key = `${op}:${name}`;
+        if (!cpuSamples.has(key)) cpuSamples.set(key, []);
+        cpuSamples.get(key)!.push({ mount: after[0]! - before[0]!, node: after[1]! - before[1]! });
+      },
       after: async () => {
         await current?.unmount();
         current = undefined;
@@ -266,7 +284,25 @@ async function main(): Promise<void> {
     rows,
   );
   const targets = verdictTable(verdicts);
-  console.log(`\n${figures}\n\n${targets}\n`);
+  // Medians of the measured calls (the first, a warm-up, left out), in CPU seconds.
+  const cpuOf = (op: OpName, name: Name, who: 'mount' | 'node') => {
+    const all = cpuSamples.get(`${op}:${name}`) ?? [];
+    const measured = all.length > 1 ? all.slice(1) : all;
+    return measured.length === 0 ? NaN : median(measured.map((c) => c[who])) / 1000;
+  };
+  const perGiB = (1 << 30) / sizes.bytes;
+  const tesseraNames = CONTENDERS.filter((n) => n.startsWith('tessera'));
+  const cpuRows = tesseraNames.flatMap((name) =>
+    (['mount', 'node'] as const).map((who) => [
+      `${name} ${who}`,
+      `${(cpuOf('read', name, who) * perGiB).toFixed(2)} s/GiB`,
+      `${(cpuOf('write', name, who) * perGiB).toFixed(2)} s/GiB`,
+      `${cpuOf('find', name, who).toFixed(2)} s`,
+      RUNS.cp.includes(name) ? `${cpuOf('cp', name, who).toFixed(2)} s` : '–',
+    ]),
+  );
+  const cpuTable = table(['CPU (process)', 'read', 'write', 'find+stat', 'cp -r'], cpuRows);
+  console.log(`\n${figures}\n\n${targets}\n\n${cpuTable}\n`);
   if (args.doc && full) {
     await writeDocSection({
       title: 'FUSE mount (bench/fuse.bench.ts)',
@@ -288,10 +324,16 @@ ${figures}
 
 ${targets}
 
-How: the FUSE process reads ahead 8 × 1 MiB for a sequential reader, acknowledges 128 KiB
-kernel writes into 1 MiB buffers sent pipelined (write-behind, up to 16 MiB in flight per
-file, errors reported at close), and answers the lookups that follow a listing from the
-listing's own attributes (see [fuse.md](fuse.md)).`,
+CPU time of Tessera's two processes per call (\`/proc/PID/stat\` around each measured call,
+medians; reads and writes scaled to a GiB):
+
+${cpuTable}
+
+How: the FUSE process reads ahead 8 × 1 MiB for a sequential reader; writes are answered by
+the addon once copied into one of its write slots and sent to the node in 1 MiB buffers
+pipelined (write-behind, up to 16 MiB in flight per file, errors reported by a later write or
+at close); the first lookup of each listed name is answered by the addon from the listing's
+own attributes, without a trip to JavaScript. Where the time goes: [fuse.md](fuse.md#performance).`,
     });
   }
   printJsonLine({
@@ -304,6 +346,16 @@ listing's own attributes (see [fuse.md](fuse.md)).`,
     ms: Object.fromEntries(OPS.map((op) => [op, Object.fromEntries(RUNS[op].map((n) => [n, ms(op, n)]))])),
     readMBps: Object.fromEntries(CONTENDERS.map((n) => [n, mbps('read', n)])),
     writeMBps: Object.fromEntries(CONTENDERS.map((n) => [n, mbps('write', n)])),
+    cpuSeconds: Object.fromEntries(
+      OPS.map((op) => [
+        op,
+        Object.fromEntries(
+          tesseraNames
+            .filter((n) => RUNS[op].includes(n))
+            .map((n) => [n, { mount: cpuOf(op, n, 'mount'), node: cpuOf(op, n, 'node') }]),
+        ),
+      ]),
+    ),
     ratios,
     met,
   });

@@ -5,6 +5,8 @@ import { isMounted, runCommand, startDaemon } from './processes.ts';
 /** A FUSE filesystem served by a foreground process of the benchmark. */
 export interface DaemonMount {
   mountpoint: string;
+  /** The serving process (for CPU accounting). */
+  pid?: number | undefined;
   /** Unmount (lazily if busy) and stop the process. Idempotent. */
   unmount(): Promise<void>;
 }
@@ -44,5 +46,5 @@ export async function startMountDaemon(opts: {
     }
     await sleep(20);
   }
-  return { mountpoint: opts.mountpoint, unmount };
+  return { mountpoint: opts.mountpoint, pid: daemon.proc.pid, unmount };
 }
