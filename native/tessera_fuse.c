@@ -934,6 +934,8 @@ static napi_value prime_listed(napi_env env, napi_callback_info info) {
 
   pthread_mutex_lock(&s->listed_mu);
   if (!s->listed) s->listed = calloc(LISTED_BUCKETS, sizeof *s->listed);
+  // Full: what is there was listed long ago and never looked up (`ls` of big directories).
+  if (s->listed_count + count > LISTED_MAX) listed_clear_locked(s);
   const char *name = names, *end = names + len;
   for (size_t i = 0; s->listed && i < count && name < end && s->listed_count < LISTED_MAX; i++) {
     size_t n = strnlen(name, (size_t)(end - name));
