@@ -167,13 +167,16 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
     result.dirs++;
   };
   const release = store.deferCheckpoints();
+  const buildPathIndexes = fresh ? store.deferPathIndexes() : () => undefined;
   try {
     await listAll({ concurrency: opts.concurrency, queue, listDir, path: opts.path });
   } catch (err) {
+    buildPathIndexes();
     release();
     if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
     throw FsError.from(err, 'crawl', opts.path);
   }
+  buildPathIndexes();
   release();
   // The documents now match every listing: the digests go with the last writes.
   flush([...pending, ...removals], digests);

@@ -51,6 +51,14 @@ const RULE = (R: string): string => `
 const FILES_BY_PATH =
   'CREATE INDEX files_by_path ON files (path, export, node, kind, size, mtime_ms, mime, file_id);';
 
+/**
+ * The indexes of `files` a first crawl into an empty table leaves out and builds once at its
+ * end (`CatalogStore.deferPathIndexes`); made again on every open, in case a crawl was cut
+ * short. Neither backs a constraint.
+ */
+export const PATH_INDEXES = `${FILES_BY_PATH.replace('CREATE INDEX', 'CREATE INDEX IF NOT EXISTS')}
+CREATE INDEX IF NOT EXISTS files_by_parent ON files (parent, name);`;
+
 /** Rows of `files` at or below this inode are in the name index (`files_fts`). */
 const FTS_UPTO = '(SELECT upto FROM fts_state)';
 

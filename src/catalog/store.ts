@@ -5,7 +5,7 @@ import type { FileKind } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { FIRST_INODE, type FileDoc, fileIdOf as fileIdOfIdentity } from './file-doc.ts';
 import { mimeOf } from './mime.ts';
-import { SCHEMA_SQL, SCHEMA_UPGRADES, SCHEMA_VERSION } from './schema.ts';
+import { PATH_INDEXES, SCHEMA_SQL, SCHEMA_UPGRADES, SCHEMA_VERSION } from './schema.ts';
 
 /** A row of `files` as SQLite returns it. */
 export interface FileRow {
@@ -227,6 +227,8 @@ export class CatalogStore implements AsyncDisposable {
           : `catalog schema version ${version}, this build knows ${SCHEMA_VERSION}`,
       );
     }
+    // A first crawl cut short (a crash) may have left its path indexes unbuilt.
+    if (!this.readonly) db.exec(PATH_INDEXES);
     this.#db = db;
   }
 
@@ -428,6 +430,32 @@ export class CatalogStore implements AsyncDisposable {
   }
 
   #bulk = 0;
+  #pathIndexesOff = 0;
+
+  /**
+   * For a first crawl into an empty `files` table: drop the two path indexes (they back no
+   * constraint) until the returned function is called, which builds them in one sorted pass
+   * each (~0.1 s for 100,000 rows, against ~0.25 s of keeping them up to date row by row).
+   * Meanwhile queries by path scan the table. Nested calls share the drop; the last release
+   * builds. Does nothing (and the release nothing) if the table has rows.
+   */
+  deferPathIndexes(): () => void {
+    if (this.#pathIndexesOff === 0) {
+      if (this.stmt('SELECT 1 FROM files LIMIT 1').get() !== undefined) return () => undefined;
+      this.db.exec('DROP INDEX IF EXISTS files_by_path; DROP INDEX IF EXISTS files_by_parent;');
+      this.#stmts.clear(); // Prepared against the dropped indexes.
+    }
+    this.#pathIndexesOff++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.#pathIndexesOff === 0 && this.#db) {
+        this.#db.exec(PATH_INDEXES);
+        this.#stmts.clear();
+      }
+    };
+  }
 
   /**
    * Hold back WAL checkpoints while a crawl writes (until the returned function is called,

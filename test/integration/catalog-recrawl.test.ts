@@ -34,6 +34,15 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     dirs[Symbol.dispose]();
   });
 
+  const pathIndexes = (): string[] =>
+    (
+      store.db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('files_by_path', 'files_by_parent') ORDER BY name",
+        )
+        .all() as { name: string }[]
+    ).map((r) => r.name);
+
   const crawlAll = () => crawl({ store, source, target, dir: ROOT, path: '/docs' });
 
   /** Every path of the tree (below the export root), as namespace paths. */
@@ -61,8 +70,10 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     const linked = (await assertCurrent()).filter((p) => p.endsWith('top.md') || p.endsWith('top-link.md'));
     assert.equal(linked.length, 1, 'one document for a file with two names');
     for (const dir of ['/docs', '/docs/a', '/docs/b']) assert.ok(store.dirDigest(dir), `digest of ${dir}`);
-    // Checkpoints held back during the crawl are back on.
+    // Checkpoints held back during the crawl are back on; the path indexes, left out while
+    // it filled the empty table, are built.
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    assert.deepEqual(pathIndexes(), ['files_by_parent', 'files_by_path']);
     await rm(join(dirs.root, 'b/top-link.md'));
     assert.equal((await crawlAll()).seen, 6);
     assert.deepEqual(await assertCurrent(), await treePaths());
@@ -104,5 +115,13 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     assert.equal(r.updated, 1);
     assert.equal(store.fileByPath('/docs/a/one.txt')?.size, 3);
     await assertCurrent();
+  });
+
+  it('builds path indexes a crawl cut short left out, when the catalog opens', async () => {
+    store.db.exec('DROP INDEX files_by_path; DROP INDEX files_by_parent;');
+    await store.close();
+    await store.open();
+    assert.deepEqual(pathIndexes(), ['files_by_parent', 'files_by_path']);
+    assert.equal(store.fileByPath('/docs/a/one.txt')?.size, 3);
   });
 });
