@@ -118,9 +118,9 @@ export class FuseOps {
     this.#entryTimeout = opts.entryTimeout;
     this.#attrTimeout = opts.attrTimeout;
     this.#log = opts.logger;
+    this.#cacheMs = Math.max(opts.entryTimeout, 1) * 1000;
     // A complete directory stays complete longer than a name: invalidations tell of names
     // added elsewhere, and `cp -r` into a new directory looks up every name before making it.
-    this.#cacheMs = Math.max(opts.entryTimeout, 1) * 1000;
     // The addon's listed entries are a subset of this cache: whatever it drops, they go too.
     this.#cache = new EntryCache({
       ttlMs: this.#cacheMs,
