@@ -23,8 +23,9 @@ export function fuseSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'FUSE tests need Linux';
   if (!existsSync('/dev/fuse')) return 'no /dev/fuse on this machine';
   if (process.getuid?.() !== 0) return 'FUSE tests mount as root';
-  const { error } = loadFuseBinding();
-  return error ? `the FUSE addon is unavailable: ${error.message}` : undefined;
+  // An out-of-date build is not skipped: the tests fail, saying to rebuild it.
+  const { error, outdated } = loadFuseBinding();
+  return error && outdated !== true ? `the FUSE addon is unavailable: ${error.message}` : undefined;
 }
 
 /** Run a shell command; resolves with its exit code and output, never rejects. */

@@ -175,29 +175,44 @@ const BINDING_CALLS = [
   'writeFailed',
 ] as const satisfies readonly (keyof FuseBinding)[];
 
-let cached: { binding?: FuseBinding; error?: Error } | undefined;
+/** What {@link loadFuseBinding} found. */
+export interface LoadedFuseBinding {
+  binding?: FuseBinding;
+  /** Why the addon cannot be used. */
+  error?: Error;
+  /** The addon loads but was built from an older `native/tessera_fuse.c` (a build to redo). */
+  outdated?: boolean;
+}
 
-/** The addon, or why it cannot be used here (not Linux, not built, no libfuse.so.2). */
-export function loadFuseBinding(): { binding?: FuseBinding; error?: Error } {
+let cached: LoadedFuseBinding | undefined;
+
+/** The addon, or why it cannot be used here (not Linux, not built, out of date, no libfuse.so.2). */
+export function loadFuseBinding(): LoadedFuseBinding {
   if (cached) return cached;
   if (process.platform !== 'linux') {
     cached = { error: new Error(`FUSE mounts are Linux-only (platform: ${process.platform})`) };
     return cached;
   }
   const file = fileURLToPath(new URL('../../../build/Release/tessera_fuse.node', import.meta.url));
+  let binding: Partial<FuseBinding>;
   try {
-    const binding = createRequire(import.meta.url)(file) as Partial<FuseBinding>;
-    // An addon built from an older native/tessera_fuse.c lacks newer calls: say so up front.
-    const missing = BINDING_CALLS.filter((name) => typeof binding[name] !== 'function');
-    if (missing.length > 0)
-      throw new Error(
-        `it is out of date (no ${missing.join(', ')}): rebuild it with \`node native/install.mjs\``,
-      );
-    cached = { binding: binding as FuseBinding };
+    binding = createRequire(import.meta.url)(file) as Partial<FuseBinding>;
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     error.message = `cannot load the tessera_fuse addon from ${file} (is libfuse2 installed and did \`npm ci\` build it?): ${error.message}`;
     cached = { error };
+    return cached;
   }
+  // An addon built from an older native/tessera_fuse.c lacks newer calls: say so up front.
+  const missing = BINDING_CALLS.filter((name) => typeof binding[name] !== 'function');
+  cached =
+    missing.length > 0
+      ? {
+          outdated: true,
+          error: new Error(
+            `the tessera_fuse addon at ${file} is out of date (no ${missing.join(', ')}): rebuild it with \`node native/install.mjs\``,
+          ),
+        }
+      : { binding: binding as FuseBinding };
   return cached;
 }
