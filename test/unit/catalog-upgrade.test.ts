@@ -93,4 +93,27 @@ describe('catalog schema upgrades', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('a version-4 catalog gets the table of listing digests', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-catalog-upgrade-'));
+    try {
+      const file = join(dir, 'catalog.db');
+      const v4 = new CatalogStore({ file });
+      await v4.open();
+      v4.db.exec('DROP TABLE dir_digests; PRAGMA user_version = 4');
+      await v4.close();
+      const store = new CatalogStore({ file });
+      await store.open();
+      try {
+        assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+        assert.equal(store.dirDigest('/docs'), undefined);
+        store.write([], { digests: new Map([['/docs', '1:abc']]) });
+        assert.equal(store.dirDigest('/docs'), '1:abc');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
