@@ -167,19 +167,26 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
     result.dirs++;
   };
   const release = store.deferCheckpoints();
-  const buildPathIndexes = fresh ? store.deferPathIndexes() : () => undefined;
+  // Built after the last writes: settling duplicate file ids drops the digests.
+  const buildIndexes = fresh ? store.deferIndexes() : () => undefined;
   try {
     await listAll({ concurrency: opts.concurrency, queue, listDir, path: opts.path });
   } catch (err) {
-    buildPathIndexes();
     release();
-    if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
+    try {
+      if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
+    } finally {
+      buildIndexes();
+    }
     throw FsError.from(err, 'crawl', opts.path);
   }
-  buildPathIndexes();
   release();
-  // The documents now match every listing: the digests go with the last writes.
-  flush([...pending, ...removals], digests);
+  try {
+    // The documents now match every listing: the digests go with the last writes.
+    flush([...pending, ...removals], digests);
+  } finally {
+    buildIndexes();
+  }
   opts.onProgress?.(result.seen);
   return result;
 }

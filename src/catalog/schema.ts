@@ -53,11 +53,25 @@ const FILES_BY_PATH =
 
 /**
  * The indexes of `files` a first crawl into an empty table leaves out and builds once at its
- * end (`CatalogStore.deferPathIndexes`); made again on every open, in case a crawl was cut
+ * end (`CatalogStore.deferIndexes`); made again on every open, in case a crawl was cut
  * short. Neither backs a constraint.
  */
 export const PATH_INDEXES = `${FILES_BY_PATH.replace('CREATE INDEX', 'CREATE INDEX IF NOT EXISTS')}
 CREATE INDEX IF NOT EXISTS files_by_parent ON files (parent, name);`;
+
+/**
+ * File ids are unique through a named index (catalogs created before it have the column's
+ * UNIQUE constraint instead, which cannot be dropped): a first crawl into an empty table
+ * builds it at its end too (keyed by a hash, it costs a crawl's inserts the most). Rows that
+ * share a file id by then (one export mounted twice) keep the last one, as an insert meeting
+ * the index would have moved the document there.
+ */
+export const FILE_ID_INDEX = 'files_by_file_id';
+export const FILE_ID_DEDUP = `DELETE FROM files WHERE inode IN (
+  SELECT f.inode FROM files f JOIN (
+    SELECT file_id, max(inode) AS keep FROM files GROUP BY file_id HAVING count(*) > 1
+  ) d ON f.file_id = d.file_id AND f.inode != d.keep);`;
+export const FILE_ID_UNIQUE = `CREATE UNIQUE INDEX IF NOT EXISTS ${FILE_ID_INDEX} ON files (file_id);`;
 
 /** Rows of `files` at or below this inode are in the name index (`files_fts`). */
 const FTS_UPTO = '(SELECT upto FROM fts_state)';
@@ -120,7 +134,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
 CREATE TABLE files (
   inode     INTEGER PRIMARY KEY AUTOINCREMENT,
-  file_id   TEXT NOT NULL UNIQUE,
+  file_id   TEXT NOT NULL,
   mount     TEXT NOT NULL,
   local     INTEGER NOT NULL,
   node      TEXT NOT NULL,
@@ -135,6 +149,7 @@ CREATE TABLE files (
   indexed_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX files_by_local ON files (mount, local);
+${FILE_ID_UNIQUE}
 ${FILES_BY_PATH}
 CREATE INDEX files_by_parent ON files (parent, name);
 

@@ -38,7 +38,7 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     (
       store.db
         .prepare(
-          "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('files_by_path', 'files_by_parent') ORDER BY name",
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('files_by_path', 'files_by_parent', 'files_by_file_id') ORDER BY name",
         )
         .all() as { name: string }[]
     ).map((r) => r.name);
@@ -70,10 +70,10 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     const linked = (await assertCurrent()).filter((p) => p.endsWith('top.md') || p.endsWith('top-link.md'));
     assert.equal(linked.length, 1, 'one document for a file with two names');
     for (const dir of ['/docs', '/docs/a', '/docs/b']) assert.ok(store.dirDigest(dir), `digest of ${dir}`);
-    // Checkpoints held back during the crawl are back on; the path indexes, left out while
-    // it filled the empty table, are built.
+    // Checkpoints held back during the crawl are back on; the indexes left out while it
+    // filled the empty table are built.
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
-    assert.deepEqual(pathIndexes(), ['files_by_parent', 'files_by_path']);
+    assert.deepEqual(pathIndexes(), ['files_by_file_id', 'files_by_parent', 'files_by_path']);
     await rm(join(dirs.root, 'b/top-link.md'));
     assert.equal((await crawlAll()).seen, 6);
     assert.deepEqual(await assertCurrent(), await treePaths());
@@ -118,10 +118,35 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
   });
 
   it('builds path indexes a crawl cut short left out, when the catalog opens', async () => {
-    store.db.exec('DROP INDEX files_by_path; DROP INDEX files_by_parent;');
+    store.db.exec('DROP INDEX files_by_path; DROP INDEX files_by_parent; DROP INDEX files_by_file_id;');
     await store.close();
     await store.open();
-    assert.deepEqual(pathIndexes(), ['files_by_parent', 'files_by_path']);
+    assert.deepEqual(pathIndexes(), ['files_by_file_id', 'files_by_parent', 'files_by_path']);
     assert.equal(store.fileByPath('/docs/a/one.txt')?.size, 3);
+  });
+
+  it('first crawls of one export mounted twice keep one document per file', async () => {
+    await using twice = new CatalogStore({ file: join(dirs.base, 'twice.db') });
+    await twice.open();
+    const other: MountTarget = { ...target, mount: '/copy' };
+    // Both mounts start on an empty table: file ids go unchecked until the last one ends.
+    await Promise.all([
+      crawl({ store: twice, source, target, dir: ROOT, path: '/docs' }),
+      crawl({ store: twice, source, target: other, dir: ROOT, path: '/copy' }),
+    ]);
+    const entries = (await treePaths()).length;
+    const ids = twice.db.prepare('SELECT file_id FROM files').all() as { file_id: string }[];
+    assert.equal(ids.length, entries, 'one document per file');
+    assert.equal(new Set(ids.map((r) => r.file_id)).size, entries);
+    assert.equal(
+      twice.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'files_by_file_id'").get() !== undefined,
+      true,
+    );
+    // The digests went with the duplicates: the next crawls compare and stay consistent.
+    assert.equal(twice.dirDigest('/docs'), undefined);
+    await crawl({ store: twice, source, target, dir: ROOT, path: '/docs' });
+    await crawl({ store: twice, source, target: other, dir: ROOT, path: '/copy' });
+    const after = twice.db.prepare('SELECT file_id FROM files').all() as { file_id: string }[];
+    assert.equal(new Set(after.map((r) => r.file_id)).size, after.length);
   });
 });
