@@ -65,7 +65,9 @@ export class DirScanner implements ChangeWatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const dir of this.#dirs.keys()) this.#dirs.set(dir, null);
+    // A copy of the keys: setting a key of a BoundedMap moves it to the end, so iterating the
+    // map itself while setting would never end.
+    for (const dir of [...this.#dirs.keys()]) this.#dirs.set(dir, null);
     this.#pass = this.#all(false).finally(() => this.#schedule());
   }
 
