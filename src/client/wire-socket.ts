@@ -307,7 +307,7 @@ export class WireSocket extends EventEmitter {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     this.#trimSendPool();
-    this.#reader.stop();
+    this.#reader.stop({ done: true });
     this.emit('close');
   }
 

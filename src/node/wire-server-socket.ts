@@ -252,7 +252,7 @@ export class ServerWireSocket extends EventEmitter {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     clearTimeout(this.#closeTimer);
-    this.#reader.stop();
+    this.#reader.stop({ done: true });
     this.emit('close');
   }
 

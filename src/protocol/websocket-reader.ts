@@ -79,6 +79,8 @@ export class FrameReader {
   #dest: Buffer = EMPTY;
   #destAt = 0;
   #split: Split | undefined;
+  /** The frame's own buffer, as last offered for a socket read. */
+  #offered: Buffer | undefined;
   #stopped = false;
 
   /** `masked`: frames must be masked (a server reading a client), else must not be. */
@@ -96,8 +98,15 @@ export class FrameReader {
 
   /** Where the next socket read should land: the current frame's buffer when it is big enough, else staging. */
   readBuffer(): Buffer {
-    if (this.#remaining >= DIRECT_BYTES && this.#dest.length - this.#destAt >= this.#remaining)
-      return this.#dest.subarray(this.#destAt, this.#destAt + this.#remaining);
+    if (
+      this.#inFrame &&
+      this.#remaining >= DIRECT_BYTES &&
+      this.#dest.length - this.#destAt >= this.#remaining
+    ) {
+      this.#offered = this.#dest.subarray(this.#destAt, this.#destAt + this.#remaining);
+      return this.#offered;
+    }
+    this.#offered = undefined;
     return this.#staging;
   }
 
@@ -105,7 +114,13 @@ export class FrameReader {
   onRead(n: number, buf: Uint8Array): void {
     if (n <= 0 || this.#stopped) return;
     const dest = this.#dest;
-    if (this.#inFrame && buf.buffer === dest.buffer && buf.byteOffset === dest.byteOffset + this.#destAt) {
+    if (
+      buf === this.#offered &&
+      this.#inFrame &&
+      buf.buffer === dest.buffer &&
+      buf.byteOffset === dest.byteOffset + this.#destAt
+    ) {
+      this.#offered = undefined;
       // Read straight into place (readBuffer never offers more than the frame's bytes).
       if (this.#keys !== undefined) this.#unmask(dest, this.#destAt, n, dest, this.#destAt);
       else {
@@ -137,13 +152,20 @@ export class FrameReader {
     }
   }
 
-  /** Read nothing more; a lent payload buffer goes back. Idempotent. */
-  stop(): void {
+  /**
+   * Read nothing more; a lent payload buffer goes back — unless it was offered for a socket
+   * read and the socket is not `done` (closed): the socket may still read into it, so it is
+   * left to the garbage collector instead of going to someone else. Idempotent.
+   */
+  stop(opts: { done?: boolean } = {}): void {
     this.#stopped = true;
     this.#inFrame = false;
-    this.#split?.lease?.release?.();
+    const lease = this.#split?.lease;
+    const offered = this.#offered !== undefined && this.#offered.buffer === this.#dest.buffer;
+    if (lease !== undefined && (opts.done === true || !offered)) lease.release?.();
     this.#split = undefined;
     this.#dest = EMPTY;
+    this.#offered = undefined;
     this.#message.reset();
   }
 
