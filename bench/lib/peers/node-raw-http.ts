@@ -29,6 +29,7 @@ export interface NodeRawHttp {
 export async function startNodeRawHttp(opts: { file: string }): Promise<NodeRawHttp> {
   const port = await freePort();
   const daemon = startDaemon({
+    server: true,
     name: 'bare node:http file server',
     cmd: process.execPath,
     args: ['-e', SERVER, opts.file, String(port)],

@@ -51,6 +51,13 @@ export function trackChild(proc: ChildProcess): void {
 /**
  * Start a daemon. Its stderr (and stdout, unless `onStdout` takes it) is kept for error
  * messages; it is killed if the benchmark process exits without stopping it.
+ *
+ * `server`: run it in a session of its own, as a server runs (a service manager starts it
+ * so, and sshd gives each connection's processes a session of their own, sftp-server
+ * included). With the kernel's autogroup scheduling (on by default) each session shares
+ * the cores as one group: a server left in the benchmark's session would share its group
+ * with the benchmark, the clients and every tool they run, while sshfs's server side has
+ * groups of its own — on a busy machine that, not the work, decides who gets the cores.
  */
 export function startDaemon(opts: {
   name: string;
@@ -59,11 +66,13 @@ export function startDaemon(opts: {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   onStdout?: (chunk: Buffer) => void;
+  server?: boolean;
 }): Daemon {
   const proc = spawn(opts.cmd, opts.args, {
     env: opts.env ?? process.env,
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.server === true,
   });
   live.add(proc);
   let output = '';

@@ -63,7 +63,13 @@ export async function startRcloneServe(opts: {
     const obscured = (await runCommand({ cmd: 'rclone', args: ['obscure', '--', pass], env })).stdout.trim();
     remote = `:sftp,host=${LOOPBACK},port=${port},user=${user},pass=${obscured}:`;
   }
-  const daemon = startDaemon({ name: `rclone serve ${opts.protocol}`, cmd: 'rclone', args, env });
+  const daemon = startDaemon({
+    name: `rclone serve ${opts.protocol}`,
+    cmd: 'rclone',
+    args,
+    env,
+    server: true,
+  });
   try {
     await waitForPort({ port, daemon });
   } catch (err) {

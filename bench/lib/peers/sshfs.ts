@@ -63,7 +63,12 @@ export async function startSshd(opts: { dir: string }): Promise<Sshd> {
     ].join('\n'),
   );
   // -D: stay in the foreground (our child), -e: log to stderr. sshd needs an absolute path.
-  const daemon = startDaemon({ name: 'sshd', cmd: '/usr/sbin/sshd', args: ['-D', '-e', '-f', config] });
+  const daemon = startDaemon({
+    name: 'sshd',
+    cmd: '/usr/sbin/sshd',
+    args: ['-D', '-e', '-f', config],
+    server: true,
+  });
   try {
     await waitForPort({ port, daemon });
   } catch (err) {

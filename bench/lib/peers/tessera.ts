@@ -47,6 +47,7 @@ export async function startTesseraNode(opts: {
   let announce: ((text: string) => void) | undefined;
   const announced = new Promise<string>((resolve) => (announce = resolve));
   const daemon = startDaemon({
+    server: true,
     name: `tessera node (${opts.insecure ? 'ws' : 'TLS'})`,
     cmd: process.execPath,
     args: [
