@@ -18,7 +18,7 @@ import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
 import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
-import { type Contender, median, procCpuMs, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, median, procCpuMs, procThreadsCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
@@ -105,29 +105,38 @@ const ops = new Set<Op>(
 );
 const partial = ops.size < 3;
 
-type Side = 'client' | 'node';
+type Side = 'client' | 'node' | 'nodeMain';
 /**
  * CPU milliseconds (user + system, all threads) each Tessera call took in its client process
- * and in its node process, by operation and contender, in call order (the warm-up first).
+ * and in its node process (and of that, in the node's main thread), by operation and
+ * contender, in call order (the warm-up first).
  * Wall times on a shared machine swing with the load; CPU per unit of work does not.
  */
 const cpu = new Map<string, Record<Side, number[]>>();
 
 /** `run`, with the CPU it costs the client and node processes `pids` noted under `op`/`name`. */
-function cpuNoted(op: Op, name: string, pids: Record<Side, number | undefined>, run: () => Promise<void>) {
+function cpuNoted(
+  op: Op,
+  name: string,
+  pids: { client: number | undefined; node: number | undefined },
+  run: () => Promise<void>,
+) {
   const key = `${op}/${name}`;
   return async () => {
-    const take = () => ({
-      client: pids.client === undefined ? 0 : procCpuMs({ pid: pids.client }),
-      node: pids.node === undefined ? 0 : procCpuMs({ pid: pids.node }),
-    });
+    const take = (): Record<Side, number> => {
+      const node = pids.node === undefined ? { main: 0, other: 0 } : procThreadsCpuMs({ pid: pids.node });
+      return {
+        client: pids.client === undefined ? 0 : procCpuMs({ pid: pids.client }),
+        node: node.main + node.other,
+        nodeMain: node.main,
+      };
+    };
     const before = take();
     await run();
     const after = take();
-    const noted = cpu.get(key) ?? { client: [], node: [] };
+    const noted = cpu.get(key) ?? { client: [], node: [], nodeMain: [] };
     cpu.set(key, noted);
-    noted.client.push(after.client - before.client);
-    noted.node.push(after.node - before.node);
+    for (const side of ['client', 'node', 'nodeMain'] as const) noted[side].push(after[side] - before[side]);
   };
 }
 
@@ -411,7 +420,9 @@ async function report(opts: {
   };
   const cpuCell = (op: Op, who: string, side: Side) => {
     const v = cpuS(op, who, side);
-    return v === undefined ? '—' : `${v.toFixed(2)} s`;
+    if (v === undefined) return '—';
+    const main = side === 'node' ? cpuS(op, who, 'nodeMain') : undefined;
+    return `${v.toFixed(2)} s${main === undefined ? '' : ` (main thread ${main.toFixed(2)} s)`}`;
   };
   const measuredOps = (['read', 'write', 'walk'] as const).filter((op) => ops.has(op));
   const cpuRows = measuredOps.map((op) => [
@@ -484,7 +495,11 @@ async function report(opts: {
         Object.fromEntries(
           (['tessera-tls', 'tessera-ws'] as const).map((who) => [
             who,
-            { client: cpuS(op, who, 'client') ?? null, node: cpuS(op, who, 'node') ?? null },
+            {
+              client: cpuS(op, who, 'client') ?? null,
+              node: cpuS(op, who, 'node') ?? null,
+              node_main_thread: cpuS(op, who, 'nodeMain') ?? null,
+            },
           ]),
         ),
       ]),

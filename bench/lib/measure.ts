@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
@@ -30,6 +30,29 @@ export function procCpuMs(opts: { pid: number | 'self'; children?: boolean }): n
   // After the name: utime and stime are fields 14 and 15 of stat(5), cutime and cstime 16 and 17.
   const at = opts.children === true ? 13 : 11;
   return (Number(fields[at]) + Number(fields[at + 1])) * 10;
+}
+
+/**
+ * CPU time (user + system) of a process's main thread and of all its other threads together
+ * (for Node: the libuv thread pool, V8's helper threads), in ms (10 ms ticks), from
+ * `/proc/<pid>/task/<tid>/stat`. A thread that exited meanwhile no longer counts.
+ */
+export function procThreadsCpuMs(opts: { pid: number }): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  for (const tid of readdirSync(`/proc/${opts.pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${opts.pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // It exited between the listing and the read.
+    }
+    const fields = stat.split(') ')[1]?.split(' ') ?? [];
+    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    if (Number(tid) === opts.pid) main += ms;
+    else other += ms;
+  }
+  return { main, other };
 }
 
 /** Wall time of one call, in milliseconds. */
