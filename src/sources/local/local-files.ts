@@ -156,8 +156,7 @@ export class LocalFiles {
     flags?: OpenFlags | undefined;
   }): Promise<{ local: number; st: BigIntStats; handle: Handle }> {
     refuseReserved('create', req.name);
-    const dir = await this.#resolver.resolveDir(req.parent, 'create');
-    const existing = await lstatMaybe(this.#resolver.child(dir.path, req.name));
+    const { dir, existing } = await this.#dirAndEntry(req.parent, req.name);
     if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
     if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
@@ -280,6 +279,9 @@ export class LocalFiles {
   async close(handle: Handle, abort = false): Promise<void> {
     const h = this.get(handle, 'close');
     this.#handles.delete(handle);
+    // A created file is published in its directory: find it while the descriptor closes.
+    const dir = !abort && h.created ? this.#resolver.resolveDir(h.created.dir, 'close') : undefined;
+    void dir?.catch(() => undefined);
     try {
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
       if (h.staging) await h.staging.catch(() => undefined);
@@ -291,7 +293,7 @@ export class LocalFiles {
       const place = h.created ?? h.stage;
       if (h.created) this.#pending.delete(h.local);
       if (place) await this.#discard(place);
-    } else if (h.created) await this.#commitCreate(h, h.created);
+    } else if (h.created && dir) await this.#commitCreate(h, h.created, dir);
     else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
     else if (h.stage) await this.#discard(h.stage);
   }
@@ -308,6 +310,31 @@ export class LocalFiles {
       if (place) await this.#discard(place);
       if (h.created) this.#pending.delete(h.local);
     }
+  }
+
+  /**
+   * Resolve the directory and `lstat` the name in it, both at once on the path the id map
+   * gives (one burst for the thread pool, not two round trips); if the directory turns out
+   * to be somewhere else, the name is looked at again there.
+   */
+  async #dirAndEntry(
+    parent: NodeId,
+    name: string,
+  ): Promise<{ dir: Resolved; existing: BigIntStats | undefined }> {
+    const resolver = this.#resolver;
+    const mapped = resolver.dirPath(resolver.localOf(parent, 'create'));
+    const early = mapped === undefined ? undefined : lstatMaybe(resolver.child(mapped, name));
+    // Settled either way before awaiting the directory, so a failure there leaves no stray rejection.
+    const entry = early?.then(
+      (st) => ({ st }),
+      (err: unknown) => ({ err }),
+    );
+    const dir = await resolver.resolveDir(parent, 'create');
+    if (entry === undefined || dir.path !== mapped)
+      return { dir, existing: await lstatMaybe(resolver.child(dir.path, name)) };
+    const got = await entry;
+    if ('err' in got) throw got.err;
+    return { dir, existing: got.st };
   }
 
   #newHandle(local: number, flags: OpenFlags, writable: boolean): LocalHandle {
@@ -402,10 +429,10 @@ export class LocalFiles {
     this.#resolver.table.removeTemp(place.dir, place.tmpName);
   }
 
-  async #commitCreate(h: LocalHandle, p: PendingCreate): Promise<void> {
+  async #commitCreate(h: LocalHandle, p: PendingCreate, resolving: Promise<Resolved>): Promise<void> {
     const table = this.#resolver.table;
     const run = (async () => {
-      const dir = await this.#resolver.resolveDir(p.dir, 'close');
+      const dir = await resolving;
       const tmpPath = this.#resolver.child(dir.path, p.tmpName);
       const finalPath = this.#resolver.child(dir.path, p.name);
       try {
