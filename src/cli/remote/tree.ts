@@ -5,6 +5,7 @@ import type { ProgressSink } from './progress.ts';
 import { childPath } from '../../core/names.ts';
 import { relabel, type RemoteFs, type Resolved } from './remote-fs.ts';
 import { copyRemoteFile } from './transfer.ts';
+import { removeTree as removeSourceTree } from '../../sources/remove-tree.ts';
 
 /** Files copied or removed at once inside one directory. */
 const TREE_CONCURRENCY = 4;
@@ -65,41 +66,25 @@ export async function walk(opts: {
   await rec({ ...opts.start, name: opts.start.path.split('/').at(-1) ?? '', depth: 0 });
 }
 
-/** Remove `name` (resolved as `entry`) from `parent`, a directory's contents first. */
+/**
+ * Remove `name` (resolved as `entry`) from `parent`, a directory's contents first (see the
+ * Sources' removeTree: listed again until empty; the first failure is thrown, naming its path).
+ */
 export async function removeTree(opts: {
   fs: RemoteFs;
   parent: Resolved;
   name: string;
   entry: Resolved;
 }): Promise<void> {
-  const { fs, parent, name, entry } = opts;
-  const source = fs.source;
-  if (entry.attr.kind === 'dir') {
-    // List, empty, and look again: entries made meanwhile are removed too.
-    for (;;) {
-      const children = await fs.list(entry);
-      if (children.length === 0) break;
-      await forEachChild(children, (child) =>
-        removeTree({
-          fs,
-          parent: entry,
-          name: child.name,
-          entry: { path: childPath(entry.path, child.name), id: child.id, attr: child.attr },
-        }),
-      );
-    }
-    try {
-      await source.rmdir({ parent: parent.id, name });
-    } catch (err) {
-      throw relabel(err, 'rmdir', entry.path);
-    }
-    return;
-  }
-  try {
-    await source.unlink({ parent: parent.id, name });
-  } catch (err) {
-    throw relabel(err, 'unlink', entry.path);
-  }
+  await removeSourceTree({
+    source: opts.fs.source,
+    parent: opts.parent.id,
+    name: opts.name,
+    entry: opts.entry,
+    path: opts.entry.path,
+    concurrency: TREE_CONCURRENCY,
+    relabel,
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FsError } from '../../core/fs-error.ts';
 import { childPath, joinPath } from '../../core/names.ts';
+import { removeTree } from '../../sources/remove-tree.ts';
 import type { Entry, Source } from '../../sources/source.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
 import { changeEventSchema, serveEvents } from './events.ts';
@@ -75,23 +76,6 @@ const CONTENT_HEADERS = {
   'repr-digest': 'sha-256 of the whole file (RFC 9530), when known or asked for',
   'accept-ranges': 'bytes',
 };
-
-/** Remove a directory's content, depth first. */
-async function removeTree(source: Source, dir: Entry): Promise<void> {
-  // Each pass lists afresh (what it removed is gone), until the directory is empty.
-  for (;;) {
-    const page = await source.readdirp({ dir: dir.id, cookie: '', max: 1000 });
-    if (page.entries.length === 0) return;
-    for (const e of page.entries) {
-      if (e.attr.kind === 'dir') {
-        await removeTree(source, e);
-        await source.rmdir({ parent: dir.id, name: e.name });
-      } else {
-        await source.unlink({ parent: dir.id, name: e.name });
-      }
-    }
-  }
-}
 
 async function mkdirs(opts: {
   source: Source;
@@ -311,12 +295,8 @@ export function fileRoutes(state: ApiState): AnyRoute[] {
         const source = principal!.view;
         const { parent, name } = await resolveParent({ source, path: query.path, op: 'delete', index });
         const entry = await source.lookup({ parent: parent.id, name });
-        if (entry.attr.kind === 'dir') {
-          if (query.recursive) await removeTree(source, entry);
-          await source.rmdir({ parent: parent.id, name });
-        } else {
-          await source.unlink({ parent: parent.id, name });
-        }
+        if (entry.attr.kind === 'dir' && !query.recursive) await source.rmdir({ parent: parent.id, name });
+        else await removeTree({ source, parent: parent.id, name, entry, path: query.path });
         res.writeHead(204);
         res.end();
       },

@@ -3,8 +3,10 @@ import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { DirEntry, Entry, Source } from '../../sources/source.ts';
 import { readdirAll } from '../../sources/readdir-pages.ts';
+import { removeTree } from '../../sources/remove-tree.ts';
+import { splitPath } from '../../core/names.ts';
 import { writeAll } from '../write-all.ts';
-import { childOf, type DavPath, hrefOf, isWithin, parseDestination } from './dav-paths.ts';
+import { childOf, type DavPath, davPath, hrefOf, isWithin, parseDestination } from './dav-paths.ts';
 import { propOfXattr } from './dav-props.ts';
 import { DavStatusError, type DavRequest } from './dav-request.ts';
 import { escapeXml, MULTISTATUS_OPEN, statusLine } from './dav-xml.ts';
@@ -24,11 +26,8 @@ function listAll(view: Source, dir: NodeId): Promise<DirEntry[]> {
   return readdirAll({ source: view, dir, max: 10_000 });
 }
 
-/**
- * Remove `name` (a file, or a directory and everything below it) from `parent`. Members that
- * fail are collected and the removal goes on with the others; their ancestors stay.
- */
-async function removeTree(opts: {
+/** Remove a member with everything below it (see removeTree); what fails becomes a 207 member. */
+function removeMember(opts: {
   view: Source;
   parent: NodeId;
   name: string;
@@ -36,32 +35,19 @@ async function removeTree(opts: {
   path: DavPath;
   failures: MemberFailure[];
 }): Promise<boolean> {
-  const { view, parent, name, entry, path, failures } = opts;
-  try {
-    if (entry.attr.kind !== 'dir') {
-      await view.unlink({ parent, name });
-      return true;
-    }
-    let clean = true;
-    for (const e of await listAll(view, entry.id)) {
-      const ok = await removeTree({
-        view,
-        parent: entry.id,
-        name: e.name,
-        entry: e,
-        path: childOf(path, e.name),
-        failures,
-      });
-      clean &&= ok;
-    }
-    if (!clean) return false;
-    await view.rmdir({ parent, name });
-    return true;
-  } catch (err) {
-    const status = httpStatusOf(FsError.from(err, 'delete', path.key).code);
-    failures.push({ path, collection: entry.attr.kind === 'dir', status });
-    return false;
-  }
+  return removeTree({
+    source: opts.view,
+    parent: opts.parent,
+    name: opts.name,
+    entry: opts.entry,
+    path: opts.path.key,
+    onFailure: (f) =>
+      opts.failures.push({
+        path: davPath(splitPath('delete', f.path)),
+        collection: f.dir,
+        status: httpStatusOf(f.error.code),
+      }),
+  });
 }
 
 /** Answer 207 listing the members that failed. */
@@ -90,7 +76,7 @@ export async function handleDelete(dav: DavRequest): Promise<void> {
   if (!parent || !entry) throw FsError.ENOENT('delete', dav.path.key);
   await dav.checkWrite({ membership: true, subtree: true });
   const failures: MemberFailure[] = [];
-  await removeTree({ view: dav.view, parent: parent.id, name, entry, path: dav.path, failures });
+  await removeMember({ view: dav.view, parent: parent.id, name, entry, path: dav.path, failures });
   dav.locks.dropWithin(dav.path);
   if (failures.length > 0) {
     // The request's own resource failing alone is a plain error status.
@@ -239,7 +225,14 @@ export async function handleCopyMove(dav: DavRequest, move: boolean): Promise<vo
   const failures: MemberFailure[] = [];
   let renamed = false;
   if (existing && !(move && existing.attr.kind !== 'dir' && src.attr.kind !== 'dir')) {
-    await removeTree({ view, parent: destParent.id, name: destName, entry: existing, path: dest, failures });
+    await removeMember({
+      view,
+      parent: destParent.id,
+      name: destName,
+      entry: existing,
+      path: dest,
+      failures,
+    });
     if (failures.length > 0) return sendFailures(dav, failures);
   }
   if (move) {
@@ -251,7 +244,14 @@ export async function handleCopyMove(dav: DavRequest, move: boolean): Promise<vo
       // Across exports: a file replaced by rename above was kept, remove it now.
       const still = await dav.find(dest);
       if (still)
-        await removeTree({ view, parent: destParent.id, name: destName, entry: still, path: dest, failures });
+        await removeMember({
+          view,
+          parent: destParent.id,
+          name: destName,
+          entry: still,
+          path: dest,
+          failures,
+        });
     }
   }
   if (!renamed) {
@@ -265,7 +265,7 @@ export async function handleCopyMove(dav: DavRequest, move: boolean): Promise<vo
       failures,
     });
     if (move && failures.length === 0)
-      await removeTree({ view, parent: srcParent.id, name: srcName, entry: src, path: dav.path, failures });
+      await removeMember({ view, parent: srcParent.id, name: srcName, entry: src, path: dav.path, failures });
   }
   if (move) dav.locks.dropWithin(dav.path);
   if (failures.length > 0) return sendFailures(dav, failures);
