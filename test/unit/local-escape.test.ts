@@ -152,6 +152,29 @@ describe('local sources answer ESTALE for ids that no longer resolve', () => {
     }
   });
 
+  it('a created file is published in its directory even if that moved, never through a symlink', async () => {
+    using dirs = localDirs();
+    mkdirSync(join(dirs.outside, 'd'));
+    const src = await openLocal({ root: dirs.root });
+    try {
+      const d = await src.mkdir({ parent: ROOT, name: 'd', mode: 0o755 });
+      const moved = await src.create({ parent: d.id, name: 'a', mode: 0o644 });
+      await src.rename({ parent: ROOT, name: 'd', newParent: ROOT, newName: 'd2' });
+      await src.closeFile({ handle: moved.handle });
+      assert.deepEqual(readdirSync(join(dirs.root, 'd2')), ['a']);
+      assert.equal((await src.lookup({ parent: d.id, name: 'a' })).id, moved.id);
+
+      const swapped = await src.create({ parent: d.id, name: 'b', mode: 0o644 });
+      await src.write({ handle: swapped.handle, offset: 0, data: Buffer.from('inside') });
+      renameSync(join(dirs.root, 'd2'), join(dirs.base, 'moved-away'));
+      symlinkSync(join(dirs.outside, 'd'), join(dirs.root, 'd2'));
+      await assert.rejects(src.closeFile({ handle: swapped.handle }), code('ESTALE'));
+    } finally {
+      await src.close();
+    }
+    assert.deepEqual(readdirSync(join(dirs.outside, 'd')), []);
+  });
+
   it('a file renamed behind the back keeps its id once seen at its new name', async () => {
     using dirs = localDirs();
     const src = await openLocal({ root: dirs.root, kind: 'posix' });

@@ -279,9 +279,6 @@ export class LocalFiles {
   async close(handle: Handle, abort = false): Promise<void> {
     const h = this.get(handle, 'close');
     this.#handles.delete(handle);
-    // A created file is published in its directory: find it while the descriptor closes.
-    const dir = !abort && h.created ? this.#resolver.resolveDir(h.created.dir, 'close') : undefined;
-    void dir?.catch(() => undefined);
     try {
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
       if (h.staging) await h.staging.catch(() => undefined);
@@ -293,7 +290,7 @@ export class LocalFiles {
       const place = h.created ?? h.stage;
       if (h.created) this.#pending.delete(h.local);
       if (place) await this.#discard(place);
-    } else if (h.created && dir) await this.#commitCreate(h, h.created, dir);
+    } else if (h.created) await this.#commitCreate(h, h.created);
     else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
     else if (h.stage) await this.#discard(h.stage);
   }
@@ -429,18 +426,16 @@ export class LocalFiles {
     this.#resolver.table.removeTemp(place.dir, place.tmpName);
   }
 
-  async #commitCreate(h: LocalHandle, p: PendingCreate, resolving: Promise<Resolved>): Promise<void> {
+  async #commitCreate(h: LocalHandle, p: PendingCreate): Promise<void> {
     const table = this.#resolver.table;
     const run = (async () => {
-      const dir = await resolving;
-      const tmpPath = this.#resolver.child(dir.path, p.tmpName);
-      const finalPath = this.#resolver.child(dir.path, p.name);
-      try {
-        if (p.exclusive) await linkExclusive(tmpPath, finalPath, p.name);
-        else await rename(tmpPath, finalPath);
-      } catch (err) {
-        await rm(tmpPath, { force: true }).catch(() => undefined);
-        throw err;
+      // The temp file's random name is the check: if it is in the directory the id map
+      // names, that is the directory it was created in (no lstat of the directory needed).
+      // Otherwise (the directory moved) resolve the directory and publish there.
+      const mapped = this.#resolver.dirPath(p.dir);
+      if (mapped === undefined || !(await this.#publish(mapped, p, true))) {
+        const dir = await this.#resolver.resolveDir(p.dir, 'close');
+        await this.#publish(dir.path, p, false);
       }
       table.learn(h.local, p.dir, p.name, false);
     })();
@@ -454,6 +449,24 @@ export class LocalFiles {
       this.#pending.delete(h.local);
       this.#commits.delete(h.local);
       table.removeTemp(p.dir, p.tmpName);
+    }
+  }
+
+  /**
+   * Give a created file its name in the directory at `dirPath`. With `tentative`, a temp
+   * file not found there gives false (the directory is elsewhere) and is left alone.
+   */
+  async #publish(dirPath: string, p: PendingCreate, tentative: boolean): Promise<boolean> {
+    const tmpPath = this.#resolver.child(dirPath, p.tmpName);
+    const finalPath = this.#resolver.child(dirPath, p.name);
+    try {
+      if (p.exclusive) await linkExclusive(tmpPath, finalPath, p.name);
+      else await rename(tmpPath, finalPath);
+      return true;
+    } catch (err) {
+      if (tentative && isGone(err)) return false;
+      await rm(tmpPath, { force: true }).catch(() => undefined);
+      throw err;
     }
   }
 

@@ -17,9 +17,22 @@ export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
 }
 
-/** A fresh temp file name. */
+/** Random bytes per temp name (12 base64url characters). */
+const NAME_BYTES = 9;
+/** Names' worth of random bytes drawn at once: one call into the generator per 512 creates. */
+const POOL_NAMES = 512;
+let pool = Buffer.alloc(0);
+let used = 0;
+
+/** A fresh temp file name (random, so a crashed process's leftovers never collide with it). */
 export function tempName(): string {
-  return TEMP_PREFIX + randomBytes(9).toString('base64url');
+  if (used + NAME_BYTES > pool.length) {
+    pool = randomBytes(NAME_BYTES * POOL_NAMES);
+    used = 0;
+  }
+  const name = TEMP_PREFIX + pool.toString('base64url', used, used + NAME_BYTES);
+  used += NAME_BYTES;
+  return name;
 }
 
 /** Refuse a client-chosen name that collides with the temp-file namespace. */
