@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mountedTypeAt } from '../../../src/frontends/fuse/fuse-mount.ts';
 
 /** The only address any benchmark peer listens on or connects to. */
 export const LOOPBACK = '127.0.0.1';
@@ -143,10 +143,7 @@ export async function waitForPort(opts: {
 
 /** Whether `dir` is a mount point now (per /proc/self/mountinfo). */
 export async function isMounted(dir: string): Promise<boolean> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  // Field 5 is the mount point, with spaces etc. escaped as octal.
-  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return text.split('\n').some((line) => line.split(' ')[4] === escaped);
+  return (await mountedTypeAt(dir)) !== undefined;
 }
 
 /** What a finished command printed. */
