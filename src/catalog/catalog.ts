@@ -51,6 +51,8 @@ export class Catalog implements AsyncDisposable {
   #lastStorage = 0;
   #opened = false;
   #syncing: Promise<void> = Promise.resolve();
+  /** The storage sample under way (it never rejects: failures are logged per mount). */
+  #storage: Promise<void> = Promise.resolve();
   #filling: Promise<void> | undefined;
 
   constructor(opts: CatalogOptions) {
@@ -70,7 +72,8 @@ export class Catalog implements AsyncDisposable {
     await this.#syncMounts();
     this.#timer = setInterval(() => void this.#tick(), this.#o.checkIntervalMs ?? 5000);
     this.#timer.unref();
-    await this.#sampleStorage();
+    // Not awaited: a mount that is slow to answer statfs must not hold up the node's start.
+    this.#storage = this.#sampleStorage();
   }
 
   /** Stop indexing and close the store. Idempotent. */
@@ -96,6 +99,7 @@ export class Catalog implements AsyncDisposable {
   /** Resolves once every indexer has nothing queued or running (events still in their debounce wait count). */
   async settled(): Promise<void> {
     for (;;) {
+      await this.#storage;
       await this.#syncing;
       await Promise.all([...this.#indexers.values()].map((i) => i.settled()));
       if (![...this.#indexers.values()].some((i) => i.busy)) return;
@@ -227,28 +231,36 @@ export class Catalog implements AsyncDisposable {
           if (rescan.mount === null || rescan.mount === i.target.mount) i.requestCrawl('requested');
       }
       if (Date.now() - this.#lastStorage >= (this.#o.storageIntervalMs ?? 600_000))
-        await this.#sampleStorage();
+        await (this.#storage = this.#sampleStorage());
     } catch (err) {
       this.#log.warn('catalog check failed', { error: err });
     }
   }
 
+  /** One storage sample per mount that answers; the mounts are asked all at once. */
   async #sampleStorage(): Promise<void> {
     this.#lastStorage = Date.now();
-    for (const i of this.#indexers.values()) {
-      if (i.offline || !this.#opened) continue;
+    const live = [...this.#indexers.values()].filter((i) => !i.offline);
+    const answers = await Promise.allSettled(
+      live.map((i) => this.#o.namespace.statfs({ id: rootId(i.target.slot) })),
+    );
+    if (!this.#opened) return;
+    answers.forEach((a, n) => {
+      const { target } = live[n]!;
+      if (a.status === 'rejected') {
+        this.#log.debug('statfs failed', { mount: target.mount, error: a.reason });
+        return;
+      }
       try {
-        const statfs = await this.#o.namespace.statfs({ id: rootId(i.target.slot) });
-        if (!this.#opened) return;
         recordStorage(this.store, {
-          mount: i.target.mount,
-          node: i.target.node,
-          export: i.target.export,
-          statfs,
+          mount: target.mount,
+          node: target.node,
+          export: target.export,
+          statfs: a.value,
         });
       } catch (err) {
-        this.#log.debug('statfs failed', { mount: i.target.mount, error: err });
+        this.#log.warn('cannot record a storage sample', { mount: target.mount, error: err });
       }
-    }
+    });
   }
 }
