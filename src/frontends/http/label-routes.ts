@@ -55,17 +55,19 @@ const ruleJson = (r: LabelRule) => ({
 });
 
 /**
- * The catalog document of the file at `path`, if the caller may see it (`ENOENT` otherwise,
- * as for a file of an export it does not cover); with `write`, `EACCES` unless it may write.
+ * The catalog store, and the document of the file at `path` if the caller may see it (`ENOENT`
+ * otherwise, as for a file of an export it does not cover); with `write`, `EACCES` unless it may
+ * write.
  */
 async function fileFor(opts: {
+  state: ApiState;
   principal: Principal;
-  store: CatalogStore;
   path: string;
   op: string;
   write?: boolean;
 }) {
-  const { principal, store, op } = opts;
+  const { principal, op } = opts;
+  const store = catalogStore(opts.state, op);
   const path = canonicalPath(op, opts.path).path;
   const scope = await catalogScope(principal, op);
   const doc = store.fileByPath(path);
@@ -75,7 +77,15 @@ async function fileFor(opts: {
   if (opts.write === true && !principal.grant.caps.write) {
     throw FsError.EACCES(op, path, `credential ${principal.grant.principal} may not write`);
   }
-  return doc;
+  return { store, doc };
+}
+
+/** The assignments of a file, as the API answers them. */
+function assignmentsOf(store: CatalogStore, fileId: string) {
+  const assignments = listAssignments(store, { fileId });
+  return {
+    assignments: assignments.map((a) => ({ label: a.label, path: a.path, created: iso(a.createdAt) })),
+  };
 }
 
 /** Namespace mounts a rule prefix reaches: those under it, and the one it lies in. */
@@ -132,12 +142,8 @@ export function labelRoutes(state: ApiState): AnyRoute[] {
       },
       async handle({ res, query, principal }) {
         const op = 'labels list';
-        const store = catalogStore(state, op);
-        const doc = await fileFor({ principal: principal!, store, path: query.path, op });
-        const assignments = listAssignments(store, { fileId: doc.fileId });
-        sendJson(res, 200, {
-          assignments: assignments.map((a) => ({ label: a.label, path: a.path, created: iso(a.createdAt) })),
-        });
+        const { store, doc } = await fileFor({ state, principal: principal!, path: query.path, op });
+        sendJson(res, 200, assignmentsOf(store, doc.fileId));
       },
     }),
     defineRoute({
@@ -160,13 +166,15 @@ export function labelRoutes(state: ApiState): AnyRoute[] {
       },
       async handle({ res, body, principal }) {
         const op = 'labels add';
-        const store = catalogStore(state, op);
-        const doc = await fileFor({ principal: principal!, store, path: body.path, op, write: true });
-        assignLabels(store, { inode: doc.inode, labels: body.labels });
-        const assignments = listAssignments(store, { fileId: doc.fileId });
-        sendJson(res, 200, {
-          assignments: assignments.map((a) => ({ label: a.label, path: a.path, created: iso(a.createdAt) })),
+        const { store, doc } = await fileFor({
+          state,
+          principal: principal!,
+          path: body.path,
+          op,
+          write: true,
         });
+        assignLabels(store, { inode: doc.inode, labels: body.labels });
+        sendJson(res, 200, assignmentsOf(store, doc.fileId));
       },
     }),
     defineRoute({
@@ -188,8 +196,13 @@ export function labelRoutes(state: ApiState): AnyRoute[] {
       },
       async handle({ res, query, principal }) {
         const op = 'labels remove';
-        const store = catalogStore(state, op);
-        const doc = await fileFor({ principal: principal!, store, path: query.path, op, write: true });
+        const { store, doc } = await fileFor({
+          state,
+          principal: principal!,
+          path: query.path,
+          op,
+          write: true,
+        });
         sendJson(res, 200, { removed: unassignLabels(store, { inode: doc.inode, labels: query.labels }) });
       },
     }),
@@ -203,8 +216,7 @@ export function labelRoutes(state: ApiState): AnyRoute[] {
       responses: { 200: { description: 'its labels', schema: effectiveSchema } },
       async handle({ res, query, principal }) {
         const op = 'labels show';
-        const store = catalogStore(state, op);
-        const doc = await fileFor({ principal: principal!, store, path: query.path, op });
+        const { store, doc } = await fileFor({ state, principal: principal!, path: query.path, op });
         const eff = effectiveLabels(store, { inode: doc.inode });
         sendJson(res, 200, {
           path: eff.path,
