@@ -26,11 +26,12 @@ export interface CatalogScope {
 export async function catalogScope(principal: Principal, op: string): Promise<CatalogScope> {
   const { grant, view } = principal;
   if (!grant.caps.show) throw FsError.EACCES(op, undefined, `credential ${grant.principal} may not show`);
-  const visible = new Set((await view.listExports()).map((e) => e.name).filter((n) => n !== '/'));
+  const mounts = (await view.listExports()).map((e) => e.name).filter((n) => n !== '/');
   return {
-    visible,
+    visible: new Set(mounts),
     everything: grant.exports === '*',
-    sees: (path) => [...visible].some((m) => isPrefix(m, path)),
+    // Asked once per listed entry: walks the array rather than spreading the set each time.
+    sees: (path) => mounts.some((m) => isPrefix(m, path)),
   };
 }
 
