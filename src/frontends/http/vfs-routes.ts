@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { directoryInputSchema } from '../../catalog/vfs/directory-doc.ts';
-import type { ListedEntry } from '../../catalog/vfs/virtual-directories.ts';
+import type { ListedEntry, VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
 import { type CatalogScope, catalogScope, virtualDirectories } from './catalog-scope.ts';
@@ -55,14 +55,16 @@ const entrySchema = z.object({
 const pathQuery = z.strictObject({ path: virtualPath });
 
 /**
- * Who may change virtual directories: the node's owner credential, or a credential with
- * `write` over every export (`exports = *`). A directory can gather files of any export, so
- * changing one is a namespace-wide act, not one export's.
+ * The virtual directories (`ENOSYS` when off), for a caller that may change them (`EACCES`
+ * otherwise): the node's owner credential, or a credential with `write` over every export
+ * (`exports = *`). A directory can gather files of any export, so changing one is a
+ * namespace-wide act, not one export's.
  */
-async function checkEditor(state: ApiState, principal: Principal, op: string): Promise<void> {
+async function editableVfs(state: ApiState, principal: Principal, op: string): Promise<VirtualDirectories> {
+  const vfs = virtualDirectories(state, op);
   const { grant } = principal;
-  if (grant.caps.write && grant.exports === '*') return;
-  if (await state.host.isOwner(grant.credentialId)) return;
+  if (grant.caps.write && grant.exports === '*') return vfs;
+  if (await state.host.isOwner(grant.credentialId)) return vfs;
   throw FsError.EACCES(
     op,
     undefined,
@@ -123,8 +125,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
       body: documentBody,
       responses: { 201: { description: 'the new document', schema: documentSchema } },
       async handle({ res, query, body, principal }) {
-        const vfs = virtualDirectories(state, 'vfs create');
-        await checkEditor(state, principal!, 'vfs create');
+        const vfs = await editableVfs(state, principal!, 'vfs create');
         sendJson(res, 201, vfs.create({ path: query.path, body }));
       },
     }),
@@ -145,8 +146,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
       responses: { 200: { description: 'the document as saved', schema: documentSchema } },
       async handle({ res, query, body, principal }) {
         const op = 'vfs update';
-        const vfs = virtualDirectories(state, op);
-        await checkEditor(state, principal!, op);
+        const vfs = await editableVfs(state, principal!, op);
         const current = vfs.get({ path: query.path });
         if (query.rev !== undefined && current.rev !== query.rev) {
           throw new PreconditionFailed(
@@ -170,8 +170,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
         200: { description: 'the deleted paths', schema: z.object({ deleted: z.array(z.string()) }) },
       },
       async handle({ res, query, principal }) {
-        const vfs = virtualDirectories(state, 'vfs remove');
-        await checkEditor(state, principal!, 'vfs remove');
+        const vfs = await editableVfs(state, principal!, 'vfs remove');
         sendJson(res, 200, { deleted: vfs.remove({ path: query.path, recursive: query.recursive }) });
       },
     }),
@@ -193,8 +192,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
         },
       },
       async handle({ res, query, body, principal }) {
-        const vfs = virtualDirectories(state, 'vfs preview');
-        await checkEditor(state, principal!, 'vfs preview');
+        const vfs = await editableVfs(state, principal!, 'vfs preview');
         sendJson(res, 200, vfs.preview({ path: query.path, body }));
       },
     }),
