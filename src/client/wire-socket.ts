@@ -6,6 +6,7 @@ import {
   acceptKey,
   CLOSED,
   CLOSING,
+  closeBody,
   CONNECTING,
   FrameWriter,
   maskInto,
@@ -385,10 +386,7 @@ export class WireSocket extends EventEmitter {
     if (this.readyState !== OPEN) return;
     this.readyState = CLOSING;
     this.#closeSent = true;
-    const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
-    body.writeUInt16BE(code, 0);
-    body.write(reason, 2, 'utf8');
-    this.#sendFrame(OP.close, [body.subarray(0, Math.min(body.length, 125))]);
+    this.#sendFrame(OP.close, [closeBody(code, reason)]);
   }
 
   /** Drop the connection at once. */

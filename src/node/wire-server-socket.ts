@@ -6,6 +6,7 @@ import {
   acceptKey,
   CLOSED,
   CLOSING,
+  closeBody,
   FrameWriter,
   OP,
   OPEN,
@@ -242,7 +243,7 @@ export class ServerWireSocket extends EventEmitter {
     this.#failed = true;
     this.#reader.stop();
     this.emit('error', new WireProtocolError(why, closeCode));
-    if (!this.#closeSent && this.readyState === OPEN) this.#sendClose(closeCode, why.slice(0, 120));
+    if (!this.#closeSent && this.readyState === OPEN) this.#sendClose(closeCode, why);
     this.readyState = CLOSING;
     this.#writer.end();
     this.#cutOffLater();
@@ -298,14 +299,7 @@ export class ServerWireSocket extends EventEmitter {
 
   #sendClose(code: number | undefined, reason: string): void {
     this.#closeSent = true;
-    let body = EMPTY;
-    if (code !== undefined) {
-      body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
-      body.writeUInt16BE(code, 0);
-      body.write(reason, 2, 'utf8');
-      body = body.subarray(0, Math.min(body.length, 125));
-    }
-    this.#sendFrame(OP.close, body, 0);
+    this.#sendFrame(OP.close, code === undefined ? EMPTY : closeBody(code, reason), 0);
   }
 
   /**

@@ -104,6 +104,18 @@ export function validCloseCode(code: number): boolean {
   );
 }
 
+/**
+ * The body of a close frame: `code` and as much of `reason` as fits in a control frame
+ * (125 bytes), cut at a character boundary — a reason cut inside a UTF-8 sequence is a
+ * protocol error (1007) at the receiving end.
+ */
+export function closeBody(code: number, reason: string): Buffer {
+  const body = Buffer.allocUnsafe(125);
+  body.writeUInt16BE(code, 0);
+  // Buffer.write writes whole characters only, so the cut never splits one.
+  return body.subarray(0, 2 + body.write(reason, 2, 'utf8'));
+}
+
 /** Frames held back before they are joined into one write, up to this many bytes. */
 const COALESCE_BYTES = 64 * 1024;
 

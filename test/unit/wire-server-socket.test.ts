@@ -192,6 +192,32 @@ describe('ServerWireSocket', () => {
     await until(() => refusedSend !== undefined, 'a refused send');
   });
 
+  it('cuts a long close reason at a character boundary, both ways', async () => {
+    // 2 bytes of code + 100 two-byte characters: only 61 of them fit in a 125-byte close frame.
+    const reason = 'é'.repeat(100);
+    const a = await open();
+    const clientClosed = once(a.client, 'close') as Promise<[number, Buffer]>;
+    a.side.ws.close(4001, reason);
+    const [code, got] = await clientClosed;
+    assert.equal(code, 4001, 'the ws client accepted the close frame');
+    assert.equal(got.toString(), 'é'.repeat(61));
+    await a.side.closed;
+
+    const before = accepted.length;
+    const ws = await WireSocket.connect({
+      url: new URL(`ws://127.0.0.1:${port}/tessera`),
+      protocol: 'tessera',
+      maxMessage: MIB,
+      timeoutMs: 5000,
+    });
+    ws.start();
+    await until(() => accepted.length > before, 'the server side');
+    const side = accepted[accepted.length - 1]!;
+    ws.close(4002, reason);
+    await side.closed;
+    assert.deepEqual(side.errors, [], 'the server found the close frame valid');
+  });
+
   it('works with the Tessera client socket, over plain TCP', async () => {
     const before = accepted.length;
     const ws = await WireSocket.connect({
