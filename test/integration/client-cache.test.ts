@@ -61,10 +61,19 @@ async function cache(
 ): Promise<{ src: CachingSource; remote: RemoteSource; corrupt: { on: boolean } }> {
   const remote = await connect(node, home);
   const { source, corrupt } = flipping(remote);
-  const src = new CachingSource({ inner: source, dir, minFreeBytes: 0, ...opts });
+  return { src: await cacheOver(source, dir, opts), remote, corrupt };
+}
+
+/** An open CachingSource over `inner`, once the node stopped pushing invalidations. */
+async function cacheOver(
+  inner: CachingSourceOptions['inner'],
+  dir: string,
+  opts: Partial<CachingSourceOptions> = {},
+): Promise<CachingSource> {
+  const src = new CachingSource({ inner, dir, minFreeBytes: 0, ...opts });
   await src.open();
   await quiet(src);
-  return { src, remote, corrupt };
+  return src;
 }
 
 /**
@@ -252,14 +261,9 @@ describe('client cache: a node without ranged HASH', () => {
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const src = new CachingSource({
-      inner: old,
-      dir: await temp('tessera-cache-'),
-      minFreeBytes: 0,
+    const src = await cacheOver(old, await temp('tessera-cache-'), {
       tuning: { fullFileMaxBytes: 64 * KiB, maxFetchBytes: 32 * KiB },
     });
-    await src.open();
-    await quiet(src);
     try {
       assert.deepEqual(
         await read(src, await idOf(src, 'old-big.bin'), 1000, 200 * KiB),
@@ -291,14 +295,9 @@ describe('client cache: over an alias mount', () => {
       logger: createLogger({ level: 'silent' }),
     });
     const { source, corrupt } = flipping(alias);
-    const src = new CachingSource({
-      inner: source,
-      dir: await temp('tessera-cache-'),
-      minFreeBytes: 0,
+    const src = await cacheOver(source, await temp('tessera-cache-'), {
       tuning: { fullFileMaxBytes: 64 * KiB, blockBytes: 16 * KiB },
     });
-    await src.open();
-    await quiet(src);
     try {
       const id = await idOf(src, 'alias.bin');
       corrupt.on = true;
