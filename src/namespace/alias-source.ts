@@ -588,12 +588,9 @@ export class AliasSource extends BaseSource {
   }
 
   protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
-    const parent = this.#local(req.parent, 'create');
-    return this.#run({ op: 'create', intent: 'write', safe: false }, async (ep, remote, sent) => {
-      const p = await this.#inner(ep, remote, parent, 'create');
-      sent();
-      const created = await remote.create({ ...req, parent: p });
-      const entry = this.#entry(ep, parent, req.name, created);
+    return this.#on('create', 'write', [req.parent], async (remote, ep, parent) => {
+      const created = await remote.create({ ...req, parent });
+      const entry = this.#entry(ep, localPartOf(req.parent), req.name, created);
       const handle = this.#nextHandle++;
       const flags = req.flags ?? { read: false, write: true };
       this.#handles.set(handle, {
