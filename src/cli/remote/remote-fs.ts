@@ -3,6 +3,7 @@ import { FsError } from '../../core/fs-error.ts';
 import { exportIndexOf, localPartOf, type NodeId, rootId } from '../../core/ids.ts';
 import { checkName, joinPath, splitPath } from '../../core/names.ts';
 import type { RemoteSource } from '../../client/remote-source.ts';
+import { readdirPages } from '../../sources/readdir-pages.ts';
 import type { DirEntry, ExportInfo } from '../../sources/source.ts';
 
 /** Symlinks followed while resolving one path, as Linux allows (`MAXSYMLINKS`). */
@@ -135,17 +136,12 @@ export class RemoteFs {
 
   /** The entries of a directory, a page at a time (any size: cookies carry the position). */
   async *pages(dir: Resolved): AsyncGenerator<DirEntry[]> {
-    let cookie = '';
-    for (;;) {
-      let page;
-      try {
-        page = await this.source.readdirp({ dir: dir.id, cookie, max: PAGE_SIZE });
-      } catch (err) {
-        throw relabel(err, 'readdir', dir.path);
-      }
-      if (page.entries.length > 0) yield page.entries;
-      if (page.eof) return;
-      cookie = page.cookie;
+    // A for-await consumer throws nothing into this generator: what is caught is a listing failure.
+    try {
+      for await (const entries of readdirPages({ source: this.source, dir: dir.id, max: PAGE_SIZE }))
+        if (entries.length > 0) yield entries;
+    } catch (err) {
+      throw relabel(err, 'readdir', dir.path);
     }
   }
 
