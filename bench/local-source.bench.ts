@@ -15,6 +15,7 @@ import { createSource } from '../src/sources/registry.ts';
 import type { Source } from '../src/sources/source.ts';
 import { DEFAULT_STAT_CONCURRENCY } from '../src/sources/local/local-options.ts';
 import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
+import { readdirPages } from '../src/sources/readdir-pages.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
@@ -82,11 +83,8 @@ async function treeIds(src: Source, rootIdValue: NodeId): Promise<NodeId[]> {
   const ids: NodeId[] = [];
   for (let d = 0; d < TREE_DIRS; d++) {
     const dir = await src.lookup({ parent: tree.id, name: `d${String(d).padStart(3, '0')}` });
-    for (let cookie = '', eof = false; !eof;) {
-      const page = await src.readdirp({ dir: dir.id, cookie, max: MAX_READDIR_PAGE });
-      for (const e of page.entries) ids.push(e.id);
-      ({ cookie, eof } = page);
-    }
+    for await (const entries of readdirPages({ source: src, dir: dir.id, max: MAX_READDIR_PAGE }))
+      for (const e of entries) ids.push(e.id);
   }
   return ids;
 }

@@ -5,6 +5,7 @@
  */
 import type { NodeId } from '../../src/core/ids.ts';
 import { MAX_READDIR_PAGE } from '../../src/sources/dir-pager.ts';
+import { readdirPages } from '../../src/sources/readdir-pages.ts';
 import type { Source } from '../../src/sources/source.ts';
 
 /** Directories a walk lists at once. */
@@ -70,13 +71,11 @@ export async function walkTree(opts: { source: Source; top: NodeId; concurrency?
         const dir = queue.shift()!;
         active++;
         void (async () => {
-          for (let cookie = '', eof = false; !eof;) {
-            const page = await source.readdirp({ dir, cookie, max: MAX_READDIR_PAGE });
-            for (const e of page.entries) {
+          for await (const entries of readdirPages({ source, dir, max: MAX_READDIR_PAGE })) {
+            for (const e of entries) {
               if (e.attr.kind === 'dir') queue.push(e.id);
               else files++;
             }
-            ({ cookie, eof } = page);
           }
         })().then(() => {
           active--;
