@@ -3,22 +3,11 @@
 // record packing the kernel parses.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Attr } from '../../src/core/attr.ts';
+import { syntheticAttr } from '../../src/core/attr.ts';
 import { EntryCache } from '../../src/frontends/fuse/entry-cache.ts';
 import { packDirents } from '../../src/frontends/fuse/fuse-encode.ts';
 
-const attr: Attr = {
-  kind: 'file',
-  mode: 0o644,
-  nlink: 1,
-  uid: 0,
-  gid: 0,
-  size: 1,
-  atimeNs: 0n,
-  mtimeNs: 0n,
-  ctimeNs: 0n,
-  gen: 0,
-};
+const attr = syntheticAttr({ kind: 'file', timeNs: 0n, size: 1 });
 const entry = (id: bigint) => ({ id, attr });
 
 describe('fuse EntryCache', () => {
