@@ -10,14 +10,15 @@
  * Needs FUSE (/dev/fuse, root), openssh-server, sshfs and rclone
  * (`bash scripts/install-system-deps.sh --bench`) and the tessera_fuse addon (`npm ci`).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFuseBinding } from '../src/frontends/fuse/fuse-binding.ts';
 import { parseBenchArgs } from './lib/args.ts';
+import { writeSmallFiles } from './lib/data-set.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { type Contender, median, pool, procCpuMs, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, median, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { type DaemonMount, startMountDaemon } from './lib/peers/mount-daemon.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
@@ -107,13 +108,14 @@ const TARGETS = [
   min: number;
 }[];
 
-/** Files of `count` small files in DIRS directories (sizes 0–4 KiB, deterministic). */
-async function makeTree(dir: string, count: number): Promise<void> {
-  const items = Array.from({ length: count }, (_, i) => i);
-  for (let d = 0; d < DIRS; d++) await mkdir(join(dir, `d${d}`), { recursive: true });
-  await pool(items, 64, (i) =>
-    writeFile(join(dir, `d${i % DIRS}`, `f${i}.txt`), Buffer.alloc((i * 37) % 4097, i % 251)),
-  );
+/** `count` small files in DIRS directories (sizes 0–4 KiB, deterministic). */
+function makeTree(dir: string, count: number): Promise<string[]> {
+  return writeSmallFiles({
+    dir,
+    files: count,
+    dirs: DIRS,
+    content: (i) => Buffer.alloc((i * 37) % 4097, i % 251),
+  });
 }
 
 async function main(): Promise<void> {

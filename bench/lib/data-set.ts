@@ -12,7 +12,7 @@ export async function writeSmallFiles(opts: {
   dir: string;
   files: number;
   dirs: number;
-  content?: (i: number) => string;
+  content?: (i: number) => string | Uint8Array;
 }): Promise<string[]> {
   const paths: string[] = [];
   for (let d = 0; d < opts.dirs; d++) {
