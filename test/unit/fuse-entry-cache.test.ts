@@ -53,7 +53,28 @@ describe('fuse EntryCache', () => {
     assert.equal(c.knownAbsent(1n, 'z'), false);
   });
 
-  it('expires entries and completeness; a zero ttl caches nothing', () => {
+  it('expires entries (which are then unsure) and completeness', () => {
+    // Past the ttl by the clock the cache reads, without a timer.
+    const pastTtl = () => {
+      const until = performance.now() + 3;
+      while (performance.now() <= until);
+    };
+    const names = new EntryCache({ ttlMs: 1, completeMs: 60_000 });
+    names.markComplete(1n);
+    names.put(1n, 'x', entry(2n));
+    pastTtl();
+    assert.equal(names.get(1n, 'x'), undefined, 'an expired name is not answered');
+    assert.equal(names.knownAbsent(1n, 'x'), false, 'an expired name may still exist');
+    assert.equal(names.knownAbsent(1n, 'y'), true, 'the directory is still complete');
+
+    const dirs = new EntryCache({ ttlMs: 60_000, completeMs: 1 });
+    dirs.markComplete(1n);
+    assert.equal(dirs.knownAbsent(1n, 'y'), true);
+    pastTtl();
+    assert.equal(dirs.knownAbsent(1n, 'y'), false, 'completeness expires');
+  });
+
+  it('caches nothing with a ttl of zero or less', () => {
     const c = new EntryCache({ ttlMs: -1 });
     c.put(1n, 'x', entry(2n));
     c.markComplete(1n);
