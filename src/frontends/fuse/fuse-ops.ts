@@ -309,8 +309,13 @@ export class FuseOps {
       this.#cache.put(parent, name, entry);
     }
     if (!this.#filesById.get(entry.id)?.size) return entry;
-    await this.#settle(entry.id);
-    return { id: entry.id, attr: await this.#source.getattr({ id: entry.id }) };
+    return { id: entry.id, attr: await this.#settledAttr(entry.id) };
+  }
+
+  /** The Source's attributes of `id`, once bytes written here have reached it. */
+  async #settledAttr(id: NodeId): Promise<Attr> {
+    await this.#settle(id);
+    return this.#source.getattr({ id });
   }
 
   async #handle(
@@ -339,7 +344,7 @@ export class FuseOps {
       case Op.GETATTR: {
         // A file created here and still being written is not on the Source yet: its
         // attributes are the ones it was created with, at the size written so far.
-        const attr = this.#unpublishedAttr(ino) ?? (await this.#settle(ino), await src.getattr({ id: ino }));
+        const attr = this.#unpublishedAttr(ino) ?? (await this.#settledAttr(ino));
         return this.#answer(() => {
           putStat(this.outArgs, attr);
           return this.#b.replyAttr(this.#s, req, ino, this.#attrTimeout);
@@ -644,8 +649,7 @@ export class FuseOps {
   async #write(fh: bigint, offset: number, bytes: Buffer, slot: number): Promise<number> {
     try {
       const f = this.#file(fh);
-      for (const other of this.#filesById.get(f.id) ?? []) if (other !== f) other.dropReadAhead();
-      this.#cache.forgetId(f.id);
+      this.#changed(f.id);
       // write() takes the bytes before its first await (a slot is smaller than a chunk), so
       // what follows in the queue (flush, getattr) finds them buffered.
       return await f.write(offset, bytes);
