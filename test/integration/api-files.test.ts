@@ -79,6 +79,21 @@ describe('REST API files', () => {
     assert.equal(right.status, 200);
   });
 
+  it('does not take a HEAD of a non-empty file for a digest of no bytes', async () => {
+    const data = Buffer.from('headed, not read');
+    assert.equal((await api.put('/alpha/h.txt', data)).status, 201);
+    // A new version (new ETag) whose digest nobody has computed yet.
+    const ns = node.namespace;
+    const file = await resolvePath({ source: ns, path: '/alpha/h.txt', op: 'test' });
+    await ns.setattr({ id: file.id, mtimeNs: file.attr.mtimeNs + 1_000_000_000n });
+    const head = await api.fetch('/api/v1/files/content?path=/alpha/h.txt', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('repr-digest'), null);
+    const asked = await api.get('/alpha/h.txt', { 'want-repr-digest': 'sha-256=1' });
+    assert.equal(asked.headers.get('repr-digest'), `sha-256=:${sha256(data)}:`);
+    assert.equal(await asked.text(), data.toString());
+  });
+
   it('makes an upload visible only when it is complete; an interrupted one leaves nothing', async () => {
     const { port } = new URL(base);
     const first = Buffer.alloc(256 * 1024, 1);

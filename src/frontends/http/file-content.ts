@@ -113,7 +113,9 @@ export async function sendContent(opts: {
   if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${attr.size}`;
   res.writeHead(range ? 206 : 200, headers);
   if (opts.head || length === 0) {
-    if (!range && digest === undefined) opts.digests.set(etag, createHash('sha256').digest('base64'));
+    // Only an empty file's digest is known without reading it (a HEAD reads nothing).
+    if (attr.size === 0 && digest === undefined)
+      opts.digests.set(etag, createHash('sha256').digest('base64'));
     res.end();
     return;
   }
@@ -146,9 +148,10 @@ function sha256Wanted(field: string | undefined): boolean {
 /**
  * Take a `PUT` of a file's content: the body is streamed into the file as
  * {@link uploadFile} does, visible whole only when it is complete (an existing file keeps
- * its mode and extended attributes); a client that goes away, a body shorter than its `Content-Length` or a digest that
- * does not match (`Content-Digest`/`Repr-Digest` with sha-256) leave the old content, or no
- * file, behind. `If-Match` and `If-None-Match: *` make the write conditional.
+ * its mode and extended attributes); a client that goes away, a body shorter than its
+ * `Content-Length` or a digest that does not match (`Content-Digest`/`Repr-Digest` with
+ * sha-256) leave the old content, or no file, behind. `If-Match` and `If-None-Match: *` make
+ * the write conditional.
  */
 export async function receiveContent(opts: {
   req: IncomingMessage;
