@@ -1,7 +1,7 @@
 import { httpStatusOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { DirEntry, Entry, Source } from '../../sources/source.ts';
+import type { Entry, Source } from '../../sources/source.ts';
 import { readdirAll } from '../../sources/readdir-pages.ts';
 import { removeTree } from '../../sources/remove-tree.ts';
 import { splitPath } from '../../core/names.ts';
@@ -19,11 +19,6 @@ interface MemberFailure {
   path: DavPath;
   collection: boolean;
   status: number;
-}
-
-/** Every entry of a directory (all pages). */
-function listAll(view: Source, dir: NodeId): Promise<DirEntry[]> {
-  return readdirAll({ source: view, dir, max: 10_000 });
 }
 
 /** Remove a member with everything below it (see removeTree); what fails becomes a 207 member. */
@@ -170,7 +165,7 @@ async function copyTree(opts: {
     const made = await view.mkdir({ parent, name, mode: src.attr.mode & 0o777 });
     await copyDeadProps(view, src.id, made.id);
     if (!opts.deep) return;
-    for (const e of await listAll(view, src.id))
+    for (const e of await readdirAll({ source: view, dir: src.id, max: 10_000 }))
       await copyTree({
         view,
         src: e,
