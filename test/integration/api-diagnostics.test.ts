@@ -8,7 +8,7 @@ import { Namespace } from '../../src/namespace/namespace.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { readFile } from '../conformance/helpers.ts';
-import { ApiClient, startApiNode } from './api-harness.ts';
+import { ApiClient, startApiWithOwner } from './api-harness.ts';
 import { credential, session } from './node-harness.ts';
 
 async function readAll(source: Source, path: string): Promise<string> {
@@ -24,8 +24,7 @@ describe('diagnostics and metrics', () => {
   let api: ApiClient;
 
   before(async () => {
-    ({ node, home, base, stop } = await startApiNode());
-    ({ client: api } = await ApiClient.forNew({ base, home, name: 'owner' }));
+    ({ node, home, base, stop, api } = await startApiWithOwner());
   });
   after(() => stop());
 
