@@ -13,7 +13,7 @@ import {
   validCloseCode,
   writeFrameHead,
 } from '../protocol/websocket.ts';
-import { FrameReader } from '../protocol/websocket-reader.ts';
+import { FrameReader, type PayloadLease as ReaderLease } from '../protocol/websocket-reader.ts';
 import { readIntoUserBuffers } from './socket-user-buffer.ts';
 
 /**
@@ -36,11 +36,7 @@ import { readIntoUserBuffers } from './socket-user-buffer.ts';
 export { CLOSED, CLOSING, OPEN };
 
 /** A buffer lent for a message's payload, handed back with `release` once it is unused. */
-export interface PayloadLease {
-  /** At least as long as the payload. */
-  buf: Uint8Array;
-  release: () => void;
-}
+export type PayloadLease = ReaderLease & { release: () => void };
 
 /** Where the payload of a whole binary message of `length` bytes goes; undefined: a fresh buffer. */
 export type PayloadPlace = (length: number) => PayloadLease | undefined;
