@@ -54,9 +54,12 @@ async function namespaceWith(opts: {
   return ns;
 }
 
-/** A node exporting `dir` as `/disk` (kind linux); `stop` closes it and removes its home. */
-async function startDiskNode(dir: string) {
-  const { node, home } = await startNode({ dir });
+/**
+ * A node exporting `dir` as `/disk` (kind linux), or nothing without `dir`; `stop` closes it
+ * and removes its home.
+ */
+async function startDiskNode(dir?: string) {
+  const { node, home } = await startNode(dir === undefined ? {} : { dir });
   return {
     node,
     home,
@@ -149,7 +152,7 @@ runConformance({
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'tessera-chain-'));
     const c = await startDiskNode(dir);
-    const b = await startNode({});
+    const b = await startDiskNode();
     const toC = await aliasTo({ node: c.node, home: c.home, exportName: '/disk' });
     await b.node.namespace.mount({ path: '/c/disk', source: toC, exportName: '/disk' });
     return mountFixture({
@@ -158,8 +161,7 @@ runConformance({
       path: '/b/c/disk',
       dir,
       async cleanup() {
-        await b.node.close();
-        await rm(b.home, { recursive: true, force: true });
+        await b.stop();
         await toC.close();
         await c.stop();
         await rm(dir, { recursive: true, force: true });
