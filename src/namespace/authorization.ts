@@ -2,6 +2,7 @@ import type { Attr } from '../core/attr.ts';
 import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, type NodeId } from '../core/ids.ts';
 import type { DirEntry, Entry, ExportInfo, Invalidation, OpenFlags } from '../sources/source.ts';
+import { opensForWrite } from '../sources/source.ts';
 
 /** What a credential may do on the exports it covers. */
 export interface CredentialCaps {
@@ -30,7 +31,7 @@ const EXEC_BITS = 0o111;
  * or append), `read` when it reads or does nothing else. `writing` is what the handle may do.
  */
 export function openNeeds(flags: OpenFlags): { caps: Cap[]; writing: boolean } {
-  const writing = flags.write || flags.truncate === true || flags.append === true;
+  const writing = opensForWrite(flags);
   const caps: Cap[] = [];
   if (flags.read || !writing) caps.push('read');
   if (writing) caps.push('write');

@@ -15,7 +15,7 @@ import type {
   StatFs,
   SourceRequest,
 } from './source.ts';
-import { MUTATING_OPS, SOURCE_OPS } from './source.ts';
+import { MUTATING_OPS, opensForWrite, SOURCE_OPS } from './source.ts';
 import { WatchHub } from './watch-hub.ts';
 
 type Res<K extends keyof Source> = Source[K] extends (...args: never[]) => Promise<infer R> ? R : never;
@@ -171,7 +171,7 @@ export abstract class BaseSource implements Source {
     return this.#run('readdirp', { id: req.dir }, () => this.doReaddirp(req));
   }
   openFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
-    const writes = req.flags.write || req.flags.truncate === true || req.flags.append === true;
+    const writes = opensForWrite(req.flags);
     return this.#run('openFile', { id: req.id }, () => {
       if (writes && this.readOnlyFor(req.id)) throw FsError.EROFS('open', req.id.toString());
       return this.doOpenFile(req);

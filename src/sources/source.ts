@@ -63,6 +63,11 @@ export interface OpenFlags {
   append?: boolean;
 }
 
+/** Whether opening with `flags` may change the file: writing, truncating or appending. */
+export function opensForWrite(flags: OpenFlags): boolean {
+  return flags.write || flags.truncate === true || flags.append === true;
+}
+
 /** An open file, by a per-Source handle number. */
 export type Handle = number;
 

@@ -2,7 +2,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { chmod, lchown, link, lstat, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { Handle, OpenFlags } from '../source.ts';
+import { type Handle, type OpenFlags, opensForWrite } from '../source.ts';
 import { lstatMaybe } from './fast-stat.ts';
 import { genOf } from './local-attr.ts';
 import type { LocalLocks } from './local-locks.ts';
@@ -121,7 +121,7 @@ export class LocalFiles {
   }
 
   async open(id: NodeId, flags: OpenFlags): Promise<Handle> {
-    const writable = flags.write || flags.truncate === true || flags.append === true;
+    const writable = opensForWrite(flags);
     const r = await this.#resolver.resolve(id, 'open');
     checkOpenable(r, id);
     const append = flags.append ? constants.O_APPEND : 0;

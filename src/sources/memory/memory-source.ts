@@ -6,6 +6,7 @@ import { SingleExportSource } from '../base-source.ts';
 import { DirPager } from '../dir-pager.ts';
 import type { SourceSpec } from '../registry.ts';
 import type { Caps, DirEntry, Entry, Handle, LockInfo, OpenFlags, Source, StatFs } from '../source.ts';
+import { opensForWrite } from '../source.ts';
 import { MemoryStore, type MemNode, resizeTo, type StoreChange, writeInto } from './memory-store.ts';
 
 interface OpenHandle {
@@ -166,7 +167,7 @@ export class MemorySource extends SingleExportSource {
   }
 
   #openNode(node: MemNode, flags: OpenFlags, pending?: OpenHandle['pending']): Handle {
-    const writes = flags.write || flags.truncate === true || flags.append === true;
+    const writes = opensForWrite(flags);
     let staged: OpenHandle['staged'];
     if (writes) {
       staged = flags.truncate

@@ -16,6 +16,7 @@ import type {
   StatFs,
   SourceRequest,
 } from '../source.ts';
+import { opensForWrite } from '../source.ts';
 import { S3Bucket } from './s3-bucket.ts';
 import { mapLimit } from '../../core/map-limit.ts';
 import { buildS3Client } from './s3-client.ts';
@@ -455,7 +456,7 @@ export class S3Source extends SingleExportSource {
   protected override async doOpenFile({ id, flags }: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const node = await this.#tree.node(id);
     if (node.kind === 'dir') throw FsError.EISDIR('open', id.toString());
-    const writes = flags.write || flags.truncate === true || flags.append === true;
+    const writes = opensForWrite(flags);
     const key = this.#tree.key(node.rel);
     const info = await this.#tree.head(key);
     const pending = info ? undefined : this.#pendingWriter(node.rel);
