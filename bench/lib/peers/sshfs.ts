@@ -1,8 +1,8 @@
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, isMounted, LOOPBACK, runCommand, startDaemon, waitForPort } from './processes.ts';
+import { type DaemonMount, startMountDaemon } from './mount-daemon.ts';
+import { freePort, LOOPBACK, runCommand, startDaemon, waitForPort } from './processes.ts';
 
 /** The sftp server Debian's sshd runs for the `sftp` subsystem. */
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
@@ -112,11 +112,9 @@ export async function startSshd(opts: { dir: string }): Promise<Sshd> {
 }
 
 /** A mounted sshfs. */
-export interface SshfsMount {
-  mountpoint: string;
+export interface SshfsMount extends DaemonMount {
   /** The options it was mounted with (for the report). */
   options: string[];
-  unmount(): Promise<void>;
 }
 
 /**
@@ -130,7 +128,6 @@ export async function mountSshfs(opts: {
   timeoutMs?: number;
 }): Promise<SshfsMount> {
   const { sshd } = opts;
-  await mkdir(opts.mountpoint, { recursive: true });
   // sshfs takes ssh's -o options as its own and passes them on; -F picks ssh's config file.
   const sshOpts: string[] = [];
   for (let i = 0; i < sshd.sshOptions.length; i += 2) {
@@ -138,36 +135,15 @@ export async function mountSshfs(opts: {
     const value = sshd.sshOptions[i + 1]!;
     sshOpts.push(flag === '-F' ? '-F' : '-o', value);
   }
-  const daemon = startDaemon({
+  const mount = await startMountDaemon({
     name: 'sshfs',
     cmd: 'sshfs',
     args: ['-f', ...sshOpts, `${sshd.user}@${LOOPBACK}:${opts.remoteDir}`, opts.mountpoint],
-  });
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
-  const stopDaemon = async () => {
-    await runCommand({ cmd: 'fusermount', args: ['-u', '-z', opts.mountpoint] }).catch(() => undefined);
-    await daemon.stop({ graceMs: 3000 });
-  };
-  while (!(await isMounted(opts.mountpoint))) {
-    if (daemon.exited) throw new Error(`sshfs exited before mounting:\n${daemon.output()}`);
-    if (Date.now() > deadline) {
-      await stopDaemon();
-      throw new Error(`sshfs did not mount ${opts.mountpoint} in time:\n${daemon.output()}`);
-    }
-    await sleep(20);
-  }
-  let unmounting: Promise<void> | undefined;
-  return {
     mountpoint: opts.mountpoint,
+    timeoutMs: opts.timeoutMs ?? 15_000,
+  });
+  return {
+    ...mount,
     options: ['-F', '/dev/null', 'IdentityFile=…', 'Port=…', 'StrictHostKeyChecking=no', 'BatchMode=yes'],
-    unmount: () => {
-      unmounting ??= (async () => {
-        await runCommand({ cmd: 'fusermount', args: ['-u', opts.mountpoint], timeoutMs: 30_000 }).catch(
-          async () => runCommand({ cmd: 'fusermount', args: ['-u', '-z', opts.mountpoint] }),
-        );
-        await daemon.stop({ graceMs: 5000 });
-      })();
-      return unmounting;
-    },
   };
 }
