@@ -5,8 +5,9 @@ import { pool } from './measure.ts';
 const MiB = 1024 * 1024;
 
 /**
- * `files` small files spread evenly over `dirs` directories under `dir` (`d000/f000000`, …),
- * written 64 at a time; file i holds `content(i)` (default `file i`). Returns their paths.
+ * `files` small files spread evenly over `dirs` directories under `dir` (`d000/f000000`, …;
+ * the first `files % dirs` directories get one more), written 64 at a time; file i holds
+ * `content(i)` (default `file i`). Returns their paths.
  */
 export async function writeSmallFiles(opts: {
   dir: string;
@@ -14,11 +15,15 @@ export async function writeSmallFiles(opts: {
   dirs: number;
   content?: (i: number) => string | Uint8Array;
 }): Promise<string[]> {
+  if (!Number.isSafeInteger(opts.dirs) || opts.dirs < 1)
+    throw new Error(`writeSmallFiles: dirs must be a positive integer, got ${opts.dirs}`);
   const paths: string[] = [];
+  const perDir = Math.floor(opts.files / opts.dirs);
   for (let d = 0; d < opts.dirs; d++) {
     const dir = join(opts.dir, `d${String(d).padStart(3, '0')}`);
     await mkdir(dir, { recursive: true });
-    for (let f = 0; f < opts.files / opts.dirs; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
+    const count = perDir + (d < opts.files % opts.dirs ? 1 : 0);
+    for (let f = 0; f < count; f++) paths.push(join(dir, `f${String(f).padStart(6, '0')}`));
   }
   const content = opts.content ?? ((i: number) => `file ${i}\n`);
   await pool(paths, 64, (p, i) => writeFile(p, content(i)));
@@ -30,6 +35,8 @@ export async function writeSmallFiles(opts: {
  * alike, written 1 MiB at a time.
  */
 export async function writeBigFile(opts: { path: string; bytes: number }): Promise<void> {
+  if (opts.bytes % MiB !== 0)
+    throw new Error(`writeBigFile: bytes must be a multiple of 1 MiB, got ${opts.bytes}`);
   const block = Buffer.alloc(MiB);
   for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
   const fh = await open(opts.path, 'w');
