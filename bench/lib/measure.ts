@@ -26,9 +26,16 @@ export function cpuMsSince(start: NodeJS.CpuUsage): number {
  * `children` that of its waited-for children (how `find` run by this process is measured).
  */
 export function procCpuMs(opts: { pid: number | 'self'; children?: boolean }): number {
-  const fields = readFileSync(`/proc/${opts.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   // After the name: utime and stime are fields 14 and 15 of stat(5), cutime and cstime 16 and 17.
-  const at = opts.children === true ? 13 : 11;
+  return statCpuMs(readFileSync(`/proc/${opts.pid}/stat`, 'utf8'), opts.children === true ? 13 : 11);
+}
+
+/**
+ * The sum of two CPU tick fields of a `/proc/.../stat` line, in ms (10 ms ticks): `at` counts
+ * the fields after the parenthesized name (which may itself hold spaces and parentheses).
+ */
+function statCpuMs(stat: string, at: number): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return (Number(fields[at]) + Number(fields[at + 1])) * 10;
 }
 
@@ -47,8 +54,7 @@ export function procThreadsCpuMs(opts: { pid: number }): { main: number; other: 
     } catch {
       continue; // It exited between the listing and the read.
     }
-    const fields = stat.split(') ')[1]?.split(' ') ?? [];
-    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    const ms = statCpuMs(stat, 11);
     if (Number(tid) === opts.pid) main += ms;
     else other += ms;
   }
