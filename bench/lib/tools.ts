@@ -17,9 +17,12 @@ export async function dd(opts: {
   const ddArgs = [`if=${opts.from}`, `of=${opts.to}`, 'bs=1M'];
   if (opts.count !== undefined) ddArgs.push(`count=${opts.count}`);
   const { stderr } = await runCommand({ cmd: 'dd', args: ddArgs, stdout: 'discard' });
-  const copied = Number(/^(\d+) bytes/m.exec(stderr)?.[1]);
-  if (copied !== opts.expectBytes)
-    throw new Error(`dd ${opts.from} → ${opts.to} copied ${copied} bytes, not ${opts.expectBytes}`);
+  const copied = /^(\d+) bytes/m.exec(stderr)?.[1];
+  if (Number(copied) !== opts.expectBytes) {
+    const what =
+      copied === undefined ? `printed no byte count (stderr: ${stderr.trim()})` : `copied ${copied} bytes`;
+    throw new Error(`dd ${opts.from} → ${opts.to} ${what}, expected ${opts.expectBytes}`);
+  }
 }
 
 /** The regular files under `dir`, counted from `find -type f -printf` (a stat of every entry). */
