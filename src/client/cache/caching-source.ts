@@ -16,6 +16,7 @@ import type {
   StatFs,
   SourceRequest,
 } from '../../sources/source.ts';
+import { opensForWrite } from '../../sources/source.ts';
 import { type CacheEntry, DataCache, type DataCacheStats, type DataCacheTuning } from './data-cache.ts';
 import { MetaCache } from './meta-cache.ts';
 import { readdirAll } from '../../sources/readdir-pages.ts';
@@ -294,7 +295,7 @@ export class CachingSource extends MultiExportSource {
 
   protected override async doOpenFile(req: SourceRequest<'openFile'>): Promise<{ handle: Handle }> {
     const { flags } = req;
-    const writes = flags.write || flags.truncate === true || flags.append === true;
+    const writes = opensForWrite(flags);
     const st: OpenState = {
       id: req.id,
       write: writes,
