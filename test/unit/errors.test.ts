@@ -97,6 +97,10 @@ describe('FsError', () => {
     assert.equal(err.cause, native);
     const isDir = await readFile('/').catch((e: unknown) => e);
     assert.equal(FsError.from(isDir, 'read').code, 'EISDIR');
+    // A device gone from under a mount (e.g. an unplugged disk) is not an unknown I/O error.
+    const noDevice = FsError.from(Object.assign(new Error('x'), { code: 'ENODEV' }), 'open', '/mnt/usb');
+    assert.equal(noDevice.code, 'ENODEV');
+    assert.equal(noDevice.errno, 19);
     for (const [alias, name] of Object.entries(ERRNO_ALIASES)) {
       assert.equal(FsError.from(Object.assign(new Error('x'), { code: alias }), 'op').code, name);
     }
