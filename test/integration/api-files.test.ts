@@ -132,6 +132,37 @@ describe('REST API files', () => {
     assert.equal(short.status, 201);
   });
 
+  it('keeps If-None-Match: * to its word when another upload makes the file meanwhile', async () => {
+    const { port } = new URL(base);
+    const half = Buffer.from('mine ');
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: 'PUT',
+      path: '/api/v1/files/content?path=/alpha/race.txt',
+      headers: {
+        authorization: `Bearer ${api.token}`,
+        'content-length': String(half.byteLength * 2),
+        'if-none-match': '*',
+      },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+    });
+    req.write(half);
+    // The create-only upload is under way (it found no file); another writer makes one now.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await api.put('/alpha/race.txt', 'theirs')).status, 201);
+    req.end(half);
+    // 409 EEXIST when the upload was under way first (the race); 412 had it come late.
+    assert.ok([409, 412].includes(await answered));
+    assert.equal(await (await api.get('/alpha/race.txt')).text(), 'theirs');
+  });
+
   it('replaces the content of an existing file but keeps its mode', async () => {
     assert.equal((await api.put('/alpha/private.txt', 'secret one')).status, 201);
     const ns = node.namespace;

@@ -187,7 +187,9 @@ export async function receiveContent(opts: {
     parent: parent.id,
     name,
     existing,
-    exclusive: existing === undefined && !opts.overwrite,
+    // Create-only (overwrite=false, or If-None-Match: *) stays so if another writer makes the
+    // file while the body arrives.
+    exclusive: !opts.overwrite || headerOf(req, 'if-none-match')?.trim() === '*',
     atomic: await writesAtomically(source, parent.id),
     op: 'upload',
     path,
