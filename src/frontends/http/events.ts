@@ -4,6 +4,7 @@ import type { NodeId } from '../../core/ids.ts';
 import { childPath } from '../../core/names.ts';
 import type { Logger } from '../../core/log.ts';
 import { isPrefix } from '../../namespace/mount-table.ts';
+import { readdirPages } from '../../sources/readdir-pages.ts';
 import type { Invalidation, Source } from '../../sources/source.ts';
 import { type PathIndex, resolvePath } from './paths.ts';
 
@@ -143,18 +144,15 @@ async function walk(opts: {
   let seen = 0;
   while (queue.length > 0 && seen < WALK_MAX && !opts.ended()) {
     const dir = queue.shift()!;
-    let cookie = '';
     try {
-      for (;;) {
-        const page = await opts.source.readdirp({ dir: dir.id, cookie, max: 1000 });
-        for (const e of page.entries) {
+      for await (const entries of readdirPages({ source: opts.source, dir: dir.id, max: 1000 })) {
+        for (const e of entries) {
           const path = childPath(dir.path, e.name);
           opts.index.remember(e.id, path);
           if (e.attr.kind === 'dir') queue.push({ id: e.id, path });
           seen++;
         }
-        if (page.eof || seen >= WALK_MAX || opts.ended()) break;
-        cookie = page.cookie;
+        if (seen >= WALK_MAX || opts.ended()) break;
       }
     } catch {
       // A directory that vanished or may not be listed: its paths stay unknown.
