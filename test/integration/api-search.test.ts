@@ -43,6 +43,10 @@ describe('REST API search', () => {
       scoped.results.every((r) => r.path.startsWith('/alpha/')),
       JSON.stringify(scoped),
     );
+    assert.deepEqual(scoped.results.map((r) => r.path).sort(), [
+      '/alpha/reports/q1-report.pdf',
+      '/alpha/reports/q2-report.pdf',
+    ]);
 
     const bad = await owner.fetch('/api/v1/search?limit=0&labels=' + encodeURIComponent('bad label!'));
     assert.equal(bad.status, 400);
