@@ -256,6 +256,17 @@ describe('REST API labels and virtual directories', () => {
       assert.equal((await send(client, 'POST', '/api/v1/vfs/preview?path=/mine', doc)).status, 403);
     }
     assert.equal((await full.fetch('/api/v1/vfs/directory?path=/mine')).status, 404);
+
+    const { client: blind } = await ApiClient.forNew({ base, home, name: 'blind', caps: { show: false } });
+    for (const url of [
+      '/api/v1/vfs/directories',
+      '/api/v1/vfs/directory?path=/',
+      '/api/v1/vfs/list?path=/',
+    ]) {
+      const res = await blind.fetch(url);
+      assert.equal(res.status, 403, url);
+      assert.match((await errorOf(res)).message, /may not show/, url);
+    }
   });
 
   it('answers curl', async () => {

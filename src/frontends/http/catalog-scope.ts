@@ -22,10 +22,16 @@ export interface CatalogScope {
   sees(path: string): boolean;
 }
 
+/** Refuse (`EACCES`) a caller without the `show` capability. */
+export function checkShow(principal: Principal, op: string): void {
+  const { grant } = principal;
+  if (!grant.caps.show) throw FsError.EACCES(op, undefined, `credential ${grant.principal} may not show`);
+}
+
 /** The caller's {@link CatalogScope}; `EACCES` without the `show` capability. */
 export async function catalogScope(principal: Principal, op: string): Promise<CatalogScope> {
+  checkShow(principal, op);
   const { grant, view } = principal;
-  if (!grant.caps.show) throw FsError.EACCES(op, undefined, `credential ${grant.principal} may not show`);
   const mounts = (await view.listExports()).map((e) => e.name).filter((n) => n !== '/');
   return {
     visible: new Set(mounts),

@@ -3,7 +3,7 @@ import { directoryInputSchema } from '../../catalog/vfs/directory-doc.ts';
 import type { ListedEntry, VirtualDirectories } from '../../catalog/vfs/virtual-directories.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { API_PREFIX, type ApiState, queryFlag } from './api-state.ts';
-import { type CatalogScope, catalogScope, virtualDirectories } from './catalog-scope.ts';
+import { type CatalogScope, catalogScope, checkShow, virtualDirectories } from './catalog-scope.ts';
 import { PreconditionFailed, sendJson } from './respond.ts';
 import { type AnyRoute, defineRoute, type Principal } from './route.ts';
 
@@ -96,7 +96,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
       },
       async handle({ res, principal }) {
         const vfs = virtualDirectories(state, 'vfs list');
-        await catalogScope(principal!, 'vfs list');
+        checkShow(principal!, 'vfs list');
         sendJson(res, 200, { directories: vfs.list() });
       },
     }),
@@ -110,7 +110,7 @@ export function vfsRoutes(state: ApiState): AnyRoute[] {
       responses: { 200: { description: 'the document', schema: documentSchema } },
       async handle({ res, query, principal }) {
         const vfs = virtualDirectories(state, 'vfs get');
-        await catalogScope(principal!, 'vfs get');
+        checkShow(principal!, 'vfs get');
         sendJson(res, 200, vfs.get({ path: query.path }));
       },
     }),
