@@ -48,9 +48,11 @@ export async function handleLock(dav: DavRequest): Promise<void> {
   if (depth === '1') throw FsError.EINVAL('lock', dav.path.key, 'Depth must be 0 or infinity');
   const owner = child(body, 'owner');
 
-  const entry = await dav.find();
-  await dav.checkIf();
   const name = dav.path.segments.at(-1);
+  // One walk gives the parent too, which a lock on an unmapped URL creates the file in.
+  const found = name === undefined ? { parent: undefined, entry: await dav.find() } : await dav.locate();
+  const { entry } = found;
+  await dav.checkIf();
   if (!entry) {
     if (name === undefined) throw FsError.EACCES('lock', '/', 'the namespace root cannot be locked');
     // A new member of the parent collection: its locks need their tokens.
@@ -67,7 +69,7 @@ export async function handleLock(dav: DavRequest): Promise<void> {
   });
   if (!entry && name !== undefined) {
     try {
-      const parent = dav.parentDir((await dav.locate()).parent);
+      const parent = dav.parentDir(found.parent);
       const created = await dav.view.create({ parent: parent.id, name, mode: 0o644, exclusive: true });
       await dav.view.closeFile({ handle: created.handle });
     } catch (err) {
