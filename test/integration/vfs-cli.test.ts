@@ -98,29 +98,11 @@ describe('tessera vfs over a home catalog', () => {
       '--conflict',
       'suffix_node_id',
     ]);
-    const preview = await cli([
-      'vfs',
-      'edit',
-      '/papers',
-      '--home',
-      home,
-      '--mount',
-      'nas:/papers',
-      '--preview',
-    ]);
+    const addNas = ['vfs', 'edit', '/papers', '--home', home, '--mount', 'nas:/papers'];
+    const preview = await cli([...addNas, '--preview']);
     assert.equal(preview.code, 0, preview.err);
     assert.match(preview.out, /\(4 files in all\)/);
-    const previewJson = await cli([
-      'vfs',
-      'edit',
-      '/papers',
-      '--home',
-      home,
-      '--mount',
-      'nas:/papers',
-      '--preview',
-      '--json',
-    ]);
+    const previewJson = await cli([...addNas, '--preview', '--json']);
     assert.equal(previewJson.code, 0, previewJson.err);
     const previewed = JSON.parse(previewJson.out) as { entries: { name: string }[]; files: number };
     assert.equal(previewed.files, 4, '--json is honoured by edit --preview as by mkdir --preview');
@@ -133,7 +115,7 @@ describe('tessera vfs over a home catalog', () => {
       '2024/\nb.pdf\nnotes.txt\n',
       'the preview saved nothing',
     );
-    const edit = await cli(['vfs', 'edit', '/papers', '--home', home, '--mount', 'nas:/papers']);
+    const edit = await cli(addNas);
     assert.equal(edit.code, 0, edit.err);
     assert.match(edit.out, /revision 2/);
     assert.equal(
