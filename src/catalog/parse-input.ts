@@ -1,13 +1,13 @@
 import type { z } from 'zod';
 import { FsError } from '../core/fs-error.ts';
-import { formatKeyPath } from '../core/toml-errors.ts';
+import { describeValue, formatKeyPath } from '../core/toml-errors.ts';
 
-/** One problem as `key: what is wrong, got VALUE` (the value when it is a short scalar). */
+/** One problem as `key: what is wrong, got VALUE` (the value when it is a scalar; long strings cut). */
 function problem(issue: z.core.$ZodIssue): string {
   const where = formatKeyPath(issue.path);
   const input = (issue as { input?: unknown }).input;
   const scalar = typeof input === 'string' || typeof input === 'number' || typeof input === 'boolean';
-  const got = scalar && String(input).length <= 80 ? `, got ${JSON.stringify(input)}` : '';
+  const got = scalar ? `, got ${describeValue(input)}` : '';
   return `${where === '' ? '' : `${where}: `}${issue.message}${got}`;
 }
 

@@ -209,6 +209,11 @@ describe('label cache', () => {
       () => assignLabels(store, { path: '/docs/p.pdf', labels: ['a b'] }),
       /EINVAL: .*no whitespace.*, got "a b"/,
     );
+    // A value too long to quote whole is still named, cut short.
+    assert.throws(
+      () => assignLabels(store, { path: '/docs/p.pdf', labels: ['x'.repeat(100)] }),
+      new RegExp(`EINVAL: .*, got "${'x'.repeat(77)}\\.\\.\\."`),
+    );
     assert.throws(() => assignLabels(store, { path: '/nope', labels: ['a'] }), /ENOENT/);
   });
 });
