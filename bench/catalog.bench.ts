@@ -28,8 +28,9 @@ import { rng } from '../test/helpers/rng.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { seedFileWrite } from './lib/catalog-seed.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { cpuMsSince, median, percentile, procCpuMs, timeMs } from './lib/measure.ts';
+import { median, percentile, procCpuMs, timeAndCpuMs, timeMs } from './lib/measure.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
+import { FIND_STAT_FORMAT } from './lib/tools.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -242,7 +243,7 @@ async function crawlPart(): Promise<Record<string, number>> {
   await ns.open();
   await ns.mount({ path: '/tree', source, exportName: 'tree' });
   const db = join(base, 'crawl.db');
-  const find = () => execFileSync('find', [root, '-printf', '%s %T@ %m %p\n'], { maxBuffer: 1 << 30 }).length;
+  const find = () => execFileSync('find', [root, '-printf', FIND_STAT_FORMAT], { maxBuffer: 1 << 30 }).length;
   const crawlOnce = async (): Promise<Catalog> => {
     const catalog = new Catalog({ file: db, namespace: ns, nodeName: 'bench', logger });
     await catalog.open();
@@ -251,42 +252,39 @@ async function crawlPart(): Promise<Record<string, number>> {
   };
   try {
     find(); // warm the page cache and dentries for every contender alike
-    const findMs: number[] = [];
-    const initialMs: number[] = [];
-    const recrawlMs: number[] = [];
-    const initialCpu: number[] = [];
-    const recrawlCpu: number[] = [];
-    const findCpu: number[] = [];
-    const fillMs: number[] = [];
-    const fillCpu: number[] = [];
-    const floorMs: number[] = [];
-    const floorCpu: number[] = [];
+    // Wall and CPU time of each round, per part.
+    const runs = () => ({ ms: [] as number[], cpu: [] as number[] });
+    const [findRuns, floorRuns, initialRuns, fillRuns, recrawlRuns] = [
+      runs(),
+      runs(),
+      runs(),
+      runs(),
+      runs(),
+    ];
+    const timed = async (into: ReturnType<typeof runs>, fn: () => Promise<unknown>): Promise<void> => {
+      const t = await timeAndCpuMs(fn);
+      into.ms.push(t.ms);
+      into.cpu.push(t.cpuMs);
+    };
     let catalog: Catalog | undefined;
     for (let r = 0; r < repeats; r++) {
+      // find runs in a child: its CPU is the children's.
       const before = procCpuMs({ pid: 'self', children: true });
-      findMs.push(await timeMs(async () => find()));
-      findCpu.push(procCpuMs({ pid: 'self', children: true }) - before);
-      let cpu = process.cpuUsage();
+      findRuns.ms.push(await timeMs(async () => find()));
+      findRuns.cpu.push(procCpuMs({ pid: 'self', children: true }) - before);
       let statted = 0;
-      floorMs.push(await timeMs(async () => (statted = await statFloor(root))));
-      floorCpu.push(cpuMsSince(cpu));
+      await timed(floorRuns, async () => (statted = await statFloor(root)));
       if (statted !== TREE_FILES + TREE_DIRS) throw new Error(`the floor statted ${statted} entries`);
       await catalog?.close();
       for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
-      cpu = process.cpuUsage();
-      initialMs.push(await timeMs(async () => (catalog = await crawlOnce())));
-      initialCpu.push(cpuMsSince(cpu));
-      cpu = process.cpuUsage();
-      fillMs.push(await timeMs(async () => catalog!.indexNames()));
-      fillCpu.push(cpuMsSince(cpu));
+      await timed(initialRuns, async () => (catalog = await crawlOnce()));
+      await timed(fillRuns, async () => catalog!.indexNames());
       if (catalog!.store.namesIndexedUpto() < FIRST_INODE + TREE_FILES + TREE_DIRS - 1)
         throw new Error('the name index was not filled');
       const count = catalog!.store.count();
       if (count !== TREE_FILES + TREE_DIRS) throw new Error(`crawl indexed ${count} documents`);
       await catalog!.close();
-      cpu = process.cpuUsage();
-      recrawlMs.push(await timeMs(async () => (catalog = await crawlOnce())));
-      recrawlCpu.push(cpuMsSince(cpu));
+      await timed(recrawlRuns, async () => (catalog = await crawlOnce()));
     }
     // The last catalog keeps watching: how soon is a change visible in search?
     const watching = catalog!;
@@ -301,16 +299,16 @@ async function crawlPart(): Promise<Record<string, number>> {
     }
     await watching.close();
     return {
-      find_ms: median(findMs),
-      initial_ms: median(initialMs),
-      recrawl_ms: median(recrawlMs),
-      find_cpu_ms: median(findCpu),
-      floor_ms: median(floorMs),
-      floor_cpu_ms: median(floorCpu),
-      initial_cpu_ms: median(initialCpu),
-      recrawl_cpu_ms: median(recrawlCpu),
-      name_index_fill_ms: median(fillMs),
-      name_index_fill_cpu_ms: median(fillCpu),
+      find_ms: median(findRuns.ms),
+      initial_ms: median(initialRuns.ms),
+      recrawl_ms: median(recrawlRuns.ms),
+      find_cpu_ms: median(findRuns.cpu),
+      floor_ms: median(floorRuns.ms),
+      floor_cpu_ms: median(floorRuns.cpu),
+      initial_cpu_ms: median(initialRuns.cpu),
+      recrawl_cpu_ms: median(recrawlRuns.cpu),
+      name_index_fill_ms: median(fillRuns.ms),
+      name_index_fill_cpu_ms: median(fillRuns.cpu),
       visible_p50_ms: median(visible),
       visible_max_ms: Math.max(...visible),
     };

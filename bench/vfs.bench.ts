@@ -16,7 +16,7 @@ import { virtualDirectoriesOver } from '../src/catalog/vfs/store-directory-store
 import { parseBenchArgs } from './lib/args.ts';
 import { SEED_NODE, seedFileWrite } from './lib/catalog-seed.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { cpuMsSince, median, percentile, timeMs } from './lib/measure.ts';
+import { median, percentile, timeAndCpuMs, timeMs } from './lib/measure.ts';
 import { printJsonLine, table, writeDocSection } from './lib/report.ts';
 
 const TARGET_P50_MS = 100;
@@ -130,9 +130,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < repeats; r++) {
       for (let k = 0; k < names.length; k++) {
         const name = names[(r + k) % names.length]!;
-        const before = process.cpuUsage();
-        samples[name].push(await timeMs(contenders[name]));
-        cpu[name].push(cpuMsSince(before));
+        const t = await timeAndCpuMs(contenders[name]);
+        samples[name].push(t.ms);
+        cpu[name].push(t.cpuMs);
       }
     }
     await contenders.flat();

@@ -68,6 +68,13 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
+/** Wall time and CPU time (this process, every thread) of one call, in milliseconds. */
+export async function timeAndCpuMs(fn: () => Promise<unknown>): Promise<{ ms: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const ms = await timeMs(fn);
+  return { ms, cpuMs: cpuMsSince(cpu) };
+}
+
 /** Samples of two contenders measured in the same run. */
 export interface Duel {
   /** Median milliseconds of the baseline. */
