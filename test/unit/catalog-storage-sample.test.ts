@@ -21,6 +21,18 @@ describe('catalog storage samples', () => {
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       let asked = false;
+      let quickAsked = false;
+      const quickProbe = new Proxy(quick, {
+        get(target, prop, receiver) {
+          if (prop === 'statfs')
+            return async (req: Parameters<Source['statfs']>[0]) => {
+              quickAsked = true;
+              return target.statfs(req);
+            };
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }) as Source;
       const slow = new Proxy(slowInner, {
         get(target, prop, receiver) {
           if (prop === 'statfs')
@@ -37,8 +49,9 @@ describe('catalog storage samples', () => {
       await slowInner.open();
       const ns = new Namespace();
       await ns.open();
-      await ns.mount({ path: '/quick', source: quick, exportName: 'quick', slot: 1 });
-      await ns.mount({ path: '/slow', source: slow, exportName: 'slow', slot: 2 });
+      // The slow mount in the first slot (indexers go by slot): the quick one must not wait behind it.
+      await ns.mount({ path: '/slow', source: slow, exportName: 'slow', slot: 1 });
+      await ns.mount({ path: '/quick', source: quickProbe, exportName: 'quick', slot: 2 });
       const catalog = new Catalog({
         file: join(dir, 'catalog.db'),
         namespace: ns,
@@ -48,6 +61,9 @@ describe('catalog storage samples', () => {
       try {
         await catalog.open(); // would never resolve if it waited for the slow mount's statfs
         while (!asked) await new Promise((r) => setTimeout(r, 5)); // the sample is under way, held at the gate
+        // Asked while the slow mount is still held (a sequential sample never asks it).
+        for (let i = 0; i < 1000 && !quickAsked; i++) await new Promise((r) => setTimeout(r, 5));
+        assert.ok(quickAsked, 'the quick mount was asked while the slow one was held');
         release();
         await catalog.settled();
         assert.deepEqual(
