@@ -14,15 +14,16 @@
       ],
     },
     {
-      # The FUSE front-end's kernel protocol (libfuse 2.9 low-level API). Headers and the link
-      # stub come from the fuse-shared-library package; at run time the system's libfuse.so.2
-      # (apt libfuse2) is loaded, and without it only this addon fails to load.
+      # The FUSE front-end's kernel protocol (libfuse 3 low-level API). The headers are
+      # vendored (native/libfuse3); the system's libfuse3.so.3 (apt fuse3) is loaded with
+      # dlopen when mounting, so building needs neither libfuse's development files nor the
+      # library itself.
       'target_name': 'tessera_fuse',
       'conditions': [
         ['OS=="linux"', {
           'sources': ['native/tessera_fuse.c'],
-          'include_dirs': ['<!(node -e "require(\'fuse-shared-library/include\')")'],
-          'libraries': ['<!(node -e "require(\'fuse-shared-library/lib\')")'],
+          'include_dirs': ['native/libfuse3'],
+          'libraries': ['-ldl'],
           'cflags': ['-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-D_FILE_OFFSET_BITS=64'],
         }, {
           'type': 'none',

@@ -1,5 +1,6 @@
-// tessera_fuse: the FUSE kernel protocol for Tessera's FUSE front-end, through libfuse 2.9's
-// low-level (inode-based) API, exposed through N-API.
+// tessera_fuse: the FUSE kernel protocol for Tessera's FUSE front-end, through libfuse 3's
+// low-level (inode-based) API, exposed through N-API. libfuse is loaded at the first mount
+// (dlopen), not linked: see "libfuse" below.
 //
 // Why not fuse-native: its high-level (path-based) binding truncates inode numbers to 32 bits,
 // has no lock operations and no invalidation, rounds times to milliseconds, loses mtime in
@@ -17,9 +18,10 @@
 // The JS surface is raw (numbers, bigints, Buffers, two shared Float64Arrays for the numeric
 // fields); the typed API lives in src/frontends/fuse/fuse-binding.ts.
 
-#define FUSE_USE_VERSION 29
+#define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
+#include <dlfcn.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <node_api.h>
@@ -38,6 +40,84 @@
   do {                                                                                             \
     if ((call) != napi_ok) return NULL;                                                            \
   } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// libfuse: the system's libfuse3.so.3, loaded by the first mount. Linking it would make the
+// addon (and `npm ci`) need libfuse's development files; loaded, only mounting needs the
+// library (apt fuse3). The headers are vendored (native/libfuse3/); every function is bound at
+// its FUSE_3.0 symbol version, whose ABI all libfuse 3 releases keep.
+
+#define FUSE_FUNCTIONS(X)                                                                          \
+  X(fuse_session_new)                                                                              \
+  X(fuse_session_mount)                                                                            \
+  X(fuse_session_loop)                                                                             \
+  X(fuse_session_destroy)                                                                          \
+  X(fuse_req_userdata)                                                                             \
+  X(fuse_reply_err)                                                                                \
+  X(fuse_reply_none)                                                                               \
+  X(fuse_reply_entry)                                                                              \
+  X(fuse_reply_create)                                                                             \
+  X(fuse_reply_attr)                                                                               \
+  X(fuse_reply_readlink)                                                                           \
+  X(fuse_reply_open)                                                                               \
+  X(fuse_reply_write)                                                                              \
+  X(fuse_reply_buf)                                                                                \
+  X(fuse_reply_statfs)                                                                             \
+  X(fuse_reply_xattr)                                                                              \
+  X(fuse_reply_lock)                                                                               \
+  X(fuse_lowlevel_notify_inval_inode)                                                              \
+  X(fuse_lowlevel_notify_inval_entry)                                                              \
+  X(fuse_opt_free_args)
+
+#define DECLARE_FN(name) static __typeof__(name) *p_##name;
+FUSE_FUNCTIONS(DECLARE_FN)
+
+// From here on the names call through the loaded pointers.
+#define fuse_session_new (*p_fuse_session_new)
+#define fuse_session_mount (*p_fuse_session_mount)
+#define fuse_session_loop (*p_fuse_session_loop)
+#define fuse_session_destroy (*p_fuse_session_destroy)
+#define fuse_req_userdata (*p_fuse_req_userdata)
+#define fuse_reply_err (*p_fuse_reply_err)
+#define fuse_reply_none (*p_fuse_reply_none)
+#define fuse_reply_entry (*p_fuse_reply_entry)
+#define fuse_reply_create (*p_fuse_reply_create)
+#define fuse_reply_attr (*p_fuse_reply_attr)
+#define fuse_reply_readlink (*p_fuse_reply_readlink)
+#define fuse_reply_open (*p_fuse_reply_open)
+#define fuse_reply_write (*p_fuse_reply_write)
+#define fuse_reply_buf (*p_fuse_reply_buf)
+#define fuse_reply_statfs (*p_fuse_reply_statfs)
+#define fuse_reply_xattr (*p_fuse_reply_xattr)
+#define fuse_reply_lock (*p_fuse_reply_lock)
+#define fuse_lowlevel_notify_inval_inode (*p_fuse_lowlevel_notify_inval_inode)
+#define fuse_lowlevel_notify_inval_entry (*p_fuse_lowlevel_notify_inval_entry)
+#define fuse_opt_free_args (*p_fuse_opt_free_args)
+
+static void *libfuse; // the loaded library; NULL until a load succeeds
+static char libfuse_error[512];
+
+// Load libfuse3.so.3 (once it worked, it stays); false with libfuse_error set if it cannot be.
+// Runs on the JavaScript thread only.
+static bool load_libfuse(void) {
+  if (libfuse) return true;
+  void *h = dlopen("libfuse3.so.3", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(libfuse_error, sizeof libfuse_error,
+             "cannot load libfuse 3 (install it: apt-get install fuse3): %s", dlerror());
+    return false;
+  }
+#define LOAD_FN(name)                                                                              \
+  p_##name = dlvsym(h, #name, "FUSE_3.0");                                                        \
+  if (!p_##name) {                                                                                 \
+    snprintf(libfuse_error, sizeof libfuse_error, "libfuse3.so.3 has no %s@FUSE_3.0", #name);     \
+    dlclose(h);                                                                                    \
+    return false;                                                                                  \
+  }
+  FUSE_FUNCTIONS(LOAD_FN)
+  libfuse = h;
+  return true;
+}
 
 // Operation codes; src/frontends/fuse/fuse-binding.ts mirrors them.
 enum {
@@ -71,6 +151,7 @@ enum {
   OP_GETLK,
   OP_SETLK,
   OP_FLOCK,
+  OP_READDIRPLUS,
   OP_EXITED = 100,
 };
 
@@ -99,7 +180,6 @@ typedef struct notice {
 
 typedef struct session {
   struct fuse_session *se;
-  struct fuse_chan *ch;
   pthread_t loop_thread;
   bool loop_started;
   napi_threadsafe_function tsfn;
@@ -113,6 +193,8 @@ typedef struct session {
   notice *head, *tail;
   unsigned max_background;
   bool destroyed;
+  // What the kernel and libfuse agreed at INIT (see connInfo); zero until then.
+  unsigned proto_major, proto_minor, max_write, max_readahead, want;
   // Write slots (see take_slot): JavaScript's memory, free ones on a stack.
   napi_ref slots_ref;
   char *slot_mem;
@@ -195,8 +277,9 @@ static void enqueue(fuse_req_t req, request *r) {
 // table with each READDIR page's entries (the same ones its own entry cache keeps) and empties
 // it whenever its cache drops or replaces anything, or a file is opened (an open file's
 // attributes are JavaScript's to answer). An entry answers one LOOKUP, then the kernel holds
-// the name; a later LOOKUP goes to JavaScript's cache. libfuse 2.9 has no READDIRPLUS (kernel
-// protocol 7.19), which would hand the kernel the entries with the listing itself.
+// the name; a later LOOKUP goes to JavaScript's cache. A kernel that speaks READDIRPLUS (see
+// ll_init) gets the entries with the listing itself and sends plain READDIRs only if it stops
+// using it, so this table serves those.
 
 #define LISTED_BUCKETS (1u << 16)
 #define LISTED_MAX 262144
@@ -279,7 +362,22 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
     conn->max_background = s->max_background;
     conn->congestion_threshold = s->max_background * 3 / 4;
   }
-  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_BIG_WRITES;
+  conn->want |= FUSE_CAP_ASYNC_READ;
+  // Listings carry each entry's attributes, so `find`, `ls -l` and `cp -r` need no LOOKUP per
+  // name. Always, not the kernel's "auto" mode, which uses it for a listing's first page only
+  // unless LOOKUPs come between pages: `find` reads a whole directory before it stats.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // The kernel clears set-user-id bits on write itself, as with libfuse 2 (it asks for
+  // security.capability first, answered "not set" in ll_getxattr without JavaScript).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // libfuse 3 asks for atomic O_TRUNC by default: OPEN carries O_TRUNC and JavaScript
+  // truncates (one request, not an OPEN and a SETATTR).
+  s->max_write = conn->max_write;
+  s->max_readahead = conn->max_readahead;
+  s->want = conn->want;
+  s->proto_minor = conn->proto_minor;
+  __atomic_store_n(&s->proto_major, conn->proto_major, __ATOMIC_RELEASE);
 }
 
 // Requests that carry an inode and one name: lookup, unlink, rmdir, removexattr.
@@ -361,12 +459,13 @@ static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname) {
+                      const char *newname, unsigned int flags) {
   request *r = new_request(req, OP_RENAME, parent);
   if (r) {
     r->name = copy_text(r, name);
     r->fh = newparent;
     r->name2 = copy_text(r, newname);
+    r->args[0] = flags; // RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
   }
   enqueue(req, r);
 }
@@ -412,6 +511,7 @@ FILE_REQUEST(ll_releasedir, OP_RELEASEDIR)
   }
 SIZED_REQUEST(ll_read, OP_READ)
 SIZED_REQUEST(ll_readdir, OP_READDIR)
+SIZED_REQUEST(ll_readdirplus, OP_READDIRPLUS)
 
 // A free write slot for `size` bytes, or -1. Slots are a buffer JavaScript handed over at
 // mount: written bytes copied there reach JavaScript without a malloc, an external Buffer and
@@ -587,6 +687,7 @@ static const struct fuse_lowlevel_ops OPS = {
     .fsync = ll_fsync,
     .opendir = ll_opendir,
     .readdir = ll_readdir,
+    .readdirplus = ll_readdirplus,
     .releasedir = ll_releasedir,
     .fsyncdir = ll_fsyncdir,
     .statfs = ll_statfs,
@@ -669,9 +770,9 @@ static void *notify_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     // ENOENT (the kernel does not know the inode or name) is the common, harmless answer.
     if (n->name)
-      fuse_lowlevel_notify_inval_entry(s->ch, n->ino, n->name, strlen(n->name));
+      fuse_lowlevel_notify_inval_entry(s->se, n->ino, n->name, strlen(n->name));
     else
-      fuse_lowlevel_notify_inval_inode(s->ch, n->ino, n->off, n->len);
+      fuse_lowlevel_notify_inval_inode(s->se, n->ino, n->off, n->len);
     free(n->name);
     free(n);
     pthread_mutex_lock(&s->mu);
@@ -1004,6 +1105,30 @@ static napi_value write_failed_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// connInfo(session) → { protoMajor, protoMinor, maxWrite, maxReadahead, readdirplus,
+// atomicOTrunc }: what INIT agreed (protoMajor 0: no INIT yet).
+static napi_value conn_info(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  session *s = session_args(env, info, 1, argv);
+  if (!s) return NULL;
+  unsigned major = __atomic_load_n(&s->proto_major, __ATOMIC_ACQUIRE);
+  napi_value o, v;
+  CHECK(napi_create_object(env, &o));
+#define SET_UINT(key, value)                                                                       \
+  CHECK(napi_create_uint32(env, major ? (value) : 0, &v));                                         \
+  CHECK(napi_set_named_property(env, o, key, v));
+#define SET_BOOL(key, value)                                                                       \
+  CHECK(napi_get_boolean(env, major && (value), &v));                                              \
+  CHECK(napi_set_named_property(env, o, key, v));
+  SET_UINT("protoMajor", major)
+  SET_UINT("protoMinor", s->proto_minor)
+  SET_UINT("maxWrite", s->max_write)
+  SET_UINT("maxReadahead", s->max_readahead)
+  SET_BOOL("readdirplus", (s->want & FUSE_CAP_READDIRPLUS) != 0)
+  SET_BOOL("atomicOTrunc", (s->want & FUSE_CAP_ATOMIC_O_TRUNC) != 0)
+  return o;
+}
+
 // forgetListed(session): drop every listed entry (JavaScript's cache dropped or replaced one).
 static napi_value forget_listed(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -1106,11 +1231,15 @@ static bool set_slots(napi_env env, session *s, napi_value slots, size_t slot_si
 }
 
 // mount(mountpoint, options, dispatch, inArgs: Float64Array, outArgs: Float64Array,
-//       maxBackground, writeSlots: Buffer, slotSize) → session. Mounts now (fuse_mount),
+//       maxBackground, writeSlots: Buffer, slotSize) → session. Mounts now (fuse_session_mount),
 // serves on a thread of its own.
 static napi_value mount_fs(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   if (!get_args(env, info, 8, argv)) return NULL;
+  if (!load_libfuse()) {
+    throw_errno(env, ENOSYS, libfuse_error);
+    return NULL;
+  }
   char mnt[4096], opts[4096];
   size_t len;
   CHECK(napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &len));
@@ -1151,23 +1280,21 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
 
   char *fuse_argv[] = {(char *)"tessera", (char *)"-o", opts, NULL};
   struct fuse_args args = FUSE_ARGS_INIT(opts[0] ? 3 : 1, fuse_argv);
-  s->ch = fuse_mount(mnt, &args);
-  if (!s->ch) {
-    int err = errno ? errno : EIO;
-    fuse_opt_free_args(&args);
-    free_session(s);
-    throw_errno(env, err, "fuse_mount");
-    return NULL;
-  }
-  s->se = fuse_lowlevel_new(&args, &OPS, sizeof OPS, s);
+  s->se = fuse_session_new(&args, &OPS, sizeof OPS, s);
   fuse_opt_free_args(&args);
   if (!s->se) {
-    fuse_unmount(mnt, s->ch);
     free_session(s);
-    throw_errno(env, EINVAL, "fuse_lowlevel_new (bad options?)");
+    throw_errno(env, EINVAL, "fuse_session_new (bad options?)");
     return NULL;
   }
-  fuse_session_add_chan(s->se, s->ch);
+  errno = 0;
+  if (fuse_session_mount(s->se, mnt) != 0) {
+    int err = errno ? errno : EIO;
+    fuse_session_destroy(s->se);
+    free_session(s);
+    throw_errno(env, err, "fuse_session_mount");
+    return NULL;
+  }
 
   napi_value name;
   napi_create_string_utf8(env, "tessera-fuse", NAPI_AUTO_LENGTH, &name);
@@ -1255,6 +1382,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT_FN("forgetListed", forget_listed);
   EXPORT_FN("releaseSlot", release_slot);
   EXPORT_FN("writeFailed", write_failed_js);
+  EXPORT_FN("connInfo", conn_info);
   return exports;
 }
 

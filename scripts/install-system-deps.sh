@@ -17,9 +17,9 @@ esac
 
 # Needed to install and run: node-gyp compiles the native addon (binding.gyp) at `npm ci`.
 run_pkgs=(python3 make g++)
-# Needed only by tests: FUSE mounts (fuse3, libfuse2 for fuse-native), WebDAV clients (davfs2,
-# rclone) and the litmus WebDAV conformance suite.
-test_pkgs=(fuse3 libfuse2 davfs2 rclone litmus)
+# Needed only by tests: FUSE mounts (fuse3: libfuse3.so.3, which `tessera mount-fs` loads, and
+# fusermount3), WebDAV clients (davfs2, rclone) and the litmus WebDAV conformance suite.
+test_pkgs=(fuse3 davfs2 rclone litmus)
 # The peers the benchmarks compare against: sshd + sshfs, rclone (serve webdav/sftp), curl.
 bench_pkgs=(openssh-server sshfs rclone curl)
 

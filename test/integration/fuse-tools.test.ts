@@ -53,6 +53,10 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await world?.close();
   });
 
+  it('speaks a kernel protocol with READDIRPLUS and 1 MiB requests', () => {
+    assert.match(m.stderr(), /FUSE protocol 7\.\d+, requests up to 1024 KiB, listings with attributes/);
+  });
+
   it('shows every export at /<name>', async () => {
     const top = (await shOk(`ls ${mp}`)).split('\n').filter(Boolean);
     // The node may add roots of its own (virtual directories at /vfs).
@@ -138,6 +142,16 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await shOk(
       `python3 -c "import os; os.setxattr('${f}', 'user.color', b'blue'); assert os.getxattr('${f}', 'user.color') == b'blue'; assert 'user.color' in os.listxattr('${f}'); os.removexattr('${f}', 'user.color'); assert 'user.color' not in os.listxattr('${f}')"`,
     );
+    // O_TRUNC of an existing file (carried by OPEN), and renameat2's RENAME_NOREPLACE, which
+    // `mv` tries first and `mv -n` relies on.
+    await shOk(`printf 'longer text' > ${mp}/docs/g.txt && printf 'new' > ${mp}/docs/g.txt`);
+    assert.equal(await readFile(join(world.docs, 'g.txt'), 'utf8'), 'new');
+    await shOk(`mv -n ${mp}/docs/g.txt ${f}`);
+    assert.equal(await readFile(join(world.docs, 'f.txt'), 'utf8'), 'hello', 'mv -n kept the target');
+    assert.equal(await readFile(join(world.docs, 'g.txt'), 'utf8'), 'new');
+    await shOk(`mv ${mp}/docs/g.txt ${mp}/docs/h.txt && cat ${mp}/docs/h.txt && rm ${mp}/docs/h.txt`);
+    await assert.rejects(lstat(join(world.docs, 'g.txt')));
+
     const df = (await shOk(`stat -f -c '%S %b %l' ${mp}/docs`)).trim().split(' ').map(Number);
     assert.ok(df[0]! > 0 && df[1]! > 0 && df[2]! >= 255, `statfs: ${df.join(' ')}`);
     await shOk(`rm ${f} ${mp}/docs/sym ${mp}/docs/hard`);

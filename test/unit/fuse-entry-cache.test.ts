@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { syntheticAttr } from '../../src/core/attr.ts';
 import { EntryCache } from '../../src/frontends/fuse/entry-cache.ts';
-import { packDirents } from '../../src/frontends/fuse/fuse-encode.ts';
+import { BLKSIZE, packDirents, packDirentsPlus } from '../../src/frontends/fuse/fuse-encode.ts';
 
 const attr = syntheticAttr({ kind: 'file', timeNs: 0n, size: 1 });
 const entry = (id: bigint) => ({ id, attr });
@@ -111,5 +111,53 @@ describe('fuse packDirents', () => {
     assert.equal(all.subarray(32 + 24, 32 + 24 + 6).toString(), 'héllo');
     assert.equal(packDirents(entries, 1, 63).length, 32, 'stops before the size is exceeded');
     assert.equal(packDirents(entries, 3, 4096).length, 0, 'past the end: nothing');
+  });
+});
+
+describe('fuse packDirentsPlus', () => {
+  it('packs fuse_direntplus records: an entry_out with the attributes, then the dirent', () => {
+    const entries = [
+      { name: '.', ino: 1n, mode: 0o040000 },
+      { name: 'file', ino: 5n, mode: 0o100000 },
+      { name: 'open', ino: 6n, mode: 0o100000 },
+    ];
+    const old = syntheticAttr({ kind: 'file', timeNs: -1_500_000_000n, size: 1000 });
+    const buf = packDirentsPlus(
+      entries,
+      0,
+      4096,
+      (e) =>
+        e.ino === 5n ? { attr: { ...old, mode: 0o640, nlink: 2, uid: 7, gid: 8 }, generation: 3 } : undefined,
+      1.5,
+      60,
+    );
+    const size = (name: string) => (128 + 24 + name.length + 7) & ~7;
+    assert.equal(buf.length, size('.') + size('file') + size('open'));
+    assert.equal(buf.readBigUInt64LE(0), 0n, '. carries no entry (node id 0)');
+    assert.equal(buf.readBigUInt64LE(128), 1n, "the dirent keeps .'s inode");
+    const at = size('.');
+    assert.equal(buf.readBigUInt64LE(at), 5n, 'node id');
+    assert.equal(buf.readBigUInt64LE(at + 8), 3n, 'generation');
+    assert.equal(buf.readBigUInt64LE(at + 16), 1n, 'entry_valid');
+    assert.equal(buf.readUInt32LE(at + 32), 500_000_000, 'entry_valid_nsec');
+    assert.equal(buf.readBigUInt64LE(at + 24), 60n, 'attr_valid');
+    const a = at + 40;
+    assert.equal(buf.readBigUInt64LE(a), 5n, 'attr.ino');
+    assert.equal(buf.readBigUInt64LE(a + 8), 1000n, 'size');
+    assert.equal(buf.readBigUInt64LE(a + 16), 2n, 'blocks of 512');
+    assert.equal(buf.readBigInt64LE(a + 32), -2n, 'mtime before the epoch borrows a second');
+    assert.equal(buf.readUInt32LE(a + 52), 500_000_000, 'mtimensec');
+    assert.equal(buf.readUInt32LE(a + 60), 0o100640, 'mode with the type');
+    assert.deepEqual(
+      [buf.readUInt32LE(a + 64), buf.readUInt32LE(a + 68), buf.readUInt32LE(a + 72)],
+      [2, 7, 8],
+    );
+    assert.equal(buf.readUInt32LE(a + 80), BLKSIZE);
+    assert.equal(buf.readBigUInt64LE(at + 128 + 8), 2n, 'next offset');
+    assert.equal(buf.subarray(at + 152, at + 156).toString(), 'file');
+    const last = at + size('file');
+    assert.equal(buf.readBigUInt64LE(last), 0n, 'no attributes given: node id 0 (the kernel asks)');
+    assert.equal(buf.readBigUInt64LE(last + 128), 6n);
+    assert.equal(packDirentsPlus(entries, 0, size('.') + 10, () => undefined, 1, 1).length, size('.'));
   });
 });

@@ -87,6 +87,11 @@ ${HOME_OPTION_HELP}
       });
     });
     io.err(`tessera: mounted ${target.url} at ${mount.mountpoint} (SIGINT/SIGTERM or umount to stop)\n`);
+    const proto = mount.protocol;
+    if (proto)
+      io.err(
+        `tessera: FUSE protocol ${proto.protoMajor}.${proto.protoMinor}, requests up to ${proto.maxWrite >> 10} KiB${proto.readdirplus ? ', listings with attributes (READDIRPLUS)' : ''}\n`,
+      );
     const why = await Promise.race([
       stop.signal.then((sig) => `${sig}`),
       mount.ended.then(() => 'unmounted'),

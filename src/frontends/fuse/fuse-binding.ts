@@ -1,6 +1,6 @@
 /**
- * Typed wrapper over the `tessera_fuse` N-API addon (`native/tessera_fuse.c`): libfuse 2.9's
- * low-level, inode-based API. Requests arrive through one dispatch callback with their numeric
+ * Typed wrapper over the `tessera_fuse` N-API addon (`native/tessera_fuse.c`): libfuse 3's
+ * low-level, inode-based API (the system's `libfuse3.so.3`, loaded when mounting). Requests arrive through one dispatch callback with their numeric
  * fields in a shared `Float64Array` (read them before awaiting anything); answers go back
  * through the `reply*` functions, in any order, from the JavaScript thread.
  *
@@ -41,12 +41,16 @@ export const Op = {
   GETLK: 28,
   SETLK: 29,
   FLOCK: 30,
+  READDIRPLUS: 31,
   /** The session loop ended (the mount is gone); no request follows. */
   EXITED: 100,
 } as const;
 
-/** Largest FUSE read and write request (libfuse 2.9's limit), asked for with `big_writes`. */
-export const MAX_IO = 131072;
+/**
+ * Largest FUSE read and write request: libfuse 3's buffer (256 pages) and the kernel's default
+ * `max_pages` limit.
+ */
+export const MAX_IO = 1024 * 1024;
 
 /** Size of the shared numeric argument arrays. */
 export const NARGS = 16;
@@ -146,6 +150,22 @@ export interface FuseBinding {
   ): void;
   /** Drop every entry given to {@link primeListed}. */
   forgetListed(s: FuseSession): void;
+  /** What the kernel and libfuse agreed at INIT (`protoMajor` 0: no INIT yet). */
+  connInfo(s: FuseSession): ConnInfo;
+}
+
+/** The kernel protocol a mount speaks (see {@link FuseBinding.connInfo}). */
+export interface ConnInfo {
+  protoMajor: number;
+  protoMinor: number;
+  /** Largest WRITE request. */
+  maxWrite: number;
+  /** Readahead the kernel offered at INIT (later raised per mount; see `fuse-mount.ts`). */
+  maxReadahead: number;
+  /** Listings carry each entry's attributes (READDIRPLUS). */
+  readdirplus: boolean;
+  /** OPEN carries `O_TRUNC` (no SETATTR of size 0 follows). */
+  atomicOTrunc: boolean;
 }
 
 /** Numbers per entry of `primeListed`: inode high, inode low, generation, 12 stat fields. */
@@ -173,6 +193,7 @@ const BINDING_CALLS = [
   'forgetListed',
   'releaseSlot',
   'writeFailed',
+  'connInfo',
 ] as const satisfies readonly (keyof FuseBinding)[];
 
 /** What {@link loadFuseBinding} found. */
@@ -186,7 +207,10 @@ export interface LoadedFuseBinding {
 
 let cached: LoadedFuseBinding | undefined;
 
-/** The addon, or why it cannot be used here (not Linux, not built, out of date, no libfuse.so.2). */
+/**
+ * The addon, or why it cannot be used here (not Linux, not built, out of date). Without
+ * libfuse 3 installed it loads, and mounting fails with a message that says to install it.
+ */
 export function loadFuseBinding(): LoadedFuseBinding {
   if (cached) return cached;
   if (process.platform !== 'linux') {
@@ -199,7 +223,7 @@ export function loadFuseBinding(): LoadedFuseBinding {
     binding = createRequire(import.meta.url)(file) as Partial<FuseBinding>;
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    error.message = `cannot load the tessera_fuse addon from ${file} (is libfuse2 installed and did \`npm ci\` build it?): ${error.message}`;
+    error.message = `cannot load the tessera_fuse addon from ${file} (did \`npm ci\` build it?): ${error.message}`;
     cached = { error };
     return cached;
   }

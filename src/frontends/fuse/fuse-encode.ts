@@ -58,6 +58,10 @@ export interface Dirent {
 }
 
 const DIRENT_HEADER = 24;
+/** `struct fuse_entry_out`: node id, generation, entry and attr validity, `struct fuse_attr`. */
+const ENTRY_OUT = 128;
+const NS_PER_S = 1_000_000_000n;
+const U64 = (1n << 64n) - 1n;
 
 /**
  * Pack entries as the kernel's `struct fuse_dirent` records (ino, next offset, name length,
@@ -82,4 +86,86 @@ export function packDirents(entries: readonly Dirent[], from: number, size: numb
     used += len;
   }
   return Buffer.concat(parts, used);
+}
+
+/** What READDIRPLUS tells the kernel about an entry besides its name (see {@link packDirentsPlus}). */
+export interface DirentAttrs {
+  attr: Attr;
+  generation: number;
+}
+
+/**
+ * Pack entries as `struct fuse_direntplus` records for a READDIRPLUS answer: each name with the
+ * entry a LOOKUP would give (the kernel keeps it for `entryTimeout`/`attrTimeout` seconds), or
+ * with node id 0 where `attrsOf` gives nothing (the kernel then asks with a LOOKUP, as for
+ * `.` and `..`, which it never takes from a listing). Offsets and `size` as {@link packDirents}.
+ */
+export function packDirentsPlus(
+  entries: readonly Dirent[],
+  from: number,
+  size: number,
+  attrsOf: (e: Dirent) => DirentAttrs | undefined,
+  entryTimeout: number,
+  attrTimeout: number,
+): Buffer {
+  const out = Buffer.alloc(size);
+  let used = 0;
+  for (let i = from; i < entries.length; i++) {
+    const e = entries[i]!;
+    const nameLen = Buffer.byteLength(e.name, 'utf8');
+    const len = (ENTRY_OUT + DIRENT_HEADER + nameLen + 7) & ~7;
+    if (used + len > size) break;
+    const dotted = e.name === '.' || e.name === '..';
+    const attrs = dotted ? undefined : attrsOf(e);
+    if (attrs !== undefined) putEntryOut(out, used, e.ino, attrs, entryTimeout, attrTimeout);
+    const d = used + ENTRY_OUT;
+    out.writeBigUInt64LE(e.ino, d);
+    out.writeBigUInt64LE(BigInt(i + 1), d + 8);
+    out.writeUInt32LE(nameLen, d + 16);
+    out.writeUInt32LE((e.mode >>> 12) & 0xf, d + 20);
+    out.write(e.name, d + DIRENT_HEADER, 'utf8');
+    used += len;
+  }
+  return out.subarray(0, used);
+}
+
+/** `struct fuse_entry_out` at `at` (the buffer is zeroed: padding and rdev stay 0). */
+function putEntryOut(
+  out: Buffer,
+  at: number,
+  ino: bigint,
+  { attr, generation }: DirentAttrs,
+  entryTimeout: number,
+  attrTimeout: number,
+): void {
+  out.writeBigUInt64LE(ino, at);
+  out.writeBigUInt64LE(BigInt(generation), at + 8);
+  out.writeBigUInt64LE(BigInt(Math.floor(entryTimeout)), at + 16);
+  out.writeBigUInt64LE(BigInt(Math.floor(attrTimeout)), at + 24);
+  out.writeUInt32LE(Math.floor((entryTimeout % 1) * 1e9), at + 32);
+  out.writeUInt32LE(Math.floor((attrTimeout % 1) * 1e9), at + 36);
+  const a = at + 40; // struct fuse_attr
+  out.writeBigUInt64LE(ino, a);
+  out.writeBigUInt64LE(BigInt(attr.size), a + 8);
+  out.writeBigUInt64LE(BigInt(Math.ceil(attr.size / 512)), a + 16);
+  putTimespec(out, a + 24, a + 48, attr.atimeNs);
+  putTimespec(out, a + 32, a + 52, attr.mtimeNs);
+  putTimespec(out, a + 40, a + 56, attr.ctimeNs);
+  out.writeUInt32LE(fullMode(attr), a + 60);
+  out.writeUInt32LE(attr.nlink, a + 64);
+  out.writeUInt32LE(attr.uid, a + 68);
+  out.writeUInt32LE(attr.gid, a + 72);
+  out.writeUInt32LE(BLKSIZE, a + 80);
+}
+
+/** Seconds (64-bit, two's complement before the epoch) at `secAt`, nanoseconds at `nsecAt`. */
+function putTimespec(out: Buffer, secAt: number, nsecAt: number, ns: bigint): void {
+  let sec = ns / NS_PER_S;
+  let nsec = ns % NS_PER_S;
+  if (nsec < 0n) {
+    nsec += NS_PER_S;
+    sec -= 1n;
+  }
+  out.writeBigUInt64LE(sec & U64, secAt);
+  out.writeUInt32LE(Number(nsec), nsecAt);
 }

@@ -5,7 +5,13 @@ import { errnoNameOf } from '../../core/errno.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Source } from '../../sources/source.ts';
-import { type FuseBinding, type FuseSession, loadFuseBinding, MAX_IO } from './fuse-binding.ts';
+import {
+  type ConnInfo,
+  type FuseBinding,
+  type FuseSession,
+  loadFuseBinding,
+  MAX_IO,
+} from './fuse-binding.ts';
 import { FuseOps } from './fuse-ops.ts';
 
 /** Options of {@link FuseMount}. */
@@ -92,6 +98,16 @@ export class FuseMount implements AsyncDisposable {
     return this.#ops?.exited ?? Promise.resolve();
   }
 
+  /**
+   * The kernel protocol the mount speaks (known once the kernel's INIT is answered, which
+   * `open()` waits for); undefined before.
+   */
+  get protocol(): ConnInfo | undefined {
+    if (this.#session === undefined || this.#binding === undefined) return undefined;
+    const info = this.#binding.connInfo(this.#session);
+    return info.protoMajor === 0 ? undefined : info;
+  }
+
   async open(): Promise<void> {
     if (this.#state === 'open') return;
     if (this.#state !== 'new') throw FsError.ESHUTDOWN('mount', this.mountpoint, 'mount is closed');
@@ -109,10 +125,8 @@ export class FuseMount implements AsyncDisposable {
     const fsname = (this.#opts.fsname ?? 'tessera').replace(/[^A-Za-z0-9._:@/+-]/g, '_');
     const options = [
       `fsname=${fsname}`,
+      // No max_read or max_write: libfuse 3 and the kernel agree on requests of up to MAX_IO.
       'subtype=tessera',
-      'big_writes',
-      `max_write=${MAX_IO}`,
-      `max_read=${MAX_IO}`,
       // Other users get the kernel's permission checks on the node's modes. The mounting
       // user alone needs none (the node enforces its credential), and they would cost a
       // GETATTR of the directory after every file made in it.

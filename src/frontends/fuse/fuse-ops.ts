@@ -15,7 +15,16 @@ import {
   Op,
   type Req,
 } from './fuse-binding.ts';
-import { type Dirent, fuseErrnoOf, packDirents, putStat, putStatfs, timespecToNs } from './fuse-encode.ts';
+import {
+  type Dirent,
+  type DirentAttrs,
+  fuseErrnoOf,
+  packDirents,
+  packDirentsPlus,
+  putStat,
+  putStatfs,
+  timespecToNs,
+} from './fuse-encode.ts';
 import { OpenFile } from './open-file.ts';
 
 // Linux constants the kernel hands us.
@@ -24,6 +33,8 @@ const O_WRONLY = 0o1;
 const O_RDONLY = 0o0;
 const O_APPEND = 0o2000;
 const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
+const RENAME_NOREPLACE = 1;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -51,7 +62,7 @@ const COMPLETE_SECONDS = 10;
 /** Entries asked for per READDIRP page while listing a directory. */
 const DIR_PAGE = 2000;
 /** Write requests whose bytes the addon can hand over in a slot of its own (`MAX_IO` each). */
-const WRITE_SLOTS = 32;
+const WRITE_SLOTS = 16;
 
 /** Options of {@link FuseOps}. */
 export interface FuseOpsOptions {
@@ -388,9 +399,19 @@ export class FuseOps {
         return this.#entry(req, made);
       }
       case Op.RENAME: {
+        const flags = a[0]!;
+        // RENAME_EXCHANGE and RENAME_WHITEOUT have no Source operation.
+        if (flags & ~RENAME_NOREPLACE)
+          throw FsError.EINVAL('rename', name, `unsupported renameat2 flags ${flags}`);
         await this.#publishName(ino, name);
         await this.#publishName(fh, name2);
-        await src.rename({ parent: ino, name, newParent: fh, newName: name2 });
+        await src.rename({
+          parent: ino,
+          name,
+          newParent: fh,
+          newName: name2,
+          noreplace: (flags & RENAME_NOREPLACE) !== 0,
+        });
         const moved = this.#cache.get(ino, name);
         this.#cache.removed(ino, name);
         if (moved) this.#cache.put(fh, name2, moved);
@@ -511,7 +532,9 @@ export class FuseOps {
         return this.#answer(() => this.#b.replyOpen(this.#s, req, dirFh, 0));
       }
       case Op.READDIR:
-        return this.#readdir(req, fh, a[0]!, a[1]!);
+        return this.#readdir(req, fh, a[0]!, a[1]!, false);
+      case Op.READDIRPLUS:
+        return this.#readdir(req, fh, a[0]!, a[1]!, true);
       case Op.RELEASEDIR:
         this.#dirs.delete(fh);
         return this.#ok(req);
@@ -697,24 +720,45 @@ export class FuseOps {
     this.#b.forgetListed(this.#session);
   }
 
-  async #readdir(req: Req, fh: bigint, size: number, offset: number): Promise<void> {
+  async #readdir(req: Req, fh: bigint, size: number, offset: number, plus: boolean): Promise<void> {
     const dir = this.#dirs.get(fh);
     if (!dir) throw FsError.EBADF('readdir', undefined, `no open directory ${fh}`);
     while (offset >= dir.entries.length && !dir.eof) {
-      dir.fetching ??= this.#fetchPage(dir).finally(() => (dir.fetching = undefined));
+      dir.fetching ??= this.#fetchPage(dir, !plus).finally(() => (dir.fetching = undefined));
       await dir.fetching;
     }
-    const bytes = packDirents(dir.entries, offset, size);
+    const bytes = plus
+      ? packDirentsPlus(
+          dir.entries,
+          offset,
+          size,
+          (e) => this.#listedAttrs(dir.id, e),
+          this.#entryTimeout,
+          this.#attrTimeout,
+        )
+      : packDirents(dir.entries, offset, size);
     this.#answer(() => this.#b.replyBuf(this.#s, req, bytes));
   }
 
-  async #fetchPage(dir: OpenDir): Promise<void> {
+  /**
+   * The entry READDIRPLUS hands the kernel with a listed name: the cached one (a change seen
+   * since the page was fetched dropped it), never for a file open here or made here and not
+   * yet published (their attributes are answered by LOOKUP and GETATTR, after pending writes).
+   */
+  #listedAttrs(dir: NodeId, e: Dirent): DirentAttrs | undefined {
+    if (this.#filesById.has(e.ino) || this.#created.has(`${dir}/${e.name}`)) return undefined;
+    const cached = this.#cache.get(dir, e.name);
+    if (cached === undefined || cached.id !== e.ino) return undefined;
+    return { attr: cached.attr, generation: cached.attr.gen + 1 };
+  }
+
+  async #fetchPage(dir: OpenDir, prime: boolean): Promise<void> {
     const page = await this.#source.readdirp({ dir: dir.id, cookie: dir.cookie, max: DIR_PAGE });
     for (const e of page.entries) {
       dir.entries.push({ name: e.name, ino: e.id, mode: fullMode({ kind: e.attr.kind, mode: 0 }) });
       this.#cache.put(dir.id, e.name, { id: e.id, attr: e.attr });
     }
-    this.#primeListed(dir.id, page.entries);
+    if (prime) this.#primeListed(dir.id, page.entries);
     dir.cookie = page.cookie;
     dir.eof = page.eof || page.entries.length === 0;
     if (dir.eof && dir.listedFromStart) this.#cache.markComplete(dir.id);
@@ -727,6 +771,7 @@ function openFlagsOf(flags: number): OpenFlags {
     read: acc !== O_WRONLY,
     write: acc !== O_RDONLY,
     append: (flags & O_APPEND) !== 0,
+    truncate: (flags & O_TRUNC) !== 0,
   };
 }
 

@@ -24,12 +24,12 @@ interface Chunk {
 /**
  * One open file of the mount: the Source handle, plus
  *
- * - write-behind: the kernel sends 128 KiB writes one at a time and waits for each answer, so
+ * - write-behind: the kernel sends writes (up to 1 MiB) one at a time and waits for each answer, so
  *   a write is acknowledged once copied into a 1 MiB coalescing buffer; full buffers go to
  *   the Source pipelined (up to {@link WRITE_BEHIND_BYTES} in flight). The first failure is
  *   kept and reported by the next write, `drain` (flush, fsync, close) — NFS-style;
  * - read-ahead: a sequential reader gets {@link READ_AHEAD} aligned 1 MiB chunks fetched
- *   ahead of it; FUSE's 128 KiB reads are answered from them.
+ *   ahead of it; the kernel's reads are answered from them.
  */
 export class OpenFile {
   readonly id: NodeId;
@@ -148,7 +148,8 @@ export class OpenFile {
 
   /**
    * Accept `data` at `offset`; resolves once it is buffered (or sent, if large). A `data`
-   * smaller than a chunk is copied before the first await (the caller may reuse it then).
+   * no larger than a chunk is copied before the first await (the caller may reuse it then:
+   * the FUSE layer gives its write slot back).
    */
   async write(offset: number, data: Uint8Array): Promise<number> {
     this.#throwPending();
@@ -161,7 +162,7 @@ export class OpenFile {
       this.#bufLen += data.length;
     } else {
       this.#sendBuffer();
-      if (data.length >= CHUNK) {
+      if (data.length > CHUNK) {
         this.#send(offset, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       } else {
         this.#buf = pool.take();
