@@ -89,8 +89,22 @@ const WAITING_OPS: ReadonlySet<OpName> = new Set<OpName>(['WAIT', 'TAKE', 'LOCK'
 
 interface InFlight {
   op: OpName;
-  ctl: AbortController;
+  /**
+   * Made when the op asks for its signal or the request is aborted, whichever comes first:
+   * most ops never look at it, and an AbortSignal is costly to make for every request.
+   */
+  ctl: AbortController | undefined;
   answered: boolean;
+}
+
+/** The request's abort signal (its controller made on first use). */
+function signalOf(entry: InFlight): AbortSignal {
+  return (entry.ctl ??= new AbortController()).signal;
+}
+
+/** Abort a request in flight (whether or not its op asked for its signal yet). */
+function abortEntry(entry: InFlight, reason: FsError): void {
+  (entry.ctl ??= new AbortController()).abort(reason);
 }
 
 interface PendingAuth {
@@ -286,7 +300,8 @@ export class Session {
       return;
     }
     // Unknown ids are requests already answered: the cancel crossed the answer.
-    this.#inflight.get(id)?.ctl.abort(FsError.ECANCELED(this.#inflight.get(id)!.op, undefined, 'cancelled'));
+    const entry = this.#inflight.get(id);
+    if (entry) abortEntry(entry, FsError.ECANCELED(entry.op, undefined, 'cancelled'));
   }
 
   #onRequest(req: Request, release: (() => void) | undefined): void {
@@ -518,7 +533,7 @@ export class Session {
   }
 
   #start(req: Request, release: (() => void) | undefined): void {
-    const entry: InFlight = { op: req.op, ctl: new AbortController(), answered: false };
+    const entry: InFlight = { op: req.op, ctl: undefined, answered: false };
     this.#inflight.set(req.id, entry);
     this.#requests++;
     this.#env.metrics.requests++;
@@ -539,7 +554,9 @@ export class Session {
           handles: this.#handles,
           subs: this.#subs,
           takes: this.#env.takes,
-          signal: entry.ctl.signal,
+          get signal() {
+            return signalOf(entry);
+          },
           lockPrefix: `${this.id}:`,
           lockOwners: this.#lockOwners,
           readLease: this.#env.readBuffers ? (length) => this.#env.readBuffers!.lease(length) : undefined,
@@ -674,11 +691,11 @@ export class Session {
         void this.#send(encodeFailure({ id: req.id, error: closing }));
       }
       this.#backlog = [];
-      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) f.ctl.abort(closing);
+      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) abortEntry(f, closing);
       if (!(await this.#waitIdle(this.#limits.graceMs))) {
         // Still running after the grace period: answer them now, clearly, before closing.
         for (const [id, f] of this.#inflight) {
-          f.ctl.abort(closing);
+          abortEntry(f, closing);
           if (!f.answered) {
             f.answered = true;
             await this.#send(encodeFailure({ id, error: closing }));
@@ -707,11 +724,11 @@ export class Session {
         detail: 'the session ended',
         retryable: true,
       });
-      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) f.ctl.abort(gone);
+      for (const f of this.#inflight.values()) if (WAITING_OPS.has(f.op)) abortEntry(f, gone);
       this.#wakeDrain();
       // Let running requests settle before their handles go, so none is left behind.
       await this.#waitIdle(this.#limits.graceMs);
-      for (const f of this.#inflight.values()) f.ctl.abort(gone);
+      for (const f of this.#inflight.values()) abortEntry(f, gone);
       await this.#releaseNamedLocks();
       await this.#handles.abortAll();
       if (this.#ws.readyState === WS_OPEN) this.#closeSocket(1000, 'closed');

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
@@ -54,6 +62,51 @@ describe('local atomic writes and temp files', () => {
       assert.ok(
         readdirSync(dirs.root).includes(`${TEMP_PREFIX}leftover`),
         'a recent temp file is left alone',
+      );
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a create refused (existing name, directory in the way) leaves no temp file behind', async () => {
+    using dirs = localDirs();
+    const src = await openLocal({ root: dirs.root });
+    try {
+      await put(src, ROOT, 'taken', 'x');
+      await src.mkdir({ parent: ROOT, name: 'sub', mode: 0o755 });
+      await assert.rejects(
+        src.create({ parent: ROOT, name: 'taken', mode: 0o644, exclusive: true }),
+        isErr('EEXIST'),
+      );
+      await assert.rejects(src.create({ parent: ROOT, name: 'sub', mode: 0o644 }), isErr('EISDIR'));
+      assert.deepEqual(temps(dirs.root), []);
+      assert.deepEqual(readdirSync(dirs.root).sort(), ['sub', 'taken']);
+      assert.equal(readFileSync(join(dirs.root, 'taken'), 'utf8'), 'x');
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a create in a directory moved behind the back lands in it, with no temp file left where it was', async () => {
+    using dirs = localDirs();
+    const src = await openLocal({ root: dirs.root });
+    try {
+      const a = await src.mkdir({ parent: ROOT, name: 'a', mode: 0o755 });
+      // The id map learns the directory at b, then it goes back to a and another takes b:
+      // the map's first path for it now names the wrong directory.
+      renameSync(join(dirs.root, 'a'), join(dirs.root, 'b'));
+      await src.lookup({ parent: ROOT, name: 'b' });
+      renameSync(join(dirs.root, 'b'), join(dirs.root, 'a'));
+      mkdirSync(join(dirs.root, 'b'));
+      const c = await src.create({ parent: a.id, name: 'f', mode: 0o644 });
+      await src.write({ handle: c.handle, offset: 0, data: Buffer.from('moved') });
+      await src.closeFile({ handle: c.handle });
+      assert.equal(readFileSync(join(dirs.root, 'a', 'f'), 'utf8'), 'moved');
+      assert.deepEqual(readdirSync(join(dirs.root, 'a')), ['f']);
+      assert.deepEqual(
+        readdirSync(join(dirs.root, 'b')),
+        [],
+        'nothing left in the directory at the stale path',
       );
     } finally {
       await src.close();

@@ -67,6 +67,22 @@ async function closeQuietly(fh: FileHandle | undefined): Promise<void> {
   await fh?.close().catch(() => undefined);
 }
 
+/** An open that never rejects: its file handle, or what it failed with. */
+function settled(opening: Promise<FileHandle>): Promise<{ fh: FileHandle } | { err: unknown }> {
+  return opening.then(
+    (fh) => ({ fh }),
+    (err: unknown) => ({ err }),
+  );
+}
+
+/** Close and remove a temp file opened ahead of checks that then failed (if it was made at all). */
+async function dropTemp(early: Promise<{ fh: FileHandle } | { err: unknown }>, path: string): Promise<void> {
+  const got = await early;
+  if ('err' in got) return;
+  await closeQuietly(got.fh);
+  await rm(path, { force: true }).catch(() => undefined);
+}
+
 /**
  * Open files of a local export and the atomic-write machinery: a created file is written
  * under a temp name in its directory and renamed (or, for `exclusive`, hard-linked, which
@@ -156,14 +172,36 @@ export class LocalFiles {
     flags?: OpenFlags | undefined;
   }): Promise<{ local: number; st: BigIntStats; handle: Handle }> {
     refuseReserved('create', req.name);
-    const { dir, existing } = await this.#dirAndEntry(req.parent, req.name);
-    if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
-    if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
     const tmpName = tempName();
-    const tmpPath = this.#resolver.child(dir.path, tmpName);
     const want = req.mode & 0o7777;
-    const fh = await open(tmpPath, tmpFlags(flags.append === true), want);
+    const openTemp = (dirPath: string) =>
+      open(this.#resolver.child(dirPath, tmpName), tmpFlags(flags.append === true), want);
+    // The temp file is opened in the directory the id map names in the same burst as the
+    // checks of the directory and the name (one round of thread-pool jobs, not two); if a
+    // check fails or the directory is elsewhere, it is thrown away.
+    const mapped = this.#resolver.dirPath(this.#resolver.localOf(req.parent, 'create'));
+    const early = mapped === undefined ? undefined : settled(openTemp(mapped));
+    let checked: { dir: Resolved; existing: BigIntStats | undefined };
+    try {
+      checked = await this.#dirAndEntry(req.parent, req.name);
+      if (checked.existing && req.exclusive) throw FsError.EEXIST('create', req.name);
+      if (checked.existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
+    } catch (err) {
+      if (early !== undefined) await dropTemp(early, this.#resolver.child(mapped!, tmpName));
+      throw err;
+    }
+    const { dir } = checked;
+    const tmpPath = this.#resolver.child(dir.path, tmpName);
+    let fh: FileHandle;
+    if (early !== undefined && dir.path === mapped) {
+      const got = await early;
+      if ('err' in got) throw got.err;
+      fh = got.fh;
+    } else {
+      if (early !== undefined) await dropTemp(early, this.#resolver.child(mapped!, tmpName));
+      fh = await openTemp(dir.path);
+    }
     try {
       let st = await fh.stat({ bigint: true });
       if ((Number(st.mode) & 0o7777) !== want) {
