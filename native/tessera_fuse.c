@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -67,7 +68,8 @@
   X(fuse_reply_lock)                                                                               \
   X(fuse_lowlevel_notify_inval_inode)                                                              \
   X(fuse_lowlevel_notify_inval_entry)                                                              \
-  X(fuse_opt_free_args)
+  X(fuse_opt_free_args)                                                                            \
+  X(fuse_req_interrupt_func)
 
 #define DECLARE_FN(name) static __typeof__(name) *p_##name;
 FUSE_FUNCTIONS(DECLARE_FN)
@@ -93,6 +95,7 @@ FUSE_FUNCTIONS(DECLARE_FN)
 #define fuse_lowlevel_notify_inval_inode (*p_fuse_lowlevel_notify_inval_inode)
 #define fuse_lowlevel_notify_inval_entry (*p_fuse_lowlevel_notify_inval_entry)
 #define fuse_opt_free_args (*p_fuse_opt_free_args)
+#define fuse_req_interrupt_func (*p_fuse_req_interrupt_func)
 
 static void *libfuse; // the loaded library; NULL until a load succeeds
 static char libfuse_error[512];
@@ -152,6 +155,8 @@ enum {
   OP_SETLK,
   OP_FLOCK,
   OP_READDIRPLUS,
+  // Not a request: a signal interrupted the blocking lock wait whose id is in fh (no reply).
+  OP_INTERRUPT = 99,
   OP_EXITED = 100,
 };
 
@@ -195,6 +200,7 @@ typedef struct session {
   bool destroyed;
   // What the kernel and libfuse agreed at INIT (see connInfo); zero until then.
   unsigned proto_major, proto_minor, max_write, max_readahead, want;
+  uint64_t wait_seq; // ids of blocking lock waits (see watch_interrupt)
   // Write slots (see take_slot): JavaScript's memory, free ones on a stack.
   napi_ref slots_ref;
   char *slot_mem;
@@ -652,16 +658,44 @@ static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
   enqueue(req, lock_request(req, OP_GETLK, ino, fi, lock));
 }
 
+// A signal (Ctrl-C) interrupted a blocking lock wait: tell JavaScript, which answers EINTR.
+// Runs on the loop thread.
+static void on_interrupt(fuse_req_t req, void *data) {
+  session *s = fuse_req_userdata(req);
+  request *r = calloc(1, sizeof *r);
+  if (!r) return;
+  r->op = OP_INTERRUPT;
+  r->fh = (uint64_t)(uintptr_t)data;
+  r->slot = -1;
+  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) free(r);
+}
+
+// Give a blocking lock wait an id (in-args 5) and hear of its interrupts. Done before the
+// request is queued: once queued JavaScript may answer (and libfuse free) it at any moment,
+// and an interrupt that already came is then reported first, which JavaScript remembers.
+static void watch_interrupt(fuse_req_t req, request *r) {
+  session *s = fuse_req_userdata(req);
+  uint64_t id = __atomic_add_fetch(&s->wait_seq, 1, __ATOMIC_RELAXED);
+  r->args[5] = (double)id;
+  fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)id);
+}
+
 static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
                      int sleep) {
   request *r = lock_request(req, OP_SETLK, ino, fi, lock);
-  if (r) r->args[4] = sleep;
+  if (r) {
+    r->args[4] = sleep;
+    if (sleep && !r->failed) watch_interrupt(req, r);
+  }
   enqueue(req, r);
 }
 
 static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op) {
   request *r = file_request(req, OP_FLOCK, ino, fi);
-  if (r) r->args[0] = op;
+  if (r) {
+    r->args[0] = op;
+    if (!(op & (LOCK_NB | LOCK_UN))) watch_interrupt(req, r);
+  }
   enqueue(req, r);
 }
 

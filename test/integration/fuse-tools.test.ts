@@ -2,7 +2,9 @@
 // the mount runs in a subprocess, and everything done through the mount is checked against the
 // backing directories on disk (and the other way round for invalidations).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { link, lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -53,8 +55,11 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await world?.close();
   });
 
-  it('speaks a kernel protocol with READDIRPLUS and 1 MiB requests', () => {
-    assert.match(m.stderr(), /FUSE protocol 7\.\d+, requests up to 1024 KiB, listings with attributes/);
+  it('speaks a kernel protocol with READDIRPLUS and 1 MiB requests', async () => {
+    const said = /FUSE protocol 7\.\d+, requests up to 1024 KiB, listings with attributes/;
+    // The line follows the "mounted" one the harness waits for.
+    await eventually(async () => said.test(m.stderr()));
+    assert.match(m.stderr(), said);
   });
 
   it('shows every export at /<name>', async () => {
@@ -297,6 +302,55 @@ print(other_lockf('${mp}/docs/b.lock'))
 "`);
     assert.equal(kept.trim(), 'flock 1 1\nlockf 11 11');
     assert.equal(await readFile(join(world.docs, 'a.lock'), 'utf8'), 'x');
+  });
+
+  it('a blocked lock wait ends with EINTR on a signal (Ctrl-C); a later grant is given back', async () => {
+    const f = `${mp}/docs/waitlock`;
+    await writeFile(join(world.docs, 'waitlock'), 'x');
+    // Each takes the lock (or says it could not), then keeps the file open until its stdin
+    // closes. Python retries an interrupted call unless the signal handler raises; SIGINT's
+    // default one raises KeyboardInterrupt.
+    const locker = () => {
+      const child = spawn(
+        'python3',
+        [
+          '-c',
+          `import fcntl, sys
+f = open(sys.argv[1], 'r+')
+print('waiting', flush=True)
+try:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    print('granted', flush=True)
+except KeyboardInterrupt:
+    print('interrupted', flush=True)
+sys.stdin.read()`,
+          f,
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
+      return { child, said: (what: string, ms?: number) => eventually(async () => out.includes(what), ms) };
+    };
+    const held = () => sh(`flock -n -x ${f} true`).then((r) => r.code === 1);
+    const holder = locker();
+    const waiter = locker();
+    try {
+      assert.ok(await holder.said('granted'), 'the holder took the lock');
+      assert.ok(await waiter.said('waiting'));
+      await new Promise((r) => setTimeout(r, 300)); // into the kernel's wait (else no test)
+      waiter.child.kill('SIGINT');
+      assert.ok(await waiter.said('interrupted', 10_000), 'the wait ended at the signal');
+      assert.ok(await held(), 'the holder still holds the lock');
+      // The holder lets go: the node grants the abandoned wait, and the mount gives it back
+      // at once, though the waiter still has the file open.
+      holder.child.stdin.end();
+      await once(holder.child, 'exit');
+      assert.ok(await eventually(async () => !(await held())), 'nobody holds the lock');
+    } finally {
+      holder.child.kill('SIGKILL');
+      waiter.child.kill('SIGKILL');
+    }
   });
 
   it('names the addon answers from a listing follow a change made through another name', async () => {

@@ -42,6 +42,8 @@ export const Op = {
   SETLK: 29,
   FLOCK: 30,
   READDIRPLUS: 31,
+  /** Not a request (nothing to answer): a signal interrupted the blocking lock wait `fh`. */
+  INTERRUPT: 99,
   /** The session loop ended (the mount is gone); no request follows. */
   EXITED: 100,
 } as const;

@@ -107,6 +107,11 @@ export class FuseOps {
   readonly writeSlots = Buffer.alloc(WRITE_SLOTS * MAX_IO);
   readonly #cache: EntryCache;
   readonly #cacheMs: number;
+  /** Blocking lock waits in progress by id, each with what gives it up (see {@link #lock}). */
+  readonly #waits = new Map<number, () => void>();
+  /** Waits interrupted before their request came, and the highest wait id seen. */
+  readonly #interruptedEarly = new Set<number>();
+  #lastWaitId = 0;
   /** Whether the addon may hold listed entries (see {@link FuseBinding.primeListed}). */
   #listedPrimed = false;
   readonly #files = new Map<bigint, OpenFile>();
@@ -191,6 +196,10 @@ export class FuseOps {
   readonly dispatch: Dispatch = (op, req, ino, fh, owner, name, name2, data) => {
     if (op === Op.EXITED) {
       this.#exited?.();
+      return;
+    }
+    if (op === Op.INTERRUPT) {
+      this.#interrupt(Number(fh));
       return;
     }
     this.#pending++;
@@ -601,7 +610,7 @@ export class FuseOps {
       case Op.SETLK: {
         const f = this.#file(fh);
         const type = lockTypeOf(a[0]!);
-        await src.lock({
+        await this.#lock(a[4]! ? a[5]! : undefined, {
           handle: await f.lockHandle(),
           cmd: a[4]! ? 'wait' : 'set',
           type,
@@ -617,9 +626,10 @@ export class FuseOps {
         const how = a[0]!;
         const type: LockType =
           how & LOCK_UN ? 'unlock' : how & LOCK_EX ? 'write' : how & LOCK_SH ? 'read' : 'unlock';
-        await src.lock({
+        const wait = !(how & LOCK_NB) && type !== 'unlock';
+        await this.#lock(wait ? a[5]! : undefined, {
           handle: await f.lockHandle(),
-          cmd: how & LOCK_NB || type === 'unlock' ? 'set' : 'wait',
+          cmd: wait ? 'wait' : 'set',
           type,
           start: 0,
           length: 0,
@@ -630,6 +640,45 @@ export class FuseOps {
       default:
         throw FsError.ENOSYS('fuse', undefined, `operation ${op}`);
     }
+  }
+
+  /**
+   * Take (or release) a lock; `waitId` (the addon's id of a blocking wait) when it may wait for
+   * conflicting locks to go. A signal (Ctrl-C) interrupts such a wait: the process gets EINTR
+   * at once. The node's wait cannot be called off, so should it be granted later, the range is
+   * released again for the owner, who no longer waits for it (an owner's older lock on that
+   * range goes with it: the one way this differs from a local file).
+   */
+  async #lock(waitId: number | undefined, lock: Parameters<Source['lock']>[0]): Promise<void> {
+    if (waitId === undefined) {
+      await this.#source.lock(lock);
+      return;
+    }
+    this.#lastWaitId = Math.max(this.#lastWaitId, waitId);
+    if (this.#interruptedEarly.delete(waitId))
+      throw FsError.EINTR('lock', undefined, 'interrupted by a signal');
+    const granted = this.#source.lock(lock);
+    const interrupted = new Promise<void>((resolve) => this.#waits.set(waitId, resolve));
+    try {
+      if (!(await Promise.race([granted.then(() => false), interrupted.then(() => true)]))) return;
+    } finally {
+      this.#waits.delete(waitId);
+    }
+    granted
+      .then(() => this.#source.lock({ ...lock, cmd: 'set', type: 'unlock' }))
+      .catch((err: unknown) => {
+        if (!FsError.is(err, 'EBADF'))
+          this.#log?.debug('fuse: an interrupted lock wait ended', { error: String(err) });
+      });
+    throw FsError.EINTR('lock', undefined, 'interrupted by a signal');
+  }
+
+  /** A signal interrupted blocking lock wait `id` (see {@link #lock}). */
+  #interrupt(id: number): void {
+    const stop = this.#waits.get(id);
+    if (stop) stop();
+    // Interrupted before its request reached us (the addon reports that first).
+    else if (id > this.#lastWaitId) this.#interruptedEarly.add(id);
   }
 
   #owner(owner: bigint): string {
