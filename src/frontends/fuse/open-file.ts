@@ -18,7 +18,12 @@ const pool = new ChunkPool({ size: CHUNK });
 interface Chunk {
   bytes: Promise<Buffer>;
   buf: Buffer;
+  /** Whether the Source is done filling `buf`. */
   settled: boolean;
+  /** Reads answering from it right now. */
+  readers: number;
+  /** Whether it left the read-ahead (its buffer goes back to the pool once nothing reads it). */
+  retired: boolean;
 }
 
 /**
@@ -61,10 +66,6 @@ export class OpenFile {
 
   // read-ahead
   readonly #chunks = new Map<number, Chunk>();
-  /** Chunks dropped while a read may still hold their bytes: pooled when no read runs. */
-  readonly #retired: Buffer[] = [];
-  /** Reads in progress (between their first await and their return). */
-  #reading = 0;
   #nextOffset = -1;
   #sequential = 0;
   #generation = 0;
@@ -263,7 +264,6 @@ export class OpenFile {
     for (const chunk of this.#chunks.values()) this.#retire(chunk);
     this.#chunks.clear();
     this.#generation++;
-    this.#recycle();
   }
 
   /**
@@ -271,28 +271,36 @@ export class OpenFile {
    * others read straight through. The bytes written through this handle are drained first.
    */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    this.#reading++;
+    const held: Chunk[] = [];
     try {
-      return await this.#read(offset, length);
+      return await this.#read(offset, length, held);
     } finally {
-      // The caller replies with the bytes before the next chunk can be received into them.
-      this.#reading--;
-      this.#recycle();
+      // The caller replies with the bytes (synchronously, as this resolves) before a chunk
+      // given back here can be received into again. A chunk is held by each read answering
+      // from it, not by every read in progress: with the kernel's read-ahead several reads
+      // are always in progress, and no buffer would ever go back.
+      for (const chunk of held) {
+        chunk.readers--;
+        this.#recycle(chunk);
+      }
     }
   }
 
-  /** A chunk leaves the map: its buffer is reusable once its read has finished. */
+  /** A chunk leaves the read-ahead: its buffer is reusable once no read answers from it. */
   #retire(chunk: Chunk): void {
-    if (chunk.settled) this.#retired.push(chunk.buf);
+    chunk.retired = true;
+    this.#recycle(chunk);
   }
 
-  #recycle(): void {
-    if (this.#reading > 0) return;
-    for (const buf of this.#retired) pool.give(buf);
-    this.#retired.length = 0;
+  /** Give a retired chunk's buffer back once the Source is done with it and nothing reads it. */
+  #recycle(chunk: Chunk): void {
+    if (chunk.retired && chunk.settled && chunk.readers === 0) {
+      chunk.retired = false; // given back once
+      pool.give(chunk.buf);
+    }
   }
 
-  async #read(offset: number, length: number): Promise<Uint8Array> {
+  async #read(offset: number, length: number, held: Chunk[]): Promise<Uint8Array> {
     if (this.dirty) await this.drain();
     const handle = this.#handle ?? (await this.handle());
     const sequential = offset === this.#nextOffset || (offset === 0 && this.#nextOffset <= 0);
@@ -313,7 +321,10 @@ export class OpenFile {
     for (let i = first; i <= last + ahead; i++) void this.#chunk(handle, i);
     const parts: Uint8Array[] = [];
     for (let i = first; i <= last; i++) {
-      const chunk = await this.#chunk(handle, i);
+      const c = this.#chunk(handle, i);
+      c.readers++;
+      held.push(c);
+      const chunk = await c.bytes;
       const from = Math.max(offset, i * CHUNK) - i * CHUNK;
       const to = Math.min(offset + length, (i + 1) * CHUNK) - i * CHUNK;
       parts.push(chunk.subarray(Math.min(from, chunk.length), Math.min(to, chunk.length)));
@@ -322,7 +333,7 @@ export class OpenFile {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
-  #chunk(handle: Handle, index: number): Promise<Buffer> {
+  #chunk(handle: Handle, index: number): Chunk {
     let chunk = this.#chunks.get(index);
     if (chunk === undefined) {
       const generation = this.#generation;
@@ -331,9 +342,11 @@ export class OpenFile {
         .read({ handle, offset: index * CHUNK, length: CHUNK, into: buf })
         .then((got) => {
           c.settled = true;
-          return Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+          const bytes = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+          this.#recycle(c); // retired before its bytes came, and nobody waits for them
+          return bytes;
         });
-      const c: Chunk = { bytes, buf, settled: false };
+      const c: Chunk = { bytes, buf, settled: false, readers: 0, retired: false };
       chunk = c;
       // A failed chunk is not kept: the next read asks again (and reports its own error).
       bytes.then(undefined, () => {
@@ -341,6 +354,6 @@ export class OpenFile {
       });
       this.#chunks.set(index, c);
     }
-    return chunk.bytes;
+    return chunk;
   }
 }
