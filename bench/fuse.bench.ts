@@ -337,11 +337,12 @@ medians; reads and writes scaled to a GiB):
 
 ${cpuTable}
 
-How: the FUSE process reads ahead 8 × 1 MiB for a sequential reader; writes are answered by
-the addon once copied into one of its write slots and sent to the node in 1 MiB buffers
-pipelined (write-behind, up to 16 MiB in flight per file, errors reported by a later write or
-at close); the first lookup of each listed name is answered by the addon from the listing's
-own attributes, without a trip to JavaScript. Where the time goes: [fuse.md](fuse.md#performance).`,
+How: libfuse 3, requests of up to 1 MiB; the FUSE process reads ahead 8 × 1 MiB for a
+sequential reader; writes are answered by the addon once copied into one of its write slots
+and sent to the node in 1 MiB buffers pipelined (write-behind, up to 16 MiB in flight per
+file, errors reported by a later write or at close); listings go to the kernel as READDIRPLUS,
+each name with its attributes, so a stat after a listing needs no LOOKUP. Where the time
+goes: [fuse.md](fuse.md#performance).`,
     });
   }
   printJsonLine({
