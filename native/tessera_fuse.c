@@ -579,6 +579,15 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  // No write of the handle follows its release: it leaves the failed list (see write_failed).
+  session *s = fuse_req_userdata(req);
+  pthread_mutex_lock(&s->slot_mu);
+  for (size_t i = 0; i < s->nfailed; i++) {
+    if (s->failed_fh[i] != fi->fh) continue;
+    s->failed_fh[i] = s->failed_fh[--s->nfailed];
+    break;
+  }
+  pthread_mutex_unlock(&s->slot_mu);
   request *r = file_request(req, OP_RELEASE, ino, fi);
   if (r) r->args[1] = fi->flock_release;
   enqueue(req, r);
@@ -1114,7 +1123,9 @@ static napi_value release_slot(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   int slot = (int)num_of(env, argv[1]);
   if (!s->slot_mem || slot < 0 || (size_t)slot * s->slot_size >= s->slot_mem_len) {
-    napi_throw_range_error(env, NULL, "releaseSlot: no such write slot");
+    char msg[96];
+    snprintf(msg, sizeof msg, "releaseSlot: no write slot %d (there are %d)", slot, s->nslots);
+    napi_throw_range_error(env, NULL, msg);
     return NULL;
   }
   give_slot(s, slot);
