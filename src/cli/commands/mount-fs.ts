@@ -90,7 +90,7 @@ ${HOME_OPTION_HELP}
     const proto = mount.protocol;
     if (proto)
       io.err(
-        `tessera: FUSE protocol ${proto.protoMajor}.${proto.protoMinor}, requests up to ${proto.maxWrite >> 10} KiB${proto.readdirplus ? ', listings with attributes (READDIRPLUS)' : ''}\n`,
+        `tessera: kernel FUSE protocol ${proto.protoMajor}.${proto.protoMinor}, requests up to ${proto.maxWrite >> 10} KiB${proto.readdirplus ? ', listings with attributes (READDIRPLUS)' : ''}\n`,
       );
     const why = await Promise.race([
       stop.signal.then((sig) => `${sig}`),

@@ -158,6 +158,7 @@ export interface FuseBinding {
 
 /** The kernel protocol a mount speaks (see {@link FuseBinding.connInfo}). */
 export interface ConnInfo {
+  /** The kernel's FUSE protocol version (libfuse speaks the lower of it and its own). */
   protoMajor: number;
   protoMinor: number;
   /** Largest WRITE request. */
