@@ -112,17 +112,16 @@ export async function uploadFile(opts: {
     ({ handle } = await source.create({ parent, name, mode: 0o644, exclusive: opts.exclusive }));
   }
   try {
-    await receiveBody({ ...opts, handle });
-    opts.verify?.();
-  } catch (err) {
-    await source.closeFile({ handle, abort: true }).catch(() => undefined);
-    if (temp !== undefined) await source.unlink({ parent, name: temp }).catch(() => undefined);
-    throw err;
-  }
-  await source.closeFile({ handle });
-  if (temp !== undefined) {
     try {
-      // noreplace keeps `exclusive` true to its word: a file another writer made meanwhile stays.
+      await receiveBody({ ...opts, handle });
+      opts.verify?.();
+    } catch (err) {
+      await source.closeFile({ handle, abort: true }).catch(() => undefined);
+      throw err;
+    }
+    await source.closeFile({ handle });
+    // noreplace keeps `exclusive` true to its word: a file another writer made meanwhile stays.
+    if (temp !== undefined)
       await source.rename({
         parent,
         name: temp,
@@ -130,10 +129,10 @@ export async function uploadFile(opts: {
         newName: name,
         noreplace: opts.exclusive,
       });
-    } catch (err) {
-      await source.unlink({ parent, name: temp }).catch(() => undefined);
-      throw err;
-    }
+  } catch (err) {
+    // Whatever failed (the body, the close, the rename), the temporary file goes.
+    if (temp !== undefined) await source.unlink({ parent, name: temp }).catch(() => undefined);
+    throw err;
   }
   return source.lookup({ parent, name });
 }

@@ -6,6 +6,7 @@ import { FsError } from '../../src/core/fs-error.ts';
 import { rootId } from '../../src/core/ids.ts';
 import { uploadFile } from '../../src/frontends/receive-body.ts';
 import { MemorySource } from '../../src/sources/memory/memory-source.ts';
+import type { SourceRequest } from '../../src/sources/source.ts';
 import { readdirAll } from '../../src/sources/readdir-pages.ts';
 import { readFile } from '../conformance/helpers.ts';
 
@@ -79,5 +80,34 @@ describe('uploadFile to a Source without atomic writes', () => {
     });
     assert.equal(await text(src, 'f'), 'new bytes');
     assert.deepEqual(await names(src), ['f']);
+  });
+
+  it('a close that fails leaves no temp behind', async () => {
+    // Without atomic writes the temp file exists from its create on, and the close that stores
+    // its content can still fail (a full disk, a lost upload).
+    class FailingClose extends MemorySource {
+      protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
+        await super.doCloseFile(req);
+        if (req.abort !== true) throw FsError.ENOSPC('close', String(req.handle), 'disk full');
+      }
+    }
+    await using src = new FailingClose({ name: 'm', exportIndex: 1 });
+    await src.open();
+    const req = request([Buffer.from('never '), Buffer.from('stored')], async () => undefined);
+    await assert.rejects(
+      uploadFile({
+        req,
+        source: src,
+        parent: root,
+        name: 'f',
+        existing: undefined,
+        exclusive: false,
+        atomic: false,
+        op: 'put',
+        path: '/f',
+      }),
+      (e: unknown) => FsError.is(e, 'ENOSPC'),
+    );
+    assert.deepEqual(await names(src), []);
   });
 });
