@@ -18,14 +18,10 @@ import {
 import { FrameReader } from '../protocol/websocket-reader.ts';
 
 /**
- * The client side of a Tessera WebSocket (RFC 6455), written for the data path: the socket
- * reads into the buffers the shared {@link FrameReader} gives — one reused staging buffer,
- * and for a large frame the buffer its bytes end up in (for a binary message, after its
- * `u32 length · JSON header` prefix, a buffer the caller may supply: a READ's `into`), so
- * the kernel (or TLS) writes them straight into place. Nothing is allocated per socket
- * read and nothing is copied twice, which is what keeps a fast download from spending its
- * time in the garbage collector. Sending masks each frame (as a client must) into one
- * buffer, reused once the socket has taken it.
+ * The client side of a Tessera WebSocket (RFC 6455), written for the data path. Receiving is
+ * the shared {@link FrameReader}'s: the socket reads straight into its buffers, so a READ's
+ * payload lands in the caller's `into` (see `payloadTarget`). Sending masks each frame (as a
+ * client must) into one buffer, reused once the socket has taken it.
  *
  * Scope: what a Tessera node speaks — no extensions (no compression), text and binary
  * messages, fragmentation, ping/pong, close handshake.

@@ -18,14 +18,11 @@ import { readIntoUserBuffers } from './socket-user-buffer.ts';
 
 /**
  * The node's side of a Tessera WebSocket (RFC 6455), written for the data path like the
- * client's `WireSocket`, with the same {@link FrameReader}: the socket reads into the
- * reader's buffers (see readIntoUserBuffers) — a reused staging buffer, and for a big
- * frame the buffer its bytes end up in: for a big binary message, after its
- * `u32 length · JSON header` prefix, a pooled buffer (a WRITE's bytes, handed back once the
- * write is done), where TLS decrypts them and they are unmasked in place. So receiving
- * allocates nothing per socket read or megabyte and copies each byte once. Frames go out as one buffer each (the
- * header in room left in front of the payload when there is some), one write at a time
- * under TLS (see FrameWriter).
+ * client's `WireSocket`. Receiving is the shared {@link FrameReader}'s: the socket reads
+ * straight into its buffers (see readIntoUserBuffers), so a WRITE's bytes land — and are
+ * unmasked — in a pooled buffer, handed back once the write is done. Frames go out as one
+ * buffer each (the header in room left in front of the payload when there is some), one
+ * write at a time under TLS (see FrameWriter).
  *
  * Scope: what a Tessera client speaks — no extensions, text and binary messages,
  * fragmentation, ping/pong, close handshake. Every rule a server must enforce is: masked

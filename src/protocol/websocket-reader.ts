@@ -96,7 +96,10 @@ export class FrameReader {
     this.#message = new MessageAssembly(opts.maxMessage);
   }
 
-  /** Where the next socket read should land: the current frame's buffer when it is big enough, else staging. */
+  /**
+   * Where the next socket read should land: the current frame's own buffer while at least
+   * DIRECT_BYTES of it are to come, else staging.
+   */
   readBuffer(): Buffer {
     if (
       this.#inFrame &&
