@@ -34,7 +34,6 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                                                \
@@ -211,10 +210,6 @@ typedef struct session {
   // File handles whose writes JavaScript must answer itself (a write failed: see ll_write).
   uint64_t *failed_fh;
   size_t nfailed;
-  // Lookups answered on the loop thread (see "Listed entries" below).
-  pthread_mutex_t listed_mu;
-  struct listed **listed; // LISTED_BUCKETS chains, allocated on first use
-  size_t listed_count;
 } session;
 
 // ---------------------------------------------------------------------------------------------
@@ -276,92 +271,6 @@ static void enqueue(fuse_req_t req, request *r) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Listed entries: the LOOKUPs that follow a listing (`find`, `ls -l`, `cp -r` stat every name
-// they read) answered on the loop thread, without a trip to JavaScript (two thread hand-offs
-// and a JavaScript call per name were most of a `find`'s time and CPU). JavaScript primes the
-// table with each READDIR page's entries (the same ones its own entry cache keeps) and empties
-// it whenever its cache drops or replaces anything, or a file is opened (an open file's
-// attributes are JavaScript's to answer). An entry answers one LOOKUP, then the kernel holds
-// the name; a later LOOKUP goes to JavaScript's cache. A kernel that speaks READDIRPLUS (see
-// ll_init) gets the entries with the listing itself and sends plain READDIRs only if it stops
-// using it, so this table serves those.
-
-#define LISTED_BUCKETS (1u << 16)
-#define LISTED_MAX 262144
-#define STAT_FIELDS 12
-
-typedef struct listed {
-  struct listed *next;
-  uint64_t parent, ino;
-  unsigned long generation;
-  double entry_timeout, attr_timeout;
-  int64_t expires_ns; // CLOCK_MONOTONIC
-  double stat[STAT_FIELDS];
-  char name[];
-} listed;
-
-static int64_t monotonic_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint32_t listed_hash(uint64_t parent, const char *name, size_t len) {
-  uint64_t h = 1469598103934665603ull ^ parent;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
-  return (uint32_t)(h ^ (h >> 32)) & (LISTED_BUCKETS - 1);
-}
-
-// With listed_mu held.
-static void listed_clear_locked(session *s) {
-  if (!s->listed) return;
-  for (uint32_t b = 0; s->listed_count > 0 && b < LISTED_BUCKETS; b++) {
-    listed *e = s->listed[b];
-    s->listed[b] = NULL;
-    while (e) {
-      listed *next = e->next;
-      free(e);
-      s->listed_count--;
-      e = next;
-    }
-  }
-  s->listed_count = 0;
-}
-
-static void fill_stat(const double *a, uint64_t ino, struct stat *st);
-
-// Answers the LOOKUP from a listed entry (and forgets it); false if there is none.
-static bool answer_listed(session *s, fuse_req_t req, fuse_ino_t parent, const char *name) {
-  size_t len = strlen(name);
-  struct fuse_entry_param e;
-  bool hit = false;
-  pthread_mutex_lock(&s->listed_mu);
-  if (s->listed_count > 0) {
-    listed **at = &s->listed[listed_hash(parent, name, len)];
-    for (; *at; at = &(*at)->next) {
-      listed *l = *at;
-      if (l->parent != parent || strcmp(l->name, name) != 0) continue;
-      *at = l->next;
-      s->listed_count--;
-      if (l->expires_ns > monotonic_ns()) {
-        memset(&e, 0, sizeof e);
-        e.ino = l->ino;
-        e.generation = l->generation;
-        e.entry_timeout = l->entry_timeout;
-        e.attr_timeout = l->attr_timeout;
-        fill_stat(l->stat, l->ino, &e.attr);
-        hit = true;
-      }
-      free(l);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&s->listed_mu);
-  if (hit) fuse_reply_entry(req, &e);
-  return hit;
-}
-
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   session *s = userdata;
   if (s->max_background > 0) {
@@ -371,7 +280,8 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   conn->want |= FUSE_CAP_ASYNC_READ;
   // Listings carry each entry's attributes, so `find`, `ls -l` and `cp -r` need no LOOKUP per
   // name. Always, not the kernel's "auto" mode, which uses it for a listing's first page only
-  // unless LOOKUPs come between pages: `find` reads a whole directory before it stats.
+  // unless LOOKUPs come between pages: `find` reads a whole directory before it stats. (A
+  // kernel without it, older than 3.9, sends plain READDIRs; their LOOKUPs go to JavaScript.)
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   // The kernel clears set-user-id bits on write itself, as with libfuse 2 (it asks for
@@ -393,14 +303,10 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
     if (r) r->name = copy_text(r, name);                                                                 \
     enqueue(req, r);                                                                               \
   }
-NAME_REQUEST(ll_lookup_js, OP_LOOKUP)
+NAME_REQUEST(ll_lookup, OP_LOOKUP)
 NAME_REQUEST(ll_unlink, OP_UNLINK)
 NAME_REQUEST(ll_rmdir, OP_RMDIR)
 NAME_REQUEST(ll_removexattr, OP_REMOVEXATTR)
-
-static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  if (!answer_listed(fuse_req_userdata(req), req, parent, name)) ll_lookup_js(req, parent, name);
-}
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
   // Inode numbers are the Source's own stable ids: nothing to release.
@@ -1047,75 +953,6 @@ static napi_value reply_lock(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_lock(req_of(env, argv[1]), &lk));
 }
 
-#define LISTED_FIELDS (3 + STAT_FIELDS)
-
-// primeListed(session, parent, nums: Float64Array, names, count, entryTimeout, attrTimeout,
-// ttlMs): `count` entries of directory `parent` for answer_listed. Per entry in nums: inode
-// high and low 32 bits, generation, the stat fields of out-args; names joined by NUL.
-static napi_value prime_listed(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
-  session *s = session_args(env, info, 8, argv);
-  if (!s) return NULL;
-  uint64_t parent = u64_of(env, argv[1]);
-  napi_typedarray_type type;
-  size_t nlen, offset;
-  void *data;
-  napi_value ab;
-  CHECK(napi_get_typedarray_info(env, argv[2], &type, &nlen, &data, &ab, &offset));
-  size_t count = (size_t)num_of(env, argv[4]);
-  if (type != napi_float64_array || nlen < count * LISTED_FIELDS) {
-    napi_throw_type_error(env, NULL, "primeListed: nums must hold 15 numbers per entry");
-    return NULL;
-  }
-  const double *nums = data;
-  size_t len = 0;
-  CHECK(napi_get_value_string_utf8(env, argv[3], NULL, 0, &len));
-  char *names = malloc(len + 1);
-  if (!names) return NULL;
-  napi_get_value_string_utf8(env, argv[3], names, len + 1, &len);
-  double entry_timeout = num_of(env, argv[5]), attr_timeout = num_of(env, argv[6]);
-  int64_t expires = monotonic_ns() + (int64_t)(num_of(env, argv[7]) * 1e6);
-
-  pthread_mutex_lock(&s->listed_mu);
-  if (!s->listed) s->listed = calloc(LISTED_BUCKETS, sizeof *s->listed);
-  // Full: what is there was listed long ago and never looked up (`ls` of big directories).
-  if (s->listed_count + count > LISTED_MAX) listed_clear_locked(s);
-  const char *name = names, *end = names + len;
-  for (size_t i = 0; s->listed && i < count && name < end && s->listed_count < LISTED_MAX; i++) {
-    size_t n = strnlen(name, (size_t)(end - name));
-    const double *f = nums + i * LISTED_FIELDS;
-    listed *l = malloc(sizeof *l + n + 1);
-    if (!l) break;
-    l->parent = parent;
-    l->ino = ((uint64_t)f[0] << 32) | (uint64_t)f[1];
-    l->generation = (unsigned long)f[2];
-    l->entry_timeout = entry_timeout;
-    l->attr_timeout = attr_timeout;
-    l->expires_ns = expires;
-    memcpy(l->stat, f + 3, sizeof l->stat);
-    memcpy(l->name, name, n);
-    l->name[n] = '\0';
-    // A name primed again replaces its older entry.
-    listed **at = &s->listed[listed_hash(parent, l->name, n)];
-    for (listed **p = at; *p; p = &(*p)->next) {
-      if ((*p)->parent == parent && strcmp((*p)->name, l->name) == 0) {
-        listed *old = *p;
-        *p = old->next;
-        free(old);
-        s->listed_count--;
-        break;
-      }
-    }
-    l->next = *at;
-    *at = l;
-    s->listed_count++;
-    name += n + 1;
-  }
-  pthread_mutex_unlock(&s->listed_mu);
-  free(names);
-  return NULL;
-}
-
 // releaseSlot(session, slot): JavaScript is done with a write slot's bytes.
 static napi_value release_slot(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -1172,17 +1009,6 @@ static napi_value conn_info(napi_env env, napi_callback_info info) {
   SET_BOOL("readdirplus", (s->want & FUSE_CAP_READDIRPLUS) != 0)
   SET_BOOL("atomicOTrunc", (s->want & FUSE_CAP_ATOMIC_O_TRUNC) != 0)
   return o;
-}
-
-// forgetListed(session): drop every listed entry (JavaScript's cache dropped or replaced one).
-static napi_value forget_listed(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  session *s = session_args(env, info, 1, argv);
-  if (!s) return NULL;
-  pthread_mutex_lock(&s->listed_mu);
-  listed_clear_locked(s);
-  pthread_mutex_unlock(&s->listed_mu);
-  return NULL;
 }
 
 static void push_notice(session *s, notice *n) {
@@ -1251,7 +1077,6 @@ static void free_session(session *s) {
   free(s->free_slots);
   free(s->failed_fh);
   pthread_mutex_destroy(&s->slot_mu);
-  pthread_mutex_destroy(&s->listed_mu);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s);
@@ -1293,7 +1118,6 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   session *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
-  pthread_mutex_init(&s->listed_mu, NULL);
   pthread_mutex_init(&s->slot_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   s->max_background = (unsigned)num_of(env, argv[5]);
@@ -1386,11 +1210,6 @@ static napi_value destroy_session(napi_env env, napi_callback_info info) {
   }
   if (s->loop_started) pthread_join(s->loop_thread, NULL);
   fuse_session_destroy(s->se); // also closes /dev/fuse
-  pthread_mutex_lock(&s->listed_mu);
-  listed_clear_locked(s);
-  free(s->listed);
-  s->listed = NULL;
-  pthread_mutex_unlock(&s->listed_mu);
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   napi_delete_reference(env, s->in_args_ref);
   napi_delete_reference(env, s->out_args_ref);
@@ -1423,8 +1242,6 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT_FN("replyLock", reply_lock);
   EXPORT_FN("notifyInode", notify_inode);
   EXPORT_FN("notifyEntry", notify_entry);
-  EXPORT_FN("primeListed", prime_listed);
-  EXPORT_FN("forgetListed", forget_listed);
   EXPORT_FN("releaseSlot", release_slot);
   EXPORT_FN("writeFailed", write_failed_js);
   EXPORT_FN("connInfo", conn_info);

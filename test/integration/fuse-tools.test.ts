@@ -354,12 +354,12 @@ sys.stdin.read()`,
     }
   });
 
-  it('names the addon answers from a listing follow a change made through another name', async () => {
+  it('names listed with their attributes follow a change made through another name', async () => {
     const dir = join(world.docs, 'listed');
     await mkdir(dir);
     await writeFile(join(dir, 'x.txt'), 'short');
     await link(join(dir, 'x.txt'), join(world.docs, 'x-link.txt'));
-    // The listing hands x.txt to the addon; the kernel has not looked it up yet.
+    // The listing hands the kernel x.txt with its attributes; it has not looked it up.
     await shOk(`ls ${mp}/docs/listed`);
     await shOk(`printf ', now longer' >> ${mp}/docs/x-link.txt`);
     assert.equal((await shOk(`stat -c %s ${mp}/docs/listed/x.txt`)).trim(), '17');

@@ -11,22 +11,24 @@ const attr = syntheticAttr({ kind: 'file', timeNs: 0n, size: 1 });
 const entry = (id: bigint) => ({ id, attr });
 
 describe('fuse EntryCache', () => {
-  it('tells onDrop of every entry dropped or replaced (the addon copies its entries)', () => {
-    let drops = 0;
-    const c = new EntryCache({ ttlMs: 60_000, maxEntries: 2, onDrop: () => drops++ });
+  it('drops entries when replaced, past its bound, forgotten or removed; an unknown name drops nothing', () => {
+    const c = new EntryCache({ ttlMs: 60_000, maxEntries: 2 });
     c.put(1n, 'a', entry(5n));
     c.put(1n, 'b', entry(6n));
-    assert.equal(drops, 0, 'new names drop nothing');
+    assert.equal(c.size, 2, 'new names drop nothing');
     c.put(1n, 'a', entry(7n));
-    assert.equal(drops, 1, 'replaced');
+    assert.equal(c.size, 2, 'replaced');
+    assert.equal(c.get(1n, 'a')?.id, 7n, 'replaced');
     c.put(1n, 'c', entry(8n));
-    assert.equal(drops, 2, 'evicted past the bound');
+    assert.equal(c.size, 2, 'evicted past the bound');
+    assert.equal(c.get(1n, 'b'), undefined, 'the oldest went');
     c.forgetId(7n);
     c.removed(1n, 'c');
     c.forgetName(1n, 'missing');
-    assert.equal(drops, 4, 'forgotten and removed; an unknown name drops nothing');
+    assert.equal(c.size, 0, 'forgotten and removed; an unknown name drops nothing');
+    c.put(1n, 'd', entry(9n));
     c.clear();
-    assert.equal(drops, 5);
+    assert.equal(c.size, 0);
   });
 
   it('knows a name is absent only in a complete directory, and only until it is unsure', () => {

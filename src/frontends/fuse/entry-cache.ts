@@ -33,16 +33,8 @@ export class EntryCache {
   /** id → keys naming it (hard links may give several). */
   readonly #byId = new Map<NodeId, Set<string>>();
   readonly #complete = new Map<NodeId, Complete>();
-  readonly #onDrop: (() => void) | undefined;
 
-  /** `onDrop`: called whenever a cached entry is dropped or replaced (copies must follow). */
-  constructor(opts: {
-    ttlMs: number;
-    completeMs?: number | undefined;
-    maxEntries?: number | undefined;
-    onDrop?: (() => void) | undefined;
-  }) {
-    this.#onDrop = opts.onDrop;
+  constructor(opts: { ttlMs: number; completeMs?: number | undefined; maxEntries?: number | undefined }) {
     this.#ttlMs = opts.ttlMs;
     this.#completeMs = opts.completeMs ?? opts.ttlMs;
     this.#max = opts.maxEntries ?? 200_000;
@@ -120,7 +112,6 @@ export class EntryCache {
 
   /** Forget everything. */
   clear(): void {
-    this.#onDrop?.();
     this.#byName.clear();
     this.#byId.clear();
     this.#complete.clear();
@@ -137,7 +128,6 @@ export class EntryCache {
   #drop(key: string, why: 'gone' | 'unsure' | 'replaced'): void {
     const hit = this.#byName.get(key);
     if (!hit) return;
-    this.#onDrop?.();
     this.#byName.delete(key);
     if (why === 'unsure') this.#complete.get(hit.parent)?.unsure.add(hit.name);
     const keys = this.#byId.get(hit.entry.id);

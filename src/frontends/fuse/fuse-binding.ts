@@ -135,23 +135,6 @@ export interface FuseBinding {
   replyLock(s: FuseSession, req: Req, type: number, start: number, len: number, pid: number): number;
   notifyInode(s: FuseSession, ino: bigint, off: number, len: number): void;
   notifyEntry(s: FuseSession, parent: bigint, name: string): void;
-  /**
-   * Entries of directory `parent` the addon may answer one LOOKUP each with, on its own thread
-   * (for `ttlMs`): per entry {@link LISTED_FIELDS} numbers in `nums` (inode high and low 32
-   * bits, generation, the stat of the out-args layout), names joined by NUL.
-   */
-  primeListed(
-    s: FuseSession,
-    parent: bigint,
-    nums: Float64Array,
-    names: string,
-    count: number,
-    entryTimeout: number,
-    attrTimeout: number,
-    ttlMs: number,
-  ): void;
-  /** Drop every entry given to {@link primeListed}. */
-  forgetListed(s: FuseSession): void;
   /** What the kernel and libfuse agreed at INIT (`protoMajor` 0: no INIT yet). */
   connInfo(s: FuseSession): ConnInfo;
 }
@@ -171,9 +154,6 @@ export interface ConnInfo {
   atomicOTrunc: boolean;
 }
 
-/** Numbers per entry of `primeListed`: inode high, inode low, generation, 12 stat fields. */
-export const LISTED_FIELDS = 15;
-
 /** Every call of {@link FuseBinding}. */
 const BINDING_CALLS = [
   'mount',
@@ -192,8 +172,6 @@ const BINDING_CALLS = [
   'replyLock',
   'notifyInode',
   'notifyEntry',
-  'primeListed',
-  'forgetListed',
   'releaseSlot',
   'writeFailed',
   'connInfo',

@@ -3,13 +3,12 @@ import { type Attr, fullMode, nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
-import type { DirEntry, Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
+import type { Entry, Invalidation, LockType, OpenFlags, Source } from '../../sources/source.ts';
 import { EntryCache } from './entry-cache.ts';
 import {
   type Dispatch,
   type FuseBinding,
   type FuseSession,
-  LISTED_FIELDS,
   MAX_IO,
   NARGS,
   Op,
@@ -106,14 +105,11 @@ export class FuseOps {
   /** The addon copies written bytes here (see {@link Dispatch}); each slot is reused. */
   readonly writeSlots = Buffer.alloc(WRITE_SLOTS * MAX_IO);
   readonly #cache: EntryCache;
-  readonly #cacheMs: number;
   /** Blocking lock waits in progress by id, each with what gives it up (see {@link #lock}). */
   readonly #waits = new Map<number, () => void>();
   /** Waits interrupted before their request came, and the highest wait id seen. */
   readonly #interruptedEarly = new Set<number>();
   #lastWaitId = 0;
-  /** Whether the addon may hold listed entries (see {@link FuseBinding.primeListed}). */
-  #listedPrimed = false;
   readonly #files = new Map<bigint, OpenFile>();
   readonly #filesById = new Map<NodeId, Set<OpenFile>>();
   readonly #dirs = new Map<bigint, OpenDir>();
@@ -134,14 +130,11 @@ export class FuseOps {
     this.#entryTimeout = opts.entryTimeout;
     this.#attrTimeout = opts.attrTimeout;
     this.#log = opts.logger;
-    this.#cacheMs = Math.max(opts.entryTimeout, 1) * 1000;
     // A complete directory stays complete longer than a name: invalidations tell of names
     // added elsewhere, and `cp -r` into a new directory looks up every name before making it.
-    // The addon's listed entries are a subset of this cache: whatever it drops, they go too.
     this.#cache = new EntryCache({
-      ttlMs: this.#cacheMs,
+      ttlMs: Math.max(opts.entryTimeout, 1) * 1000,
       completeMs: Math.max(opts.entryTimeout, COMPLETE_SECONDS) * 1000,
-      onDrop: () => this.#forgetListed(),
     });
     this.exited = new Promise((resolve) => (this.#exited = resolve));
   }
@@ -248,8 +241,6 @@ export class FuseOps {
   }
 
   #addFile(f: OpenFile): bigint {
-    // An open file's attributes are answered here (pending writes, unpublished files).
-    this.#forgetListed();
     const fh = this.#nextFh++;
     this.#files.set(fh, f);
     let set = this.#filesById.get(f.id);
@@ -730,50 +721,11 @@ export class FuseOps {
     }
   }
 
-  /**
-   * Hand a listing page to the addon, which answers the LOOKUP of each name once on its own
-   * thread (`find` and `ls -l` stat every name they list). Open files and names created here
-   * stay with {@link #lookup}.
-   */
-  #primeListed(dir: NodeId, entries: readonly DirEntry[]): void {
-    const s = this.#session;
-    if (s === undefined || entries.length === 0) return;
-    const nums = new Float64Array(entries.length * LISTED_FIELDS);
-    const names: string[] = [];
-    for (const e of entries) {
-      if (this.#filesById.has(e.id) || this.#created.has(`${dir}/${e.name}`)) continue;
-      const at = names.length * LISTED_FIELDS;
-      nums[at] = Number(e.id >> 32n);
-      nums[at + 1] = Number(e.id & 0xffffffffn);
-      nums[at + 2] = e.attr.gen + 1;
-      putStat(nums, e.attr, at + 3);
-      names.push(e.name);
-    }
-    if (names.length === 0) return;
-    this.#b.primeListed(
-      s,
-      dir,
-      nums,
-      names.join('\0'),
-      names.length,
-      this.#entryTimeout,
-      this.#attrTimeout,
-      this.#cacheMs,
-    );
-    this.#listedPrimed = true;
-  }
-
-  #forgetListed(): void {
-    if (!this.#listedPrimed || this.#session === undefined) return;
-    this.#listedPrimed = false;
-    this.#b.forgetListed(this.#session);
-  }
-
   async #readdir(req: Req, fh: bigint, size: number, offset: number, plus: boolean): Promise<void> {
     const dir = this.#dirs.get(fh);
     if (!dir) throw FsError.EBADF('readdir', undefined, `no open directory ${fh}`);
     while (offset >= dir.entries.length && !dir.eof) {
-      dir.fetching ??= this.#fetchPage(dir, !plus).finally(() => (dir.fetching = undefined));
+      dir.fetching ??= this.#fetchPage(dir).finally(() => (dir.fetching = undefined));
       await dir.fetching;
     }
     const bytes = plus
@@ -801,13 +753,12 @@ export class FuseOps {
     return { attr: cached.attr, generation: cached.attr.gen + 1 };
   }
 
-  async #fetchPage(dir: OpenDir, prime: boolean): Promise<void> {
+  async #fetchPage(dir: OpenDir): Promise<void> {
     const page = await this.#source.readdirp({ dir: dir.id, cookie: dir.cookie, max: DIR_PAGE });
     for (const e of page.entries) {
       dir.entries.push({ name: e.name, ino: e.id, mode: fullMode({ kind: e.attr.kind, mode: 0 }) });
       this.#cache.put(dir.id, e.name, { id: e.id, attr: e.attr });
     }
-    if (prime) this.#primeListed(dir.id, page.entries);
     dir.cookie = page.cookie;
     dir.eof = page.eof || page.entries.length === 0;
     if (dir.eof && dir.listedFromStart) this.#cache.markComplete(dir.id);
