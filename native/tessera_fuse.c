@@ -198,7 +198,7 @@ typedef struct session {
   unsigned max_background;
   bool destroyed;
   // What the kernel and libfuse agreed at INIT (see connInfo); zero until then.
-  unsigned proto_major, proto_minor, max_write, max_readahead, want;
+  unsigned proto_major, proto_minor, max_write, want;
   uint64_t wait_seq; // ids of blocking lock waits (see watch_interrupt)
   // Write slots (see take_slot): JavaScript's memory, free ones on a stack.
   napi_ref slots_ref;
@@ -290,7 +290,6 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   // libfuse 3 asks for atomic O_TRUNC by default: OPEN carries O_TRUNC and JavaScript
   // truncates (one request, not an OPEN and a SETATTR).
   s->max_write = conn->max_write;
-  s->max_readahead = conn->max_readahead;
   s->want = conn->want;
   s->proto_minor = conn->proto_minor;
   __atomic_store_n(&s->proto_major, conn->proto_major, __ATOMIC_RELEASE);
@@ -987,8 +986,8 @@ static napi_value write_failed_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// connInfo(session) → { protoMajor, protoMinor, maxWrite, maxReadahead, readdirplus,
-// atomicOTrunc }: what INIT agreed (protoMajor 0: no INIT yet).
+// connInfo(session) → { protoMajor, protoMinor, maxWrite, readdirplus }: what INIT agreed
+// (protoMajor 0: no INIT yet).
 static napi_value conn_info(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   session *s = session_args(env, info, 1, argv);
@@ -1005,9 +1004,7 @@ static napi_value conn_info(napi_env env, napi_callback_info info) {
   SET_UINT("protoMajor", major)
   SET_UINT("protoMinor", s->proto_minor)
   SET_UINT("maxWrite", s->max_write)
-  SET_UINT("maxReadahead", s->max_readahead)
   SET_BOOL("readdirplus", (s->want & FUSE_CAP_READDIRPLUS) != 0)
-  SET_BOOL("atomicOTrunc", (s->want & FUSE_CAP_ATOMIC_O_TRUNC) != 0)
   return o;
 }
 
@@ -1062,15 +1059,21 @@ static napi_value notify_entry(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static void throw_errno(napi_env env, int err, const char *what) {
-  char msg[512];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+// Throw an Error with `msg` and `errno` (negative, as Node's own errors carry it).
+static void throw_error(napi_env env, int err, const char *msg) {
   napi_value m, e, v;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
   napi_create_error(env, NULL, m, &e);
   napi_create_int32(env, -err, &v);
   napi_set_named_property(env, e, "errno", v);
   napi_throw(env, e);
+}
+
+// throw_error with "what: <strerror>".
+static void throw_errno(napi_env env, int err, const char *what) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  throw_error(env, err, msg);
 }
 
 static void free_session(session *s) {
@@ -1107,7 +1110,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   if (!get_args(env, info, 8, argv)) return NULL;
   if (!load_libfuse()) {
-    throw_errno(env, ENOSYS, libfuse_error);
+    throw_error(env, ENOSYS, libfuse_error);
     return NULL;
   }
   char mnt[4096], opts[4096];
@@ -1153,7 +1156,9 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   fuse_opt_free_args(&args);
   if (!s->se) {
     free_session(s);
-    throw_errno(env, EINVAL, "fuse_session_new (bad options?)");
+    char msg[4200];
+    snprintf(msg, sizeof msg, "libfuse refused the mount options \"%s\" (it names the bad one on stderr)", opts);
+    throw_error(env, EINVAL, msg);
     return NULL;
   }
   errno = 0;

@@ -146,12 +146,8 @@ export interface ConnInfo {
   protoMinor: number;
   /** Largest WRITE request. */
   maxWrite: number;
-  /** Readahead the kernel offered at INIT (later raised per mount; see `fuse-mount.ts`). */
-  maxReadahead: number;
   /** Listings carry each entry's attributes (READDIRPLUS). */
   readdirplus: boolean;
-  /** OPEN carries `O_TRUNC` (no SETATTR of size 0 follows). */
-  atomicOTrunc: boolean;
 }
 
 /** Every call of {@link FuseBinding}. */

@@ -713,7 +713,7 @@ export class FuseOps {
     try {
       const f = this.#file(fh);
       this.#changed(f.id);
-      // write() takes the bytes before its first await (a slot is smaller than a chunk), so
+      // write() copies the bytes before its first await (a slot is no larger than a chunk), so
       // what follows in the queue (flush, getattr) finds them buffered.
       return await f.write(offset, bytes);
     } finally {

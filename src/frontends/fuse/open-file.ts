@@ -233,7 +233,7 @@ export class OpenFile {
   #send(offset: number, data: Buffer): void {
     this.#inflightBytes += data.length;
     // After a commit the handle is opened again (see handle()); writes wait for it.
-    const p: Promise<void> = (this.#handle !== undefined ? Promise.resolve(this.#handle) : this.handle())
+    const p: Promise<void> = this.handle()
       .then((handle) => this.#source.write({ handle, offset, data }))
       .then(
         ({ written }) => {
