@@ -6,7 +6,7 @@ import { FsError } from '../../src/core/fs-error.ts';
 import { rootId } from '../../src/core/ids.ts';
 import { uploadFile } from '../../src/frontends/receive-body.ts';
 import { MemorySource } from '../../src/sources/memory/memory-source.ts';
-import type { SourceRequest } from '../../src/sources/source.ts';
+import type { Entry, SourceRequest } from '../../src/sources/source.ts';
 import { readdirAll } from '../../src/sources/readdir-pages.ts';
 import { readFile } from '../conformance/helpers.ts';
 
@@ -31,6 +31,19 @@ describe('uploadFile to a Source without atomic writes', () => {
     const { id } = await src.lookup({ parent: root, name });
     return (await readFile(src, id)).toString();
   };
+  /** Upload `req` as `/f` in the root, without atomic writes. */
+  const upload = (src: MemorySource, req: IncomingMessage, opts: { existing?: Entry; exclusive: boolean }) =>
+    uploadFile({
+      req,
+      source: src,
+      parent: root,
+      name: 'f',
+      existing: opts.existing,
+      exclusive: opts.exclusive,
+      atomic: false,
+      op: 'put',
+      path: '/f',
+    });
 
   it('an exclusive upload does not replace a file another writer made meanwhile, and leaves no temp', async () => {
     await using src = new MemorySource({ name: 'm', exportIndex: 1 });
@@ -40,20 +53,7 @@ describe('uploadFile to a Source without atomic writes', () => {
       await src.write({ handle: other.handle, offset: 0, data: Buffer.from('theirs') });
       await src.closeFile({ handle: other.handle });
     });
-    await assert.rejects(
-      uploadFile({
-        req,
-        source: src,
-        parent: root,
-        name: 'f',
-        existing: undefined,
-        exclusive: true,
-        atomic: false,
-        op: 'put',
-        path: '/f',
-      }),
-      (e: unknown) => FsError.is(e, 'EEXIST'),
-    );
+    await assert.rejects(upload(src, req, { exclusive: true }), (e: unknown) => FsError.is(e, 'EEXIST'));
     assert.equal(await text(src, 'f'), 'theirs');
     assert.deepEqual(await names(src), ['f']);
   });
@@ -67,17 +67,7 @@ describe('uploadFile to a Source without atomic writes', () => {
       assert.equal(await text(src, 'f'), '', 'the old content stays until the upload is whole');
     });
     const existing = await src.lookup({ parent: root, name: 'f' });
-    await uploadFile({
-      req,
-      source: src,
-      parent: root,
-      name: 'f',
-      existing,
-      exclusive: false,
-      atomic: false,
-      op: 'put',
-      path: '/f',
-    });
+    await upload(src, req, { existing, exclusive: false });
     assert.equal(await text(src, 'f'), 'new bytes');
     assert.deepEqual(await names(src), ['f']);
   });
@@ -94,20 +84,7 @@ describe('uploadFile to a Source without atomic writes', () => {
     await using src = new FailingClose({ name: 'm', exportIndex: 1 });
     await src.open();
     const req = request([Buffer.from('never '), Buffer.from('stored')], async () => undefined);
-    await assert.rejects(
-      uploadFile({
-        req,
-        source: src,
-        parent: root,
-        name: 'f',
-        existing: undefined,
-        exclusive: false,
-        atomic: false,
-        op: 'put',
-        path: '/f',
-      }),
-      (e: unknown) => FsError.is(e, 'ENOSPC'),
-    );
+    await assert.rejects(upload(src, req, { exclusive: false }), (e: unknown) => FsError.is(e, 'ENOSPC'));
     assert.deepEqual(await names(src), []);
   });
 });
