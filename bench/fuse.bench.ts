@@ -18,7 +18,7 @@ import { loadFuseBinding } from '../src/frontends/fuse/fuse-binding.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { writeSmallFiles } from './lib/data-set.ts';
 import { describeMachine, machineInfo } from './lib/machine.ts';
-import { type Contender, median, procCpuMs, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, cpuMedianMs, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { type DaemonMount, startMountDaemon } from './lib/peers/mount-daemon.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
@@ -201,8 +201,6 @@ async function main(): Promise<void> {
   };
 
   let current: DaemonMount | undefined;
-  /** CPU ms of each call of Tessera (`op:name`), the mount process and the node. */
-  const cpuSamples = new Map<string, { mount: number; node: number }[]>();
   teardown.add('unmount', async () => current?.unmount());
   const contender = (name: Name, op: OpName): Contender => {
     const mp = join(mnt, name);
@@ -223,6 +221,7 @@ async function main(): Promise<void> {
       cp: { cmd: 'cp', args: ['-r', join(local, COPY_TREE), join(dir, 'copied')] },
     };
     const { cmd, args: cmdArgs } = commands[op];
+    const { nodePid } = mounters[name];
     return {
       name,
       before: async () => {
@@ -232,17 +231,15 @@ async function main(): Promise<void> {
         if (op === 'read') await runCommand({ cmd: 'cat', args: [join(data, BIG)], stdout: 'discard' });
         current = await mounters[name].mount(mp);
       },
-      run: async () => {
-        // Tessera's CPU per call: the mount process and the node serving it.
-        const pids = [current?.pid, mounters[name].nodePid];
-        const cpu = () => pids.map((pid) => (pid === undefined ? NaN : procCpuMs({ pid })));
-        const before = cpu();
-        await runCommand({ cmd, args: cmdArgs, stdout: 'discard' });
-        const after = cpu();
-        const key = `${op}:${name}`;
-        if (!cpuSamples.has(key)) cpuSamples.set(key, []);
-        cpuSamples.get(key)!.push({ mount: after[0]! - before[0]!, node: after[1]! - before[1]! });
-      },
+      run: () => runCommand({ cmd, args: cmdArgs, stdout: 'discard' }),
+      // Tessera's CPU per call: the mount process and the node serving it.
+      cpu:
+        nodePid === undefined
+          ? undefined
+          : () => ({
+              mount: current?.pid === undefined ? NaN : procCpuMs({ pid: current.pid }),
+              node: procCpuMs({ pid: nodePid }),
+            }),
       after: async () => {
         await current?.unmount();
         current = undefined;
@@ -290,12 +287,9 @@ async function main(): Promise<void> {
     rows,
   );
   const targets = verdictTable(verdicts);
-  // Medians of the measured calls (the first, a warm-up, left out), in CPU seconds.
-  const cpuOf = (op: OpName, name: Name, who: 'mount' | 'node') => {
-    const all = cpuSamples.get(`${op}:${name}`) ?? [];
-    const measured = all.length > 1 ? all.slice(1) : all;
-    return measured.length === 0 ? NaN : median(measured.map((c) => c[who])) / 1000;
-  };
+  // Medians of the measured calls, in CPU seconds.
+  const cpuOf = (op: OpName, name: Name, who: 'mount' | 'node') =>
+    (cpuMedianMs(results.get(op)!.get(name), who) ?? NaN) / 1000;
   const perGiB = (1 << 30) / sizes.bytes;
   const tesseraNames = CONTENDERS.filter((n) => n.startsWith('tessera'));
   const cpuRows = tesseraNames.flatMap((name) =>

@@ -18,7 +18,14 @@ import { MAX_READDIR_PAGE } from '../src/sources/dir-pager.ts';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
 import { writeBigFile, writeSmallFiles } from './lib/data-set.ts';
-import { type Contender, median, procCpuMs, procThreadsCpuMs, rounds, type Samples } from './lib/measure.ts';
+import {
+  type Contender,
+  cpuMedianMs,
+  procCpuMs,
+  procThreadsCpuMs,
+  rounds,
+  type Samples,
+} from './lib/measure.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { type RcloneServer, startRcloneServe } from './lib/peers/rclone.ts';
 import { mountSshfs, type SshfsMount, startSshd } from './lib/peers/sshfs.ts';
@@ -106,37 +113,22 @@ const ops = new Set<Op>(
 const partial = ops.size < 3;
 
 type Side = 'client' | 'node' | 'nodeMain';
-/**
- * CPU milliseconds (user + system, all threads) each Tessera call took in its client process
- * and in its node process (and of that, in the node's main thread), by operation and
- * contender, in call order (the warm-up first).
- * Wall times on a shared machine swing with the load; CPU per unit of work does not.
- */
-const cpu = new Map<string, Record<Side, number[]>>();
 
-/** `run`, with the CPU it costs the client and node processes `pids` noted under `op`/`name`. */
-function cpuNoted(
-  op: Op,
-  name: string,
-  pids: { client: number | undefined; node: number | undefined },
-  run: () => Promise<void>,
-) {
-  const key = `${op}/${name}`;
-  return async () => {
-    const take = (): Record<Side, number> => {
-      const node = pids.node === undefined ? { main: 0, other: 0 } : procThreadsCpuMs({ pid: pids.node });
-      return {
-        client: pids.client === undefined ? 0 : procCpuMs({ pid: pids.client }),
-        node: node.main + node.other,
-        nodeMain: node.main,
-      };
+/**
+ * The CPU counters of a Tessera contender (`Contender.cpu`): ms (user + system, all threads)
+ * its client process and its node process have used so far, and of the node's, its main thread.
+ */
+function tesseraCpu(pids: {
+  client: number | undefined;
+  node: number | undefined;
+}): () => Record<Side, number> {
+  return () => {
+    const node = pids.node === undefined ? { main: NaN, other: NaN } : procThreadsCpuMs({ pid: pids.node });
+    return {
+      client: pids.client === undefined ? NaN : procCpuMs({ pid: pids.client }),
+      node: node.main + node.other,
+      nodeMain: node.main,
     };
-    const before = take();
-    await run();
-    const after = take();
-    const noted = cpu.get(key) ?? { client: [], node: [], nodeMain: [] };
-    cpu.set(key, noted);
-    for (const side of ['client', 'node', 'nodeMain'] as const) noted[side].push(after[side] - before[side]);
   };
 }
 
@@ -291,10 +283,11 @@ async function main(): Promise<void> {
       { name: 'rclone-webdav', run: () => rclone(webdav, ['cat', `${webdav.remote}${BIG}`]) },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: cpuNoted('read', name, pids[name], async () => {
+        run: async () => {
           const n = await clients[name].read(BIG);
           if (n !== sizes.bytes) throw new Error(`${name} read ${n} bytes, not ${sizes.bytes}`);
-        }),
+        },
+        cpu: tesseraCpu(pids[name]),
       })),
     ];
     if (ops.has('read'))
@@ -335,9 +328,8 @@ async function main(): Promise<void> {
       },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: cpuNoted('write', name, pids[name], async () => {
-          await clients[name].write(`written-${name}.bin`, sizes.bytes);
-        }),
+        run: () => clients[name].write(`written-${name}.bin`, sizes.bytes),
+        cpu: tesseraCpu(pids[name]),
         after: async () => {
           await checkWritten(name);
           await clients[name].unlink(`written-${name}.bin`);
@@ -363,9 +355,8 @@ async function main(): Promise<void> {
       },
       ...(['tessera-tls', 'tessera-ws'] as const).map((name) => ({
         name,
-        run: cpuNoted('walk', name, pids[name], async () =>
-          expectFiles(name)(await clients[name].walk(TREE)),
-        ),
+        run: async () => expectFiles(name)(await clients[name].walk(TREE)),
+        cpu: tesseraCpu(pids[name]),
       })),
     ];
     if (ops.has('walk'))
@@ -413,10 +404,10 @@ async function report(opts: {
   );
   const allMet = verdicts.every((v) => v.met);
   const noCache = samples('walk', 'rclone-sftp-nocache');
-  /** Median CPU seconds of a Tessera call over the rounds (the warm-up left out), or undefined. */
+  /** Median CPU seconds of a Tessera call over the rounds, or undefined. */
   const cpuS = (op: Op, who: string, side: Side) => {
-    const list = cpu.get(`${op}/${who}`)?.[side].slice(1);
-    return list === undefined || list.length === 0 ? undefined : median(list) / 1000;
+    const msv = cpuMedianMs(samples(op, who), side);
+    return msv === undefined ? undefined : msv / 1000;
   };
   const cpuCell = (op: Op, who: string, side: Side) => {
     const v = cpuS(op, who, side);

@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './lib/args.ts';
 import { machineInfo } from './lib/machine.ts';
-import { type Contender, procCpuMs, rounds, type Samples } from './lib/measure.ts';
+import { type Contender, cpuMedianMs, procCpuMs, rounds, type Samples } from './lib/measure.ts';
 import { requirePrograms, runCommand } from './lib/peers/processes.ts';
 import { startNodeRawHttp } from './lib/peers/node-raw-http.ts';
 import { startRcloneServe } from './lib/peers/rclone.ts';
@@ -59,11 +59,6 @@ const TARGETS = [
 
 function log(msg: string): void {
   process.stderr.write(`[webdav ${args.scale}] ${msg}\n`);
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number | undefined): number {
-  return pid === undefined ? NaN : procCpuMs({ pid }) / 1000;
 }
 
 async function writeBig(path: string): Promise<void> {
@@ -175,20 +170,10 @@ async function main(): Promise<void> {
       if (got !== bytes) throw new Error(`rclone cat from ${server} got ${got} bytes, not ${bytes}`);
     };
 
-    // CPU time of each server per call, accumulated by contender.
-    const cpu = new Map<string, number[]>();
+    // CPU time of the server per call.
     const contender = (name: string, server: Server, run: () => Promise<void>): Contender => {
-      let before = 0;
-      return {
-        name,
-        before: async () => {
-          before = cpuSeconds(servers[server].pid);
-        },
-        run,
-        after: async () => {
-          cpu.set(name, [...(cpu.get(name) ?? []), cpuSeconds(servers[server].pid) - before]);
-        },
-      };
+      const { pid } = servers[server];
+      return { name, run, cpu: () => ({ server: pid === undefined ? NaN : procCpuMs({ pid }) }) };
     };
     const contenders: Contender[] = [
       contender('tessera/curl', 'tessera', () => curl('tessera')),
@@ -204,9 +189,7 @@ async function main(): Promise<void> {
       contenders,
       onSample: (name, ms) => log(`  ${name}: ${(ms / 1000).toFixed(3)} s`),
     });
-    // The warm-up call of each contender is not a sample: drop its CPU figure too.
-    for (const [name, list] of cpu) cpu.set(name, list.slice(1));
-    await report({ results, cpu, base, load: [loadAtStart, loadavg()] });
+    await report({ results, base, load: [loadAtStart, loadavg()] });
   } finally {
     await teardown.run();
   }
@@ -214,19 +197,15 @@ async function main(): Promise<void> {
 
 async function report(opts: {
   results: Map<string, Samples>;
-  cpu: Map<string, number[]>;
   base: string;
   load: [number[], number[]];
 }): Promise<void> {
-  const { results, cpu } = opts;
+  const { results } = opts;
   const machine = await machineInfo(opts.base);
   const date = new Date().toISOString();
   const mbps = (ms: number) => bytes / 1e6 / (ms / 1000);
-  const cpuPerGiB = (name: string) => {
-    const list = [...(cpu.get(name) ?? [])].sort((a, b) => a - b);
-    const mid = list[list.length >> 1];
-    return mid === undefined ? NaN : mid / (bytes / 2 ** 30);
-  };
+  const cpuPerGiB = (name: string) =>
+    (cpuMedianMs(results.get(name), 'server') ?? NaN) / 1000 / (bytes / 2 ** 30);
   const row = (label: string, name: string) => {
     const s = results.get(name)!;
     return [

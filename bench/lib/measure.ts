@@ -141,6 +141,12 @@ export interface Contender {
   before?: () => Promise<void>;
   /** Untimed cleanup after each call (e.g. remove the file it wrote). */
   after?: () => Promise<void>;
+  /**
+   * CPU counters in ms (e.g. `procCpuMs` of the processes doing the work), read just before
+   * and just after each measured call, outside its timing: `Samples.cpu` gets how much each
+   * grew per call. Wall times on a shared machine swing with the load; CPU per call does not.
+   */
+  cpu?: () => Record<string, number>;
 }
 
 /** Samples of one contender. */
@@ -148,6 +154,14 @@ export interface Samples {
   /** Median milliseconds. */
   ms: number;
   samples: number[];
+  /** Per counter of the contender's `cpu`: its growth (ms) over each measured call, in round order. */
+  cpu?: Record<string, number[]>;
+}
+
+/** Median growth (ms) of CPU counter `counter` over the measured calls of `s`, or undefined. */
+export function cpuMedianMs(s: Samples | undefined, counter: string): number | undefined {
+  const list = s?.cpu?.[counter];
+  return list === undefined || list.length === 0 ? undefined : median(list);
 }
 
 /**
@@ -162,9 +176,10 @@ export async function rounds(opts: {
   onSample?: (name: string, ms: number) => void;
 }): Promise<Map<string, Samples>> {
   const list = opts.contenders;
-  const call = async (c: Contender): Promise<number> => {
+  const call = async (c: Contender): Promise<{ ms: number; cpu: Record<string, number> }> => {
     await c.before?.();
     let ms: number;
+    const cpu = c.cpu?.() ?? {};
     try {
       ms = await timeMs(c.run);
     } catch (err) {
@@ -172,18 +187,23 @@ export async function rounds(opts: {
       await c.after?.().catch(() => undefined);
       throw err;
     }
+    const cpuAfter = c.cpu?.() ?? {};
+    for (const k of Object.keys(cpu)) cpu[k] = cpuAfter[k]! - cpu[k]!;
     await c.after?.();
-    return ms;
+    return { ms, cpu };
   };
   for (const c of list) await call(c);
-  const samples = new Map<string, number[]>(list.map((c) => [c.name, []]));
+  const samples = new Map<string, Samples>(list.map((c) => [c.name, { ms: NaN, samples: [], cpu: {} }]));
   for (let i = 0; i < opts.repeats; i++) {
     for (let j = 0; j < list.length; j++) {
       const c = list[(i + j) % list.length]!;
-      const ms = await call(c);
-      samples.get(c.name)!.push(ms);
+      const { ms, cpu } = await call(c);
+      const s = samples.get(c.name)!;
+      s.samples.push(ms);
+      for (const [k, v] of Object.entries(cpu)) (s.cpu![k] ??= []).push(v);
       opts.onSample?.(c.name, ms);
     }
   }
-  return new Map([...samples].map(([name, s]) => [name, { ms: median(s), samples: s }]));
+  for (const s of samples.values()) s.ms = median(s.samples);
+  return samples;
 }
