@@ -274,15 +274,21 @@ async function crawlPart(): Promise<Record<string, number>> {
       findRuns.cpu.push(procCpuMs({ pid: 'self', children: true }) - before);
       let statted = 0;
       await timed(floorRuns, async () => (statted = await statFloor(root)));
-      if (statted !== TREE_FILES + TREE_DIRS) throw new Error(`the floor statted ${statted} entries`);
+      if (statted !== TREE_FILES + TREE_DIRS)
+        throw new Error(
+          `the floor statted ${statted} entries under ${root}, expected ${TREE_FILES + TREE_DIRS}`,
+        );
       await catalog?.close();
       for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
       await timed(initialRuns, async () => (catalog = await crawlOnce()));
       await timed(fillRuns, async () => catalog!.indexNames());
       if (catalog!.store.namesIndexedUpto() < FIRST_INODE + TREE_FILES + TREE_DIRS - 1)
-        throw new Error('the name index was not filled');
+        throw new Error(
+          `the name index was filled up to inode ${catalog!.store.namesIndexedUpto()}, expected at least ${FIRST_INODE + TREE_FILES + TREE_DIRS - 1}`,
+        );
       const count = catalog!.store.count();
-      if (count !== TREE_FILES + TREE_DIRS) throw new Error(`crawl indexed ${count} documents`);
+      if (count !== TREE_FILES + TREE_DIRS)
+        throw new Error(`crawl of ${root} indexed ${count} documents, expected ${TREE_FILES + TREE_DIRS}`);
       await catalog!.close();
       await timed(recrawlRuns, async () => (catalog = await crawlOnce()));
     }

@@ -128,7 +128,8 @@ async function main(): Promise<void> {
       raw: async () => {
         const names = await readdir(bigDir);
         await pool(names, LIST_CONCURRENCY, (n) => lstat(join(bigDir, n)));
-        if (names.length !== sizes.entries) throw new Error(`raw listing found ${names.length}`);
+        if (names.length !== sizes.entries)
+          throw new Error(`raw listing found ${names.length} entries, expected ${sizes.entries}`);
       },
       adapter: async () => {
         let count = 0;
@@ -137,7 +138,8 @@ async function main(): Promise<void> {
           count += page.entries.length;
           ({ cookie, eof } = page);
         }
-        if (count !== sizes.entries) throw new Error(`adapter listing found ${count}`);
+        if (count !== sizes.entries)
+          throw new Error(`adapter listing found ${count} entries, expected ${sizes.entries}`);
       },
     });
 
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
       } finally {
         await fh.close();
       }
-      if (total !== sizes.bytes) throw new Error(`raw read ${total} bytes`);
+      if (total !== sizes.bytes) throw new Error(`raw read ${total} bytes, expected ${sizes.bytes}`);
     };
     /** Read through the adapter: into one reused buffer (like raw), or a fresh buffer per call. */
     const adapterRead = (reuse: boolean) => async (): Promise<void> => {
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
       } finally {
         await src.closeFile({ handle });
       }
-      if (total !== sizes.bytes) throw new Error(`adapter read ${total} bytes`);
+      if (total !== sizes.bytes) throw new Error(`adapter read ${total} bytes, expected ${sizes.bytes}`);
     };
     const read = await duel({ repeats, raw: rawRead, adapter: adapterRead(true) });
     const readFresh = await duel({ repeats, raw: rawRead, adapter: adapterRead(false) });

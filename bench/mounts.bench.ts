@@ -102,7 +102,8 @@ async function randomReads(src: Source, id: NodeId, offsets: readonly number[]):
   try {
     for (const offset of offsets) {
       const got = await src.read({ handle, offset, length: PAGE, into: readBuffers[0] });
-      if (got.byteLength !== PAGE) throw new Error(`short read at ${offset}: ${got.byteLength}`);
+      if (got.byteLength !== PAGE)
+        throw new Error(`short read at offset ${offset}: ${got.byteLength} bytes, expected ${PAGE}`);
     }
   } finally {
     await src.closeFile({ handle });
