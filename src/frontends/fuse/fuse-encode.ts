@@ -11,26 +11,33 @@ export function fuseErrnoOf(err: unknown, op: string): number {
   return -fuseCodeOf(FsError.from(err, op).code);
 }
 
-/** Write an attr into the out-args layout `replyEntry`/`replyAttr` read (12 numbers from `at`). */
-export function putStat(out: Float64Array, attr: Attr, at = 0): void {
-  out[at] = fullMode(attr);
-  out[at + 1] = attr.nlink;
-  out[at + 2] = attr.uid;
-  out[at + 3] = attr.gid;
-  out[at + 4] = attr.size;
-  putTime(out, at + 5, attr.atimeNs);
-  putTime(out, at + 7, attr.mtimeNs);
-  putTime(out, at + 9, attr.ctimeNs);
-  out[at + 11] = BLKSIZE;
+/** Write an attr into the out-args layout `replyEntry`/`replyAttr` read. */
+export function putStat(out: Float64Array, attr: Attr): void {
+  out[0] = fullMode(attr);
+  out[1] = attr.nlink;
+  out[2] = attr.uid;
+  out[3] = attr.gid;
+  out[4] = attr.size;
+  putTime(out, 5, attr.atimeNs);
+  putTime(out, 7, attr.mtimeNs);
+  putTime(out, 9, attr.ctimeNs);
+  out[11] = BLKSIZE;
 }
 
 function putTime(out: Float64Array, at: number, ns: bigint): void {
-  const sec = ns / 1_000_000_000n;
-  let nsec = ns % 1_000_000_000n;
+  const [sec, nsec] = timespecOf(ns);
+  out[at] = Number(sec);
+  out[at + 1] = nsec;
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+/** A `timespec` (seconds, nanoseconds 0–999,999,999) of a time in nanoseconds since the epoch. */
+function timespecOf(ns: bigint): [bigint, number] {
+  const sec = ns / NS_PER_S;
+  const nsec = ns % NS_PER_S;
   // Times before the epoch: a negative remainder borrows one second.
-  if (nsec < 0n) nsec += 1_000_000_000n;
-  out[at] = Number(ns < 0n && nsec !== 0n ? sec - 1n : sec);
-  out[at + 1] = Number(nsec);
+  return nsec < 0n ? [sec - 1n, Number(nsec + NS_PER_S)] : [sec, Number(nsec)];
 }
 
 /** Nanoseconds since the epoch from a `timespec` (seconds, nanoseconds). */
@@ -60,7 +67,6 @@ export interface Dirent {
 const DIRENT_HEADER = 24;
 /** `struct fuse_entry_out`: node id, generation, entry and attr validity, `struct fuse_attr`. */
 const ENTRY_OUT = 128;
-const NS_PER_S = 1_000_000_000n;
 const U64 = (1n << 64n) - 1n;
 
 /**
@@ -160,12 +166,7 @@ function putEntryOut(
 
 /** Seconds (64-bit, two's complement before the epoch) at `secAt`, nanoseconds at `nsecAt`. */
 function putTimespec(out: Buffer, secAt: number, nsecAt: number, ns: bigint): void {
-  let sec = ns / NS_PER_S;
-  let nsec = ns % NS_PER_S;
-  if (nsec < 0n) {
-    nsec += NS_PER_S;
-    sec -= 1n;
-  }
+  const [sec, nsec] = timespecOf(ns);
   out.writeBigUInt64LE(sec & U64, secAt);
-  out.writeUInt32LE(Number(nsec), nsecAt);
+  out.writeUInt32LE(nsec, nsecAt);
 }
