@@ -176,8 +176,8 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
   });
 
   it('many files written at once arrive whole (more writes in flight than write slots)', async () => {
-    // 48 writers each keep a 128 KiB write in flight: beyond the addon's 32 slots, the rest
-    // are copied to the heap, and every slot is reused many times.
+    // 48 writers each keep a write in flight (cp writes 128 KiB at a time): beyond the addon's
+    // 16 slots, the rest are copied to the heap, and every slot is reused many times.
     const src = join(world.root, 'parallel.bin');
     await writeFile(src, randomBytes(3 * 1024 * 1024 + 99));
     await shOk(
