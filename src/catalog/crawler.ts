@@ -169,36 +169,30 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlResult> {
   const release = store.deferCheckpoints();
   // Built after the last writes: settling duplicate file ids drops the digests.
   const buildIndexes = fresh ? store.deferIndexes() : () => undefined;
-  try {
-    await listAll({ concurrency: opts.concurrency, queue, listDir, path: opts.path });
-  } catch (err) {
-    release();
-    try {
-      if (pending.length > 0) flush(pending); // Keep what was seen; the next crawl goes on from there.
-    } finally {
-      buildIndexes();
-    }
-    throw FsError.from(err, 'crawl', opts.path);
-  }
+  const failure = await listAll({ concurrency: opts.concurrency, queue, listDir });
   release();
   try {
-    // The documents now match every listing: the digests go with the last writes.
-    flush([...pending, ...removals], digests);
+    // Cut short: keep what was seen, the next crawl goes on from there. Done: the documents
+    // now match every listing, and the digests go with the last writes.
+    if (failure !== undefined) flush(pending);
+    else flush([...pending, ...removals], digests);
   } finally {
     buildIndexes();
   }
+  if (failure !== undefined) throw FsError.from(failure, 'crawl', opts.path);
   opts.onProgress?.(result.seen);
   return result;
 }
 
-/** Run `listDir` on every directory of `queue` (which grows as it runs), `concurrency` at once. */
+/**
+ * Run `listDir` on every directory of `queue` (which grows as it runs), `concurrency` at once.
+ * Resolves to the first failure that stopped it (undefined: every directory was listed).
+ */
 async function listAll(opts: {
   concurrency: number | undefined;
   queue: { id: NodeId; path: string }[];
   listDir: (dir: { id: NodeId; path: string }) => Promise<void>;
-  /** The crawl's top directory, named by its error. */
-  path: string;
-}): Promise<void> {
+}): Promise<unknown> {
   const { queue, listDir } = opts;
   const workers = Math.max(1, opts.concurrency ?? 8);
   let active = 0;
@@ -223,5 +217,5 @@ async function listAll(opts: {
     };
     pump();
   });
-  if (failure !== undefined) throw FsError.from(failure, 'crawl', opts.path);
+  return failure;
 }

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { crawl, type MountTarget, sightingOf } from '../../src/catalog/crawler.ts';
 import { CatalogStore } from '../../src/catalog/store.ts';
 import { nsToMs } from '../../src/core/attr.ts';
+import { FsError } from '../../src/core/fs-error.ts';
 import type { LocalSource } from '../../src/sources/local/local-source.ts';
 import { type LocalDirs, localDirs, openLocal, ROOT } from '../unit/local-helpers.ts';
 
@@ -34,9 +35,9 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     dirs[Symbol.dispose]();
   });
 
-  const pathIndexes = (): string[] =>
+  const pathIndexes = (of: CatalogStore = store): string[] =>
     (
-      store.db
+      of.db
         .prepare(
           "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('files_by_path', 'files_by_parent', 'files_by_file_id') ORDER BY name",
         )
@@ -123,6 +124,37 @@ describe('crawler: first crawl and re-crawls of a linux export', () => {
     await store.open();
     assert.deepEqual(pathIndexes(), ['files_by_file_id', 'files_by_parent', 'files_by_path']);
     assert.equal(store.fileByPath('/docs/a/one.txt')?.size, 3);
+  });
+
+  it('a first crawl stopped part way keeps what it saw, without digests, and builds its indexes', async () => {
+    await using cut = new CatalogStore({ file: join(dirs.base, 'cut.db') });
+    await cut.open();
+    const stop = new AbortController();
+    await assert.rejects(
+      crawl({
+        store: cut,
+        source,
+        target,
+        dir: ROOT,
+        path: '/docs',
+        concurrency: 1,
+        batch: 1,
+        signal: stop.signal,
+        onProgress: () => stop.abort(),
+      }),
+      (e: unknown) => FsError.is(e, 'ECANCELED') && e.op === 'crawl' && e.path === '/docs',
+    );
+    // The root's listing was written as its batch filled; nothing below it was listed.
+    assert.deepEqual(
+      cut
+        .filesUnder({ prefix: '/docs' })
+        .map((d) => d.path)
+        .sort(),
+      ['/docs/a', '/docs/b', '/docs/top.md'],
+    );
+    assert.equal(cut.dirDigest('/docs'), undefined);
+    assert.equal(cut.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    assert.deepEqual(pathIndexes(cut), ['files_by_file_id', 'files_by_parent', 'files_by_path']);
   });
 
   it('first crawls of one export mounted twice keep one document per file', async () => {
