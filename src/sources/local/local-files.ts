@@ -67,20 +67,35 @@ async function closeQuietly(fh: FileHandle | undefined): Promise<void> {
   await fh?.close().catch(() => undefined);
 }
 
-/** An open that never rejects: its file handle, or what it failed with. */
-function settled(opening: Promise<FileHandle>): Promise<{ fh: FileHandle } | { err: unknown }> {
-  return opening.then(
-    (fh) => ({ fh }),
+/** What a promise came to, without rejecting: its value, or what it failed with. */
+type Settled<T> = { ok: T } | { err: unknown };
+
+function settled<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (ok) => ({ ok }),
     (err: unknown) => ({ err }),
   );
 }
 
+/** The value of a settled promise, or its failure thrown. */
+async function unwrap<T>(s: Promise<Settled<T>>): Promise<T> {
+  const got = await s;
+  if ('err' in got) throw got.err;
+  return got.ok;
+}
+
+/** A temp file opened at `path` ahead of the checks of a create. */
+interface EarlyTemp {
+  path: string;
+  fh: Promise<Settled<FileHandle>>;
+}
+
 /** Close and remove a temp file opened ahead of checks that then failed (if it was made at all). */
-async function dropTemp(early: Promise<{ fh: FileHandle } | { err: unknown }>, path: string): Promise<void> {
-  const got = await early;
-  if ('err' in got) return;
-  await closeQuietly(got.fh);
-  await rm(path, { force: true }).catch(() => undefined);
+async function dropTemp(early: EarlyTemp | undefined): Promise<void> {
+  const got = await early?.fh;
+  if (got === undefined || 'err' in got) return;
+  await closeQuietly(got.ok);
+  await rm(early!.path, { force: true }).catch(() => undefined);
 }
 
 /**
@@ -175,32 +190,32 @@ export class LocalFiles {
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
     const tmpName = tempName();
     const want = req.mode & 0o7777;
-    const openTemp = (dirPath: string) =>
-      open(this.#resolver.child(dirPath, tmpName), tmpFlags(flags.append === true), want);
+    const openTemp = (path: string) => open(path, tmpFlags(flags.append === true), want);
     // The temp file is opened in the directory the id map names in the same burst as the
     // checks of the directory and the name (one round of thread-pool jobs, not two); if a
     // check fails or the directory is elsewhere, it is thrown away.
     const mapped = this.#resolver.dirPath(this.#resolver.localOf(req.parent, 'create'));
-    const early = mapped === undefined ? undefined : settled(openTemp(mapped));
+    let early: EarlyTemp | undefined;
+    if (mapped !== undefined) {
+      const path = this.#resolver.child(mapped, tmpName);
+      early = { path, fh: settled(openTemp(path)) };
+    }
     let checked: { dir: Resolved; existing: BigIntStats | undefined };
     try {
-      checked = await this.#dirAndEntry(req.parent, req.name);
+      checked = await this.#dirAndEntry(req.parent, req.name, mapped);
       if (checked.existing && req.exclusive) throw FsError.EEXIST('create', req.name);
       if (checked.existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
     } catch (err) {
-      if (early !== undefined) await dropTemp(early, this.#resolver.child(mapped!, tmpName));
+      await dropTemp(early);
       throw err;
     }
     const { dir } = checked;
     const tmpPath = this.#resolver.child(dir.path, tmpName);
     let fh: FileHandle;
-    if (early !== undefined && dir.path === mapped) {
-      const got = await early;
-      if ('err' in got) throw got.err;
-      fh = got.fh;
-    } else {
-      if (early !== undefined) await dropTemp(early, this.#resolver.child(mapped!, tmpName));
-      fh = await openTemp(dir.path);
+    if (early?.path === tmpPath) fh = await unwrap(early.fh);
+    else {
+      await dropTemp(early);
+      fh = await openTemp(tmpPath);
     }
     try {
       let st = await fh.stat({ bigint: true });
@@ -355,21 +370,16 @@ export class LocalFiles {
   async #dirAndEntry(
     parent: NodeId,
     name: string,
+    /** The directory's path as the id map has it (undefined: not mapped). */
+    mapped: string | undefined,
   ): Promise<{ dir: Resolved; existing: BigIntStats | undefined }> {
     const resolver = this.#resolver;
-    const mapped = resolver.dirPath(resolver.localOf(parent, 'create'));
-    const early = mapped === undefined ? undefined : lstatMaybe(resolver.child(mapped, name));
     // Settled either way before awaiting the directory, so a failure there leaves no stray rejection.
-    const entry = early?.then(
-      (st) => ({ st }),
-      (err: unknown) => ({ err }),
-    );
+    const early = mapped === undefined ? undefined : settled(lstatMaybe(resolver.child(mapped, name)));
     const dir = await resolver.resolveDir(parent, 'create');
-    if (entry === undefined || dir.path !== mapped)
+    if (early === undefined || dir.path !== mapped)
       return { dir, existing: await lstatMaybe(resolver.child(dir.path, name)) };
-    const got = await entry;
-    if ('err' in got) throw got.err;
-    return { dir, existing: got.st };
+    return { dir, existing: await unwrap(early) };
   }
 
   #newHandle(local: number, flags: OpenFlags, writable: boolean): LocalHandle {
