@@ -10,6 +10,21 @@ import { Namespace } from '../../src/namespace/namespace.ts';
 import { MemorySource } from '../../src/sources/memory/memory-source.ts';
 import type { Source } from '../../src/sources/source.ts';
 
+/** `source` with `before` run ahead of each of its statfs calls. */
+function withStatfs(source: Source, before: () => void | Promise<void>): Source {
+  return new Proxy(source, {
+    get(target, prop, receiver) {
+      if (prop === 'statfs')
+        return async (req: Parameters<Source['statfs']>[0]) => {
+          await before();
+          return target.statfs(req);
+        };
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 describe('catalog storage samples', () => {
   it(
     'a mount slow to answer statfs holds up neither open() nor the other mounts',
@@ -22,29 +37,13 @@ describe('catalog storage samples', () => {
       const gate = new Promise<void>((r) => (release = r));
       let asked = false;
       let quickAsked = false;
-      const quickProbe = new Proxy(quick, {
-        get(target, prop, receiver) {
-          if (prop === 'statfs')
-            return async (req: Parameters<Source['statfs']>[0]) => {
-              quickAsked = true;
-              return target.statfs(req);
-            };
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      }) as Source;
-      const slow = new Proxy(slowInner, {
-        get(target, prop, receiver) {
-          if (prop === 'statfs')
-            return async (req: Parameters<Source['statfs']>[0]) => {
-              asked = true;
-              await gate;
-              return target.statfs(req);
-            };
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      }) as Source;
+      const quickProbe = withStatfs(quick, () => {
+        quickAsked = true;
+      });
+      const slow = withStatfs(slowInner, async () => {
+        asked = true;
+        await gate;
+      });
       await quick.open();
       await slowInner.open();
       const ns = new Namespace();
