@@ -49,14 +49,14 @@ const RULE = (R: string): string => `
  * from it costs several times the scan (bench/vfs.bench.ts).
  */
 const FILES_BY_PATH =
-  'CREATE INDEX files_by_path ON files (path, export, node, kind, size, mtime_ms, mime, file_id);';
+  'CREATE INDEX IF NOT EXISTS files_by_path ON files (path, export, node, kind, size, mtime_ms, mime, file_id);';
 
 /**
  * The indexes of `files` a first crawl into an empty table leaves out and builds once at its
  * end (`CatalogStore.deferIndexes`); made again on every open, in case a crawl was cut
  * short. Neither backs a constraint.
  */
-export const PATH_INDEXES = `${FILES_BY_PATH.replace('CREATE INDEX', 'CREATE INDEX IF NOT EXISTS')}
+export const PATH_INDEXES = `${FILES_BY_PATH}
 CREATE INDEX IF NOT EXISTS files_by_parent ON files (parent, name);`;
 
 /**
@@ -150,8 +150,7 @@ CREATE TABLE files (
 );
 CREATE UNIQUE INDEX files_by_local ON files (mount, local);
 ${FILE_ID_UNIQUE}
-${FILES_BY_PATH}
-CREATE INDEX files_by_parent ON files (parent, name);
+${PATH_INDEXES}
 
 ${DIR_DIGESTS}
 
