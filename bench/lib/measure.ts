@@ -15,12 +15,6 @@ export function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-/** CPU time (user + system, every thread of this process) since `start`, in ms. */
-export function cpuMsSince(start: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(start);
-  return (d.user + d.system) / 1000;
-}
-
 /**
  * CPU time (user + system) of a process from `/proc/<pid>/stat`, in ms (10 ms ticks), or with
  * `children` that of its waited-for children (how `find` run by this process is measured).
@@ -70,9 +64,10 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
 
 /** Wall time and CPU time (this process, every thread) of one call, in milliseconds. */
 export async function timeAndCpuMs(fn: () => Promise<unknown>): Promise<{ ms: number; cpuMs: number }> {
-  const cpu = process.cpuUsage();
+  const start = process.cpuUsage();
   const ms = await timeMs(fn);
-  return { ms, cpuMs: cpuMsSince(cpu) };
+  const cpu = process.cpuUsage(start);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 /** Samples of two contenders measured in the same run. */
