@@ -10,7 +10,7 @@
  * Needs FUSE (/dev/fuse, root), openssh-server, sshfs and rclone
  * (`bash scripts/install-system-deps.sh --bench`) and the tessera_fuse addon (`npm ci`).
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ import { Teardown } from './lib/peers/teardown.ts';
 import { startTesseraNode } from './lib/peers/tessera.ts';
 import { judge, printJsonLine, table, verdictTable, writeDocSection } from './lib/report.ts';
 import { makeRunDir } from './lib/run-dir.ts';
+import { dd } from './lib/tools.ts';
 
 const args = parseBenchArgs();
 const full = args.scale === 'full';
@@ -36,6 +37,7 @@ const sizes = full
 const repeats = args.repeats ?? (full ? 3 : 1);
 const DIRS = 100;
 const BIG = 'big.bin';
+const WRITTEN = 'written.bin';
 const FIND_TREE = 'find-tree';
 const COPY_TREE = 'copy-tree';
 const EXPORT = 'data';
@@ -205,22 +207,26 @@ async function main(): Promise<void> {
   const contender = (name: Name, op: OpName): Contender => {
     const mp = join(mnt, name);
     const dir = mounters[name].dir(mp);
-    const commands: Record<OpName, { cmd: string; args: string[] }> = {
-      read: { cmd: 'dd', args: [`if=${join(dir, BIG)}`, 'of=/dev/null', 'bs=1M', 'status=none'] },
-      write: {
-        cmd: 'dd',
-        args: [
-          'if=/dev/zero',
-          `of=${join(dir, 'written.bin')}`,
-          'bs=1M',
-          `count=${sizes.bytes >> 20}`,
-          'status=none',
-        ],
-      },
-      find: { cmd: 'find', args: [join(dir, FIND_TREE), '-printf', '%s %T@\n'] },
-      cp: { cmd: 'cp', args: ['-r', join(local, COPY_TREE), join(dir, 'copied')] },
+    // Reads and writes are checked (`dd` must copy every byte; the written file must reach the
+    // server's side whole): a call that did less than asked is an error, not a fast figure.
+    const runs: Record<OpName, () => Promise<unknown>> = {
+      read: () => dd({ from: join(dir, BIG), to: '/dev/null', expectBytes: sizes.bytes }),
+      write: () =>
+        dd({
+          from: '/dev/zero',
+          to: join(dir, WRITTEN),
+          count: sizes.bytes >> 20,
+          expectBytes: sizes.bytes,
+        }),
+      find: () =>
+        runCommand({ cmd: 'find', args: [join(dir, FIND_TREE), '-printf', '%s %T@\n'], stdout: 'discard' }),
+      cp: () =>
+        runCommand({
+          cmd: 'cp',
+          args: ['-r', join(local, COPY_TREE), join(dir, 'copied')],
+          stdout: 'discard',
+        }),
     };
-    const { cmd, args: cmdArgs } = commands[op];
     const { nodePid } = mounters[name];
     return {
       name,
@@ -231,7 +237,7 @@ async function main(): Promise<void> {
         if (op === 'read') await runCommand({ cmd: 'cat', args: [join(data, BIG)], stdout: 'discard' });
         current = await mounters[name].mount(mp);
       },
-      run: () => runCommand({ cmd, args: cmdArgs, stdout: 'discard' }),
+      run: runs[op],
       // Tessera's CPU per call: the mount process and the node serving it.
       cpu:
         nodePid === undefined
@@ -243,8 +249,12 @@ async function main(): Promise<void> {
       after: async () => {
         await current?.unmount();
         current = undefined;
+        if (op === 'write') {
+          const { size } = await stat(join(data, WRITTEN));
+          if (size !== sizes.bytes) throw new Error(`${name} wrote ${size} bytes, expected ${sizes.bytes}`);
+        }
         // What a round wrote goes, on the server's side, untimed.
-        await rm(join(data, 'written.bin'), { force: true });
+        await rm(join(data, WRITTEN), { force: true });
         await rm(join(data, 'copied'), { recursive: true, force: true });
       },
     };
