@@ -130,6 +130,23 @@ describe('catalog store', () => {
     assert.equal(afterDoc.inode, before.inode);
     assert.equal(afterDoc.local, 9999);
   });
+
+  it('builds the deferred path indexes as soon as a write must look a document up by path', async () => {
+    await using store = await freshStore('deferred');
+    const hasPathIndex = () =>
+      store.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'files_by_path'").get() !== undefined;
+    const release = store.deferIndexes();
+    const first = sighting('/docs/a/one');
+    store.write([{ op: 'insert', file: first }]);
+    assert.equal(hasPathIndex(), false, 'plain inserts leave it for the release');
+    // A hard link's second name: the document moves, after a lookup of what is at the new path
+    // (a scan of the table per link without the index).
+    store.write([{ op: 'insert', file: { ...first, path: '/docs/b/one', exportPath: '/b/one' } }]);
+    assert.equal(hasPathIndex(), true);
+    assert.equal(store.fileByPath('/docs/b/one')?.local, first.local);
+    release();
+    assert.equal(hasPathIndex(), true);
+  });
 });
 
 describe('rescan requests', () => {
