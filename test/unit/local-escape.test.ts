@@ -8,6 +8,7 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -108,6 +109,30 @@ describe('local sources never leave the export root', () => {
     }
     assert.deepEqual(readdirSync(join(dirs.outside, 'd')), ['f']);
     assert.equal(readFileSync(join(dirs.outside, 'd', 'f'), 'utf8'), 'outside');
+  });
+
+  it('a create in a directory just swapped for a symlink makes nothing outside, not even for a moment', async () => {
+    using dirs = localDirs();
+    mkdirSync(join(dirs.outside, 'd'));
+    const src = await openLocal({ root: dirs.root });
+    try {
+      const d = await src.mkdir({ parent: ROOT, name: 'd', mode: 0o755 });
+      renameSync(join(dirs.root, 'd'), join(dirs.base, 'moved-away'));
+      symlinkSync(join(dirs.outside, 'd'), join(dirs.root, 'd'));
+      // The id map still names root/d: the first operation after the swap is this create.
+      const seen: string[] = [];
+      const watcher = watch(join(dirs.outside, 'd'), (_event, name) => seen.push(String(name)));
+      try {
+        await assert.rejects(src.create({ parent: d.id, name: 'g', mode: 0o644 }), code('ESTALE', 'ENOTDIR'));
+        await new Promise((r) => setTimeout(r, 100)); // inotify events arrive asynchronously
+      } finally {
+        watcher.close();
+      }
+      assert.deepEqual(seen, [], 'nothing was made in the directory outside');
+    } finally {
+      await src.close();
+    }
+    assert.deepEqual(readdirSync(join(dirs.outside, 'd')), []);
   });
 
   it('a symlinked export path is resolved once, at open', async () => {

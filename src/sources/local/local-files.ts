@@ -84,20 +84,6 @@ async function unwrap<T>(s: Promise<Settled<T>>): Promise<T> {
   return got.ok;
 }
 
-/** A temp file opened at `path` ahead of the checks of a create. */
-interface EarlyTemp {
-  path: string;
-  fh: Promise<Settled<FileHandle>>;
-}
-
-/** Close and remove a temp file opened ahead of checks that then failed (if it was made at all). */
-async function dropTemp(early: EarlyTemp | undefined): Promise<void> {
-  const got = await early?.fh;
-  if (got === undefined || 'err' in got) return;
-  await closeQuietly(got.ok);
-  await rm(early!.path, { force: true }).catch(() => undefined);
-}
-
 /**
  * Open files of a local export and the atomic-write machinery: a created file is written
  * under a temp name in its directory and renamed (or, for `exclusive`, hard-linked, which
@@ -190,33 +176,15 @@ export class LocalFiles {
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
     const tmpName = tempName();
     const want = req.mode & 0o7777;
-    const openTemp = (path: string) => open(path, tmpFlags(flags.append === true), want);
-    // The temp file is opened in the directory the id map names in the same burst as the
-    // checks of the directory and the name (one round of thread-pool jobs, not two); if a
-    // check fails or the directory is elsewhere, it is thrown away.
     const mapped = this.#resolver.dirPath(this.#resolver.localOf(req.parent, 'create'));
-    let early: EarlyTemp | undefined;
-    if (mapped !== undefined) {
-      const path = this.#resolver.child(mapped, tmpName);
-      early = { path, fh: settled(openTemp(path)) };
-    }
-    let checked: { dir: Resolved; existing: BigIntStats | undefined };
-    try {
-      checked = await this.#dirAndEntry(req.parent, req.name, mapped);
-      if (checked.existing && req.exclusive) throw FsError.EEXIST('create', req.name);
-      if (checked.existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
-    } catch (err) {
-      await dropTemp(early);
-      throw err;
-    }
-    const { dir } = checked;
+    const { dir, existing } = await this.#dirAndEntry(req.parent, req.name, mapped);
+    if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
+    if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
+    // Only once the directory is checked: opened ahead of the check (to save a round of
+    // thread-pool jobs), the temp would be made, for a moment, through a directory swapped
+    // for a symlink, outside the export.
     const tmpPath = this.#resolver.child(dir.path, tmpName);
-    let fh: FileHandle;
-    if (early?.path === tmpPath) fh = await unwrap(early.fh);
-    else {
-      await dropTemp(early);
-      fh = await openTemp(tmpPath);
-    }
+    const fh = await open(tmpPath, tmpFlags(flags.append === true), want);
     try {
       let st = await fh.stat({ bigint: true });
       if ((Number(st.mode) & 0o7777) !== want) {
