@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -36,6 +37,7 @@ import {
   nativeLoadError,
   ofdGetLock,
   ofdSetLock,
+  writeDirect,
 } from '../../src/sources/local/linux-native.ts';
 
 const linux = process.platform === 'linux';
@@ -584,5 +586,50 @@ void describe('linux-native: batched lstat', { skip: !linux }, () => {
     await rejectsWith(lstatBatch({ dir: join(dir, 'absent'), names: late, map: (st) => st, gone }), 'EINVAL');
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(await lstatBatch({ dir, names: [], map: (st) => st, gone }), []);
+  });
+});
+
+void describe('linux-native: direct writes', { skip: !linux }, () => {
+  /** Bytes of `path` in the page cache, as util-linux's fincore counts them. */
+  function cachedBytes(path: string): number {
+    const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return Number(r.stdout.trim());
+  }
+
+  it('writes unaligned slices at an aligned offset, the whole blocks past the page cache', async () => {
+    const path = join(root, 'direct.bin');
+    const fd = openSync(path, 'w+');
+    try {
+      // Slices at odd addresses and of odd lengths, 8 MiB + 1000 bytes in all.
+      const backing = Buffer.alloc(9 << 20);
+      for (let i = 0; i < backing.length; i += 4096) backing.writeUInt32LE(i, i);
+      const parts = [backing.subarray(3, 3 + 5_000_001), backing.subarray(5_000_004, 5_000_004 + 3_389_607)];
+      const total = parts.reduce((n, p) => n + p.length, 0);
+      assert.equal(total, (8 << 20) + 1000);
+      await writeDirect(fd, [Buffer.from('x')], 0);
+      await writeDirect(fd, parts, 4096);
+      assert.ok(cachedBytes(path) <= 2 * 4096, 'only the partial blocks went through the page cache');
+      const got = readFileSync(path);
+      assert.equal(got.length, 4096 + total);
+      assert.equal(got[0], 'x'.charCodeAt(0));
+      assert.ok(got.subarray(4096).equals(Buffer.concat(parts)));
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('refuses an unaligned offset, and tells a file it cannot open that way by the syscall', async () => {
+    const fd = openSync(join(root, 'direct2.bin'), 'w+');
+    try {
+      await rejectsWith(writeDirect(fd, [Buffer.alloc(8192)], 100), 'EINVAL', 'pwrite');
+    } finally {
+      closeSync(fd);
+    }
+    // A descriptor that is not open: the second open of it fails before anything is written.
+    const err = await rejectsWith(writeDirect(0x7fffffff, [Buffer.alloc(8192)], 0), 'ENOENT', 'open');
+    assert.match(err.message, /open/);
   });
 });

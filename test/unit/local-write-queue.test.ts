@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { randomFillSync } from 'node:crypto';
+import { type FileHandle, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { LINUX_PLATFORM } from '../../src/sources/local/linux-platform.ts';
+import type { DirectWriter } from '../../src/sources/local/local-platform.ts';
 import { WriteQueue } from '../../src/sources/local/write-queue.ts';
 import { rng } from '../helpers/rng.ts';
 
@@ -19,7 +22,7 @@ describe('WriteQueue', () => {
     const rand = rng(0x5eed);
     const fh = await open(join(dir, 'f'), 'w+');
     try {
-      const q = new WriteQueue(() => fh);
+      const q = new WriteQueue({ fh: () => fh });
       const expected = Buffer.alloc(3_000_000);
       const writes: { offset: number; data: Buffer }[] = [];
       for (let offset = 0; offset < 2_500_000;) {
@@ -50,7 +53,7 @@ describe('WriteQueue', () => {
 
   it('fails every write of a batch that fails, and keeps serving later ones', async () => {
     let fh = await open(join(dir, 'g'), 'w+');
-    const q = new WriteQueue(() => fh);
+    const q = new WriteQueue({ fh: () => fh });
     await fh.close();
     const failed = await Promise.allSettled([q.write(0, Buffer.from('a')), q.write(1, Buffer.from('b'))]);
     assert.deepEqual(
@@ -65,4 +68,104 @@ describe('WriteQueue', () => {
       await fh.close();
     }
   });
+
+  /** A direct writer that records its calls and writes the plain way (or refuses). */
+  function recordingWriter(
+    fh: () => FileHandle,
+    refuse?: NodeJS.ErrnoException,
+  ): DirectWriter & { calls: number[] } {
+    const calls: number[] = [];
+    return {
+      align: 4096,
+      calls,
+      async write(fd, parts, offset) {
+        assert.equal(fd, fh().fd);
+        calls.push(offset);
+        if (refuse) throw refuse;
+        await fh().writev(parts, offset);
+      },
+    };
+  }
+
+  it('hands a long sequential write to the direct writer from 8 MiB on, in big aligned batches only', async () => {
+    const fh = await open(join(dir, 'd'), 'w+');
+    try {
+      const direct = recordingWriter(() => fh);
+      const q = new WriteQueue({ fh: () => fh, direct });
+      const MiB = 1 << 20;
+      const expected = Buffer.alloc(12 * MiB + 10);
+      for (let i = 0; i < expected.length; i++) expected[i] = (i * 31) & 0xff;
+      for (let at = 0; at < 12 * MiB; at += MiB) await q.write(at, expected.subarray(at, at + MiB));
+      await q.write(12 * MiB, expected.subarray(12 * MiB));
+      await q.write(9 * MiB + 1, expected.subarray(9 * MiB + 1, 10 * MiB + 1)); // unaligned: plain
+      await q.write(10 * MiB, expected.subarray(10 * MiB, 10 * MiB + 4096)); // small: plain
+      assert.deepEqual(
+        direct.calls,
+        [8, 9, 10, 11].map((m) => m * MiB),
+      );
+      assert.ok((await readFile(join(dir, 'd'))).equals(expected));
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('writes the plain way, from then on, to a file that refuses direct writes', async () => {
+    const fh = await open(join(dir, 'e'), 'w+');
+    try {
+      const refuse = Object.assign(new Error('EINVAL: invalid argument, open'), {
+        code: 'EINVAL',
+        syscall: 'open',
+      });
+      const direct = recordingWriter(() => fh, refuse);
+      const q = new WriteQueue({ fh: () => fh, direct });
+      const data = Buffer.alloc(1 << 20, 7);
+      for (let m = 0; m < 11; m++) await q.write(m << 20, data);
+      assert.deepEqual(direct.calls, [8 << 20], 'asked once');
+      assert.equal((await readFile(join(dir, 'e'))).length, 11 << 20);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('passes on any other failure of a direct write', async () => {
+    const fh = await open(join(dir, 'f2'), 'w+');
+    try {
+      const full = Object.assign(new Error('ENOSPC: no space left on device, pwrite'), {
+        code: 'ENOSPC',
+        syscall: 'pwrite',
+      });
+      const q = new WriteQueue({ fh: () => fh, direct: recordingWriter(() => fh, full) });
+      await assert.rejects(q.write(8 << 20, Buffer.alloc(1 << 20)), /ENOSPC/);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it(
+    "writes pipelined writes of a big file through the platform's direct writer, byte for byte",
+    {
+      skip: LINUX_PLATFORM.directWrite === undefined ? 'no direct writer on this host' : false,
+    },
+    async () => {
+      const platform = LINUX_PLATFORM.directWrite!;
+      const fh = await open(join(dir, 'g2'), 'w+');
+      try {
+        let calls = 0;
+        const direct: DirectWriter = {
+          align: platform.align,
+          write: (fd, parts, offset) => (calls++, platform.write(fd, parts, offset)),
+        };
+        const q = new WriteQueue({ fh: () => fh, direct });
+        const expected = randomFillSync(Buffer.alloc(20 * (1 << 20) + 777));
+        const done: Promise<void>[] = [];
+        for (let at = 0; at < expected.length; at += 512 * 1024)
+          done.push(q.write(at, Buffer.from(expected.subarray(at, at + 512 * 1024))));
+        await Promise.all(done);
+        assert.ok(calls > 0, 'the direct writer took part');
+        assert.ok((await readFile(join(dir, 'g2'))).equals(expected));
+      } finally {
+        await fh.close();
+      }
+    },
+  );
 });

@@ -1,7 +1,7 @@
 /**
  * Typed wrapper over the `tessera_linux` N-API addon (`native/tessera_linux.c`): extended
  * attributes, open-file-description byte-range locks and inotify, which Node has no API for,
- * and a batched `lstat` of many names of one directory.
+ * a batched `lstat` of many names of one directory, and `O_DIRECT` bulk writes.
  *
  * Errors look like Node's own fs errors: `.code` is the errno name (`'ENODATA'`, `'EAGAIN'`,
  * `'ENOTSUP'`…), `.errno` the negative number, `.syscall` the call and `.path` the path if
@@ -38,6 +38,7 @@ interface NativeBinding {
   inotifyClose(handle: InotifyHandle): void;
   inotifyRef(handle: InotifyHandle, keepAlive: boolean): void;
   statBatch(dir: string, names: string, count: number, out: ArrayBuffer): Promise<void>;
+  writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void>;
   constants: Record<string, number>;
 }
 
@@ -393,6 +394,32 @@ export class Inotify {
       }
     }
   }
+}
+
+/** What {@link writeDirect} needs `offset` to be a multiple of. */
+export const DIRECT_ALIGN = 4096;
+
+/** Whether the loaded addon has {@link writeDirect} (an addon built from an older checkout does not). */
+export const writeDirectAvailable: boolean = typeof native?.writeDirect === 'function';
+
+/**
+ * Write all of `parts`, back to back, at `offset` (a multiple of {@link DIRECT_ALIGN}) of the
+ * file open as `fd`, the whole blocks bypassing the page cache: through a second descriptor
+ * of the same file (`/proc/self/fd/N`) opened with `O_DIRECT`, from a staging buffer each
+ * thread-pool thread keeps. The bytes after the last whole block go through `fd`. Rejects
+ * like Node's fs; a file that cannot be opened that way (a filesystem without `O_DIRECT`
+ * support gives `EINVAL`, a file without write permission `EACCES`) rejects with
+ * `.syscall === 'open'`, before anything was written.
+ */
+export async function writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void> {
+  const b = binding('pwrite');
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % DIRECT_ALIGN !== 0)
+    throw sysError(
+      'EINVAL',
+      `offset must be a multiple of ${DIRECT_ALIGN}, got ${inspect(offset)}`,
+      'pwrite',
+    );
+  return b.writeDirect(fd, parts, offset);
 }
 
 /**

@@ -9,6 +9,9 @@ import {
   nativeAvailable,
   nativeLoadError,
   statBatchAvailable,
+  DIRECT_ALIGN,
+  writeDirect,
+  writeDirectAvailable,
   ofdGetLock,
   ofdSetLock,
 } from './linux-native.ts';
@@ -37,7 +40,7 @@ export function requireLinuxHost(exportName: string): void {
 /**
  * Linux: the shared local implementation plus inotify change events, `user.*` xattrs
  * (l*xattr, never following a symlink), OFD locks mirroring Tessera's own and batched
- * listing stats, all through the tessera_linux addon.
+ * listing stats and page-cache-bypassing bulk writes, all through the tessera_linux addon.
  */
 export const LINUX_PLATFORM: LocalPlatform = {
   kind: 'linux',
@@ -48,4 +51,5 @@ export const LINUX_PLATFORM: LocalPlatform = {
   statBatch: statBatchAvailable
     ? (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) })
     : undefined,
+  directWrite: writeDirectAvailable ? { align: DIRECT_ALIGN, write: writeDirect } : undefined,
 };

@@ -6,7 +6,7 @@ import { type Handle, type OpenFlags, opensForWrite } from '../source.ts';
 import { lstatMaybe } from './fast-stat.ts';
 import { genOf } from './local-attr.ts';
 import type { LocalLocks } from './local-locks.ts';
-import type { XattrOps } from './local-platform.ts';
+import type { DirectWriter, XattrOps } from './local-platform.ts';
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
 import { WriteQueue } from './write-queue.ts';
@@ -96,15 +96,22 @@ export class LocalFiles {
   readonly #resolver: Resolver;
   readonly #locks: LocalLocks;
   readonly #xattr: XattrOps | undefined;
+  readonly #direct: DirectWriter | undefined;
   readonly #handles = new Map<Handle, LocalHandle>();
   readonly #pending = new Map<number, PendingCreate>();
   readonly #commits = new Map<number, Promise<void>>();
   #next = 1;
 
-  constructor(opts: { resolver: Resolver; locks: LocalLocks; xattr?: XattrOps | undefined }) {
+  constructor(opts: {
+    resolver: Resolver;
+    locks: LocalLocks;
+    xattr?: XattrOps | undefined;
+    directWrite?: DirectWriter | undefined;
+  }) {
     this.#resolver = opts.resolver;
     this.#locks = opts.locks;
     this.#xattr = opts.xattr;
+    this.#direct = opts.directWrite;
     opts.resolver.pending = (local) => this.#pending.get(local);
     opts.resolver.committing = (local) => this.#commits.get(local);
     opts.resolver.busy = (local) =>
@@ -246,7 +253,7 @@ export class LocalFiles {
     const append = h.flags.append === true;
     const len = req.data.byteLength;
     if (!append) {
-      h.writes ??= new WriteQueue(() => h.fh);
+      h.writes ??= new WriteQueue({ fh: () => h.fh, direct: this.#direct });
       await h.writes.write(req.offset, req.data);
       h.dirty = true;
       return { written: len };

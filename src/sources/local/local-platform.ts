@@ -3,6 +3,18 @@ import type { StatFields } from './local-attr.ts';
 import type { KernelLocks } from './local-locks.ts';
 import type { ChangeWatcher, WatchContext } from './watch-context.ts';
 
+/** Writes straight to the device, skipping the page cache. */
+export interface DirectWriter {
+  /** What a direct write's offset must be a multiple of. */
+  align: number;
+  /**
+   * Write all of `parts` at `offset` of the file open as `fd`. Rejects with `.syscall ===
+   * 'open'` or code `EINVAL` when this file cannot be written that way (nothing, or only
+   * bytes the caller writes again, was written), so the caller writes it the plain way.
+   */
+  write(fd: number, parts: Uint8Array[], offset: number): Promise<void>;
+}
+
 /** Extended attributes by path, never following a final symlink. */
 export interface XattrOps {
   get(path: string, name: string): Promise<Uint8Array>;
@@ -36,6 +48,11 @@ export interface LocalPlatform {
         map: (st: StatFields, index: number) => T,
       ) => Promise<(T | undefined)[]>)
     | undefined;
+  /**
+   * Writes that bypass the page cache, for the bulk of big sequential writes (see
+   * `WriteQueue`). Without it every write is a plain `pwritev`.
+   */
+  directWrite?: DirectWriter | undefined;
   /** Throws when this host cannot run the kind (checked at open). */
   requireHost?: (() => void) | undefined;
 }

@@ -137,7 +137,12 @@ export class LocalSource extends SingleExportSource {
       ro: this.identity.ro,
     });
     const locks = new LocalLocks({ kernel: this.#platform.kernelLocks });
-    const files = new LocalFiles({ resolver, locks, xattr: this.#platform.xattr });
+    const files = new LocalFiles({
+      resolver,
+      locks,
+      xattr: this.#platform.xattr,
+      directWrite: this.#platform.directWrite,
+    });
     const ctx = this.#watchContext(resolver);
     const scanner = new DirScanner({ ctx, intervalMs: this.#options.scanIntervalMs });
     const watcher =

@@ -1,9 +1,18 @@
 import type { FileHandle } from 'node:fs/promises';
+import type { DirectWriter } from './local-platform.ts';
 
 /** Writes joined into one `pwritev` at most. */
 const MAX_JOINED = 16;
 /** Bytes joined into one `pwritev` at most. */
 const MAX_JOINED_BYTES = 16 * 1024 * 1024;
+/**
+ * A batch goes to the {@link DirectWriter} only from this offset on: a file written this far
+ * in order is a big stream, which gains from skipping the page cache; smaller files stay in
+ * it, where their next read finds them.
+ */
+const DIRECT_FROM = 8 * 1024 * 1024;
+/** Nor a batch of fewer bytes than this (a client's stray small writes). */
+const DIRECT_MIN = 256 * 1024;
 
 interface Pending {
   offset: number;
@@ -18,15 +27,27 @@ interface Pending {
  * continue each other (a client's pipelined sequential writes) go out as one `pwritev`. Several thread-pool jobs writing one file at
  * once only queue on its inode lock, each a context switch, so nothing is lost by waiting;
  * and a batch is one thread-pool job and one system call instead of several.
+ *
+ * With a {@link DirectWriter}, the big aligned batches of a long sequential write skip the
+ * page cache. Writing a new file's pages into the cache costs more than the copy: every page
+ * is freshly allocated, and on a VM that hands freed memory back to its host, each first
+ * touch faults in the host too (a buffered 1 GiB write took 0.65–2.3 s of system time on the
+ * benchmark machine, a direct one 0.06 s). A file that refuses direct writes is written the
+ * plain way from then on.
  */
 export class WriteQueue {
   readonly #fh: () => FileHandle;
+  #direct: DirectWriter | undefined;
   #pending: Pending[] = [];
   #running = false;
 
-  /** `fh`: the file written, looked up when a batch starts (it may be swapped meanwhile). */
-  constructor(fh: () => FileHandle) {
-    this.#fh = fh;
+  /**
+   * `fh`: the file written, looked up when a batch starts (it may be swapped meanwhile);
+   * `direct`: the platform's page-cache-bypassing writer, if it has one.
+   */
+  constructor(opts: { fh: () => FileHandle; direct?: DirectWriter | undefined }) {
+    this.#fh = opts.fh;
+    this.#direct = opts.direct;
   }
 
   /** Write all of `data` at `offset`; resolves once it is in the file. */
@@ -54,10 +75,10 @@ export class WriteQueue {
           bytes += next.data.byteLength;
         }
         try {
-          await writeAll(
-            this.#fh(),
+          await this.#write(
             batch.map((w) => w.data),
             first.offset,
+            bytes,
           );
           for (const w of batch) w.resolve();
         } catch (err) {
@@ -67,6 +88,24 @@ export class WriteQueue {
     } finally {
       this.#running = false;
     }
+  }
+
+  async #write(parts: Uint8Array[], offset: number, bytes: number): Promise<void> {
+    const fh = this.#fh();
+    const direct = this.#direct;
+    if (direct !== undefined && offset >= DIRECT_FROM && bytes >= DIRECT_MIN && offset % direct.align === 0) {
+      try {
+        await direct.write(fh.fd, parts, offset);
+        return;
+      } catch (err) {
+        const { code, syscall } = err as NodeJS.ErrnoException;
+        if (syscall !== 'open' && code !== 'EINVAL') throw err;
+        // This file (its filesystem, or its permissions) takes no direct writes: the plain
+        // way, for this batch again and from now on.
+        this.#direct = undefined;
+      }
+    }
+    await writeAll(fh, parts, offset);
   }
 }
 
