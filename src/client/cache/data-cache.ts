@@ -287,8 +287,9 @@ export class DataCache {
   async release(entry: CacheEntry): Promise<void> {
     entry.pins--;
     if (!idle(entry)) return;
-    if (entry.map.count === 0) await this.#kill(entry);
-    else await closeFd(entry);
+    if (!entry.dead && entry.map.count === 0) await this.#kill(entry);
+    // An entry killed while held (a drop, an eviction) keeps its fd until its last holder goes.
+    await closeFd(entry);
   }
 
   /** Whether `[offset, offset + length)` (cut at the end of the file) is cached. */
