@@ -539,7 +539,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref parts_ref; // keeps the caller's buffers alive until the job is done
-  int fd;
+  int fd;             // a duplicate made at the call, so the job writes the file fd named then
   int64_t offset;
   size_t nparts;
   struct iovec *parts;
@@ -553,6 +553,7 @@ static __thread char *direct_stage;
 
 static void direct_write_free(napi_env env, direct_write_t *w) {
   if (w->parts_ref) napi_delete_reference(env, w->parts_ref);
+  if (w->fd >= 0) close(w->fd);
   free(w->parts);
   free(w);
 }
@@ -574,6 +575,7 @@ static int pwrite_all(int fd, const char *buf, size_t len, off_t at) {
 static void direct_write_execute(napi_env env, void *arg) {
   (void)env;
   direct_write_t *w = arg;
+  if (w->err) return; // the dup failed
   size_t total = 0;
   for (size_t i = 0; i < w->nparts; i++) total += w->parts[i].iov_len;
   size_t bulk = total & ~(size_t)(DIRECT_ALIGN - 1);
@@ -648,9 +650,11 @@ static napi_value js_write_direct(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   direct_write_t *w = calloc(1, sizeof *w);
   if (!w) return out_of_memory(env), NULL;
+  w->fd = -1;
   uint32_t n = 0;
+  int32_t fd = -1;
   bool is_array = false;
-  bool ok = get_int32(env, argv[0], "fd must be an integer", &w->fd) &&
+  bool ok = get_int32(env, argv[0], "fd must be an integer", &fd) &&
             get_int64(env, argv[2], "offset must be an integer", &w->offset);
   if (ok && (w->offset < 0 || w->offset % DIRECT_ALIGN != 0))
     ok = invalid(env, "offset must be a multiple of 4096");
@@ -668,6 +672,9 @@ static napi_value js_write_direct(napi_env env, napi_callback_info info) {
       w->parts[i] = (struct iovec){.iov_base = data, .iov_len = len};
   }
   w->nparts = n;
+  // The caller's descriptor may be closed, and its number reused, while the job waits for a
+  // thread: the job works on a duplicate made now. A bad fd rejects (EBADF, "dup").
+  if (ok && (w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) w->err = errno, w->syscall = "dup";
   napi_value promise, resource_name;
   if (ok) ok = napi_create_reference(env, argv[1], 1, &w->parts_ref) == napi_ok;
   if (ok) ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok;

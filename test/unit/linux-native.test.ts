@@ -621,15 +621,37 @@ void describe('linux-native: direct writes', { skip: !linux }, () => {
     }
   });
 
-  it('refuses an unaligned offset, and tells a file it cannot open that way by the syscall', async () => {
+  it('refuses an unaligned offset, a closed descriptor, and a file it cannot open that way', async () => {
     const fd = openSync(join(root, 'direct2.bin'), 'w+');
     try {
       await rejectsWith(writeDirect(fd, [Buffer.alloc(8192)], 100), 'EINVAL', 'pwrite');
     } finally {
       closeSync(fd);
     }
-    // A descriptor that is not open: the second open of it fails before anything is written.
-    const err = await rejectsWith(writeDirect(0x7fffffff, [Buffer.alloc(8192)], 0), 'ENOENT', 'open');
-    assert.match(err.message, /open/);
+    await rejectsWith(writeDirect(0x7fffffff, [Buffer.alloc(8192)], 0), 'EBADF', 'dup');
+    // A descriptor the second open refuses (a directory): nothing is written.
+    const dirFd = openSync(root, 'r');
+    try {
+      await rejectsWith(writeDirect(dirFd, [Buffer.alloc(8192)], 0), 'EISDIR', 'open');
+    } finally {
+      closeSync(dirFd);
+    }
+  });
+
+  it('writes to the file the descriptor named at the call, even if it is closed and reused meanwhile', async () => {
+    const first = join(root, 'direct-first.bin');
+    const second = join(root, 'direct-second.bin');
+    const fd = openSync(first, 'w+');
+    const data = Buffer.alloc(8 << 20, 0x5a);
+    const pending = writeDirect(fd, [data], 0);
+    closeSync(fd);
+    const reused = openSync(second, 'w+'); // most likely the same number
+    try {
+      await pending;
+      assert.equal(readFileSync(second).length, 0, 'nothing went to the file that took the number');
+      assert.ok(readFileSync(first).equals(data));
+    } finally {
+      closeSync(reused);
+    }
   });
 });

@@ -168,4 +168,21 @@ describe('WriteQueue', () => {
       }
     },
   );
+
+  it('settles once every queued write has finished, a failed one too', async () => {
+    const fh = await open(join(dir, 's'), 'w+');
+    try {
+      const q = new WriteQueue({ fh: () => fh });
+      await q.settled(); // idle: at once
+      const order: string[] = [];
+      const writes = [0, 1, 2].map((i) =>
+        q.write(i << 20, Buffer.alloc(1 << 20, i)).then(() => order.push(`write ${i}`)),
+      );
+      await q.settled().then(() => order.push('settled'));
+      await Promise.all(writes);
+      assert.deepEqual(order, ['write 0', 'write 1', 'write 2', 'settled']);
+    } finally {
+      await fh.close();
+    }
+  });
 });

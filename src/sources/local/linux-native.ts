@@ -406,10 +406,12 @@ export const writeDirectAvailable: boolean = typeof native?.writeDirect === 'fun
  * Write all of `parts`, back to back, at `offset` (a multiple of {@link DIRECT_ALIGN}) of the
  * file open as `fd`, the whole blocks bypassing the page cache: through a second descriptor
  * of the same file (`/proc/self/fd/N`) opened with `O_DIRECT`, from a staging buffer each
- * thread-pool thread keeps. The bytes after the last whole block go through `fd`. Rejects
- * like Node's fs; a file that cannot be opened that way (a filesystem without `O_DIRECT`
- * support gives `EINVAL`, a file without write permission `EACCES`) rejects with
- * `.syscall === 'open'`, before anything was written.
+ * thread-pool thread keeps. The bytes after the last whole block go through `fd`. The job
+ * works on a duplicate of `fd` made at the call, so closing `fd` meanwhile (and its number
+ * going to another file) cannot redirect the bytes. Rejects like Node's fs: a descriptor
+ * that is not open with `EBADF` (`.syscall === 'dup'`); a file that cannot be opened that
+ * way (a filesystem without `O_DIRECT` support gives `EINVAL`, a directory `EISDIR`, a file
+ * without write permission `EACCES`) with `.syscall === 'open'`, before anything was written.
  */
 export async function writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void> {
   const b = binding('pwrite');

@@ -308,6 +308,9 @@ export class LocalFiles {
     const h = this.get(handle, 'close');
     this.#handles.delete(handle);
     try {
+      // Writes sent before the close land first (a direct write holds no FileHandle ref, so
+      // closing the handle would not wait for it).
+      await h.writes?.settled();
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
       if (h.staging) await h.staging.catch(() => undefined);
     } finally {
@@ -329,6 +332,7 @@ export class LocalFiles {
     this.#handles.clear();
     for (const h of all) {
       if (h.staging) await h.staging.catch(() => undefined);
+      await h.writes?.settled();
       await closeQuietly(h.fh);
       if (h.orig !== h.fh) await closeQuietly(h.orig);
       const place = h.created ?? h.stage;

@@ -40,6 +40,7 @@ export class WriteQueue {
   #direct: DirectWriter | undefined;
   #pending: Pending[] = [];
   #running = false;
+  #settled: (() => void)[] = [];
 
   /**
    * `fh`: the file written, looked up when a batch starts (it may be swapped meanwhile);
@@ -56,6 +57,15 @@ export class WriteQueue {
       this.#pending.push({ offset, data, resolve, reject });
       if (!this.#running) void this.#drain();
     });
+  }
+
+  /**
+   * Resolves once every write queued so far has finished (well or not), so the file can be
+   * closed under none of them; never rejects.
+   */
+  settled(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#settled.push(resolve));
   }
 
   async #drain(): Promise<void> {
@@ -87,6 +97,9 @@ export class WriteQueue {
       }
     } finally {
       this.#running = false;
+      const settled = this.#settled;
+      this.#settled = [];
+      for (const resolve of settled) resolve();
     }
   }
 
