@@ -9,6 +9,7 @@ import {
   closeBody,
   CONNECTING,
   FrameWriter,
+  frameHeadLength,
   maskInto,
   maskRotations,
   OP,
@@ -325,7 +326,7 @@ export class WireSocket extends EventEmitter {
     if (!this.#writer) return;
     let length = 0;
     for (const p of parts) length += p.byteLength;
-    const headLength = (length >= 65536 ? 10 : length > 125 ? 4 : 2) + 4;
+    const headLength = frameHeadLength(length, true);
     const total = headLength + length;
     let frame: Buffer;
     let pooled: Buffer | undefined;

@@ -8,6 +8,7 @@ import {
   CLOSING,
   closeBody,
   FrameWriter,
+  frameHeadLength,
   OP,
   OPEN,
   validCloseCode,
@@ -274,7 +275,7 @@ export class ServerWireSocket extends EventEmitter {
     let length = 0;
     if (one !== undefined) length = one.length;
     else for (const p of parts as readonly Buffer[]) length += p.length;
-    const headLength = length >= 65536 ? 10 : length > 125 ? 4 : 2;
+    const headLength = frameHeadLength(length, false);
     let frame: Buffer;
     if (one !== undefined && headroom >= headLength) {
       frame = Buffer.from(one.buffer, one.byteOffset - headLength, headLength + length);

@@ -66,6 +66,11 @@ export function maskRotations(key: Buffer): Buffer[] {
 /** Largest frame header: 2 bytes, a 64-bit length, a mask key. */
 export const MAX_FRAME_HEAD = 14;
 
+/** Bytes of the header of a frame carrying `length` payload bytes (RFC 6455 §5.2). */
+export function frameHeadLength(length: number, masked: boolean): number {
+  return (length >= 65536 ? 10 : length > 125 ? 4 : 2) + (masked ? 4 : 0);
+}
+
 /**
  * Write a frame header for `length` payload bytes ending at `end` in `buf` (with the mask key
  * last when `key` is given); returns where the header starts, or -1 when it does not fit.
@@ -79,16 +84,15 @@ export function writeFrameHead(opts: {
   key?: Buffer | undefined;
 }): number {
   const { buf, end, length, key } = opts;
-  const ext = length >= 65536 ? 8 : length > 125 ? 2 : 0;
-  const start = end - 2 - ext - (key ? 4 : 0);
+  const start = end - frameHeadLength(length, key !== undefined);
   if (start < 0) return -1;
   buf[start] = (opts.fin ? 0x80 : 0) | opts.opcode;
   const maskBit = key ? 0x80 : 0;
-  if (ext === 8) {
+  if (length >= 65536) {
     buf[start + 1] = maskBit | 127;
     buf.writeUInt32BE(Math.floor(length / 2 ** 32), start + 2);
     buf.writeUInt32BE(length >>> 0, start + 6);
-  } else if (ext === 2) {
+  } else if (length > 125) {
     buf[start + 1] = maskBit | 126;
     buf.writeUInt16BE(length, start + 2);
   } else buf[start + 1] = maskBit | length;
