@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -547,6 +548,23 @@ typedef struct {
   int err;
 } direct_write_t;
 
+// Filesystems whose O_DIRECT goes straight to a local block device (linux/magic.h values,
+// kernel ABI). Elsewhere it gains nothing (tmpfs: the bytes land in memory pages anyway) or
+// costs (NFS, CIFS: a synchronous round trip per write instead of write-behind), so the
+// file is refused like one whose filesystem has no O_DIRECT.
+static bool direct_fs(unsigned long type) {
+  switch (type) {
+  case 0xEF53:     // ext2/3/4
+  case 0x58465342: // xfs
+  case 0x9123683E: // btrfs
+  case 0xF2F52010: // f2fs
+  case 0xCA451A4E: // bcachefs
+    return true;
+  default:
+    return false;
+  }
+}
+
 // One staging buffer per thread-pool thread, made at its first direct write and kept: a fresh
 // buffer per job would fault in new pages every time, the very cost direct writes avoid.
 static __thread char *direct_stage;
@@ -582,6 +600,12 @@ static void direct_write_execute(napi_env env, void *arg) {
   size_t part = 0, in_part = 0; // the next byte to write: parts[part] at in_part
   off_t at = (off_t)w->offset;
   if (bulk > 0) {
+    struct statfs sfs;
+    if (fstatfs(w->fd, &sfs) != 0 || !direct_fs((unsigned long)sfs.f_type)) {
+      w->err = EINVAL;
+      w->syscall = "open";
+      return;
+    }
     if (!direct_stage) {
       void *p = NULL;
       if ((w->err = posix_memalign(&p, DIRECT_ALIGN, DIRECT_STAGE)) != 0) {

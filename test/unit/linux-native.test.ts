@@ -638,6 +638,23 @@ void describe('linux-native: direct writes', { skip: !linux }, () => {
     }
   });
 
+  it('refuses a file on a filesystem not backed by a local disk (tmpfs)', async (t) => {
+    const shm = '/dev/shm';
+    if (spawnSync('stat', ['-f', '-c', '%T', shm], { encoding: 'utf8' }).stdout.trim() !== 'tmpfs') {
+      t.skip('no tmpfs at /dev/shm');
+      return;
+    }
+    const dir = mkdtempSync(join(shm, 'tessera-direct-'));
+    const fd = openSync(join(dir, 'f'), 'w+');
+    try {
+      await rejectsWith(writeDirect(fd, [Buffer.alloc(8192, 1)], 0), 'EINVAL', 'open');
+      assert.equal(readFileSync(join(dir, 'f')).length, 0, 'nothing was written');
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes to the file the descriptor named at the call, even if it is closed and reused meanwhile', async () => {
     const first = join(root, 'direct-first.bin');
     const second = join(root, 'direct-second.bin');

@@ -410,8 +410,10 @@ export const writeDirectAvailable: boolean = typeof native?.writeDirect === 'fun
  * works on a duplicate of `fd` made at the call, so closing `fd` meanwhile (and its number
  * going to another file) cannot redirect the bytes. Rejects like Node's fs: a descriptor
  * that is not open with `EBADF` (`.syscall === 'dup'`); a file that cannot be opened that
- * way (a filesystem without `O_DIRECT` support gives `EINVAL`, a directory `EISDIR`, a file
- * without write permission `EACCES`) with `.syscall === 'open'`, before anything was written.
+ * way with `.syscall === 'open'`, before anything was written: `EINVAL` for a filesystem
+ * other than ext2/3/4, xfs, btrfs, f2fs and bcachefs (where `O_DIRECT` would not go straight
+ * to a local disk: tmpfs, NFS, FUSE…) or one without `O_DIRECT` support, `EISDIR` for a
+ * directory, `EACCES` for a file without write permission.
  */
 export async function writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void> {
   const b = binding('pwrite');
