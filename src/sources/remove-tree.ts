@@ -15,12 +15,19 @@ export interface RemoveFailure {
 
 /** Entries per listing page while emptying a directory. */
 const PAGE = 10_000;
+/**
+ * Files of one directory removed at once unless the caller says otherwise: on a local export
+ * 8 took a 5,000-file tree in 0.17–0.28 s against 0.65–0.73 s one by one, and over the wire
+ * each removal is a round trip.
+ */
+export const REMOVE_CONCURRENCY = 8;
 
 /**
  * Remove `name` in `parent` — a file, or a directory with everything below it, depth first.
  * A directory is listed, emptied and listed again until it is empty, so entries made
- * meanwhile go too. In each directory `concurrency` files go at once, subdirectories one
- * after the other, so the work in flight stays bounded at any depth.
+ * meanwhile go too. In each directory `concurrency` files go at once (8 by default: the REST
+ * API's and WebDAV's recursive deletes), subdirectories one after the other, so the work in
+ * flight stays bounded at any depth.
  *
  * Without `onFailure` the first failure stops the removal and is thrown (through `relabel`,
  * which names the member's op and path; default `FsError.from`). With it, every member that
@@ -34,6 +41,7 @@ export async function removeTree(opts: {
   entry: Pick<DirEntry, 'id' | 'attr'>;
   /** Namespace path of `name`, for errors and failures. */
   path: string;
+  /** Files of one directory removed at once (default {@link REMOVE_CONCURRENCY}). */
   concurrency?: number | undefined;
   onFailure?: ((failure: RemoveFailure) => void) | undefined;
   relabel?: ((err: unknown, op: string, path: string) => FsError) | undefined;
@@ -71,7 +79,7 @@ export async function removeTree(opts: {
       });
     const files = await mapLimit(
       children.filter((c) => c.attr.kind !== 'dir'),
-      opts.concurrency ?? 1,
+      opts.concurrency ?? REMOVE_CONCURRENCY,
       below,
     );
     let clean = files.every(Boolean);

@@ -4,9 +4,20 @@ import { FsError } from '../../src/core/fs-error.ts';
 import { rootId } from '../../src/core/ids.ts';
 import { MemorySource } from '../../src/sources/memory/memory-source.ts';
 import { readdirAll } from '../../src/sources/readdir-pages.ts';
-import { type RemoveFailure, removeTree } from '../../src/sources/remove-tree.ts';
+import { REMOVE_CONCURRENCY, type RemoveFailure, removeTree } from '../../src/sources/remove-tree.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { writeFile } from '../conformance/helpers.ts';
+
+/** `src` with its `unlink` replaced by `unlink`. */
+function withUnlink(src: Source, unlink: (req: { parent: bigint; name: string }) => Promise<void>): Source {
+  return new Proxy(src, {
+    get(target, prop, receiver) {
+      if (prop === 'unlink') return unlink;
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 describe('removeTree', () => {
   const root = rootId(1);
@@ -20,17 +31,10 @@ describe('removeTree', () => {
     await writeFile(mem, d.id, 'b', 'b');
     const sub = await mem.mkdir({ parent: d.id, name: 'sub', mode: 0o755 });
     await writeFile(mem, sub.id, 'c', 'c');
-    const failing = new Proxy(mem, {
-      get(target, prop, receiver) {
-        if (prop === 'unlink')
-          return async (req: { parent: bigint; name: string }) => {
-            if (req.name === 'b') throw FsError.EBUSY('unlink', undefined, 'held');
-            return target.unlink(req);
-          };
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    }) as Source;
+    const failing = withUnlink(mem, async (req) => {
+      if (req.name === 'b') throw FsError.EBUSY('unlink', undefined, 'held');
+      return mem.unlink(req);
+    });
     return { mem, d, failing };
   }
   const names = async (src: Source, dir: bigint) =>
@@ -80,5 +84,24 @@ describe('removeTree', () => {
       }),
       (e: unknown) => FsError.is(e, 'EBUSY') && e.op === 'unlink' && e.path === '/d/b',
     );
+  });
+
+  it('removes the files of a directory several at once by default', async () => {
+    const mem = new MemorySource({ name: 'm', exportIndex: 1 });
+    await mem.open();
+    await using _ = mem;
+    const d = await mem.mkdir({ parent: root, name: 'd', mode: 0o755 });
+    for (let i = 0; i < 40; i++) await writeFile(mem, d.id, `f${i}`, 'x');
+    let running = 0;
+    let most = 0;
+    const counting = withUnlink(mem, async (req) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+      return mem.unlink(req);
+    });
+    assert.equal(await removeTree({ source: counting, parent: root, name: 'd', entry: d, path: '/d' }), true);
+    assert.equal(most, REMOVE_CONCURRENCY);
+    assert.deepEqual(await names(mem, root), []);
   });
 });
