@@ -246,6 +246,23 @@ static void op_complete(napi_env env, napi_status status, void *arg) {
   op_free(op);
 }
 
+// Make the promise a job settles and queue the job on the thread pool; the promise, or NULL
+// when any step failed (nothing is queued then, and a created deferred is simply dropped).
+static napi_value queue_job(napi_env env, const char *name, napi_async_execute_callback execute,
+                            napi_async_complete_callback complete, void *data, napi_async_work *work,
+                            napi_deferred *deferred) {
+  napi_value promise, resource_name;
+  if (napi_create_promise(env, deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_async_work(env, NULL, resource_name, execute, complete, data, work) != napi_ok)
+    return NULL;
+  if (napi_queue_async_work(env, *work) != napi_ok) {
+    napi_delete_async_work(env, *work);
+    return NULL;
+  }
+  return promise;
+}
+
 // Parses the JS arguments of one binding into an op and queues it. Argument layouts:
 //   xattr: (pathOrFd, name?, value?, flags?) with name/value/flags as the kind needs
 //   locks: (fd, type, start, length)
@@ -289,21 +306,9 @@ static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, 
     op->lk.l_len = (off_t)len;
     op->lk.l_pid = 0; // required by F_OFD_*: anything else is EINVAL
   }
-  napi_value promise, resource_name;
-  if (ok) ok = napi_create_promise(env, &op->deferred, &promise) == napi_ok;
-  if (ok) ok = napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
-  if (ok)
-    ok = napi_create_async_work(env, NULL, resource_name, op_execute, op_complete, op, &op->work) ==
-         napi_ok;
-  if (ok && napi_queue_async_work(env, op->work) != napi_ok) {
-    napi_delete_async_work(env, op->work);
-    ok = false;
-  }
-  if (!ok) {
-    // A deferred that was created but never settled is simply dropped with its promise.
-    op_free(op);
-    return NULL;
-  }
+  napi_value promise =
+      ok ? queue_job(env, syscall, op_execute, op_complete, op, &op->work, &op->deferred) : NULL;
+  if (!promise) op_free(op);
   return promise;
 }
 
@@ -647,7 +652,8 @@ static void direct_write_execute(napi_env env, void *arg) {
     if (w->err) return;
   }
   for (; part < w->nparts && w->err == 0; part++, in_part = 0) {
-    w->err = pwrite_all(w->fd, (char *)w->parts[part].iov_base + in_part, w->parts[part].iov_len - in_part, at);
+    w->err = pwrite_all(w->fd, (char *)w->parts[part].iov_base + in_part,
+                        w->parts[part].iov_len - in_part, at);
     at += (off_t)(w->parts[part].iov_len - in_part);
     w->syscall = "pwrite";
   }
@@ -682,8 +688,9 @@ static napi_value js_write_direct(napi_env env, napi_callback_info info) {
             get_int64(env, argv[2], "offset must be an integer", &w->offset);
   if (ok && (w->offset < 0 || w->offset % DIRECT_ALIGN != 0))
     ok = invalid(env, "offset must be a multiple of 4096");
-  if (ok) ok = napi_is_array(env, argv[1], &is_array) == napi_ok && is_array && napi_get_array_length(env, argv[1], &n) == napi_ok;
-  if (ok && !is_array) ok = invalid(env, "parts must be an array of Uint8Array");
+  if (ok && (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+             napi_get_array_length(env, argv[1], &n) != napi_ok))
+    ok = invalid(env, "parts must be an array of Uint8Array");
   if (ok && !(w->parts = calloc(n > 0 ? n : 1, sizeof *w->parts))) ok = out_of_memory(env);
   for (uint32_t i = 0; ok && i < n; i++) {
     napi_value item;
@@ -699,21 +706,11 @@ static napi_value js_write_direct(napi_env env, napi_callback_info info) {
   // The caller's descriptor may be closed, and its number reused, while the job waits for a
   // thread: the job works on a duplicate made now. A bad fd rejects (EBADF, "dup").
   if (ok && (w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) w->err = errno, w->syscall = "dup";
-  napi_value promise, resource_name;
   if (ok) ok = napi_create_reference(env, argv[1], 1, &w->parts_ref) == napi_ok;
-  if (ok) ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok;
-  if (ok) ok = napi_create_string_utf8(env, "writeDirect", NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
-  if (ok)
-    ok = napi_create_async_work(env, NULL, resource_name, direct_write_execute, direct_write_complete, w,
-                                &w->work) == napi_ok;
-  if (ok && napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_delete_async_work(env, w->work);
-    ok = false;
-  }
-  if (!ok) {
-    direct_write_free(env, w);
-    return NULL;
-  }
+  napi_value promise = ok ? queue_job(env, "writeDirect", direct_write_execute, direct_write_complete, w,
+                                      &w->work, &w->deferred)
+                          : NULL;
+  if (!promise) direct_write_free(env, w);
   return promise;
 }
 
@@ -846,20 +843,10 @@ static napi_value js_stat_batch(napi_env env, napi_callback_info info) {
       ok = napi_create_reference(env, argv[3], 1, &b->out_ref) == napi_ok;
     }
   }
-  napi_value promise, resource_name;
-  if (ok) ok = napi_create_promise(env, &b->deferred, &promise) == napi_ok;
-  if (ok) ok = napi_create_string_utf8(env, "statBatch", NAPI_AUTO_LENGTH, &resource_name) == napi_ok;
-  if (ok)
-    ok = napi_create_async_work(env, NULL, resource_name, stat_batch_execute, stat_batch_complete, b,
-                                &b->work) == napi_ok;
-  if (ok && napi_queue_async_work(env, b->work) != napi_ok) {
-    napi_delete_async_work(env, b->work);
-    ok = false;
-  }
-  if (!ok) {
-    stat_batch_free(env, b);
-    return NULL;
-  }
+  napi_value promise = ok ? queue_job(env, "statBatch", stat_batch_execute, stat_batch_complete, b, &b->work,
+                                      &b->deferred)
+                          : NULL;
+  if (!promise) stat_batch_free(env, b);
   return promise;
 }
 

@@ -625,6 +625,8 @@ void describe('linux-native: direct writes', { skip: !linux }, () => {
     const fd = openSync(join(root, 'direct2.bin'), 'w+');
     try {
       await rejectsWith(writeDirect(fd, [Buffer.alloc(8192)], 100), 'EINVAL', 'pwrite');
+      await rejectsWith(writeDirect(fd, 'parts' as unknown as Uint8Array[], 0), 'EINVAL');
+      await rejectsWith(writeDirect(fd, [Buffer.alloc(8192), 'x' as unknown as Uint8Array], 0), 'EINVAL');
     } finally {
       closeSync(fd);
     }

@@ -423,6 +423,8 @@ export async function writeDirect(fd: number, parts: Uint8Array[], offset: numbe
       `offset must be a multiple of ${DIRECT_ALIGN}, got ${inspect(offset)}`,
       'pwrite',
     );
+  if (!Array.isArray(parts) || !parts.every((p) => p instanceof Uint8Array))
+    throw sysError('EINVAL', 'parts must be an array of Uint8Array', 'pwrite');
   return b.writeDirect(fd, parts, offset);
 }
 
