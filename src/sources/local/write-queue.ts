@@ -6,9 +6,9 @@ const MAX_JOINED = 16;
 /** Bytes joined into one `pwritev` at most. */
 const MAX_JOINED_BYTES = 16 * 1024 * 1024;
 /**
- * A batch goes to the {@link DirectWriter} only from this offset on: a file written this far
- * in order is a big stream, which gains from skipping the page cache; smaller files stay in
- * it, where their next read finds them.
+ * A batch goes to the {@link DirectWriter} only at or past this offset: a file this big is a
+ * stream that gains from skipping the page cache; smaller files stay in it, where their next
+ * read finds them.
  */
 const DIRECT_FROM = 8 * 1024 * 1024;
 /** Nor a batch of fewer bytes than this (a client's stray small writes). */
