@@ -263,6 +263,21 @@ static napi_value queue_job(napi_env env, const char *name, napi_async_execute_c
   return promise;
 }
 
+// Settle a job's promise that has no value: resolved with undefined, or rejected with the
+// errno error of `err` (EIO when the job itself could not run).
+static void settle_void(napi_env env, napi_deferred deferred, napi_status status, int err,
+                        const char *syscall, const char *path) {
+  napi_value v = NULL;
+  if (status == napi_ok && err == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, deferred, v);
+    return;
+  }
+  v = errno_error(env, err ? err : EIO, syscall, path);
+  if (!v) napi_get_undefined(env, &v);
+  napi_reject_deferred(env, deferred, v);
+}
+
 // Parses the JS arguments of one binding into an op and queues it. Argument layouts:
 //   xattr: (pathOrFd, name?, value?, flags?) with name/value/flags as the kind needs
 //   locks: (fd, type, start, length)
@@ -661,14 +676,7 @@ static void direct_write_execute(napi_env env, void *arg) {
 
 static void direct_write_complete(napi_env env, napi_status status, void *arg) {
   direct_write_t *w = arg;
-  napi_value v;
-  if (status == napi_ok && w->err == 0) {
-    napi_get_undefined(env, &v);
-    napi_resolve_deferred(env, w->deferred, v);
-  } else {
-    v = errno_error(env, w->err ? w->err : EIO, w->syscall ? w->syscall : "pwrite", NULL);
-    napi_reject_deferred(env, w->deferred, v);
-  }
+  settle_void(env, w->deferred, status, w->err, w->syscall ? w->syscall : "pwrite", NULL);
   napi_delete_async_work(env, w->work);
   direct_write_free(env, w);
 }
@@ -794,15 +802,7 @@ static void stat_batch_execute(napi_env env, void *arg) {
 
 static void stat_batch_complete(napi_env env, napi_status status, void *arg) {
   stat_batch_t *b = arg;
-  napi_value v;
-  if (status == napi_ok && b->err == 0) {
-    napi_get_undefined(env, &v);
-    napi_resolve_deferred(env, b->deferred, v);
-  } else {
-    v = errno_error(env, b->err ? b->err : EIO, "open", b->dir);
-    if (!v) napi_get_undefined(env, &v);
-    napi_reject_deferred(env, b->deferred, v);
-  }
+  settle_void(env, b->deferred, status, b->err, "open", b->dir);
   napi_delete_async_work(env, b->work);
   stat_batch_free(env, b);
 }
