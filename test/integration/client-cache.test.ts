@@ -20,6 +20,7 @@ import { readOwnerCredential } from '../../src/node/credentials.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { connect, startNode } from '../helpers/remote-node.ts';
+import { overriding } from '../helpers/overriding.ts';
 
 const KiB = 1024;
 const CHILD = fileURLToPath(new URL('./fixtures/cache-fill-child.ts', import.meta.url));
@@ -38,19 +39,13 @@ async function temp(prefix: string): Promise<string> {
 /** `source` with every read's bytes corrupted (one bit flipped) while `corrupt.on` is set. */
 function flipping<S extends Source>(source: S): { source: S; corrupt: { on: boolean } } {
   const corrupt = { on: false };
-  const proxy = new Proxy(source, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (prop === 'read') {
-        return async (req: Parameters<Source['read']>[0]) => {
-          const bytes = Buffer.from(await target.read(req));
-          if (corrupt.on && bytes.length > 0) bytes[bytes.length >> 1]! ^= 0x40;
-          return bytes;
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const proxy = overriding<Source>(source, {
+    read: async (req) => {
+      const bytes = Buffer.from(await source.read(req));
+      if (corrupt.on && bytes.length > 0) bytes[bytes.length >> 1]! ^= 0x40;
+      return bytes;
     },
-  });
+  }) as S;
   return { source: proxy, corrupt };
 }
 
@@ -249,17 +244,11 @@ describe('client cache: a node without ranged HASH', () => {
     await writeFile(join(data, 'old-big.bin'), big);
     const remote = await connect(node, home);
     // What a node that predates HASH offset/length answers: its arguments are unknown.
-    const old = new Proxy(remote, {
-      get(target, prop) {
-        if (prop === 'hash') {
-          return (req: { id: NodeId; offset?: number }) =>
-            req.offset === undefined
-              ? target.hash(req)
-              : Promise.reject(FsError.EPROTO('hash', undefined, 'unrecognized key: offset'));
-        }
-        const value = Reflect.get(target, prop, target) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const old = overriding(remote, {
+      hash: (req) =>
+        req.offset === undefined
+          ? remote.hash(req)
+          : Promise.reject(FsError.EPROTO('hash', undefined, 'unrecognized key: offset')),
     });
     const src = await cacheOver(old, await temp('tessera-cache-'), {
       tuning: { fullFileMaxBytes: 64 * KiB, maxFetchBytes: 32 * KiB },

@@ -9,18 +9,14 @@ import { createLogger } from '../../src/core/log.ts';
 import { Namespace } from '../../src/namespace/namespace.ts';
 import { MemorySource } from '../../src/sources/memory/memory-source.ts';
 import type { Source } from '../../src/sources/source.ts';
+import { overriding } from '../helpers/overriding.ts';
 
 /** `source` with `before` run ahead of each of its statfs calls. */
 function withStatfs(source: Source, before: () => void | Promise<void>): Source {
-  return new Proxy(source, {
-    get(target, prop, receiver) {
-      if (prop === 'statfs')
-        return async (req: Parameters<Source['statfs']>[0]) => {
-          await before();
-          return target.statfs(req);
-        };
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  return overriding(source, {
+    statfs: async (req) => {
+      await before();
+      return source.statfs(req);
     },
   });
 }

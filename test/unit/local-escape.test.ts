@@ -114,24 +114,20 @@ describe('local sources never leave the export root', () => {
   it('a create in a directory just swapped for a symlink makes nothing outside, not even for a moment', async () => {
     using dirs = localDirs();
     mkdirSync(join(dirs.outside, 'd'));
-    const src = await openLocal({ root: dirs.root });
+    await using src = await openLocal({ root: dirs.root });
+    const d = await src.mkdir({ parent: ROOT, name: 'd', mode: 0o755 });
+    renameSync(join(dirs.root, 'd'), join(dirs.base, 'moved-away'));
+    symlinkSync(join(dirs.outside, 'd'), join(dirs.root, 'd'));
+    // The id map still names root/d: the first operation after the swap is this create.
+    const seen: string[] = [];
+    const watcher = watch(join(dirs.outside, 'd'), (_event, name) => seen.push(String(name)));
     try {
-      const d = await src.mkdir({ parent: ROOT, name: 'd', mode: 0o755 });
-      renameSync(join(dirs.root, 'd'), join(dirs.base, 'moved-away'));
-      symlinkSync(join(dirs.outside, 'd'), join(dirs.root, 'd'));
-      // The id map still names root/d: the first operation after the swap is this create.
-      const seen: string[] = [];
-      const watcher = watch(join(dirs.outside, 'd'), (_event, name) => seen.push(String(name)));
-      try {
-        await assert.rejects(src.create({ parent: d.id, name: 'g', mode: 0o644 }), code('ESTALE', 'ENOTDIR'));
-        await new Promise((r) => setTimeout(r, 100)); // inotify events arrive asynchronously
-      } finally {
-        watcher.close();
-      }
-      assert.deepEqual(seen, [], 'nothing was made in the directory outside');
+      await assert.rejects(src.create({ parent: d.id, name: 'g', mode: 0o644 }), code('ESTALE', 'ENOTDIR'));
+      await new Promise((r) => setTimeout(r, 100)); // inotify events arrive asynchronously
     } finally {
-      await src.close();
+      watcher.close();
     }
+    assert.deepEqual(seen, [], 'nothing was made in the directory outside');
     assert.deepEqual(readdirSync(join(dirs.outside, 'd')), []);
   });
 

@@ -41,17 +41,13 @@ describe('local atomic writes and temp files', () => {
 
   it('a close waits for the writes sent before it, big direct ones too, and publishes them all', async () => {
     using dirs = localDirs();
-    const src = await openLocal({ root: dirs.root });
-    try {
-      const c = await src.create({ parent: ROOT, name: 'big', mode: 0o644 });
-      const parts = [0, 1, 2].map((i) => Buffer.alloc(8 << 20, 0x41 + i));
-      const writes = parts.map((data, i) => src.write({ handle: c.handle, offset: i * (8 << 20), data }));
-      await src.closeFile({ handle: c.handle });
-      await Promise.all(writes);
-      assert.ok(readFileSync(join(dirs.root, 'big')).equals(Buffer.concat(parts)));
-    } finally {
-      await src.close();
-    }
+    await using src = await openLocal({ root: dirs.root });
+    const c = await src.create({ parent: ROOT, name: 'big', mode: 0o644 });
+    const parts = [0, 1, 2].map((i) => Buffer.alloc(8 << 20, 0x41 + i));
+    const writes = parts.map((data, i) => src.write({ handle: c.handle, offset: i * (8 << 20), data }));
+    await src.closeFile({ handle: c.handle });
+    await Promise.all(writes);
+    assert.ok(readFileSync(join(dirs.root, 'big')).equals(Buffer.concat(parts)));
   });
 
   it('reserved names are refused where a client chooses a name, hidden where it reads', async () => {

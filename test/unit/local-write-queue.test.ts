@@ -69,6 +69,10 @@ describe('WriteQueue', () => {
     }
   });
 
+  /** A Node-style system error, as the direct writer rejects with. */
+  const sysError = (code: string, syscall: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(`${code}: failed, ${syscall}`), { code, syscall });
+
   /** A direct writer that records its calls and writes the plain way (or refuses). */
   function recordingWriter(
     fh: () => FileHandle,
@@ -112,11 +116,7 @@ describe('WriteQueue', () => {
   it('writes the plain way, from then on, to a file that refuses direct writes', async () => {
     const fh = await open(join(dir, 'e'), 'w+');
     try {
-      const refuse = Object.assign(new Error('EINVAL: invalid argument, open'), {
-        code: 'EINVAL',
-        syscall: 'open',
-      });
-      const direct = recordingWriter(() => fh, refuse);
+      const direct = recordingWriter(() => fh, sysError('EINVAL', 'open'));
       const q = new WriteQueue({ fh: () => fh, direct });
       const data = Buffer.alloc(1 << 20, 7);
       for (let m = 0; m < 11; m++) await q.write(m << 20, data);
@@ -130,11 +130,10 @@ describe('WriteQueue', () => {
   it('passes on any other failure of a direct write', async () => {
     const fh = await open(join(dir, 'f2'), 'w+');
     try {
-      const full = Object.assign(new Error('ENOSPC: no space left on device, pwrite'), {
-        code: 'ENOSPC',
-        syscall: 'pwrite',
+      const q = new WriteQueue({
+        fh: () => fh,
+        direct: recordingWriter(() => fh, sysError('ENOSPC', 'pwrite')),
       });
-      const q = new WriteQueue({ fh: () => fh, direct: recordingWriter(() => fh, full) });
       await assert.rejects(q.write(8 << 20, Buffer.alloc(1 << 20)), /ENOSPC/);
     } finally {
       await fh.close();

@@ -7,17 +7,7 @@ import { readdirAll } from '../../src/sources/readdir-pages.ts';
 import { REMOVE_CONCURRENCY, type RemoveFailure, removeTree } from '../../src/sources/remove-tree.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { writeFile } from '../conformance/helpers.ts';
-
-/** `src` with its `unlink` replaced by `unlink`. */
-function withUnlink(src: Source, unlink: (req: { parent: bigint; name: string }) => Promise<void>): Source {
-  return new Proxy(src, {
-    get(target, prop, receiver) {
-      if (prop === 'unlink') return unlink;
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
+import { overriding } from '../helpers/overriding.ts';
 
 describe('removeTree', () => {
   const root = rootId(1);
@@ -31,9 +21,11 @@ describe('removeTree', () => {
     await writeFile(mem, d.id, 'b', 'b');
     const sub = await mem.mkdir({ parent: d.id, name: 'sub', mode: 0o755 });
     await writeFile(mem, sub.id, 'c', 'c');
-    const failing = withUnlink(mem, async (req) => {
-      if (req.name === 'b') throw FsError.EBUSY('unlink', undefined, 'held');
-      return mem.unlink(req);
+    const failing = overriding<Source>(mem, {
+      unlink: async (req) => {
+        if (req.name === 'b') throw FsError.EBUSY('unlink', undefined, 'held');
+        return mem.unlink(req);
+      },
     });
     return { mem, d, failing };
   }
@@ -94,11 +86,13 @@ describe('removeTree', () => {
     for (let i = 0; i < 40; i++) await writeFile(mem, d.id, `f${i}`, 'x');
     let running = 0;
     let most = 0;
-    const counting = withUnlink(mem, async (req) => {
-      most = Math.max(most, ++running);
-      await new Promise((r) => setTimeout(r, 2));
-      running--;
-      return mem.unlink(req);
+    const counting = overriding<Source>(mem, {
+      unlink: async (req) => {
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        return mem.unlink(req);
+      },
     });
     assert.equal(await removeTree({ source: counting, parent: root, name: 'd', entry: d, path: '/d' }), true);
     assert.equal(most, REMOVE_CONCURRENCY);
