@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../../bench/lib/args.ts';
-import { duel, median } from '../../bench/lib/measure.ts';
+import { cpuMedianMs, duel, median, rounds } from '../../bench/lib/measure.ts';
 import { table, writeDocSection } from '../../bench/lib/report.ts';
 
 describe('benchmark helpers (bench/lib)', () => {
@@ -38,6 +38,33 @@ describe('benchmark helpers (bench/lib)', () => {
     );
     assert.equal(d.rawSamples.length, 2);
     assert.ok(d.ratio > 0);
+  });
+
+  it('rounds: a warm-up each, the order rotating, and the CPU growth of each measured call per counter', async () => {
+    const order: string[] = [];
+    // A counter that grows by 10 ms per call of a, 10 more each time (warm-up 10, then 20, 30).
+    let counter = 0;
+    let calls = 0;
+    const result = await rounds({
+      repeats: 2,
+      contenders: [
+        {
+          name: 'a',
+          run: async () => {
+            order.push('a');
+            counter += 10 * ++calls;
+          },
+          cpu: () => ({ busy: counter }),
+        },
+        { name: 'b', run: async () => void order.push('b') },
+      ],
+    });
+    assert.deepEqual(order, ['a', 'b', 'a', 'b', 'b', 'a'], 'warm-up, then rotating order');
+    const a = result.get('a')!;
+    assert.equal(a.samples.length, 2);
+    assert.deepEqual(a.cpu, { busy: [20, 30] }, 'the warm-up is not a sample');
+    assert.equal(cpuMedianMs(a, 'busy'), 25);
+    assert.equal(cpuMedianMs(result.get('b'), 'busy'), undefined, 'no counters, no figure');
   });
 
   it('replaces its own section of the benchmarks document and keeps the others', async () => {
