@@ -1,5 +1,5 @@
 // tessera_linux: the Linux syscalls Node has no API for — extended attributes,
-// open-file-description (OFD) byte-range locks, inotify, a batched lstat of many names of
+// open-file-description (OFD) byte-range locks, non-blocking flock(2), inotify, a batched lstat of many names of
 // one directory and page-cache-bypassing (O_DIRECT) bulk writes — exposed through N-API.
 //
 // The JS surface is deliberately raw (numbers, Buffers, an external handle); the typed,
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -105,9 +106,9 @@ static bool get_int64(napi_env env, napi_value v, const char *what, int64_t *out
 }
 
 // ---------------------------------------------------------------------------------------------
-// Async operations: xattrs and OFD locks, run on the libuv thread pool
+// Async operations: xattrs, OFD locks and flock, run on the libuv thread pool
 
-typedef enum { OP_GET, OP_SET, OP_LIST, OP_REMOVE, OP_SETLK, OP_GETLK } op_kind;
+typedef enum { OP_GET, OP_SET, OP_LIST, OP_REMOVE, OP_SETLK, OP_GETLK, OP_FLOCK } op_kind;
 
 typedef struct {
   napi_async_work work;
@@ -119,7 +120,7 @@ typedef struct {
   char *name;
   char *data; // value in (OP_SET) or result out (OP_GET / OP_LIST)
   size_t data_len;
-  int flags;
+  int flags; // xattr flags (OP_SET) or the flock operation (OP_FLOCK)
   struct flock lk;
   int err;
 } op_t;
@@ -181,6 +182,10 @@ static void op_execute(napi_env env, void *arg) {
     break;
   case OP_GETLK:
     r = fcntl(op->fd, F_OFD_GETLK, &op->lk);
+    break;
+  case OP_FLOCK:
+    // Never blocks a pool thread: a conflict is EWOULDBLOCK (== EAGAIN on Linux).
+    r = flock(op->fd, op->flags | LOCK_NB);
     break;
   }
   if (r < 0) op->err = errno;
@@ -281,6 +286,7 @@ static void settle_void(napi_env env, napi_deferred deferred, napi_status status
 // Parses the JS arguments of one binding into an op and queues it. Argument layouts:
 //   xattr: (pathOrFd, name?, value?, flags?) with name/value/flags as the kind needs
 //   locks: (fd, type, start, length)
+//   flock: (fd, operation) with operation LOCK_SH, LOCK_EX or LOCK_UN
 static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, bool by_fd,
                            const char *syscall) {
   size_t argc = 4;
@@ -321,6 +327,11 @@ static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, 
     op->lk.l_len = (off_t)len;
     op->lk.l_pid = 0; // required by F_OFD_*: anything else is EINVAL
   }
+  if (ok && kind == OP_FLOCK) {
+    ok = get_int32(env, argv[1], "flock operation must be an integer", &op->flags);
+    if (ok && op->flags != LOCK_SH && op->flags != LOCK_EX && op->flags != LOCK_UN)
+      ok = invalid(env, "flock operation must be LOCK_SH, LOCK_EX or LOCK_UN");
+  }
   napi_value promise =
       ok ? queue_job(env, syscall, op_execute, op_complete, op, &op->work, &op->deferred) : NULL;
   if (!promise) op_free(op);
@@ -345,6 +356,9 @@ static napi_value js_ofd_setlk(napi_env env, napi_callback_info info) {
 }
 static napi_value js_ofd_getlk(napi_env env, napi_callback_info info) {
   return op_start(env, info, OP_GETLK, true, "fcntl");
+}
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  return op_start(env, info, OP_FLOCK, true, "flock");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,6 +874,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"llistxattr", js_llistxattr},     {"flistxattr", js_flistxattr},
       {"lremovexattr", js_lremovexattr}, {"fremovexattr", js_fremovexattr},
       {"ofdSetLock", js_ofd_setlk},      {"ofdGetLock", js_ofd_getlk},
+      {"flock", js_flock},
       {"inotifyOpen", js_inotify_open},  {"inotifyAdd", js_inotify_add},
       {"inotifyRemove", js_inotify_remove}, {"inotifyClose", js_inotify_close},
       {"inotifyRef", js_inotify_ref},    {"statBatch", js_stat_batch},
@@ -871,7 +886,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     uint32_t value;
   } consts[] = {
-      K(XATTR_CREATE), K(XATTR_REPLACE), K(F_RDLCK), K(F_WRLCK), K(F_UNLCK),
+      K(XATTR_CREATE), K(XATTR_REPLACE), K(F_RDLCK), K(F_WRLCK), K(F_UNLCK), K(LOCK_SH), K(LOCK_EX), K(LOCK_UN),
       K(IN_ACCESS), K(IN_MODIFY), K(IN_ATTRIB), K(IN_CLOSE_WRITE), K(IN_MOVED_FROM),
       K(IN_MOVED_TO), K(IN_CREATE), K(IN_DELETE), K(IN_DELETE_SELF), K(IN_MOVE_SELF),
       K(IN_Q_OVERFLOW), K(IN_IGNORED), K(IN_ISDIR), K(IN_ONLYDIR), K(IN_DONT_FOLLOW),

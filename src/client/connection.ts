@@ -9,7 +9,7 @@ import {
 } from '../protocol/messages.ts';
 import type { OpName, OpResult } from '../protocol/ops.ts';
 import { authMessage, clientProof, nonce, safeEqual, saltedKey } from '../protocol/scram.ts';
-import { OUR_VERSIONS } from '../protocol/version.ts';
+import { OUR_VERSIONS, type VersionRange } from '../protocol/version.ts';
 import type { KnownNodes } from './known-nodes.ts';
 import { WireSocket } from './wire-socket.ts';
 
@@ -37,6 +37,11 @@ export interface ConnectOptions {
   client?: string | undefined;
   /** Give up connecting after this long (default 10 s). */
   timeoutMs?: number | undefined;
+  /**
+   * Protocol versions to offer (default: all this build speaks). A narrower range makes the
+   * session speak like an older client: compatibility tests, or pinning a version.
+   */
+  versions?: VersionRange | undefined;
 }
 
 interface Pending {
@@ -146,7 +151,7 @@ export class Connection implements AsyncDisposable {
   async #authenticate(opts: ConnectOptions): Promise<void> {
     const clientNonce = nonce();
     const hello = await this.call('HELLO', {
-      versions: OUR_VERSIONS,
+      versions: opts.versions ?? OUR_VERSIONS,
       caps: {},
       client: opts.client ?? 'tessera',
       auth: { method: 'scram-argon2id', key_id: opts.credential.id, client_nonce: clientNonce },

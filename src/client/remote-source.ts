@@ -205,7 +205,10 @@ export class RemoteSource extends MultiExportSource {
     await this.#call('REMOVEXATTR', req);
   }
   protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
-    return (await this.#call('LOCK', req)).result.conflict;
+    // A v1 node knows one lock space and refuses the field: its flock is a whole-file POSIX lock.
+    const { kind, ...v1 } = req;
+    const v2 = kind !== undefined && (this.#conn?.session.version ?? 0) >= 2;
+    return (await this.#call('LOCK', v2 ? { ...v1, kind } : v1)).result.conflict;
   }
   protected override async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return (await this.#call('STATFS', req)).result;

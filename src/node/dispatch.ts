@@ -130,12 +130,7 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
       // Locks under owner names the client chose outlive a handle in the Source: drop them.
       const owners = ctx.lockOwners.get(req.args.handle);
       ctx.lockOwners.delete(req.args.handle);
-      const inner = ctx.handles.get(req.args.handle, 'close').inner;
-      for (const owner of owners ?? []) {
-        await source
-          .lock({ handle: inner, cmd: 'set', type: 'unlock', start: 0, length: 0, owner })
-          .catch(() => undefined);
-      }
+      await unlockOwners(source, ctx.handles.get(req.args.handle, 'close').inner, owners ?? []);
       await ctx.handles.close(req.args.handle, 'close', req.args.abort === true);
       return NONE;
     }
@@ -273,6 +268,17 @@ async function lock(ctx: OpContext, args: LockArgs): Promise<LockInfo | null> {
   // Report other sessions' owners without their session ids.
   const mine = conflict.owner.startsWith(ctx.lockPrefix);
   return { ...conflict, owner: mine ? conflict.owner.slice(ctx.lockPrefix.length) : 'another owner' };
+}
+
+/** Release what `owners` hold through `handle`, flocks and POSIX locks alike; errors are ignored. */
+export async function unlockOwners(source: Source, handle: Handle, owners: Iterable<string>): Promise<void> {
+  for (const owner of owners) {
+    for (const kind of ['posix', 'flock'] as const) {
+      await source
+        .lock({ handle, cmd: 'set', type: 'unlock', start: 0, length: 0, owner, kind })
+        .catch(() => undefined);
+    }
+  }
 }
 
 /** `promise`, or the signal's reason if it aborts first (then `onAbandon` runs). */

@@ -22,7 +22,7 @@ import type { AuditLog, SessionEnd } from './audit.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import { Authorizer } from '../namespace/authorization.ts';
 import type { CredentialRecord } from './credentials.ts';
-import { dispatch } from './dispatch.ts';
+import { dispatch, unlockOwners } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
@@ -773,11 +773,7 @@ export class Session {
       } catch {
         continue;
       }
-      for (const owner of owners) {
-        await this.#env.source
-          .lock({ handle: inner, cmd: 'set', type: 'unlock', start: 0, length: 0, owner })
-          .catch(() => undefined);
-      }
+      await unlockOwners(this.#env.source, inner, owners);
     }
     this.#lockOwners.clear();
   }

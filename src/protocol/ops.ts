@@ -213,6 +213,8 @@ export const OPS = {
       start: wireOffset,
       length: wireOffset,
       owner: z.string().max(256).optional(),
+      /** Protocol v2: the lock space (`flock`: whole-file, apart from `posix` locks). */
+      kind: z.enum(['posix', 'flock']).optional(),
     }),
     result: z.strictObject({ conflict: lockInfoSchema.nullable() }),
     payload: 'none',

@@ -1,7 +1,10 @@
 import { FsError } from '../core/fs-error.ts';
 
-/** The protocol version this build speaks natively. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this build speaks natively. v2 adds optional fields a client sends
+ * only in a session that negotiated v2 (see docs/protocol.md, "Versioning").
+ */
+export const PROTOCOL_VERSION = 2;
 /** Oldest version still accepted: the compatibility window is N-1. */
 export const MIN_PROTOCOL_VERSION = Math.max(1, PROTOCOL_VERSION - 1);
 

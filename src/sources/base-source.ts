@@ -261,6 +261,13 @@ export abstract class BaseSource implements Source {
   lock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     return this.#run('lock', {}, () => {
       checkRange('lock', req.start, req.length);
+      if (req.kind === 'flock' && (req.start !== 0 || req.length !== 0)) {
+        throw FsError.EINVAL(
+          'lock',
+          undefined,
+          'a flock lock covers the whole file: start and length must be 0',
+        );
+      }
       if (req.cmd !== 'set' && req.type === 'unlock') {
         throw FsError.EINVAL('lock', undefined, `'${req.cmd}' needs a read or write lock type`);
       }

@@ -1,5 +1,5 @@
 import { FsError } from '../core/fs-error.ts';
-import type { LockInfo, LockType } from './source.ts';
+import type { LockInfo, LockKind, LockType } from './source.ts';
 
 interface HeldLock extends LockInfo {
   /** Exclusive end offset; Infinity for "to the end of the file". */
@@ -156,5 +156,25 @@ export class LockTable {
       }
     }
     return false;
+  }
+}
+
+/**
+ * One {@link LockTable} per lock kind: `flock` locks and POSIX record locks are separate
+ * spaces (as on Linux), so a lock of one kind never conflicts with, nor waits for, the other.
+ */
+export class LockSpaces {
+  readonly posix = new LockTable();
+  readonly flock = new LockTable();
+
+  /** The table of `kind` (default `posix`). */
+  of(kind: LockKind | undefined): LockTable {
+    return kind === 'flock' ? this.flock : this.posix;
+  }
+
+  /** Release every lock of `owner` in both spaces (see {@link LockTable.releaseOwner}). */
+  releaseOwner(owner: string, file?: string): void {
+    this.posix.releaseOwner(owner, file);
+    this.flock.releaseOwner(owner, file);
   }
 }

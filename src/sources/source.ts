@@ -85,6 +85,12 @@ export interface StatFs {
 /** Lock kinds: shared, exclusive, or release. */
 export type LockType = 'read' | 'write' | 'unlock';
 
+/**
+ * Which lock space a lock lives in: `posix` for byte-range record locks (fcntl, lockf, OFD),
+ * `flock` for whole-file `flock(2)` locks. As on Linux, the two never conflict with each other.
+ */
+export type LockKind = 'posix' | 'flock';
+
 /** A held or conflicting byte-range lock. `length` 0 means "to the end of the file". */
 export interface LockInfo {
   type: 'read' | 'write';
@@ -271,10 +277,12 @@ export interface Source extends AsyncDisposable {
   removexattr(req: { id: NodeId; name: string }): Promise<void>;
 
   /**
-   * Advisory byte-range locks on an open file. `cmd: 'test'` returns the first lock that
-   * would conflict (or null); `'set'` takes or releases it now or fails with `EAGAIN`;
-   * `'wait'` waits for conflicting locks to go. Locks of one owner never conflict with each
-   * other; a handle's locks are released when it is closed.
+   * Advisory locks on an open file. `cmd: 'test'` returns the first lock that would conflict
+   * (or null); `'set'` takes or releases it now or fails with `EAGAIN`; `'wait'` waits for
+   * conflicting locks to go. Locks of one owner never conflict with each other; a handle's
+   * locks are released when it is closed. `kind` (default `posix`) picks the lock space:
+   * `flock` locks are whole-file (`start` and `length` 0, anything else is `EINVAL`) and
+   * never conflict with `posix` ones, nor `posix` with them.
    */
   lock(req: {
     handle: Handle;
@@ -283,6 +291,7 @@ export interface Source extends AsyncDisposable {
     start: number;
     length: number;
     owner?: string | undefined;
+    kind?: LockKind | undefined;
   }): Promise<LockInfo | null>;
 
   statfs(req: { id: NodeId }): Promise<StatFs>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ErrnoName } from '../../src/core/errno.ts';
 import { FsError } from '../../src/core/fs-error.ts';
 import type { NodeId } from '../../src/core/ids.ts';
-import type { Entry } from '../../src/sources/source.ts';
+import type { Entry, LockType } from '../../src/sources/source.ts';
 import { expectErr, names, readFile, sleep, writeFile } from './helpers.ts';
 import type { Ctx } from './suite.ts';
 
@@ -122,6 +122,57 @@ export function advancedCases(ctx: Ctx): void {
       // Closing a handle releases its locks.
       await ctx.src.closeFile({ handle: h2 });
       await ctx.src.lock({ handle: h1, cmd: 'set', type: 'write', start: 0, length: 10 });
+    } finally {
+      for (const h of [h1, h2, h3]) await ctx.src.closeFile({ handle: h }).catch(() => undefined);
+    }
+  });
+
+  ctx.test('flock and POSIX locks are separate lock spaces', async (t) => {
+    if (!ctx.need(t, ctx.caps.lock, 'caps.lock is false')) return;
+    const dir = await ctx.fresh();
+    const f = await writeFile(ctx.src, dir, 'f', 'x'.repeat(100));
+    const open = async () =>
+      (await ctx.src.openFile({ id: f.id, flags: { read: true, write: false } })).handle;
+    const [h1, h2, h3] = [await open(), await open(), await open()];
+    const whole = { start: 0, length: 0 } as const;
+    const flock = (handle: number, cmd: 'test' | 'set' | 'wait', type: LockType) =>
+      ctx.src.lock({ handle, cmd, type, ...whole, kind: 'flock' });
+    try {
+      await ctx.src.lock({ handle: h1, cmd: 'set', type: 'read', ...whole });
+      await flock(h2, 'set', 'write'); // h1's POSIX lock is no conflict
+      await expectErr('EAGAIN', flock(h1, 'set', 'read'));
+      assert.equal((await flock(h3, 'test', 'read'))?.type, 'write');
+      // The POSIX space sees h1's read lock only: h2's exclusive flock is not in it.
+      assert.equal((await ctx.src.lock({ handle: h3, cmd: 'test', type: 'write', ...whole }))?.type, 'read');
+      assert.equal(await ctx.src.lock({ handle: h3, cmd: 'test', type: 'read', ...whole }), null);
+      await ctx.src.lock({ handle: h3, cmd: 'set', type: 'read', start: 10, length: 5 });
+      await ctx.src.lock({ handle: h1, cmd: 'set', type: 'unlock', ...whole });
+      assert.equal(
+        await ctx.src.lock({ handle: h1, cmd: 'test', type: 'write', start: 0, length: 10 }),
+        null,
+      );
+      // Shared flocks share; an exclusive one waits for them to go, a close included.
+      await flock(h2, 'set', 'unlock');
+      await flock(h1, 'set', 'read');
+      await flock(h3, 'set', 'read');
+      assert.equal((await flock(h2, 'test', 'write'))?.type, 'read');
+      let granted = false;
+      const waiting = flock(h2, 'wait', 'write').then(() => (granted = true));
+      await flock(h3, 'set', 'unlock');
+      await sleep(50);
+      assert.equal(granted, false, 'the exclusive flock was granted while a shared one was held');
+      await ctx.src.closeFile({ handle: h1 });
+      await waiting;
+      assert.equal((await flock(h3, 'test', 'read'))?.type, 'write');
+      // A flock is whole-file.
+      await expectErr(
+        'EINVAL',
+        ctx.src.lock({ handle: h3, cmd: 'set', type: 'read', start: 1, length: 0, kind: 'flock' }),
+      );
+      await expectErr(
+        'EINVAL',
+        ctx.src.lock({ handle: h3, cmd: 'test', type: 'read', start: 0, length: 9, kind: 'flock' }),
+      );
     } finally {
       for (const h of [h1, h2, h3]) await ctx.src.closeFile({ handle: h }).catch(() => undefined);
     }

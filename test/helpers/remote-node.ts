@@ -8,6 +8,7 @@ import { createLogger } from '../../src/core/log.ts';
 import { RemoteSource } from '../../src/client/remote-source.ts';
 import { ensureOwnerCredential, readOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
+import type { VersionRange } from '../../src/protocol/version.ts';
 import { CHEAP_ARGON2 } from './argon2.ts';
 
 export { CHEAP_ARGON2 };
@@ -41,14 +42,22 @@ export async function startNode(opts: {
   return { node, home };
 }
 
-/** An open RemoteSource session to `node` with the home's owner credential. */
-export async function connect(node: TesseraNode, home: string): Promise<RemoteSource> {
+/**
+ * An open RemoteSource session to `node` with the home's owner credential; `versions` narrows
+ * the protocol versions it offers (to speak like an older client).
+ */
+export async function connect(
+  node: TesseraNode,
+  home: string,
+  opts: { versions?: VersionRange } = {},
+): Promise<RemoteSource> {
   const credential = await readOwnerCredential({ home });
   const src = new RemoteSource({
     connect: {
       url: node.url,
       credential: { id: credential.id, secret: credential.secret },
       trust: { fingerprint: node.fingerprint! },
+      versions: opts.versions,
     },
   });
   await src.open();

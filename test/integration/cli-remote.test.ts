@@ -27,6 +27,7 @@ import { createLogger } from '../../src/core/log.ts';
 import { createCredential, ensureOwnerCredential } from '../../src/node/credentials.ts';
 import { createNode, type TesseraNode } from '../../src/node/node.ts';
 import { TEMP_PREFIX } from '../../src/sources/local/temp-files.ts';
+import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 import { CHEAP_ARGON2 } from '../helpers/argon2.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -203,7 +204,7 @@ describe('tessera file commands over the protocol', () => {
     assert.equal(json.nodeName, 'alpha');
     assert.equal(json.url, node.url);
     assert.equal(json.fingerprint, node.fingerprint);
-    assert.equal(json.version, 1);
+    assert.equal(json.version, PROTOCOL_VERSION);
     assert.deepEqual(json.exports, [
       { name: '/docs', kind: 'linux', ro: false },
       { name: '/other', kind: 'linux', ro: false },

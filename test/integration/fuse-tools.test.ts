@@ -266,10 +266,19 @@ os.waitpid(pid, 0)
     assert.equal(out.trim(), 'overlap refused 11\ndisjoint granted\ngranted after close');
     const flock = await sh(`flock -x ${f} -c 'flock -n -x ${f} -c true; echo inner=$?'`);
     assert.equal(flock.out.trim(), 'inner=1', flock.err);
+    // flock and fcntl locks are two lock spaces, as on Linux: a flock holder does not stop
+    // another process's lockf of the whole file ("flock db sqlite3 db ..."), nor the reverse.
+    const lockf = `import fcntl, subprocess, sys
+f = open('${f}', 'r+')
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+print('lockf granted', end=' ')
+if len(sys.argv) > 1:
+    print('flock', subprocess.run(['flock', '-n', '-x', '${f}', 'true']).returncode)`;
+    const apart = await sh(`flock -x ${f} python3 -c "${lockf}"; python3 -c "${lockf}" reverse`);
+    assert.equal(apart.out.trim(), 'lockf granted lockf granted flock 0', apart.err);
 
     // Publishing a file (another process looks up one just created; a child's close(2) after
-    // a write) must not release the locks held on it. flock and fcntl locks on separate files:
-    // the node keeps one lock space for both, where Linux keeps them apart.
+    // a write) must not release the locks held on it, flocks nor fcntl locks.
     const kept = await shOk(`python3 -c "
 import fcntl, os, subprocess
 def other_flock(path):

@@ -21,6 +21,7 @@ import { type TestContext, after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FsError } from '../../src/core/fs-error.ts';
 import {
+  FLOCK_OP,
   IN,
   Inotify,
   type InotifyEvent,
@@ -36,6 +37,7 @@ import {
   nativeAvailable,
   nativeLoadError,
   ofdGetLock,
+  flock,
   ofdSetLock,
   writeDirect,
 } from '../../src/sources/local/linux-native.ts';
@@ -94,6 +96,10 @@ void describe('linux-native: loading', { skip: !linux }, () => {
     assert.equal(constants.XATTR_CREATE, 1);
     assert.equal(constants.XATTR_REPLACE, 2);
     assert.deepEqual([constants.F_RDLCK, constants.F_WRLCK, constants.F_UNLCK], [0, 1, 2]);
+    assert.deepEqual(
+      [constants.LOCK_SH, constants.LOCK_EX, constants.LOCK_UN],
+      [FLOCK_OP.read, FLOCK_OP.write, FLOCK_OP.unlock],
+    );
     assert.equal(constants.STAT_BATCH_BYTES, 5 * 8 + 6 * 8 + 4, 'the batched lstat result layout');
   });
 });
@@ -302,6 +308,35 @@ void describe('linux-native: OFD locks', { skip: !linux }, () => {
       await rejectsWith(ofdSetLock(ro, 'write', 0, 1), 'EBADF', 'fcntl');
     } finally {
       closeSync(ro);
+    }
+  });
+});
+
+void describe('linux-native: flock', { skip: !linux }, () => {
+  void it('flock conflicts between open files, never with OFD locks, on one description or two', async () => {
+    const file = join(root, 'flocks');
+    writeFileSync(file, 'content');
+    const fd1 = openSync(file, 'r'); // flock needs no write access, unlike a write OFD lock
+    const fd2 = openSync(file, 'r+');
+    try {
+      await flock(fd1, 'write');
+      await rejectsWith(flock(fd2, 'read'), 'EAGAIN', 'flock');
+      // The two spaces are apart, also on the very descriptor that holds the flock.
+      await ofdSetLock(fd2, 'write', 0, 0);
+      await flock(fd1, 'write');
+      await rejectsWith(ofdSetLock(fd1, 'read', 0, 1), 'EAGAIN', 'fcntl');
+      await ofdSetLock(fd2, 'unlock', 0, 0);
+      await ofdSetLock(fd1, 'read', 0, 0);
+      await flock(fd1, 'read'); // converting the flock leaves the OFD lock alone
+      assert.deepEqual(await ofdGetLock(fd2, 'write', 0, 0), { type: 'read', start: 0, length: 0, pid: -1 });
+      await flock(fd2, 'read');
+      await rejectsWith(flock(fd2, 'write'), 'EAGAIN', 'flock');
+      await flock(fd1, 'unlock');
+      await flock(fd2, 'write');
+      await rejectsWith(flock(fd1, 'bad' as 'read'), 'EINVAL', 'flock');
+    } finally {
+      closeSync(fd1);
+      closeSync(fd2);
     }
   });
 });

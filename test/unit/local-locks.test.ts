@@ -1,12 +1,55 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
 import { ofdGetLock, ofdSetLock } from '../../src/sources/local/linux-native.ts';
+import type { LockType } from '../../src/sources/source.ts';
 import { localDirs, openLocal, put, ROOT } from './local-helpers.ts';
 
 const again = (e: unknown) => FsError.is(e, 'EAGAIN');
+
+/** A python3 process on the host that runs `code` with the file open as `f`, until `end()`. */
+function hostProcess(path: string, code: string) {
+  const script = `import fcntl, sys\nf = open(sys.argv[1], 'r+')\n${code}\nprint('ready', flush=True)\nsys.stdin.read()`;
+  const child = spawn('python3', ['-c', script, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  let out = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (t: string) => {
+      out += t;
+      if (out.includes('ready')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`the host process exited (${code}) before it was ready`)));
+  });
+  return {
+    ready,
+    end: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** What a host process gets trying flock LOCK_EX, flock LOCK_SH and a whole-file lockf: errno or 0. */
+function hostTries(path: string): string {
+  const script = `import fcntl, sys
+def tries(fn):
+    try:
+        fn()
+        return 0
+    except OSError as e:
+        return e.errno
+f = open(sys.argv[1], 'r+')
+g = open(sys.argv[1], 'r+')
+ex = tries(lambda: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB))
+sh = tries(lambda: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB))
+print(ex, sh, tries(lambda: fcntl.lockf(g, fcntl.LOCK_EX | fcntl.LOCK_NB)))`;
+  const r = spawnSync('python3', ['-c', script, path], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
 
 // A "host process": another open file description on the same file (OFD locks conflict
 // between descriptions exactly as between processes).
@@ -76,6 +119,43 @@ describe('linux locks cooperate with host processes', () => {
       } finally {
         await other.close();
       }
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('flocks are mirrored with flock(2): host flocks conflict with ours, host fcntl locks do not', async () => {
+    using dirs = localDirs();
+    const src = await openLocal({ root: dirs.root });
+    try {
+      const f = await put(src, ROOT, 'f', 'data');
+      const path = join(dirs.root, 'f');
+      const { handle } = await src.openFile({ id: f, flags: { read: true, write: true } });
+      const flock = (cmd: 'test' | 'set' | 'wait', type: LockType) =>
+        src.lock({ handle, cmd, type, start: 0, length: 0, kind: 'flock' });
+      const host = hostProcess(path, 'fcntl.flock(f, fcntl.LOCK_EX)');
+      try {
+        await host.ready;
+        await assert.rejects(flock('set', 'read'), again);
+        assert.deepEqual(await flock('test', 'read'), { type: 'write', start: 0, length: 0, owner: 'host' });
+        // The host's flock is nothing to our fcntl lock of the whole file.
+        await src.lock({ handle, cmd: 'set', type: 'write', start: 0, length: 0 });
+        let granted = false;
+        const waiting = flock('wait', 'read').then(() => (granted = true));
+        await new Promise((r) => setTimeout(r, 60));
+        assert.equal(granted, false, 'granted while the host held an exclusive flock');
+        await host.end();
+        await waiting;
+      } finally {
+        await host.end();
+      }
+      await src.lock({ handle, cmd: 'set', type: 'unlock', start: 0, length: 0 });
+      // Ours, the other way round: a shared flock, then an exclusive one; lockf is never stopped.
+      assert.equal(hostTries(path), '11 0 0');
+      await flock('set', 'write');
+      assert.equal(hostTries(path), '11 11 0');
+      await src.closeFile({ handle });
+      assert.equal(hostTries(path), '0 0 0');
     } finally {
       await src.close();
     }

@@ -624,7 +624,10 @@ export class FuseOps {
           type,
           start: 0,
           length: 0,
+          // Its own lock space (as on Linux) and its own owner name: a v1 node, which has one
+          // space only, still keeps a process's flock apart from its fcntl locks.
           owner: `${this.#owner(owner)}:flock`,
+          kind: 'flock',
         });
         return this.#ok(req);
       }

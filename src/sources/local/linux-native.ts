@@ -1,6 +1,6 @@
 /**
  * Typed wrapper over the `tessera_linux` N-API addon (`native/tessera_linux.c`): extended
- * attributes, open-file-description byte-range locks and inotify, which Node has no API for,
+ * attributes, open-file-description byte-range locks, non-blocking `flock(2)` and inotify, which Node has no API for,
  * a batched `lstat` of many names of one directory, and `O_DIRECT` bulk writes.
  *
  * Errors look like Node's own fs errors: `.code` is the errno name (`'ENODATA'`, `'EAGAIN'`,
@@ -32,6 +32,8 @@ interface NativeBinding {
     start: number,
     length: number,
   ): Promise<{ type: number; start: number; length: number; pid: number } | null>;
+  /** Missing from builds older than the flock lock space. */
+  flock?: (fd: number, operation: number) => Promise<void>;
   inotifyOpen(onData: (chunk: Buffer) => void): InotifyHandle;
   inotifyAdd(handle: InotifyHandle, path: string, mask: number): number;
   inotifyRemove(handle: InotifyHandle, wd: number): void;
@@ -92,6 +94,8 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const LOCK_TYPE = { read: 0, write: 1, unlock: 2 } as const;
 const LOCK_NAME: Record<number, 'read' | 'write'> = { 0: 'read', 1: 'write' };
+/** `flock(2)` operations LOCK_SH, LOCK_EX, LOCK_UN (Linux ABI values; the addon exports them too). */
+export const FLOCK_OP = { read: 1, write: 2, unlock: 8 } as const;
 
 /** A Node-style system error (`code`, `errno`, `syscall`) for failures detected here. */
 function sysError(code: 'EINVAL' | 'ENOSYS', message: string, syscall: string): NodeJS.ErrnoException {
@@ -265,6 +269,27 @@ export async function ofdGetLock(
   const name = LOCK_NAME[found.type];
   if (name === undefined) throw new Error(`fcntl(F_OFD_GETLK) returned unknown lock type ${found.type}`);
   return { type: name, start: found.start, length: found.length, pid: found.pid };
+}
+
+/** Whether this build of the addon has {@link flock} (an older build lacks it). */
+export const flockAvailable: boolean = typeof native?.flock === 'function';
+
+/**
+ * Takes (`'read'`: shared, `'write'`: exclusive), converts or releases a `flock(2)` lock on
+ * `fd` without waiting: a conflicting flock held through another open file description rejects
+ * with EAGAIN. flock locks belong to the open file description and are a lock space of their
+ * own: they never conflict with fcntl/OFD byte-range locks. As in the kernel, converting a lock
+ * is not atomic: a conversion that fails has released the old lock.
+ */
+export async function flock(fd: number, type: 'read' | 'write' | 'unlock'): Promise<void> {
+  const op = binding('flock').flock;
+  if (op === undefined) {
+    throw sysError('ENOSYS', 'this build of the tessera_linux addon has no flock; rebuild it', 'flock');
+  }
+  if (type !== 'read' && type !== 'write' && type !== 'unlock') {
+    throw sysError('EINVAL', `lock type must be 'read', 'write' or 'unlock', got ${inspect(type)}`, 'flock');
+  }
+  return op(checkFd(fd, 'flock'), FLOCK_OP[type]);
 }
 
 /** One inotify event. `name` is the entry name inside a watched directory, '' for the watch itself. */

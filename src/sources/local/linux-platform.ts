@@ -14,6 +14,8 @@ import {
   writeDirectAvailable,
   ofdGetLock,
   ofdSetLock,
+  flock,
+  flockAvailable,
 } from './linux-native.ts';
 import type { LocalPlatform } from './local-platform.ts';
 import { isGone } from './fast-stat.ts';
@@ -39,14 +41,14 @@ export function requireLinuxHost(exportName: string): void {
 
 /**
  * Linux: the shared local implementation plus inotify change events, `user.*` xattrs
- * (l*xattr, never following a symlink), OFD locks mirroring Tessera's own and batched
+ * (l*xattr, never following a symlink), OFD locks and flocks mirroring Tessera's own, batched
  * listing stats and page-cache-bypassing bulk writes, all through the tessera_linux addon.
  */
 export const LINUX_PLATFORM: LocalPlatform = {
   kind: 'linux',
   caps: { native_watch: true, case_sensitive: true, symlink: true, xattr: true, hardlink: true },
   xattr: { get: lgetxattr, set: lsetxattr, list: llistxattr, remove: lremovexattr },
-  kernelLocks: { set: ofdSetLock, test: ofdGetLock },
+  kernelLocks: { set: ofdSetLock, test: ofdGetLock, flock: flockAvailable ? flock : undefined },
   nativeWatcher: (opts) => new InotifyWatcher(opts),
   statBatch: statBatchAvailable
     ? (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) })

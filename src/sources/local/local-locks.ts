@@ -1,9 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
-import { LockTable } from '../lock-table.ts';
-import type { LockInfo, LockType } from '../source.ts';
+import { LockSpaces } from '../lock-table.ts';
+import type { LockInfo, LockKind, LockType } from '../source.ts';
 
-/** Kernel byte-range locks on a descriptor (Linux OFD locks), non-blocking. */
+/** Kernel locks on a descriptor (Linux OFD locks and flock), non-blocking. */
 export interface KernelLocks {
   /** Place, convert or release; a conflicting lock of another open file description → EAGAIN. */
   set(fd: number, type: LockType, start: number, length: number): Promise<void>;
@@ -14,6 +14,11 @@ export interface KernelLocks {
     start: number,
     length: number,
   ): Promise<{ type: 'read' | 'write'; start: number; length: number; pid: number } | null>;
+  /**
+   * Take, convert or release the descriptor's `flock(2)` lock; a conflicting flock of another
+   * open file description → EAGAIN. Absent: flock-kind locks are arbitrated in process only.
+   */
+  flock?: ((fd: number, type: LockType) => Promise<void>) | undefined;
 }
 
 /** One lock request, as the adapter passes it on. */
@@ -26,6 +31,8 @@ export interface LocalLockRequest {
   type: LockType;
   start: number;
   length: number;
+  /** The lock space (default `posix`); `flock` locks are whole-file. */
+  kind?: LockKind | undefined;
   /** Open a descriptor on the file to mirror the locks on (verified to be the right inode). */
   openMirror: () => Promise<FileHandle>;
   /** Whether the handle is still open (a wait ends when it is closed). */
@@ -41,13 +48,15 @@ const rank = { none: 0, read: 1, write: 2 } as const;
 
 /**
  * Advisory locks of a local export. Tessera's own clients are arbitrated in process by a
- * `LockTable` keyed by file id (so locks of one owner never conflict, whichever handle they
- * came through); with `kernel` (Linux) the union of those locks is mirrored onto one OFD lock
- * descriptor per file, so processes on the host see them and theirs make ours fail with
- * EAGAIN. Operations on one file are serialized, keeping the table and the kernel in step.
+ * `LockTable` per lock kind keyed by file id (so locks of one owner never conflict, whichever
+ * handle they came through, and POSIX locks never meet flocks); with `kernel` (Linux) the
+ * union of each kind is mirrored onto one descriptor per file — POSIX locks as OFD locks,
+ * flocks as its `flock(2)` lock, two spaces the kernel keeps apart on one description too —
+ * so processes on the host see them and theirs make ours fail with EAGAIN. Operations on one
+ * file are serialized, keeping the tables and the kernel in step.
  */
 export class LocalLocks {
-  readonly table = new LockTable();
+  readonly tables = new LockSpaces();
   readonly #kernel: KernelLocks | undefined;
   readonly #files = new Map<string, MirrorFile>();
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -58,17 +67,20 @@ export class LocalLocks {
 
   async lock(req: LocalLockRequest): Promise<LockInfo | null> {
     const { key, owner, start, length } = req;
+    const table = this.tables.of(req.kind);
     if (req.type === 'unlock') {
       await this.#serial(key, async () => {
-        this.table.set(key, { owner, type: 'unlock', start, length });
-        await this.#sync(key, start, length);
+        table.set(key, { owner, type: 'unlock', start, length });
+        if (req.kind === 'flock') await this.#syncFlock(key);
+        else await this.#sync(key, start, length);
       });
       return null;
     }
     const lock = { owner, type: req.type, start, length };
     if (req.cmd === 'test') {
-      const conflict = this.table.test(key, lock);
+      const conflict = table.test(key, lock);
       if (conflict || !this.#kernel) return conflict;
+      if (req.kind === 'flock') return this.#hostFlock(req, req.type);
       const fd = await this.#fd(req);
       const host = fd === undefined ? null : await this.#kernel.test(fd, req.type, start, length);
       if (!host) return null;
@@ -81,19 +93,20 @@ export class LocalLocks {
     }
     if (req.cmd === 'set') {
       await this.#serial(key, async () => {
-        const conflict = this.table.test(key, lock);
+        const conflict = table.test(key, lock);
         if (conflict) throw FsError.EAGAIN('lock', key, `range held by ${conflict.owner}`);
         await this.#take(req);
-        this.table.set(key, lock);
+        table.set(key, lock);
       });
       return null;
     }
     // wait: queue in process first, then poll the kernel while a host process holds the range.
-    await this.table.wait(key, lock);
+    await table.wait(key, lock);
     if (!this.#kernel) return null;
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
       try {
-        await this.#serial(key, () => this.#take(req));
+        // The table already holds the new lock: a failed flock conversion restores the others'.
+        await this.#serial(key, () => this.#take(req, owner));
         return null;
       } catch (err) {
         if (!FsError.is(err, 'EAGAIN')) throw err;
@@ -106,12 +119,13 @@ export class LocalLocks {
   /** Release what `handle` held (its default owner and any owner it locked for) at close. */
   async release(key: string, handle: number, owners: Iterable<string>): Promise<void> {
     await this.#serial(key, async () => {
-      for (const owner of owners) this.table.releaseOwner(owner, key);
+      for (const owner of owners) this.tables.releaseOwner(owner, key);
       const file = this.#files.get(key);
       if (!file) return;
       file.users.delete(handle);
       if (file.users.size > 0) {
         await this.#sync(key, 0, 0);
+        await this.#syncFlock(key);
         return;
       }
       this.#files.delete(key);
@@ -129,14 +143,22 @@ export class LocalLocks {
     );
   }
 
-  async #take(req: LocalLockRequest): Promise<void> {
+  /**
+   * Place the request's lock on the mirror descriptor. A failed flock conversion has dropped
+   * the description's old flock (flock(2) converts by unlocking first), so the union of the
+   * table's flocks is put back, leaving out `pending`, an owner whose new lock is already in
+   * the table while it waits.
+   */
+  async #take(req: LocalLockRequest, pending?: string): Promise<void> {
     const fd = await this.#fd(req);
     if (fd === undefined || !this.#kernel) return;
     try {
-      await this.#kernel.set(fd, req.type, req.start, req.length);
+      if (req.kind !== 'flock') await this.#kernel.set(fd, req.type, req.start, req.length);
+      else if (this.#kernel.flock) await this.#kernel.flock(fd, req.type);
     } catch (err) {
       const code = FsError.from(err, 'lock').code;
       if (code === 'EAGAIN' || code === 'EACCES') {
+        if (req.kind === 'flock') await this.#syncFlock(req.key, pending);
         throw FsError.EAGAIN('lock', req.key, 'range held by a process on the host');
       }
       // A descriptor that cannot carry this lock (read-only file, write lock): in process only.
@@ -155,6 +177,43 @@ export class LocalLocks {
     return (await file.fh)?.fd;
   }
 
+  /**
+   * A host process's flock that conflicts with a `type` flock. There is no flock test call, so
+   * this probes with a descriptor of its own; with Tessera holding a flock on the file, only a
+   * host's shared flock is possible (ours would have failed otherwise) and a probe could not
+   * tell it from ours, so none is reported.
+   */
+  async #hostFlock(req: LocalLockRequest, type: 'read' | 'write'): Promise<LockInfo | null> {
+    const flock = this.#kernel?.flock;
+    if (!flock || this.tables.flock.held(req.key).length > 0) return null;
+    const probe = await req.openMirror().catch(() => undefined);
+    if (!probe) return null;
+    try {
+      await flock(probe.fd, type);
+      return null;
+    } catch (err) {
+      if (!FsError.is(FsError.from(err, 'lock'), 'EAGAIN')) return null;
+      // A write probe fails on a host's shared or exclusive flock; a read probe tells which.
+      const exclusive = type === 'read' || (await this.#hostFlock(req, 'read')) !== null;
+      return { type: exclusive ? 'write' : 'read', start: 0, length: 0, owner: 'host' };
+    } finally {
+      // Closing the probe drops any flock it got.
+      await probe.close().catch(() => undefined);
+    }
+  }
+
+  /** Make the mirror's flock the strongest of the table's flocks on the file (bar `without`'s). */
+  async #syncFlock(key: string, without?: string): Promise<void> {
+    const file = this.#files.get(key);
+    const flock = this.#kernel?.flock;
+    if (!file || !flock) return;
+    const fd = (await file.fh)?.fd;
+    if (fd === undefined) return;
+    let type: LockType = 'unlock';
+    for (const l of this.tables.flock.held(key)) if (l.owner !== without && type !== 'write') type = l.type;
+    await flock(fd, type).catch(() => undefined);
+  }
+
   /** Make the kernel locks over `[start, start+length)` match the union of the table's. */
   async #sync(key: string, start: number, length: number): Promise<void> {
     const file = this.#files.get(key);
@@ -162,7 +221,7 @@ export class LocalLocks {
     const fd = (await file.fh)?.fd;
     if (fd === undefined) return;
     const end = length === 0 ? Infinity : start + length;
-    const held = this.table
+    const held = this.tables.posix
       .held(key)
       .map((l) => ({ type: l.type, start: l.start, end: l.length === 0 ? Infinity : l.start + l.length }));
     const points = new Set<number>([start, end]);

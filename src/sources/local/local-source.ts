@@ -535,6 +535,7 @@ export class LocalSource extends SingleExportSource {
       type: req.type,
       start: req.start,
       length: req.length,
+      kind: req.kind,
       openMirror: () => live.files.openForLocks(h, !this.identity.ro),
       isOpen: () => live.files.has(req.handle),
     });

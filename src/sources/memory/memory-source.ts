@@ -16,6 +16,8 @@ interface OpenHandle {
   staged: { data: Buffer; size: number } | undefined;
   /** For a created file: where it becomes visible at close. */
   pending: { parent: bigint; name: string; exclusive: boolean } | undefined;
+  /** Lock owners named through this handle: their locks on the file go when it closes. */
+  owners: Set<string>;
 }
 
 const optionsSchema = z.strictObject({ capacity: z.number().int().positive().optional() });
@@ -176,7 +178,7 @@ export class MemorySource extends SingleExportSource {
     }
     const handle = this.#nextHandle++;
     node.opens++;
-    this.#handles.set(handle, { node, flags, staged, pending });
+    this.#handles.set(handle, { node, flags, staged, pending, owners: new Set() });
     return handle;
   }
 
@@ -248,7 +250,8 @@ export class MemorySource extends SingleExportSource {
     const h = this.#handles.get(handle);
     if (!h) return;
     this.#handles.delete(handle);
-    this.store.locks.releaseOwner(`h${handle}`);
+    const file = h.node.local.toString();
+    for (const owner of [`h${handle}`, ...h.owners]) this.store.locks.releaseOwner(owner, file);
     h.node.opens--;
     this.store.release(h.node);
   }
@@ -390,14 +393,16 @@ export class MemorySource extends SingleExportSource {
     const h = this.#handle(req.handle, 'lock');
     const file = h.node.local.toString();
     const owner = req.owner ?? `h${req.handle}`;
+    if (req.owner !== undefined) h.owners.add(req.owner);
+    const table = this.store.locks.of(req.kind);
     if (req.type === 'unlock') {
-      this.store.locks.set(file, { owner, type: 'unlock', start: req.start, length: req.length });
+      table.set(file, { owner, type: 'unlock', start: req.start, length: req.length });
       return null;
     }
     const lock = { owner, type: req.type, start: req.start, length: req.length };
-    if (req.cmd === 'test') return this.store.locks.test(file, lock);
-    if (req.cmd === 'set') this.store.locks.set(file, lock);
-    else await this.store.locks.wait(file, lock);
+    if (req.cmd === 'test') return table.test(file, lock);
+    if (req.cmd === 'set') table.set(file, lock);
+    else await table.wait(file, lock);
     return null;
   }
 

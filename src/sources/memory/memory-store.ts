@@ -1,7 +1,7 @@
 import type { Attr, FileKind } from '../../core/attr.ts';
 import { nowNs } from '../../core/attr.ts';
 import { FsError } from '../../core/fs-error.ts';
-import { LockTable } from '../lock-table.ts';
+import { LockSpaces } from '../lock-table.ts';
 
 /** One object in a memory tree. Keyed by its local id (the low 48 bits of a node id). */
 export interface MemNode {
@@ -40,7 +40,7 @@ export type StoreChange =
  */
 export class MemoryStore {
   readonly nodes = new Map<bigint, MemNode>();
-  readonly locks = new LockTable();
+  readonly locks = new LockSpaces();
   readonly #listeners = new Set<(change: StoreChange, origin: unknown) => void>();
   #nextLocal = 2n;
   #nextGen = 1;
