@@ -154,6 +154,19 @@ describe('linux locks cooperate with host processes', () => {
       assert.equal(hostTries(path), '11 0 0');
       await flock('set', 'write');
       assert.equal(hostTries(path), '11 11 0');
+      await flock('set', 'unlock');
+      // A host's shared flock: shared with ours; a failed conversion to exclusive keeps ours.
+      const sharer = hostProcess(path, 'fcntl.flock(f, fcntl.LOCK_SH)');
+      try {
+        await sharer.ready;
+        assert.deepEqual(await flock('test', 'write'), { type: 'read', start: 0, length: 0, owner: 'host' });
+        assert.equal(await flock('test', 'read'), null);
+        await flock('set', 'read');
+        await assert.rejects(flock('set', 'write'), again);
+      } finally {
+        await sharer.end();
+      }
+      assert.equal(hostTries(path), '11 0 0');
       await src.closeFile({ handle });
       assert.equal(hostTries(path), '0 0 0');
     } finally {

@@ -80,7 +80,8 @@ export class LocalLocks {
     if (req.cmd === 'test') {
       const conflict = table.test(key, lock);
       if (conflict || !this.#kernel) return conflict;
-      if (req.kind === 'flock') return this.#hostFlock(req, req.type);
+      // Serialized: a lock taken meanwhile must not meet the probe's flock.
+      if (req.kind === 'flock') return this.#serial(key, () => this.#hostFlock(req, lock.type));
       const fd = await this.#fd(req);
       const host = fd === undefined ? null : await this.#kernel.test(fd, req.type, start, length);
       if (!host) return null;
@@ -179,9 +180,10 @@ export class LocalLocks {
 
   /**
    * A host process's flock that conflicts with a `type` flock. There is no flock test call, so
-   * this probes with a descriptor of its own; with Tessera holding a flock on the file, only a
-   * host's shared flock is possible (ours would have failed otherwise) and a probe could not
-   * tell it from ours, so none is reported.
+   * this probes with a descriptor of its own (a host process's non-blocking flock in that
+   * instant fails as it would against any holder); with Tessera holding a flock on the file,
+   * only a host's shared flock is possible (ours would have failed otherwise) and a probe could
+   * not tell it from ours, so none is reported.
    */
   async #hostFlock(req: LocalLockRequest, type: 'read' | 'write'): Promise<LockInfo | null> {
     const flock = this.#kernel?.flock;
