@@ -19,6 +19,8 @@ import type { OpName } from '../protocol/ops.ts';
 
 /** Bytes per READ/WRITE request; bigger calls are split and pipelined. */
 export const CHUNK_BYTES = 1024 * 1024;
+/** The protocol version from which CLOSE may carry the handle's last write. */
+const CLOSE_WRITE_VERSION = 2;
 /** Requests of one big read or write in flight at once. */
 export const WINDOW = 16;
 
@@ -161,8 +163,28 @@ export class RemoteSource extends MultiExportSource {
   protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     await this.#call('FLUSH', req);
   }
+  /** From protocol version 2 a CLOSE carries the handle's last write. */
+  protected override get closeCarriesWrite(): boolean {
+    return (this.#conn?.session.version ?? 0) >= CLOSE_WRITE_VERSION;
+  }
+
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
-    await this.#call('CLOSE', req.abort ? { handle: req.handle, abort: true } : { handle: req.handle });
+    const { handle, write } = req;
+    if (write === undefined) {
+      await this.#call('CLOSE', req.abort ? { handle, abort: true } : { handle });
+      return;
+    }
+    // Bigger than one request: all but the last chunk go ahead as WRITEs.
+    const head = Math.max(0, write.data.byteLength - CHUNK_BYTES);
+    if (head > 0) {
+      const { written } = await this.doWrite({
+        handle,
+        offset: write.offset,
+        data: write.data.subarray(0, head),
+      });
+      if (written < head) throw FsError.EIO('write', undefined, `short write (${written} of ${head} bytes)`);
+    }
+    await this.#call('CLOSE', { handle, offset: write.offset + head }, write.data.subarray(head));
   }
   protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     return (await this.#call('CREATE', req)).result;

@@ -578,8 +578,19 @@ export class AliasSource extends BaseSource {
     return this.#sessionOf(h, 'flush').flush({ handle: h.inner });
   }
 
+  /** A close's last write travels with it to the remote node. */
+  protected override get closeCarriesWrite(): boolean {
+    return true;
+  }
+
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
+    if (req.write !== undefined) {
+      // A failed write leaves the handle open.
+      await this.#sessionOf(h, 'write').closeFile({ handle: h.inner, write: req.write });
+      this.#handles.delete(req.handle);
+      return;
+    }
     this.#handles.delete(req.handle);
     const remote = h.ep.remote;
     if (remote && h.ep.session === h.session) return remote.closeFile({ handle: h.inner, abort: req.abort });

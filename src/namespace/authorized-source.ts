@@ -144,7 +144,14 @@ export class AuthorizedSource implements Source {
     return this.#inner.flush(req);
   }
 
-  async closeFile(req: { handle: Handle; abort?: boolean | undefined }): Promise<void> {
+  async closeFile(req: SourceRequest<'closeFile'>): Promise<void> {
+    if (req.write !== undefined) {
+      // Authorized like a write on the handle; a failed write leaves the handle open.
+      this.#handle(req.handle, ['write'], 'write');
+      await this.#inner.closeFile(req);
+      this.#handles.delete(req.handle);
+      return;
+    }
     this.#handle(req.handle, [], 'close');
     this.#handles.delete(req.handle);
     await this.#inner.closeFile(req);

@@ -372,8 +372,19 @@ export class Namespace extends BaseSource {
     return h.mount.source.flush({ handle: h.inner });
   }
 
+  /** A close's last write goes to the mount's Source with it (one request to a remote one). */
+  protected override get closeCarriesWrite(): boolean {
+    return true;
+  }
+
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
+    if (req.write !== undefined) {
+      // A failed write leaves the handle open.
+      await h.mount.source.closeFile({ handle: h.inner, write: req.write });
+      this.#handles.delete(req.handle);
+      return;
+    }
     this.#handles.delete(req.handle);
     await h.mount.source.closeFile({ handle: h.inner, abort: req.abort });
   }

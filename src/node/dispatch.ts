@@ -41,6 +41,17 @@ function check(ctx: OpContext, id: NodeId, caps: readonly Cap[], op: string): vo
   ctx.authz.check({ id, caps, op });
 }
 
+/** Write all of `write` through `handle`; a short write is EIO. */
+async function writeAll(
+  source: Source,
+  handle: Handle,
+  write: { offset: number; data: Uint8Array },
+): Promise<void> {
+  const { written } = await source.write({ handle, ...write });
+  if (written < write.data.byteLength)
+    throw FsError.EIO('write', String(handle), `short write (${written} of ${write.data.byteLength} bytes)`);
+}
+
 function handleFor(ctx: OpContext, wire: Handle, caps: readonly Cap[], op: string): SessionHandle {
   const h = ctx.handles.get(wire, op);
   ctx.authz.checkSlot({ slot: h.slot, caps, op, path: String(wire) });
@@ -127,11 +138,22 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
       await source.flush({ handle: handleFor(ctx, req.args.handle, [], 'flush').inner });
       return NONE;
     case 'CLOSE': {
+      const { handle, abort, offset } = req.args;
+      let write = req.payload === undefined ? undefined : { offset: offset ?? 0, data: req.payload };
+      if (write !== undefined && abort === true)
+        throw FsError.EINVAL('close', String(handle), 'abort together with write');
+      // The last write of the handle, carried by its close: authorized like a WRITE.
+      const inner = handleFor(ctx, handle, write === undefined ? [] : ['write'], 'close').inner;
+      const owners = ctx.lockOwners.get(handle);
+      if (write !== undefined && owners !== undefined) {
+        // Locks go before the handle does, and a failed write must leave both in place.
+        await writeAll(source, inner, write);
+        write = undefined;
+      }
       // Locks under owner names the client chose outlive a handle in the Source: drop them.
-      const owners = ctx.lockOwners.get(req.args.handle);
-      ctx.lockOwners.delete(req.args.handle);
-      await unlockOwners(source, ctx.handles.get(req.args.handle, 'close').inner, owners ?? []);
-      await ctx.handles.close(req.args.handle, 'close', req.args.abort === true);
+      ctx.lockOwners.delete(handle);
+      await unlockOwners(source, inner, owners ?? []);
+      await ctx.handles.close(handle, 'close', { abort: abort === true, write });
       return NONE;
     }
     case 'CREATE': {

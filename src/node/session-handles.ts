@@ -71,11 +71,23 @@ export class SessionHandles {
     return h;
   }
 
-  /** Close one handle, committing what was written through it (or discarding it with `abort`). */
-  async close(wire: Handle, op: string, abort = false): Promise<void> {
+  /**
+   * Close one handle, committing what was written through it (or discarding it with
+   * `abort`). With `write` those bytes go through it first; if that fails the handle stays.
+   */
+  async close(
+    wire: Handle,
+    op: string,
+    opts: { abort?: boolean; write?: { offset: number; data: Uint8Array } | undefined } = {},
+  ): Promise<void> {
     const h = this.get(wire, op);
+    if (opts.write !== undefined) {
+      await this.#source.closeFile({ handle: h.inner, write: opts.write });
+      this.#byWire.delete(wire);
+      return;
+    }
     this.#byWire.delete(wire);
-    await this.#source.closeFile(abort ? { handle: h.inner, abort: true } : { handle: h.inner });
+    await this.#source.closeFile(opts.abort ? { handle: h.inner, abort: true } : { handle: h.inner });
   }
 
   /** Close every handle, discarding what was written; no handle can be added afterwards. */

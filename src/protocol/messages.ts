@@ -98,9 +98,15 @@ export function decodeClientMessage(
   if (!isOpName(op)) throw fail(`unknown op '${op}'`);
   const spec = OPS[op];
   if (spec.payload === 'request' && payload === undefined) throw fail(`${op} needs a binary payload`);
-  if (spec.payload !== 'request' && payload !== undefined) throw fail(`${op} carries no payload`);
+  if (spec.payload !== 'request' && spec.payload !== 'optional-request' && payload !== undefined)
+    throw fail(`${op} carries no payload`);
   const args = spec.args.safeParse(a);
   if (!args.success) throw fail(`bad ${op} arguments: ${issueText(args.error)}`);
+  if (spec.payload === 'optional-request') {
+    const placed = (args.data as { offset?: unknown }).offset !== undefined;
+    if (placed !== (payload !== undefined))
+      throw fail(`${op} carries bytes together with their offset, or neither`);
+  }
   return { t: 'req', req: { id, op, args: args.data, payload } as Request };
 }
 

@@ -17,8 +17,11 @@ import {
   wireOffset,
 } from './schemas.ts';
 
-/** Where an op's bytes travel, if it has any. */
-export type PayloadDir = 'none' | 'request' | 'response';
+/**
+ * Where an op's bytes travel, if it has any. With `optional-request` the request may carry
+ * bytes, and then (only then) an `offset` argument says where they go.
+ */
+export type PayloadDir = 'none' | 'request' | 'optional-request' | 'response';
 
 interface OpSpec<A extends z.ZodType, R extends z.ZodType> {
   args: A;
@@ -44,7 +47,7 @@ export const helloAuthSchema = z.strictObject({
 });
 
 /**
- * Every op of protocol version 1: arguments, result and payload direction (the credential
+ * Every op of the protocol (fields added in a later version say so): arguments, result and payload direction (the credential
  * capability each op needs is enforced in `namespace/authorization.ts` and listed in
  * docs/protocol.md). Argument and result shapes are the Source request objects with ids
  * and nanosecond times as decimal strings.
@@ -129,9 +132,14 @@ export const OPS = {
   }),
   FLUSH: op({ args: z.strictObject({ handle: wireHandle }), result: empty, payload: 'none' }),
   CLOSE: op({
-    args: z.strictObject({ handle: wireHandle, abort: z.boolean().optional() }),
+    args: z.strictObject({
+      handle: wireHandle,
+      abort: z.boolean().optional(),
+      // v2: the handle's last write travels with its close (the bytes are the payload).
+      offset: wireOffset.optional(),
+    }),
     result: empty,
-    payload: 'none',
+    payload: 'optional-request',
   }),
   CREATE: op({
     args: z.strictObject({

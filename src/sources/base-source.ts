@@ -76,6 +76,16 @@ export abstract class BaseSource implements Source {
     return false;
   }
 
+  /**
+   * Whether `doCloseFile` carries out a close's `write` itself (a wire Source sends both in
+   * one request; a wrapper hands them on together). Otherwise `closeFile` writes through
+   * `doWrite` and then closes. A driver that says yes keeps the handle open when the write
+   * fails.
+   */
+  protected get closeCarriesWrite(): boolean {
+    return false;
+  }
+
   protected async doOpen(): Promise<void> {}
   protected async doClose(): Promise<void> {}
 
@@ -192,8 +202,7 @@ export abstract class BaseSource implements Source {
   }
   write(req: SourceRequest<'write'>): Promise<{ written: number }> {
     return this.#run('write', {}, () => {
-      checkRange('write', req.offset, req.data.byteLength);
-      if (req.offset + req.data.byteLength > this.caps.max_file_size) throw FsError.EFBIG('write');
+      checkWrite(req.offset, req.data.byteLength, this.caps.max_file_size);
       return this.doWrite(req);
     });
   }
@@ -201,7 +210,20 @@ export abstract class BaseSource implements Source {
     return this.#run('flush', {}, () => this.doFlush(req));
   }
   closeFile(req: SourceRequest<'closeFile'>): Promise<void> {
-    return this.#run('closeFile', {}, () => this.doCloseFile(req));
+    return this.#run('closeFile', {}, () => {
+      const { write } = req;
+      if (write === undefined) return this.doCloseFile(req);
+      if (req.abort === true) throw FsError.EINVAL('close', undefined, 'abort together with write');
+      if (this.closeCarriesWrite) {
+        checkWrite(write.offset, write.data.byteLength, this.caps.max_file_size);
+        return this.doCloseFile(req);
+      }
+      return this.write({ handle: req.handle, ...write }).then(({ written }) => {
+        if (written < write.data.byteLength)
+          throw FsError.EIO('write', undefined, `short write (${written} of ${write.data.byteLength} bytes)`);
+        return this.doCloseFile({ handle: req.handle });
+      });
+    });
   }
   create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {
     return this.#run('create', { id: req.parent, names: [req.name] }, () => this.doCreate(req));
@@ -387,6 +409,11 @@ function checkRange(op: string, offset: number, length: number): void {
     throw FsError.EINVAL(op, undefined, `bad offset ${offset}`);
   if (!Number.isSafeInteger(length) || length < 0)
     throw FsError.EINVAL(op, undefined, `bad length ${length}`);
+}
+
+function checkWrite(offset: number, length: number, maxFileSize: number): void {
+  checkRange('write', offset, length);
+  if (offset + length > maxFileSize) throw FsError.EFBIG('write');
 }
 
 /** Xattr names are `namespace.name` (user., trusted., security., system.), at most 255 bytes. */

@@ -233,8 +233,18 @@ export interface Source extends AsyncDisposable {
    * With `abort`, what was written through the handle is discarded instead: a created file
    * never appears and an existing file keeps its old content (a node closes the handles of
    * an abandoned session this way). A Source that cannot discard treats it as a normal close.
+   *
+   * With `write`, those bytes are written through the handle first and the close follows
+   * only if the write succeeded (a short write is `EIO`): a failing write rejects with its
+   * error and leaves the handle open, exactly as `write` then `closeFile` would. Over the
+   * wire both travel in one request, so a file's last bytes cost no round trip of their own.
+   * `abort` together with `write` is `EINVAL`.
    */
-  closeFile(req: { handle: Handle; abort?: boolean | undefined }): Promise<void>;
+  closeFile(req: {
+    handle: Handle;
+    abort?: boolean | undefined;
+    write?: { offset: number; data: Uint8Array } | undefined;
+  }): Promise<void>;
 
   /**
    * Create a regular file and open it for writing. With `exclusive`, an existing name gives

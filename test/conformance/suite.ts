@@ -3,6 +3,7 @@ import type { NodeId } from '../../src/core/ids.ts';
 import type { Caps, ExportInfo, Source } from '../../src/sources/source.ts';
 import { advancedCases } from './cases-advanced.ts';
 import { basicCases, exportCases } from './cases-basic.ts';
+import { closeWriteCases } from './cases-close-write.ts';
 import { errorCases } from './cases-errors.ts';
 import type { ConformanceFixture, ConformanceOptions } from './fixture.ts';
 import { bigDirCases, watchCases } from './cases-dir-watch.ts';
@@ -44,6 +45,7 @@ export function runConformance(opts: ConformanceOptions): void {
       return;
     }
     group(opts, stats, 'basics', basicCases);
+    group(opts, stats, 'close with write', closeWriteCases);
     group(opts, stats, 'errors', errorCases);
     group(opts, stats, 'advanced', advancedCases);
     group(opts, stats, 'readdirp paging', bigDirCases);

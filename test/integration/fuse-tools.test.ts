@@ -207,6 +207,18 @@ except OSError as e:
     err = err or e
 print(errno.errorcode[err.errno] if err else 'OK')"`);
       assert.equal(outcome.trim(), 'ENOSPC');
+      // A small file's only write travels with its close: close(2) reports its failure.
+      await sh(`dd if=/dev/zero of=${small}/fill bs=64k 2>/dev/null`);
+      const last = await shOk(`python3 -c "
+import os, errno
+fd = os.open('${mp}/other/small/g', os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b'x')
+try:
+    os.close(fd)
+    print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])"`);
+      assert.equal(last.trim(), 'ENOSPC');
     } finally {
       await sh(`umount -l ${small}`);
     }

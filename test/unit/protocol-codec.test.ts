@@ -35,6 +35,8 @@ const samples: { op: keyof typeof OPS; args: unknown; payload?: Buffer }[] = [
   { op: 'OPEN', args: { id: 9n, flags: { read: true, write: false } } },
   { op: 'READ', args: { handle: 1, offset: 0, length: 65536 } },
   { op: 'WRITE', args: { handle: 1, offset: 4096 }, payload: Buffer.from([0, 1, 2, 255]) },
+  { op: 'CLOSE', args: { handle: 1 } },
+  { op: 'CLOSE', args: { handle: 1, offset: 7 }, payload: Buffer.from('last bytes') },
   { op: 'RENAME', args: { parent: 1n, name: 'a', newParent: 2n, newName: 'b', noreplace: true } },
   { op: 'SETXATTR', args: { id: 1n, name: 'user.x' }, payload: Buffer.alloc(0) },
   { op: 'LOCK', args: { handle: 3, cmd: 'wait', type: 'write', start: 0, length: 0 } },
@@ -115,6 +117,23 @@ describe('protocol codec', () => {
         JSON.stringify({ t: 'req', id: 5, op: 'LOOKUP', a: { parent: '1', name: 'x', extra: 1 } }),
         false,
         /bad LOOKUP arguments/,
+      ],
+      [
+        joinFrame(encodeRequest({ id: 6, op: 'CLOSE', args: { handle: 1, offset: 0 } })),
+        false,
+        /CLOSE carries bytes together with their offset, or neither/,
+      ],
+      [
+        joinFrame(encodeRequest({ id: 7, op: 'CLOSE', args: { handle: 1 }, payload: Buffer.from('x') })),
+        true,
+        /CLOSE carries bytes together with their offset, or neither/,
+      ],
+      [
+        joinFrame(
+          encodeRequest({ id: 8, op: 'CLOSE', args: { handle: 1, offset: -1 }, payload: Buffer.from('x') }),
+        ),
+        true,
+        /bad CLOSE arguments: offset/,
       ],
     ];
     cases.forEach(([frame, binary, re], i) => {

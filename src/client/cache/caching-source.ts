@@ -445,13 +445,28 @@ export class CachingSource extends MultiExportSource {
     if (st.inner !== undefined) await this.#inner.flush({ handle: await st.inner });
   }
 
+  /** A close's last write goes to the inner Source with it (one request to a remote one). */
+  protected override get closeCarriesWrite(): boolean {
+    return true;
+  }
+
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const st = this.#state('closeFile', req.handle);
+    if (req.write !== undefined) {
+      // A failed write leaves the handle open (and what it wrote before is no longer cached).
+      const handle = await this.#innerHandle(st);
+      try {
+        await this.#inner.closeFile({ handle, write: req.write });
+      } catch (err) {
+        this.#changed(st.id, 'drop');
+        throw err;
+      }
+    }
     this.#handles.delete(req.handle);
     if (st.entry) await this.#data.release(st.entry);
     try {
       // A lazy open that failed left nothing to close (its error went to the read that needed it).
-      const handle = await st.inner?.catch(() => undefined);
+      const handle = req.write === undefined ? await st.inner?.catch(() => undefined) : undefined;
       if (handle !== undefined)
         await this.#inner.closeFile({ handle, ...(req.abort ? { abort: true } : {}) });
     } finally {

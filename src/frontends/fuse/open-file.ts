@@ -132,14 +132,43 @@ export class OpenFile {
    * kernel's asynchronous RELEASE. A handle with nothing to publish is kept.
    */
   async commit(): Promise<void> {
-    await this.drain();
+    const write = this.#lastWrite();
+    if (write === undefined) await this.drain();
     if (this.#handle === undefined || (!this.#created && !this.modified)) return;
     const handle = this.#handle;
+    const created = this.#created;
     this.#handle = undefined;
     this.#created = false;
     this.modified = false;
     this.dropReadAhead();
-    await this.#source.closeFile({ handle });
+    if (write === undefined) return this.#source.closeFile({ handle });
+    try {
+      await this.#source.closeFile({ handle, write });
+    } catch (err) {
+      // As after a failed drain: the handle stays (the failed write left it open), to be
+      // closed by the release. A write that reopened a handle meanwhile keeps its own.
+      if (this.#handle === undefined) {
+        this.#handle = handle;
+        this.#created = created;
+        this.modified = true;
+      } else void this.#source.closeFile({ handle, abort: true }).catch(() => undefined);
+      throw FsError.from(err, 'write');
+    }
+    pool.give(write.data);
+  }
+
+  /**
+   * The buffered bytes, taken to travel with the close, when they are all that is left to
+   * send (nothing in flight, no failure pending): one request instead of a WRITE and a
+   * CLOSE. Undefined otherwise (then the close drains first).
+   */
+  #lastWrite(): { offset: number; data: Buffer } | undefined {
+    if (this.#handle === undefined || this.#inflight.size > 0 || this.#error !== undefined) return undefined;
+    if (this.#buf === undefined || this.#bufLen === 0 || (!this.#created && !this.modified)) return undefined;
+    const write = { offset: this.#bufStart, data: this.#buf.subarray(0, this.#bufLen) };
+    this.#buf = undefined;
+    this.#bufLen = 0;
+    return write;
   }
 
   /** Whether written bytes are not yet acknowledged by the Source. */
@@ -186,20 +215,33 @@ export class OpenFile {
    * rewrite it; a created file always appears.
    */
   async close(): Promise<void> {
+    const write = this.#lastWrite();
     try {
-      await this.drain();
+      if (write === undefined) await this.drain();
     } finally {
       const handle = this.#handle ?? (await this.#reopening?.catch(() => undefined));
       this.#handle = undefined;
       const lockHandle = await this.#lockHandle?.catch(() => undefined);
       this.#lockHandle = undefined;
       try {
-        if (handle !== undefined)
+        if (handle !== undefined && write !== undefined) await this.#closeWith(handle, write);
+        else if (handle !== undefined)
           await this.#source.closeFile({ handle, abort: !this.#created && !this.modified });
       } finally {
         if (lockHandle !== undefined) await this.#source.closeFile({ handle: lockHandle });
       }
     }
+  }
+
+  /** Close with the last write; if it fails, close anyway (as after a failed drain) and say why. */
+  async #closeWith(handle: Handle, write: { offset: number; data: Buffer }): Promise<void> {
+    try {
+      await this.#source.closeFile({ handle, write });
+    } catch (err) {
+      await this.#source.closeFile({ handle }).catch(() => undefined);
+      throw FsError.from(err, 'write');
+    }
+    pool.give(write.data);
   }
 
   /** Send what is buffered and wait for every write; rejects with the first failure (once). */
