@@ -4,12 +4,10 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { RemoteSource } from '../../src/client/remote-source.ts';
-import { readOwnerCredential } from '../../src/node/credentials.ts';
 import type { TesseraNode } from '../../src/node/node.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 import { readFile } from '../conformance/helpers.ts';
-import { startNode } from '../helpers/remote-node.ts';
+import { connect, startNode } from '../helpers/remote-node.ts';
 
 /** Requests of `op` the node has answered so far. */
 function answered(node: TesseraNode, op: string): number {
@@ -30,23 +28,9 @@ describe('close with the last write over the wire', () => {
     await rm(home, { recursive: true, force: true });
   });
 
-  async function session(versions?: { min: number; max: number }): Promise<RemoteSource> {
-    const credential = await readOwnerCredential({ home });
-    const src = new RemoteSource({
-      connect: {
-        url: node.url,
-        credential: { id: credential.id, secret: credential.secret },
-        trust: { fingerprint: node.fingerprint! },
-        versions,
-      },
-    });
-    await src.open();
-    return src;
-  }
-
   for (const version of [PROTOCOL_VERSION, 1]) {
     it(`version ${version}: ${version >= 2 ? 'one CLOSE carries the bytes' : 'WRITE then CLOSE'}`, async () => {
-      await using src = await session({ min: 1, max: version });
+      await using src = await connect(node, home, { versions: { min: 1, max: version } });
       assert.equal(src.connection.session.version, version);
       const root = (await src.listExports()).find((e) => e.name === '/mem')!.root;
       const created = await src.create({ parent: root, name: `v${version}`, mode: 0o644 });
