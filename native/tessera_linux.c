@@ -1,6 +1,7 @@
 // tessera_linux: the Linux syscalls Node has no API for — extended attributes,
-// open-file-description (OFD) byte-range locks, non-blocking flock(2), inotify, a batched lstat of many names of
-// one directory and page-cache-bypassing (O_DIRECT) bulk writes — exposed through N-API.
+// open-file-description (OFD) byte-range locks, non-blocking flock(2), inotify, a batched lstat
+// of many names of one directory, page-cache-bypassing (O_DIRECT) bulk writes and renameat2's
+// RENAME_NOREPLACE — exposed through N-API.
 //
 // The JS surface is deliberately raw (numbers, Buffers, an external handle); the typed,
 // validated API lives in src/sources/local/linux-native.ts.
@@ -864,6 +865,53 @@ static napi_value js_stat_batch(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Rename without replacing: renameat2(RENAME_NOREPLACE), one atomic syscall that fails EEXIST
+// when the target exists — what publishing an exclusively created file needs, in one
+// thread-pool job instead of link + unlink. A filesystem without it answers EINVAL (NFS, CIFS,
+// FUSE before 6.x): the caller falls back to link + unlink.
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *from, *to;
+  int err;
+} rename_t;
+
+static void rename_free(rename_t *r) {
+  free(r->from);
+  free(r->to);
+  free(r);
+}
+
+static void rename_execute(napi_env env, void *arg) {
+  (void)env;
+  rename_t *r = arg;
+  if (renameat2(AT_FDCWD, r->from, AT_FDCWD, r->to, RENAME_NOREPLACE) != 0) r->err = errno;
+}
+
+static void rename_complete(napi_env env, napi_status status, void *arg) {
+  rename_t *r = arg;
+  settle_void(env, r->deferred, status, r->err, "rename", r->from);
+  napi_delete_async_work(env, r->work);
+  rename_free(r);
+}
+
+// renameNoReplace(from, to) → Promise<void>
+static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  rename_t *r = calloc(1, sizeof *r);
+  if (!r) return out_of_memory(env), NULL;
+  bool ok = get_string(env, argv[0], "from must be a string without NUL", &r->from) &&
+            get_string(env, argv[1], "to must be a string without NUL", &r->to);
+  napi_value promise =
+      ok ? queue_job(env, "renameNoReplace", rename_execute, rename_complete, r, &r->work, &r->deferred) : NULL;
+  if (!promise) rename_free(r);
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -878,7 +926,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"inotifyOpen", js_inotify_open},  {"inotifyAdd", js_inotify_add},
       {"inotifyRemove", js_inotify_remove}, {"inotifyClose", js_inotify_close},
       {"inotifyRef", js_inotify_ref},    {"statBatch", js_stat_batch},
-      {"writeDirect", js_write_direct},
+      {"writeDirect", js_write_direct},  {"renameNoReplace", js_rename_noreplace},
   };
   // The kernel's values, so the TS side can check its own copies against them.
 #define K(c) {#c, c}

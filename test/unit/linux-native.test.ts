@@ -39,6 +39,7 @@ import {
   ofdGetLock,
   flock,
   ofdSetLock,
+  renameNoReplace,
   writeDirect,
 } from '../../src/sources/local/linux-native.ts';
 
@@ -621,6 +622,23 @@ void describe('linux-native: batched lstat', { skip: !linux }, () => {
     await rejectsWith(lstatBatch({ dir: join(dir, 'absent'), names: late, map: (st) => st, gone }), 'EINVAL');
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(await lstatBatch({ dir, names: [], map: (st) => st, gone }), []);
+  });
+});
+
+void describe('linux-native: renameNoReplace', { skip: !linux }, () => {
+  it('renames to a free name, refuses an existing one with EEXIST and leaves both files', async () => {
+    const dir = mkdtempSync(join(root, 'rnr-'));
+    writeFileSync(join(dir, 'a'), 'A');
+    writeFileSync(join(dir, 'taken'), 'T');
+    await renameNoReplace(join(dir, 'a'), join(dir, 'b'));
+    assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'A');
+    assert.throws(() => lstatSync(join(dir, 'a')), /ENOENT/);
+    const err = await rejectsWith(renameNoReplace(join(dir, 'b'), join(dir, 'taken')), 'EEXIST', 'rename');
+    assert.equal(err.path, join(dir, 'b'));
+    assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'A');
+    assert.equal(readFileSync(join(dir, 'taken'), 'utf8'), 'T');
+    await rejectsWith(renameNoReplace(join(dir, 'missing'), join(dir, 'c')), 'ENOENT', 'rename');
+    await rejectsWith(renameNoReplace(join(dir, 'b\0x'), join(dir, 'c')), 'EINVAL', 'rename');
   });
 });
 

@@ -41,6 +41,7 @@ interface NativeBinding {
   inotifyRef(handle: InotifyHandle, keepAlive: boolean): void;
   statBatch(dir: string, names: string, count: number, out: ArrayBuffer): Promise<void>;
   writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void>;
+  renameNoReplace(from: string, to: string): Promise<void>;
   constants: Record<string, number>;
 }
 
@@ -451,6 +452,19 @@ export async function writeDirect(fd: number, parts: Uint8Array[], offset: numbe
   if (!Array.isArray(parts) || !parts.every((p) => p instanceof Uint8Array))
     throw sysError('EINVAL', 'parts must be an array of Uint8Array', 'pwrite');
   return b.writeDirect(fd, parts, offset);
+}
+
+/** Whether the loaded addon has {@link renameNoReplace} (an addon built from an older checkout does not). */
+export const renameNoReplaceAvailable: boolean = typeof native?.renameNoReplace === 'function';
+
+/**
+ * `renameat2(from, to, RENAME_NOREPLACE)` on the thread pool: one atomic rename that fails
+ * `EEXIST` instead of replacing `to`. Rejects like Node's fs (`.code`, `.syscall === 'rename'`,
+ * `.path`); a filesystem without the flag gives `EINVAL` (NFS, CIFS, older FUSE).
+ */
+export async function renameNoReplace(from: string, to: string): Promise<void> {
+  const b = binding('rename');
+  return b.renameNoReplace(checkPath(from, 'from', 'rename'), checkPath(to, 'to', 'rename'));
 }
 
 /**

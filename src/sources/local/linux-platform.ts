@@ -12,6 +12,8 @@ import {
   DIRECT_ALIGN,
   writeDirect,
   writeDirectAvailable,
+  renameNoReplace,
+  renameNoReplaceAvailable,
   ofdGetLock,
   ofdSetLock,
   flock,
@@ -54,4 +56,5 @@ export const LINUX_PLATFORM: LocalPlatform = {
     ? (dir, names, map) => lstatBatch({ dir, names, map, gone: (code) => isGone({ code }) })
     : undefined,
   directWrite: writeDirectAvailable ? { align: DIRECT_ALIGN, write: writeDirect } : undefined,
+  renameNoReplace: renameNoReplaceAvailable ? renameNoReplace : undefined,
 };

@@ -1,5 +1,5 @@
 import { constants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import { type Handle, type OpenFlags, opensForWrite } from '../source.ts';
@@ -8,6 +8,7 @@ import { genOf } from './local-attr.ts';
 import type { LocalLocks } from './local-locks.ts';
 import type { DirectWriter, XattrOps } from './local-platform.ts';
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
+import { renameNoReplace } from './rename-noreplace.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
 import { WriteQueue } from './write-queue.ts';
 
@@ -97,6 +98,7 @@ export class LocalFiles {
   readonly #locks: LocalLocks;
   readonly #xattr: XattrOps | undefined;
   readonly #direct: DirectWriter | undefined;
+  readonly #renameNoReplace: ((from: string, to: string) => Promise<void>) | undefined;
   readonly #handles = new Map<Handle, LocalHandle>();
   readonly #pending = new Map<number, PendingCreate>();
   readonly #commits = new Map<number, Promise<void>>();
@@ -107,11 +109,13 @@ export class LocalFiles {
     locks: LocalLocks;
     xattr?: XattrOps | undefined;
     directWrite?: DirectWriter | undefined;
+    renameNoReplace?: ((from: string, to: string) => Promise<void>) | undefined;
   }) {
     this.#resolver = opts.resolver;
     this.#locks = opts.locks;
     this.#xattr = opts.xattr;
     this.#direct = opts.directWrite;
+    this.#renameNoReplace = opts.renameNoReplace;
     opts.resolver.pending = (local) => this.#pending.get(local);
     opts.resolver.committing = (local) => this.#commits.get(local);
     opts.resolver.busy = (local) =>
@@ -307,23 +311,34 @@ export class LocalFiles {
   async close(handle: Handle, abort = false): Promise<void> {
     const h = this.get(handle, 'close');
     this.#handles.delete(handle);
+    let failed: { err: unknown } | undefined;
     try {
       // Writes sent before the close land first (a direct write holds no FileHandle ref, so
       // closing the handle would not wait for it).
       await h.writes?.settled();
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
       if (h.staging) await h.staging.catch(() => undefined);
-    } finally {
-      await closeQuietly(h.fh);
-      if (h.orig !== h.fh) await closeQuietly(h.orig);
+    } catch (err) {
+      failed = { err };
     }
-    if (abort) {
-      const place = h.created ?? h.stage;
-      if (h.created) this.#pending.delete(h.local);
-      if (place) await this.#discard(place);
-    } else if (h.created) await this.#commitCreate(h, h.created);
-    else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
-    else if (h.stage) await this.#discard(h.stage);
+    // The descriptors close while the file is published: publishing needs nothing from them
+    // (no fsync on this path), and it saves a round of thread-pool jobs per file.
+    const closing = Promise.all([closeQuietly(h.fh), h.orig !== h.fh ? closeQuietly(h.orig) : undefined]);
+    if (failed) {
+      await closing;
+      throw failed.err;
+    }
+    try {
+      if (abort) {
+        const place = h.created ?? h.stage;
+        if (h.created) this.#pending.delete(h.local);
+        if (place) await this.#discard(place);
+      } else if (h.created) await this.#commitCreate(h, h.created);
+      else if (h.stage && h.dirty) await this.#commitReplace(h, h.stage);
+      else if (h.stage) await this.#discard(h.stage);
+    } finally {
+      await closing;
+    }
   }
 
   /** Close every handle without committing anything (source close): unfinished writes vanish. */
@@ -487,7 +502,17 @@ export class LocalFiles {
     const tmpPath = this.#resolver.child(dirPath, p.tmpName);
     const finalPath = this.#resolver.child(dirPath, p.name);
     try {
-      if (p.exclusive) await linkExclusive(tmpPath, finalPath, p.name);
+      // Exclusive: the name only if it is still free (another writer may have taken it).
+      if (p.exclusive)
+        await renameNoReplace({
+          from: tmpPath,
+          to: finalPath,
+          isDir: false,
+          name: p.name,
+          op: 'close',
+          detail: 'another writer created the file first',
+          native: this.#renameNoReplace,
+        });
       else await rename(tmpPath, finalPath);
       return true;
     } catch (err) {
@@ -565,31 +590,4 @@ function checkOpenable(r: Resolved, id: NodeId): void {
   if (r.st.isDirectory()) throw FsError.EISDIR('open', id.toString());
   if (r.st.isSymbolicLink()) throw FsError.ELOOP('open', id.toString(), 'is a symlink (never followed)');
   if (!r.st.isFile()) throw FsError.EINVAL('open', id.toString(), 'not a regular file');
-}
-
-/** Give the temp file its name only if the name is free: link fails EEXIST without clobbering. */
-async function linkExclusive(tmpPath: string, finalPath: string, name: string): Promise<void> {
-  try {
-    await link(tmpPath, finalPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw FsError.EEXIST('close', name, 'another writer created the file first');
-    if (
-      code !== 'EPERM' &&
-      code !== 'ENOTSUP' &&
-      code !== 'EOPNOTSUPP' &&
-      code !== 'ENOSYS' &&
-      code !== 'EMLINK'
-    )
-      throw err;
-    // No hard links here: check, then rename (a narrow race remains on such filesystems).
-    const there = await lstat(finalPath).then(
-      () => true,
-      (e: unknown) => !isGone(e),
-    );
-    if (there) throw FsError.EEXIST('close', name, 'another writer created the file first');
-    await rename(tmpPath, finalPath);
-    return;
-  }
-  await unlink(tmpPath);
 }

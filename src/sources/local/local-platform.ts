@@ -53,6 +53,12 @@ export interface LocalPlatform {
    * `WriteQueue`). Without it every write is a plain `pwritev`.
    */
   directWrite?: DirectWriter | undefined;
+  /**
+   * One atomic rename that fails `EEXIST` rather than replace its target (renameat2's
+   * `RENAME_NOREPLACE`). Rejects `EINVAL`, `ENOSYS` or `ENOTSUP` where the filesystem cannot;
+   * without it (or then) a file is hard-linked and its old name unlinked.
+   */
+  renameNoReplace?: ((from: string, to: string) => Promise<void>) | undefined;
   /** Throws when this host cannot run the kind (checked at open). */
   requireHost?: (() => void) | undefined;
 }

@@ -142,6 +142,7 @@ export class LocalSource extends SingleExportSource {
       locks,
       xattr: this.#platform.xattr,
       directWrite: this.#platform.directWrite,
+      renameNoReplace: this.#platform.renameNoReplace,
     });
     const ctx = this.#watchContext(resolver);
     const scanner = new DirScanner({ ctx, intervalMs: this.#options.scanIntervalMs });
@@ -474,7 +475,14 @@ export class LocalSource extends SingleExportSource {
     const dst = await lstatMaybe(dstPath);
     if (req.noreplace) {
       if (dst) throw FsError.EEXIST('rename', req.newName);
-      await renameNoReplace(srcPath, dstPath, src.isDirectory(), req.newName);
+      await renameNoReplace({
+        from: srcPath,
+        to: dstPath,
+        isDir: src.isDirectory(),
+        name: req.newName,
+        op: 'rename',
+        native: this.#platform.renameNoReplace,
+      });
     } else {
       await rename(srcPath, dstPath);
     }

@@ -2,31 +2,52 @@ import { link, rename, unlink } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import { lstatMaybe } from './fast-stat.ts';
 
-/** Rename that refuses to replace: a file is hard-linked first (EEXIST is atomic), a directory checked. */
-export async function renameNoReplace(
-  srcPath: string,
-  dstPath: string,
-  isDir: boolean,
-  name: string,
-): Promise<void> {
-  if (!isDir) {
+/** Codes of a filesystem that cannot do what was asked (as opposed to a real failure). */
+const UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+function codeOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+/**
+ * Rename `from` to `to` unless `to` exists (then `EEXIST` naming `name`, for `op`). In order
+ * of preference: the platform's atomic rename (`native`, renameat2 `RENAME_NOREPLACE`: one
+ * syscall); for a file, a hard link (atomic `EEXIST`) and an unlink of the old name; last,
+ * where neither works, a check and a plain rename (a narrow race remains there).
+ */
+export async function renameNoReplace(opts: {
+  from: string;
+  to: string;
+  isDir: boolean;
+  /** The target's name, for the error. */
+  name: string;
+  /** The operation, for the error (`rename`, or `close` publishing a created file). */
+  op: string;
+  /** Why an existing target refuses it, for the error. */
+  detail?: string | undefined;
+  native?: ((from: string, to: string) => Promise<void>) | undefined;
+}): Promise<void> {
+  const exists = (): FsError => FsError.EEXIST(opts.op, opts.name, opts.detail);
+  if (opts.native) {
     try {
-      await link(srcPath, dstPath);
-      await unlink(srcPath);
+      await opts.native(opts.from, opts.to);
       return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw FsError.EEXIST('rename', name);
-      if (
-        code !== 'EPERM' &&
-        code !== 'ENOTSUP' &&
-        code !== 'EOPNOTSUPP' &&
-        code !== 'ENOSYS' &&
-        code !== 'EMLINK'
-      )
-        throw err;
+      if (codeOf(err) === 'EEXIST') throw exists();
+      if (!UNSUPPORTED.has(codeOf(err) ?? '')) throw err;
     }
   }
-  if (await lstatMaybe(dstPath)) throw FsError.EEXIST('rename', name);
-  await rename(srcPath, dstPath);
+  if (!opts.isDir) {
+    try {
+      await link(opts.from, opts.to);
+      await unlink(opts.from);
+      return;
+    } catch (err) {
+      if (codeOf(err) === 'EEXIST') throw exists();
+      if (!NO_HARD_LINKS.has(codeOf(err) ?? '')) throw err;
+    }
+  }
+  if (await lstatMaybe(opts.to)) throw exists();
+  await rename(opts.from, opts.to);
 }
