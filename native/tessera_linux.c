@@ -107,9 +107,10 @@ static bool get_int64(napi_env env, napi_value v, const char *what, int64_t *out
 }
 
 // ---------------------------------------------------------------------------------------------
-// Async operations: xattrs, OFD locks and flock, run on the libuv thread pool
+// Async operations: xattrs, OFD locks, flock and rename without replacing, run on the libuv
+// thread pool
 
-typedef enum { OP_GET, OP_SET, OP_LIST, OP_REMOVE, OP_SETLK, OP_GETLK, OP_FLOCK } op_kind;
+typedef enum { OP_GET, OP_SET, OP_LIST, OP_REMOVE, OP_SETLK, OP_GETLK, OP_FLOCK, OP_RENAME } op_kind;
 
 typedef struct {
   napi_async_work work;
@@ -118,7 +119,7 @@ typedef struct {
   const char *syscall;
   char *path; // NULL: operate on fd
   int fd;
-  char *name;
+  char *name; // the xattr name, or the new path (OP_RENAME)
   char *data; // value in (OP_SET) or result out (OP_GET / OP_LIST)
   size_t data_len;
   int flags; // xattr flags (OP_SET) or the flock operation (OP_FLOCK)
@@ -187,6 +188,12 @@ static void op_execute(napi_env env, void *arg) {
   case OP_FLOCK:
     // Never blocks a pool thread: a conflict is EWOULDBLOCK (== EAGAIN on Linux).
     r = flock(op->fd, op->flags | LOCK_NB);
+    break;
+  case OP_RENAME:
+    // One atomic rename that fails EEXIST instead of replacing: what publishing an exclusively
+    // created file needs, in one job instead of link + unlink. A filesystem without the flag
+    // answers EINVAL (NFS, CIFS, older FUSE): the caller falls back to link + unlink.
+    r = renameat2(AT_FDCWD, op->path, AT_FDCWD, op->name, RENAME_NOREPLACE);
     break;
   }
   if (r < 0) op->err = errno;
@@ -288,6 +295,7 @@ static void settle_void(napi_env env, napi_deferred deferred, napi_status status
 //   xattr: (pathOrFd, name?, value?, flags?) with name/value/flags as the kind needs
 //   locks: (fd, type, start, length)
 //   flock: (fd, operation) with operation LOCK_SH, LOCK_EX or LOCK_UN
+//   rename: (from, to)
 static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, bool by_fd,
                            const char *syscall) {
   size_t argc = 4;
@@ -302,6 +310,7 @@ static napi_value op_start(napi_env env, napi_callback_info info, op_kind kind, 
                   : get_string(env, argv[0], "path must be a string without NUL", &op->path);
   if (ok && (kind == OP_GET || kind == OP_SET || kind == OP_REMOVE))
     ok = get_string(env, argv[1], "name must be a string without NUL", &op->name);
+  if (ok && kind == OP_RENAME) ok = get_string(env, argv[1], "to must be a string without NUL", &op->name);
   if (ok && kind == OP_SET) {
     // Copied: the caller may reuse its buffer before the worker thread runs.
     void *src;
@@ -360,6 +369,9 @@ static napi_value js_ofd_getlk(napi_env env, napi_callback_info info) {
 }
 static napi_value js_flock(napi_env env, napi_callback_info info) {
   return op_start(env, info, OP_FLOCK, true, "flock");
+}
+static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
+  return op_start(env, info, OP_RENAME, false, "rename");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -862,53 +874,6 @@ static napi_value js_stat_batch(napi_env env, napi_callback_info info) {
                                       &b->deferred)
                           : NULL;
   if (!promise) stat_batch_free(env, b);
-  return promise;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rename without replacing: renameat2(RENAME_NOREPLACE), one atomic syscall that fails EEXIST
-// when the target exists — what publishing an exclusively created file needs, in one
-// thread-pool job instead of link + unlink. A filesystem without it answers EINVAL (NFS, CIFS,
-// FUSE before 6.x): the caller falls back to link + unlink.
-
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  char *from, *to;
-  int err;
-} rename_t;
-
-static void rename_free(rename_t *r) {
-  free(r->from);
-  free(r->to);
-  free(r);
-}
-
-static void rename_execute(napi_env env, void *arg) {
-  (void)env;
-  rename_t *r = arg;
-  if (renameat2(AT_FDCWD, r->from, AT_FDCWD, r->to, RENAME_NOREPLACE) != 0) r->err = errno;
-}
-
-static void rename_complete(napi_env env, napi_status status, void *arg) {
-  rename_t *r = arg;
-  settle_void(env, r->deferred, status, r->err, "rename", r->from);
-  napi_delete_async_work(env, r->work);
-  rename_free(r);
-}
-
-// renameNoReplace(from, to) → Promise<void>
-static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  rename_t *r = calloc(1, sizeof *r);
-  if (!r) return out_of_memory(env), NULL;
-  bool ok = get_string(env, argv[0], "from must be a string without NUL", &r->from) &&
-            get_string(env, argv[1], "to must be a string without NUL", &r->to);
-  napi_value promise =
-      ok ? queue_job(env, "renameNoReplace", rename_execute, rename_complete, r, &r->work, &r->deferred) : NULL;
-  if (!promise) rename_free(r);
   return promise;
 }
 
