@@ -213,7 +213,6 @@ typedef struct session {
   napi_ref slots_ref;
   char *slot_mem;
   size_t slot_size, slot_mem_len;
-  pthread_mutex_t slot_mu;
   int *free_slots;
   int nfree, nslots;
   // File handles whose writes JavaScript must answer itself (a write failed: see ll_write).
@@ -224,8 +223,7 @@ typedef struct session {
   napi_ref dispatch_ref, resource_ref;
   napi_async_context actx;
   uv_poll_t poll;
-  bool polling;  // the poll handle is open
-  bool on_loop;  // inside on_fuse_readable: requests go to JavaScript directly
+  bool polling; // the poll handle is open
   struct fuse_buf fbuf;
 } session;
 
@@ -269,23 +267,16 @@ static void free_request(request *r) {
 }
 
 static void give_slot(session *s, int slot) {
-  pthread_mutex_lock(&s->slot_mu);
   if (s->nfree < s->nslots) s->free_slots[s->nfree++] = slot;
-  pthread_mutex_unlock(&s->slot_mu);
 }
 
 static void call_js(napi_env env, napi_value fn, void *context, void *data);
 
-// Hand a request to JavaScript: directly when it was read on JavaScript's own thread, else
-// through the thread-safe function. False if it could not be queued.
-static bool deliver(session *s, request *r) {
-  if (s->on_loop) {
-    napi_value fn;
-    if (napi_get_reference_value(s->env, s->dispatch_ref, &fn) != napi_ok || fn == NULL) return false;
-    call_js(s->env, fn, s, r);
-    return true;
-  }
-  return napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) == napi_ok;
+// JavaScript's dispatch function, or NULL. Requests are decoded on JavaScript's own thread
+// (on_fuse_readable), inside a callback scope, so they are handed to it by a direct call.
+static napi_value dispatch_fn(session *s) {
+  napi_value fn;
+  return napi_get_reference_value(s->env, s->dispatch_ref, &fn) == napi_ok ? fn : NULL;
 }
 
 static void enqueue(fuse_req_t req, request *r) {
@@ -295,11 +286,14 @@ static void enqueue(fuse_req_t req, request *r) {
     fuse_reply_err(req, ENOMEM);
     return;
   }
-  if (!deliver(s, r)) {
+  napi_value fn = dispatch_fn(s);
+  if (fn == NULL) {
     if (r->slot >= 0) give_slot(s, r->slot);
     free_request(r);
     fuse_reply_err(req, EIO);
+    return;
   }
+  call_js(s->env, fn, s, r);
 }
 
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
@@ -455,24 +449,21 @@ SIZED_REQUEST(ll_read, OP_READ)
 SIZED_REQUEST(ll_readdir, OP_READDIR)
 SIZED_REQUEST(ll_readdirplus, OP_READDIRPLUS)
 
-// A free write slot for `size` bytes, or -1. Slots are a buffer JavaScript handed over at
+// A free write slot for `size` bytes, or -1 (slots and the failed list are used on JavaScript's
+// thread only). Slots are a buffer JavaScript handed over at
 // mount: written bytes copied there reach JavaScript without a malloc, an external Buffer and
 // its finalizer per 128 KiB request (the garbage collector's work for those was the biggest
 // part of the mount's CPU when writing). JavaScript gives a slot back once it has copied the
 // bytes (releaseSlot); with none free, the bytes are copied to the heap as before.
 static int take_slot(session *s, size_t size) {
   if (!s->slot_mem || size > s->slot_size) return -1;
-  pthread_mutex_lock(&s->slot_mu);
   int slot = s->nfree > 0 ? s->free_slots[--s->nfree] : -1;
-  pthread_mutex_unlock(&s->slot_mu);
   return slot;
 }
 
 static bool write_failed(session *s, uint64_t fh) {
   bool failed = false;
-  pthread_mutex_lock(&s->slot_mu);
   for (size_t i = 0; i < s->nfailed && !failed; i++) failed = s->failed_fh[i] == fh;
-  pthread_mutex_unlock(&s->slot_mu);
   return failed;
 }
 
@@ -503,33 +494,24 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   r->args[3] = (double)size;
   bool answer_here = !write_failed(s, r->fh);
   r->args[4] = answer_here;
-  int slot = r->slot;
-  if (s->on_loop) {
-    // On JavaScript's thread the call cannot fail: answer first, so the writer goes on.
-    if (answer_here) fuse_reply_write(req, size);
-    deliver(s, r);
+  napi_value fn = answer_here ? dispatch_fn(s) : NULL;
+  if (fn == NULL) {
+    enqueue(req, r); // JavaScript answers (or, without a dispatch function, EIO)
     return;
   }
-  if (napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
-    give_slot(s, slot);
-    free_request(r);
-    fuse_reply_err(req, EIO);
-    return;
-  }
-  // r belongs to the JavaScript thread now; req is answered here or there, never both.
-  if (answer_here) fuse_reply_write(req, size);
+  // Answered first, so the writer goes on while JavaScript buffers the bytes.
+  fuse_reply_write(req, size);
+  call_js(s->env, fn, s, r);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   // No write of the handle follows its release: it leaves the failed list (see write_failed).
   session *s = fuse_req_userdata(req);
-  pthread_mutex_lock(&s->slot_mu);
   for (size_t i = 0; i < s->nfailed; i++) {
     if (s->failed_fh[i] != fi->fh) continue;
     s->failed_fh[i] = s->failed_fh[--s->nfailed];
     break;
   }
-  pthread_mutex_unlock(&s->slot_mu);
   request *r = file_request(req, OP_RELEASE, ino, fi);
   if (r) r->args[1] = fi->flock_release;
   enqueue(req, r);
@@ -763,7 +745,6 @@ static void on_fuse_readable(uv_poll_t *handle, int status, int events) {
   if (napi_open_handle_scope(env, &hs) != napi_ok) return;
   napi_get_reference_value(env, s->resource_ref, &resource);
   napi_open_callback_scope(env, resource, s->actx, &cs);
-  s->on_loop = true;
   for (int i = 0; i < 64 && !ended; i++) {
     int res = fuse_session_receive_buf(s->se, &s->fbuf);
     if (res == -EINTR) continue;
@@ -774,7 +755,6 @@ static void on_fuse_readable(uv_poll_t *handle, int status, int events) {
     }
     fuse_session_process_buf(s->se, &s->fbuf);
   }
-  s->on_loop = false;
   napi_close_callback_scope(env, cs); // runs the microtasks the dispatch calls queued
   napi_close_handle_scope(env, hs);
   if (ended) end_polling(s);
@@ -1049,13 +1029,11 @@ static napi_value write_failed_js(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   uint64_t fh = u64_of(env, argv[1]);
   if (write_failed(s, fh)) return NULL;
-  pthread_mutex_lock(&s->slot_mu);
   uint64_t *grown = realloc(s->failed_fh, (s->nfailed + 1) * sizeof *grown);
   if (grown) {
     s->failed_fh = grown;
     s->failed_fh[s->nfailed++] = fh;
   }
-  pthread_mutex_unlock(&s->slot_mu);
   if (!grown) napi_throw_error(env, "ENOMEM", "writeFailed: out of memory");
   return NULL;
 }
@@ -1153,7 +1131,6 @@ static void throw_errno(napi_env env, int err, const char *what) {
 static void free_session(session *s) {
   free(s->free_slots);
   free(s->failed_fh);
-  pthread_mutex_destroy(&s->slot_mu);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s);
@@ -1178,8 +1155,8 @@ static bool set_slots(napi_env env, session *s, napi_value slots, size_t slot_si
 }
 
 // mount(mountpoint, options, dispatch, inArgs: Float64Array, outArgs: Float64Array,
-//       maxBackground, writeSlots: Buffer, slotSize) → session. Mounts now (fuse_session_mount),
-// serves on a thread of its own.
+//       maxBackground, writeSlots: Buffer, slotSize) → session. Mounts now (fuse_session_mount)
+// and serves the device from this thread's event loop (on_fuse_readable).
 static napi_value mount_fs(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   if (!get_args(env, info, 8, argv)) return NULL;
@@ -1195,7 +1172,6 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   session *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
-  pthread_mutex_init(&s->slot_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   s->max_background = (unsigned)num_of(env, argv[5]);
   if (!set_slots(env, s, argv[6], (size_t)num_of(env, argv[7]))) {
