@@ -195,7 +195,7 @@ typedef struct notice {
 
 typedef struct session {
   struct fuse_session *se;
-  napi_threadsafe_function tsfn;
+  napi_threadsafe_function tsfn; // interrupts and the session's end (see on_interrupt, end_polling)
   napi_ref in_args_ref, out_args_ref;
   double *in_args, *out_args;
   // Notifier thread and its queue.

@@ -14,13 +14,13 @@ import type {
   StatFs,
   SourceRequest,
 } from '../sources/source.ts';
+import { writeWhole } from '../sources/source.ts';
+import { SINCE } from '../protocol/version.ts';
 import { type CallResult, Connection, type ConnectOptions } from './connection.ts';
 import type { OpName } from '../protocol/ops.ts';
 
 /** Bytes per READ/WRITE request; bigger calls are split and pipelined. */
 export const CHUNK_BYTES = 1024 * 1024;
-/** The protocol version from which CLOSE may carry the handle's last write. */
-const CLOSE_WRITE_VERSION = 2;
 /** Requests of one big read or write in flight at once. */
 export const WINDOW = 16;
 
@@ -163,9 +163,14 @@ export class RemoteSource extends MultiExportSource {
   protected override async doFlush(req: SourceRequest<'flush'>): Promise<void> {
     await this.#call('FLUSH', req);
   }
-  /** From protocol version 2 a CLOSE carries the handle's last write. */
+  /** A CLOSE carries the handle's last write to a node that knows the field. */
   protected override get closeCarriesWrite(): boolean {
-    return (this.#conn?.session.version ?? 0) >= CLOSE_WRITE_VERSION;
+    return this.#speaks('closeWrite');
+  }
+
+  /** Whether this session's peer knows the wire field `field` (see {@link SINCE}). */
+  #speaks(field: keyof typeof SINCE): boolean {
+    return (this.#conn?.session.version ?? 0) >= SINCE[field];
   }
 
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
@@ -177,12 +182,11 @@ export class RemoteSource extends MultiExportSource {
     // Bigger than one request: all but the last chunk go ahead as WRITEs.
     const head = Math.max(0, write.data.byteLength - CHUNK_BYTES);
     if (head > 0) {
-      const { written } = await this.doWrite({
+      await writeWhole((w) => this.doWrite(w), {
         handle,
         offset: write.offset,
         data: write.data.subarray(0, head),
       });
-      if (written < head) throw FsError.EIO('write', undefined, `short write (${written} of ${head} bytes)`);
     }
     await this.#call('CLOSE', { handle, offset: write.offset + head }, write.data.subarray(head));
   }
@@ -229,8 +233,8 @@ export class RemoteSource extends MultiExportSource {
   protected override async doLock(req: SourceRequest<'lock'>): Promise<LockInfo | null> {
     // A v1 node knows one lock space and refuses the field: its flock is a whole-file POSIX lock.
     const { kind, ...v1 } = req;
-    const v2 = kind !== undefined && (this.#conn?.session.version ?? 0) >= 2;
-    return (await this.#call('LOCK', v2 ? { ...v1, kind } : v1)).result.conflict;
+    const known = kind !== undefined && this.#speaks('lockKind');
+    return (await this.#call('LOCK', known ? { ...v1, kind } : v1)).result.conflict;
   }
   protected override async doStatfs(req: SourceRequest<'statfs'>): Promise<StatFs> {
     return (await this.#call('STATFS', req)).result;

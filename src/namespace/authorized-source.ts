@@ -14,6 +14,7 @@ import type {
   StatFs,
   SourceRequest,
 } from '../sources/source.ts';
+import { closeThrough } from '../sources/source.ts';
 import { type Authorizer, type Cap, openNeeds } from './authorization.ts';
 
 interface HandleGrant {
@@ -145,16 +146,14 @@ export class AuthorizedSource implements Source {
   }
 
   async closeFile(req: SourceRequest<'closeFile'>): Promise<void> {
-    if (req.write !== undefined) {
-      // Authorized like a write on the handle; a failed write leaves the handle open.
-      this.#handle(req.handle, ['write'], 'write');
-      await this.#inner.closeFile(req);
-      this.#handles.delete(req.handle);
-      return;
-    }
-    this.#handle(req.handle, [], 'close');
-    this.#handles.delete(req.handle);
-    await this.#inner.closeFile(req);
+    // A close carrying a write is authorized like a write on the handle.
+    if (req.write !== undefined) this.#handle(req.handle, ['write'], 'write');
+    else this.#handle(req.handle, [], 'close');
+    await closeThrough(
+      req,
+      () => this.#handles.delete(req.handle),
+      () => this.#inner.closeFile(req),
+    );
   }
 
   async create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {

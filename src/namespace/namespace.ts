@@ -18,6 +18,7 @@ import type {
   StatFs,
   SourceRequest,
 } from '../sources/source.ts';
+import { closeThrough } from '../sources/source.ts';
 import { moveAcross, type RenamePolicy } from './cross-rename.ts';
 import { type Mount, MountTable } from './mount-table.ts';
 
@@ -379,14 +380,11 @@ export class Namespace extends BaseSource {
 
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
-    if (req.write !== undefined) {
-      // A failed write leaves the handle open.
-      await h.mount.source.closeFile({ handle: h.inner, write: req.write });
-      this.#handles.delete(req.handle);
-      return;
-    }
-    this.#handles.delete(req.handle);
-    await h.mount.source.closeFile({ handle: h.inner, abort: req.abort });
+    await closeThrough(
+      req,
+      () => this.#handles.delete(req.handle),
+      () => h.mount.source.closeFile({ handle: h.inner, abort: req.abort, write: req.write }),
+    );
   }
 
   protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {

@@ -2,7 +2,7 @@ import { FsError } from '../core/fs-error.ts';
 import type { NodeId } from '../core/ids.ts';
 import { MAX_PAYLOAD_BYTES } from '../protocol/frames.ts';
 import type { Request } from '../protocol/messages.ts';
-import type { Handle, LockInfo, Source } from '../sources/source.ts';
+import { type Handle, type LockInfo, type Source, writeWhole } from '../sources/source.ts';
 import { type Authorizer, type Cap, openNeeds } from '../namespace/authorization.ts';
 import type { ReadLease } from './read-buffers.ts';
 import { hashFile, type KeyedMutex, takeFromDir, watchChanges } from './file-ops.ts';
@@ -39,17 +39,6 @@ const NONE: OpOutcome = { result: {} };
 
 function check(ctx: OpContext, id: NodeId, caps: readonly Cap[], op: string): void {
   ctx.authz.check({ id, caps, op });
-}
-
-/** Write all of `write` through `handle`; a short write is EIO. */
-async function writeAll(
-  source: Source,
-  handle: Handle,
-  write: { offset: number; data: Uint8Array },
-): Promise<void> {
-  const { written } = await source.write({ handle, ...write });
-  if (written < write.data.byteLength)
-    throw FsError.EIO('write', String(handle), `short write (${written} of ${write.data.byteLength} bytes)`);
 }
 
 function handleFor(ctx: OpContext, wire: Handle, caps: readonly Cap[], op: string): SessionHandle {
@@ -147,7 +136,7 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
       const owners = ctx.lockOwners.get(handle);
       if (write !== undefined && owners !== undefined) {
         // Locks go before the handle does, and a failed write must leave both in place.
-        await writeAll(source, inner, write);
+        await writeWhole((w) => source.write(w), { handle: inner, ...write });
         write = undefined;
       }
       // Locks under owner names the client chose outlive a handle in the Source: drop them.

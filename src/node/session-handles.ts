@@ -1,6 +1,6 @@
 import { FsError } from '../core/fs-error.ts';
 import { exportIndexOf, type NodeId } from '../core/ids.ts';
-import type { Handle, Source } from '../sources/source.ts';
+import { closeThrough, type Handle, type Source } from '../sources/source.ts';
 
 /** One open file of a session. */
 export interface SessionHandle {
@@ -81,13 +81,11 @@ export class SessionHandles {
     opts: { abort?: boolean; write?: { offset: number; data: Uint8Array } | undefined } = {},
   ): Promise<void> {
     const h = this.get(wire, op);
-    if (opts.write !== undefined) {
-      await this.#source.closeFile({ handle: h.inner, write: opts.write });
-      this.#byWire.delete(wire);
-      return;
-    }
-    this.#byWire.delete(wire);
-    await this.#source.closeFile(opts.abort ? { handle: h.inner, abort: true } : { handle: h.inner });
+    await closeThrough(
+      opts,
+      () => this.#byWire.delete(wire),
+      () => this.#source.closeFile({ handle: h.inner, abort: opts.abort, write: opts.write }),
+    );
   }
 
   /** Close every handle, discarding what was written; no handle can be added afterwards. */

@@ -5,6 +5,17 @@ import { FsError } from '../core/fs-error.ts';
  * only in a session that negotiated v2 (see docs/protocol.md, "Versioning").
  */
 export const PROTOCOL_VERSION = 2;
+/**
+ * The version each optional wire field first appeared in: a client sends it only in a session
+ * that negotiated at least that version (an older node's strict schemas would refuse it).
+ */
+export const SINCE = {
+  /** CLOSE carries the handle's last write (`offset` and a payload). */
+  closeWrite: 2,
+  /** LOCK's `kind` (flock and POSIX lock spaces). */
+  lockKind: 2,
+} as const;
+
 /** Oldest version still accepted: the compatibility window is N-1. */
 export const MIN_PROTOCOL_VERSION = Math.max(1, PROTOCOL_VERSION - 1);
 

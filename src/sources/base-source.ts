@@ -15,7 +15,7 @@ import type {
   StatFs,
   SourceRequest,
 } from './source.ts';
-import { MUTATING_OPS, opensForWrite, SOURCE_OPS } from './source.ts';
+import { MUTATING_OPS, opensForWrite, SOURCE_OPS, writeWhole } from './source.ts';
 import { WatchHub } from './watch-hub.ts';
 
 type Res<K extends keyof Source> = Source[K] extends (...args: never[]) => Promise<infer R> ? R : never;
@@ -218,11 +218,9 @@ export abstract class BaseSource implements Source {
         checkWrite(write.offset, write.data.byteLength, this.caps.max_file_size);
         return this.doCloseFile(req);
       }
-      return this.write({ handle: req.handle, ...write }).then(({ written }) => {
-        if (written < write.data.byteLength)
-          throw FsError.EIO('write', undefined, `short write (${written} of ${write.data.byteLength} bytes)`);
-        return this.doCloseFile({ handle: req.handle });
-      });
+      return writeWhole((w) => this.write(w), { handle: req.handle, ...write }).then(() =>
+        this.doCloseFile({ handle: req.handle }),
+      );
     });
   }
   create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {

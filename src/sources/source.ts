@@ -1,4 +1,5 @@
 import type { Attr } from '../core/attr.ts';
+import { FsError } from '../core/fs-error.ts';
 import type { NodeId } from '../core/ids.ts';
 
 /**
@@ -61,6 +62,36 @@ export interface OpenFlags {
   truncate?: boolean;
   /** Every write goes to the end of the file (`O_APPEND`). */
   append?: boolean;
+}
+
+/**
+ * Write all of `req.data` through `write` (a Source's `write`, or a driver's own), as a close
+ * carrying a write must before it closes: a short write is `EIO`.
+ */
+export async function writeWhole(
+  write: (req: { handle: Handle; offset: number; data: Uint8Array }) => Promise<{ written: number }>,
+  req: { handle: Handle; offset: number; data: Uint8Array },
+): Promise<void> {
+  const { written } = await write(req);
+  const want = req.data.byteLength;
+  if (written < want)
+    throw FsError.EIO('write', String(req.handle), `short write (${written} of ${want} bytes)`);
+}
+
+/**
+ * A wrapper's close of a handle it maps to another Source's: `forget` drops its own entry,
+ * `close` closes the inner handle. The entry goes first (a failed close still ends the handle),
+ * but for a close carrying a write only once it succeeded: a failed write leaves the handle
+ * open, at every layer.
+ */
+export async function closeThrough(
+  req: { write?: unknown },
+  forget: () => void,
+  close: () => Promise<void>,
+): Promise<void> {
+  if (req.write === undefined) forget();
+  await close();
+  forget();
 }
 
 /** Whether opening with `flags` may change the file: writing, truncating or appending. */
