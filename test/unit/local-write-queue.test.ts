@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomFillSync } from 'node:crypto';
-import { type FileHandle, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LINUX_PLATFORM } from '../../src/sources/local/linux-platform.ts';
 import type { DirectWriter } from '../../src/sources/local/local-platform.ts';
+import { LocalFd } from '../../src/sources/local/local-fd.ts';
 import { WriteQueue } from '../../src/sources/local/write-queue.ts';
 import { rng } from '../helpers/rng.ts';
 
@@ -20,7 +21,7 @@ describe('WriteQueue', () => {
 
   it('writes pipelined, partly out-of-order and overlapping writes as if one at a time in order', async () => {
     const rand = rng(0x5eed);
-    const fh = await open(join(dir, 'f'), 'w+');
+    const fh = await LocalFd.open(join(dir, 'f'), 'w+');
     try {
       const q = new WriteQueue({ fh: () => fh });
       const expected = Buffer.alloc(3_000_000);
@@ -52,7 +53,7 @@ describe('WriteQueue', () => {
   });
 
   it('fails every write of a batch that fails, and keeps serving later ones', async () => {
-    let fh = await open(join(dir, 'g'), 'w+');
+    let fh = await LocalFd.open(join(dir, 'g'), 'w+');
     const q = new WriteQueue({ fh: () => fh });
     await fh.close();
     const failed = await Promise.allSettled([q.write(0, Buffer.from('a')), q.write(1, Buffer.from('b'))]);
@@ -60,7 +61,7 @@ describe('WriteQueue', () => {
       failed.map((r) => r.status),
       ['rejected', 'rejected'],
     );
-    fh = await open(join(dir, 'g'), 'r+');
+    fh = await LocalFd.open(join(dir, 'g'), 'r+');
     try {
       await q.write(0, Buffer.from('ok'));
       assert.equal(await readFile(join(dir, 'g'), 'utf8'), 'ok');
@@ -75,7 +76,7 @@ describe('WriteQueue', () => {
 
   /** A direct writer that records its calls and writes the plain way (or refuses). */
   function recordingWriter(
-    fh: () => FileHandle,
+    fh: () => LocalFd,
     refuse?: NodeJS.ErrnoException,
   ): DirectWriter & { calls: number[] } {
     const calls: number[] = [];
@@ -92,7 +93,7 @@ describe('WriteQueue', () => {
   }
 
   it('hands a long sequential write to the direct writer from 8 MiB on, in big aligned batches only', async () => {
-    const fh = await open(join(dir, 'd'), 'w+');
+    const fh = await LocalFd.open(join(dir, 'd'), 'w+');
     try {
       const direct = recordingWriter(() => fh);
       const q = new WriteQueue({ fh: () => fh, direct });
@@ -114,7 +115,7 @@ describe('WriteQueue', () => {
   });
 
   it('writes the plain way, from then on, to a file that refuses direct writes', async () => {
-    const fh = await open(join(dir, 'e'), 'w+');
+    const fh = await LocalFd.open(join(dir, 'e'), 'w+');
     try {
       const direct = recordingWriter(() => fh, sysError('EINVAL', 'open'));
       const q = new WriteQueue({ fh: () => fh, direct });
@@ -128,7 +129,7 @@ describe('WriteQueue', () => {
   });
 
   it('passes on any other failure of a direct write', async () => {
-    const fh = await open(join(dir, 'f2'), 'w+');
+    const fh = await LocalFd.open(join(dir, 'f2'), 'w+');
     try {
       const q = new WriteQueue({
         fh: () => fh,
@@ -147,7 +148,7 @@ describe('WriteQueue', () => {
     },
     async () => {
       const platform = LINUX_PLATFORM.directWrite!;
-      const fh = await open(join(dir, 'g2'), 'w+');
+      const fh = await LocalFd.open(join(dir, 'g2'), 'w+');
       try {
         let calls = 0;
         const direct: DirectWriter = {
@@ -169,7 +170,7 @@ describe('WriteQueue', () => {
   );
 
   it('settles once every queued write has finished, a failed one too', async () => {
-    const fh = await open(join(dir, 's'), 'w+');
+    const fh = await LocalFd.open(join(dir, 's'), 'w+');
     try {
       const q = new WriteQueue({ fh: () => fh });
       await q.settled(); // idle: at once

@@ -118,6 +118,27 @@ export class IdTable {
     return allocate ? this.#allocate(key) : undefined;
   }
 
+  /**
+   * The inode `local` names now, from the table alone (the inverse of `idFor`), or undefined
+   * when the table cannot tell.
+   */
+  inodeOf(local: number): { dev: bigint; ino: bigint } | undefined {
+    if (local === ROOT_LOCAL) return { dev: this.#rootDev, ino: this.#rootIno };
+    const key = this.#keyOfId.get(local);
+    let dev = this.#rootDev;
+    let ino: bigint;
+    if (key === undefined) ino = BigInt(local);
+    else {
+      const colon = key.indexOf(':');
+      if (colon < 0) ino = BigInt(key);
+      else {
+        dev = BigInt(key.slice(0, colon));
+        ino = BigInt(key.slice(colon + 1));
+      }
+    }
+    return this.idFor(dev, ino, false) === local ? { dev, ino } : undefined;
+  }
+
   /** The binding key of an inode (see `bind`). */
   keyOf(dev: bigint, ino: bigint): string {
     return dev === this.#rootDev && ino < ALLOC_BASE_BIG ? String(ino) : `${dev}:${ino}`;

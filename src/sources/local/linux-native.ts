@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants, endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,24 @@ interface NativeBinding {
   statBatch(dir: string, names: string, count: number, out: ArrayBuffer): Promise<void>;
   writeDirect(fd: number, parts: Uint8Array[], offset: number): Promise<void>;
   renameNoReplace(from: string, to: string): Promise<void>;
+  createTemp?: (
+    dir: string,
+    dev: bigint,
+    ino: bigint,
+    name: string,
+    tmpName: string,
+    flags: number,
+    mode: number,
+    out: ArrayBuffer,
+  ) => Promise<number>;
+  closePublish?: (
+    fd: number,
+    data: Uint8Array | null,
+    offset: number,
+    from: string,
+    to: string,
+    noReplace: boolean,
+  ) => Promise<void>;
   constants: Record<string, number>;
 }
 
@@ -562,4 +581,123 @@ export async function lstatBatch<T>(opts: {
   }
   await Promise.all(jobs);
   return out;
+}
+
+/** Whether the loaded addon has {@link createTemp} and {@link closePublish} (an older build does not). */
+export const createPublishAvailable: boolean =
+  typeof native?.createTemp === 'function' && typeof native.closePublish === 'function';
+
+/** {@link createTemp}'s answers other than a descriptor (see `native/tessera_linux.c`). */
+const CREATE_MOVED = -1;
+const CREATE_EXISTS = -2;
+
+/** What {@link createTemp} came to. */
+export type CreateTempResult =
+  /** The temp file is made and open as `fd`; `st` is its `fstat`. */
+  | { kind: 'created'; fd: number; st: BatchStat }
+  /** The name exists (nothing was made): `st` is its `lstat`. */
+  | { kind: 'exists'; st: BatchStat }
+  /** The directory at that path is not the one asked for (nothing was made). */
+  | { kind: 'moved' };
+
+function checkName(value: unknown, what: string, syscall: string): string {
+  const name = checkPath(value, what, syscall);
+  if (name.length === 0 || name.includes('/') || name === '.' || name === '..')
+    throw sysError('EINVAL', `${what} must be a name in a directory, got ${inspect(name)}`, syscall);
+  return name;
+}
+
+/** The figures of entry 0 of a one-entry stat-batch result. */
+function statOf(buf: ArrayBuffer): BatchStat {
+  const nums = new Float64Array(buf, 0, 5);
+  const big = new BigInt64Array(buf, 40, 6);
+  return {
+    mode: nums[0]!,
+    nlink: nums[1]!,
+    uid: nums[2]!,
+    gid: nums[3]!,
+    size: nums[4]!,
+    dev: big[0]!,
+    ino: big[1]!,
+    atimeNs: big[2]!,
+    mtimeNs: big[3]!,
+    ctimeNs: big[4]!,
+    birthtimeNs: big[5]!,
+  };
+}
+
+/**
+ * A new file's first steps in one thread-pool job: the directory at `dir` is opened without
+ * following a symlink and must be the directory `dev`/`ino` (else `moved`); `name` in it is
+ * `lstat`ed (if it exists: `exists`, with its stat); otherwise `tmpName` is created in it
+ * (`O_CREAT|O_EXCL|O_RDWR|O_NOFOLLOW|O_CLOEXEC`, plus `O_APPEND` with `append`) with `mode`,
+ * `fstat`ed, and given `mode` exactly if the umask narrowed it. A failure after the open closes
+ * the file and removes it before rejecting (Node-style error naming the syscall and path).
+ */
+export async function createTemp(opts: {
+  dir: string;
+  dev: bigint;
+  ino: bigint;
+  name: string;
+  tmpName: string;
+  mode: number;
+  append: boolean;
+}): Promise<CreateTempResult> {
+  const s = 'open';
+  const fn = binding(s).createTemp;
+  if (fn === undefined)
+    throw sysError('ENOSYS', 'this build of the tessera_linux addon has no createTemp', s);
+  const { dev, ino, mode } = opts;
+  if (typeof dev !== 'bigint' || typeof ino !== 'bigint' || dev < 0n || ino < 0n)
+    throw sysError('EINVAL', 'dev and ino must be non-negative bigints', s);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw sysError('EINVAL', `mode must be permission bits, got ${inspect(mode)}`, s);
+  const out = new ArrayBuffer(STAT_BATCH_BYTES);
+  const got = await fn(
+    checkPath(opts.dir, 'dir', s),
+    dev,
+    ino,
+    checkName(opts.name, 'name', s),
+    checkName(opts.tmpName, 'tmpName', s),
+    fsConstants.O_RDWR | (opts.append ? fsConstants.O_APPEND : 0),
+    mode,
+    out,
+  );
+  if (got === CREATE_MOVED) return { kind: 'moved' };
+  if (got === CREATE_EXISTS) return { kind: 'exists', st: statOf(out) };
+  return { kind: 'created', fd: got, st: statOf(out) };
+}
+
+/**
+ * A created file's close in one thread-pool job: `pwrite` all of `data` (if any) at `offset`
+ * of `fd`, `close(fd)`, then rename `from` to `to` (with `noReplace`, renameat2's
+ * `RENAME_NOREPLACE`: `EEXIST` instead of replacing). Rejects Node-style with `.syscall`
+ * naming the step that failed: `'pwrite'` — nothing else was done, `fd` is still open and
+ * the caller's; `'rename'` (`.path` = `from`) — `fd` is closed; `ENOENT` there means a
+ * directory of the path is gone or moved, and `EINVAL`/`ENOSYS`/`ENOTSUP` with `noReplace`
+ * a filesystem without the flag. From the call on, `fd` is the job's: the caller must not
+ * use or close it until the promise settles.
+ */
+export async function closePublish(opts: {
+  fd: number;
+  data: Uint8Array | undefined;
+  offset: number;
+  from: string;
+  to: string;
+  noReplace: boolean;
+}): Promise<void> {
+  const s = 'pwrite';
+  const fn = binding(s).closePublish;
+  if (fn === undefined)
+    throw sysError('ENOSYS', 'this build of the tessera_linux addon has no closePublish', s);
+  if (opts.data !== undefined && !(opts.data instanceof Uint8Array))
+    throw sysError('EINVAL', 'data must be a Uint8Array', s);
+  return fn(
+    checkFd(opts.fd, s),
+    opts.data ?? null,
+    checkOffset(opts.offset, 'offset', s),
+    checkPath(opts.from, 'from', 'rename'),
+    checkPath(opts.to, 'to', 'rename'),
+    opts.noReplace === true,
+  );
 }

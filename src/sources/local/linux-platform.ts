@@ -14,6 +14,9 @@ import {
   writeDirectAvailable,
   renameNoReplace,
   renameNoReplaceAvailable,
+  createTemp,
+  closePublish,
+  createPublishAvailable,
   ofdGetLock,
   ofdSetLock,
   flock,
@@ -44,7 +47,7 @@ export function requireLinuxHost(exportName: string): void {
 /**
  * Linux: the shared local implementation plus inotify change events, `user.*` xattrs
  * (l*xattr, never following a symlink), OFD locks and flocks mirroring Tessera's own, batched
- * listing stats and page-cache-bypassing bulk writes, all through the tessera_linux addon.
+ * listing stats, page-cache-bypassing bulk writes and one-job creates and publishing closes, all through the tessera_linux addon.
  */
 export const LINUX_PLATFORM: LocalPlatform = {
   kind: 'linux',
@@ -57,4 +60,5 @@ export const LINUX_PLATFORM: LocalPlatform = {
     : undefined,
   directWrite: writeDirectAvailable ? { align: DIRECT_ALIGN, write: writeDirect } : undefined,
   renameNoReplace: renameNoReplaceAvailable ? renameNoReplace : undefined,
+  createPublish: createPublishAvailable ? { createTemp, closePublish } : undefined,
 };

@@ -1,19 +1,23 @@
 import { constants, type BigIntStats } from 'node:fs';
-import { chmod, lchown, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, rename, rm } from 'node:fs/promises';
 import { FsError } from '../../core/fs-error.ts';
 import type { NodeId } from '../../core/ids.ts';
 import { type Handle, type OpenFlags, opensForWrite } from '../source.ts';
 import { lstatMaybe } from './fast-stat.ts';
-import { genOf } from './local-attr.ts';
+import { genOf, isDirStat, type StatFields } from './local-attr.ts';
+import { LocalFd } from './local-fd.ts';
 import type { LocalLocks } from './local-locks.ts';
-import type { DirectWriter, XattrOps } from './local-platform.ts';
+import type { CreatePublish, DirectWriter, XattrOps } from './local-platform.ts';
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
-import { renameNoReplace } from './rename-noreplace.ts';
+import { renameNoReplace, UNSUPPORTED } from './rename-noreplace.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
 import { WriteQueue } from './write-queue.ts';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+
+/** Why an exclusively created file could not take its name. */
+const ANOTHER_WRITER = 'another writer created the file first';
 
 /** Reads above this size are clamped to the file size first (no huge allocation for a short file). */
 const CLAMP_READS_ABOVE = 4 << 20;
@@ -45,9 +49,9 @@ export interface LocalHandle {
   readonly flags: OpenFlags;
   readonly writable: boolean;
   mode: 'read' | 'direct' | 'lazy' | 'staged';
-  fh: FileHandle;
+  fh: LocalFd;
   /** The original file, kept open after staging for reads still in flight on it. */
-  orig: FileHandle | undefined;
+  orig: LocalFd | undefined;
   stage: Stage | undefined;
   created: PendingCreate | undefined;
   /** Something was written or truncated: the copy must replace the file at close. */
@@ -64,7 +68,7 @@ function isGone(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-async function closeQuietly(fh: FileHandle | undefined): Promise<void> {
+async function closeQuietly(fh: LocalFd | undefined): Promise<void> {
   await fh?.close().catch(() => undefined);
 }
 
@@ -99,6 +103,7 @@ export class LocalFiles {
   readonly #xattr: XattrOps | undefined;
   readonly #direct: DirectWriter | undefined;
   readonly #renameNoReplace: ((from: string, to: string) => Promise<void>) | undefined;
+  readonly #native: CreatePublish | undefined;
   readonly #handles = new Map<Handle, LocalHandle>();
   readonly #pending = new Map<number, PendingCreate>();
   readonly #commits = new Map<number, Promise<void>>();
@@ -110,12 +115,15 @@ export class LocalFiles {
     xattr?: XattrOps | undefined;
     directWrite?: DirectWriter | undefined;
     renameNoReplace?: ((from: string, to: string) => Promise<void>) | undefined;
+    /** One-job creates and publishing closes (see `closeWithWrite`). */
+    createPublish?: CreatePublish | undefined;
   }) {
     this.#resolver = opts.resolver;
     this.#locks = opts.locks;
     this.#xattr = opts.xattr;
     this.#direct = opts.directWrite;
     this.#renameNoReplace = opts.renameNoReplace;
+    this.#native = opts.createPublish;
     opts.resolver.pending = (local) => this.#pending.get(local);
     opts.resolver.committing = (local) => this.#commits.get(local);
     opts.resolver.busy = (local) =>
@@ -182,12 +190,33 @@ export class LocalFiles {
     mode: number;
     exclusive?: boolean | undefined;
     flags?: OpenFlags | undefined;
-  }): Promise<{ local: number; st: BigIntStats; handle: Handle }> {
+  }): Promise<{ local: number; st: StatFields; handle: Handle }> {
     refuseReserved('create', req.name);
     const flags: OpenFlags = { read: req.flags?.read ?? true, write: true, append: req.flags?.append };
     const tmpName = tempName();
     const want = req.mode & 0o7777;
-    const mapped = this.#resolver.dirPath(this.#resolver.localOf(req.parent, 'create'));
+    const parent = this.#resolver.localOf(req.parent, 'create');
+    const mapped = this.#resolver.dirPath(parent);
+    const native = this.#native;
+    const inode = native && mapped !== undefined ? this.#resolver.table.inodeOf(parent) : undefined;
+    if (native && mapped !== undefined && inode) {
+      // One job: the directory's check, the name's lstat, the temp file's open and fstat.
+      const got = await native.createTemp({
+        dir: mapped,
+        ...inode,
+        name: req.name,
+        tmpName,
+        mode: want,
+        append: flags.append === true,
+      });
+      if (got.kind === 'created')
+        return this.#created(new LocalFd(got.fd), got.st, { dir: parent, path: mapped }, tmpName, req, flags);
+      if (got.kind === 'exists') {
+        if (req.exclusive) throw FsError.EEXIST('create', req.name);
+        if (isDirStat(got.st)) throw FsError.EISDIR('create', req.name);
+      }
+      // The directory moved, or a file is to be replaced: the general way below.
+    }
     const { dir, existing } = await this.#dirAndEntry(req.parent, req.name, mapped);
     if (existing && req.exclusive) throw FsError.EEXIST('create', req.name);
     if (existing?.isDirectory()) throw FsError.EISDIR('create', req.name);
@@ -195,19 +224,38 @@ export class LocalFiles {
     // thread-pool jobs), the temp would be made, for a moment, through a directory swapped
     // for a symlink, outside the export.
     const tmpPath = this.#resolver.child(dir.path, tmpName);
-    const fh = await open(tmpPath, tmpFlags(flags.append === true), want);
+    const fh = await LocalFd.open(tmpPath, tmpFlags(flags.append === true), want);
+    let st: BigIntStats;
     try {
-      let st = await fh.stat({ bigint: true });
+      st = await fh.stat();
       if ((Number(st.mode) & 0o7777) !== want) {
         await fh.chmod(want); // the process umask narrowed it
-        st = await fh.stat({ bigint: true });
+        st = await fh.stat();
       }
+    } catch (err) {
+      await closeQuietly(fh);
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+    return this.#created(fh, st, { dir: dir.local, path: dir.path }, tmpName, req, flags);
+  }
+
+  /** Register a created temp file as a handle's (or close and remove it if that fails). */
+  async #created(
+    fh: LocalFd,
+    st: StatFields,
+    dir: { dir: number; path: string },
+    tmpName: string,
+    req: { name: string; exclusive?: boolean | undefined },
+    flags: OpenFlags,
+  ): Promise<{ local: number; st: StatFields; handle: Handle }> {
+    try {
       const local = this.#resolver.table.idFor(st.dev, st.ino, true)!;
       const h = this.#newHandle(local, flags, true);
       h.fh = fh;
       h.mode = 'direct';
       h.created = {
-        dir: dir.local,
+        dir: dir.dir,
         tmpName,
         name: req.name,
         exclusive: req.exclusive === true,
@@ -215,12 +263,12 @@ export class LocalFiles {
       };
       h.dirty = true;
       this.#pending.set(local, h.created);
-      this.#resolver.table.addTemp(dir.local, tmpName);
+      this.#resolver.table.addTemp(dir.dir, tmpName);
       this.#handles.set(h.handle, h);
       return { local, st, handle: h.handle };
     } catch (err) {
       await closeQuietly(fh);
-      await rm(tmpPath, { force: true });
+      await rm(this.#resolver.child(dir.path, tmpName), { force: true });
       throw err;
     }
   }
@@ -243,7 +291,7 @@ export class LocalFiles {
     const buf = req.into !== undefined ? req.into.subarray(0, length) : Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
-      const { bytesRead } = await fh.read(buf, filled, length - filled, req.offset + filled);
+      const bytesRead = await fh.read(buf, filled, length - filled, req.offset + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
@@ -263,7 +311,7 @@ export class LocalFiles {
       return { written: len };
     }
     for (let done = 0; done < len;) {
-      const { bytesWritten } = await h.fh.write(req.data, done, len - done, null);
+      const bytesWritten = await h.fh.write(req.data, done, len - done, null);
       done += bytesWritten;
     }
     h.dirty = true;
@@ -275,7 +323,7 @@ export class LocalFiles {
     if (h.mode === 'lazy') await (h.staging ??= this.#stageCopy(h));
     await h.fh.truncate(size);
     h.dirty = true;
-    return h.fh.stat({ bigint: true });
+    return h.fh.stat();
   }
 
   /** Truncate or extend a file in place (`setattr` without a write handle, like truncate(2)). */
@@ -292,7 +340,7 @@ export class LocalFiles {
    * Open a second descriptor on the handle's file to mirror locks on (the current file of
    * the id, checked to be the inode the id resolves to).
    */
-  async openForLocks(h: LocalHandle, writable: boolean): Promise<FileHandle> {
+  async openForLocks(h: LocalHandle, writable: boolean): Promise<LocalFd> {
     const r = await this.#resolver.resolve(h.local, 'lock');
     try {
       return await this.#openVerified(r, writable ? constants.O_RDWR : constants.O_RDONLY);
@@ -305,6 +353,95 @@ export class LocalFiles {
   }
 
   /**
+   * Write `write.data` at `write.offset`, then close (a close carrying the last write). A
+   * created file's handle with nothing else going on takes one thread-pool job for all of it
+   * (the write, the close, the rename giving it its name); anything else writes, then closes.
+   * Either way a failed write leaves the handle open.
+   */
+  async closeWithWrite(handle: Handle, write: { offset: number; data: Uint8Array }): Promise<void> {
+    const h = this.get(handle, 'close');
+    const p = h.created;
+    const native = this.#native;
+    const dirPath = p && native ? this.#resolver.dirPath(p.dir) : undefined;
+    if (
+      p === undefined ||
+      native === undefined ||
+      dirPath === undefined ||
+      h.mode !== 'direct' ||
+      h.flags.append === true ||
+      h.staging !== undefined ||
+      h.owners.size > 0 ||
+      !(h.writes?.idle ?? true) ||
+      !h.fh.idle ||
+      this.#commits.has(h.local)
+    ) {
+      await this.write({ handle, ...write });
+      return this.close(handle);
+    }
+    const fd = h.fh.lend();
+    this.#handles.delete(handle);
+    let wrote = false;
+    const run = (async () => {
+      try {
+        await native.closePublish({
+          fd,
+          data: write.data,
+          offset: write.offset,
+          from: this.#resolver.child(dirPath, p.tmpName),
+          to: this.#resolver.child(dirPath, p.name),
+          noReplace: p.exclusive,
+        });
+        wrote = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).syscall === 'pwrite') throw err;
+        wrote = true;
+        await this.#republish(p, dirPath, err);
+      }
+      this.#resolver.table.learn(h.local, p.dir, p.name, false);
+    })();
+    this.#commits.set(
+      h.local,
+      run.catch(() => undefined),
+    );
+    try {
+      await run;
+    } finally {
+      this.#commits.delete(h.local);
+      if (wrote) {
+        h.fh.usedUp();
+        this.#pending.delete(h.local);
+        this.#resolver.table.removeTemp(p.dir, p.tmpName);
+      } else {
+        // The write failed and nothing else was done: the handle is open as before.
+        h.fh.giveBack();
+        this.#handles.set(handle, h);
+      }
+    }
+  }
+
+  /**
+   * A created file's rename failed in `closePublish` (its descriptor closed, its bytes written):
+   * where the directory moved (`ENOENT`) publish it where the directory is now, where the
+   * filesystem lacks `RENAME_NOREPLACE` the portable way; otherwise it is removed and `err`
+   * (as `EEXIST` for a name another writer took) reported.
+   */
+  async #republish(p: PendingCreate, dirPath: string, err: unknown): Promise<void> {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (isGone(err)) {
+      const dir = await this.#resolver.resolveDir(p.dir, 'close');
+      await this.#publish(dir.path, p, false);
+      return;
+    }
+    if (p.exclusive && UNSUPPORTED.has(code)) {
+      await this.#publish(dirPath, p, false);
+      return;
+    }
+    await rm(this.#resolver.child(dirPath, p.tmpName), { force: true }).catch(() => undefined);
+    if (code === 'EEXIST') throw FsError.EEXIST('close', p.name, ANOTHER_WRITER);
+    throw err;
+  }
+
+  /**
    * Close a handle: its private copy or created file becomes visible now, or with `abort`
    * is thrown away (a hard-linked file written in place cannot be rolled back).
    */
@@ -313,7 +450,8 @@ export class LocalFiles {
     this.#handles.delete(handle);
     let failed: { err: unknown } | undefined;
     try {
-      // Writes sent before the close land first (a direct write holds no FileHandle ref, so
+      // Writes sent before the close land first (a direct write goes by the descriptor's
+      // number, not through the LocalFd, so
       // closing the handle would not wait for it).
       await h.writes?.settled();
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
@@ -383,7 +521,7 @@ export class LocalFiles {
       flags,
       writable,
       mode: 'read',
-      fh: undefined as unknown as FileHandle,
+      fh: undefined as unknown as LocalFd,
       orig: undefined,
       stage: undefined,
       created: undefined,
@@ -394,10 +532,10 @@ export class LocalFiles {
   }
 
   /** Open the resolved path without following a symlink and check it is still the same inode. */
-  async #openVerified(r: Resolved, flags: number): Promise<FileHandle> {
-    const fh = await open(r.path, flags | O_NOFOLLOW | O_NONBLOCK);
+  async #openVerified(r: Resolved, flags: number): Promise<LocalFd> {
+    const fh = await LocalFd.open(r.path, flags | O_NOFOLLOW | O_NONBLOCK);
     try {
-      const st = await fh.stat({ bigint: true });
+      const st = await fh.stat();
       if (st.ino !== r.st.ino || st.dev !== r.st.dev)
         throw FsError.ESTALE('open', this.#resolver.idOf(r.local).toString());
       if (!st.isFile())
@@ -414,11 +552,11 @@ export class LocalFiles {
     const tmpName = tempName();
     const tmpPath = this.#tmpPathBeside(r, tmpName);
     const mode = Number(r.st.mode) & 0o7777;
-    const fh = await open(tmpPath, tmpFlags(h.flags.append === true), mode);
+    const fh = await LocalFd.open(tmpPath, tmpFlags(h.flags.append === true), mode);
     try {
       await fh.chmod(mode);
       await fh.chown(Number(r.st.uid), Number(r.st.gid)).catch(() => undefined);
-      h.stage = { dir: r.parent, tmpName, st: await fh.stat({ bigint: true }) };
+      h.stage = { dir: r.parent, tmpName, st: await fh.stat() };
     } catch (err) {
       await closeQuietly(fh);
       await rm(tmpPath, { force: true });
@@ -437,11 +575,14 @@ export class LocalFiles {
     const tmpName = tempName();
     const tmpPath = this.#tmpPathBeside(r, tmpName);
     await copyToNew(r.path, tmpPath);
-    let fh: FileHandle | undefined;
+    let fh: LocalFd | undefined;
     try {
-      fh = await open(tmpPath, (h.flags.append ? constants.O_APPEND : 0) | constants.O_RDWR | O_NOFOLLOW);
+      fh = await LocalFd.open(
+        tmpPath,
+        (h.flags.append ? constants.O_APPEND : 0) | constants.O_RDWR | O_NOFOLLOW,
+      );
       await fh.chown(Number(r.st.uid), Number(r.st.gid)).catch(() => undefined);
-      h.stage = { dir: r.parent, tmpName, st: await fh.stat({ bigint: true }) };
+      h.stage = { dir: r.parent, tmpName, st: await fh.stat() };
     } catch (err) {
       await closeQuietly(fh);
       await rm(tmpPath, { force: true });
@@ -510,7 +651,7 @@ export class LocalFiles {
           isDir: false,
           name: p.name,
           op: 'close',
-          detail: 'another writer created the file first',
+          detail: ANOTHER_WRITER,
           native: this.#renameNoReplace,
         });
       else await rename(tmpPath, finalPath);

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import type { LocalFd } from './local-fd.ts';
 import { FsError } from '../../core/fs-error.ts';
 import { LockSpaces } from '../lock-table.ts';
 import type { LockInfo, LockKind, LockType } from '../source.ts';
@@ -34,13 +34,13 @@ export interface LocalLockRequest {
   /** The lock space (default `posix`); `flock` locks are whole-file. */
   kind?: LockKind | undefined;
   /** Open a descriptor on the file to mirror the locks on (verified to be the right inode). */
-  openMirror: () => Promise<FileHandle>;
+  openMirror: () => Promise<LocalFd>;
   /** Whether the handle is still open (a wait ends when it is closed). */
   isOpen: () => boolean;
 }
 
 interface MirrorFile {
-  fh: Promise<FileHandle | undefined>;
+  fh: Promise<LocalFd | undefined>;
   users: Set<number>;
 }
 

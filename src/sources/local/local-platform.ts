@@ -15,6 +15,42 @@ export interface DirectWriter {
   write(fd: number, parts: Uint8Array[], offset: number): Promise<void>;
 }
 
+/**
+ * A small file's create and its publishing close, one thread-pool job each (see the
+ * tessera_linux addon's `createTemp` and `closePublish`, and `LocalFiles`).
+ */
+export interface CreatePublish {
+  /**
+   * In the directory at `dir`, which must be the inode `dev`/`ino` (else `moved`): `lstat`
+   * `name` (`exists` if it does) or else create `tmpName` with exactly `mode` and answer its
+   * descriptor and `fstat`. A failure after the open leaves neither the file nor the fd.
+   */
+  createTemp(opts: {
+    dir: string;
+    dev: bigint;
+    ino: bigint;
+    name: string;
+    tmpName: string;
+    mode: number;
+    append: boolean;
+  }): Promise<
+    { kind: 'created'; fd: number; st: StatFields } | { kind: 'exists'; st: StatFields } | { kind: 'moved' }
+  >;
+  /**
+   * Write `data` at `offset` of `fd`, close `fd`, rename `from` to `to` (`noReplace`: EEXIST
+   * rather than replace). A failed write rejects with `.syscall === 'pwrite'` and leaves `fd`
+   * open; after that `fd` is closed, and a failed rename rejects with `.syscall === 'rename'`.
+   */
+  closePublish(opts: {
+    fd: number;
+    data: Uint8Array | undefined;
+    offset: number;
+    from: string;
+    to: string;
+    noReplace: boolean;
+  }): Promise<void>;
+}
+
 /** Extended attributes by path, never following a final symlink. */
 export interface XattrOps {
   get(path: string, name: string): Promise<Uint8Array>;
@@ -59,6 +95,8 @@ export interface LocalPlatform {
    * without it (or then) a file is hard-linked and its old name unlinked.
    */
   renameNoReplace?: ((from: string, to: string) => Promise<void>) | undefined;
+  /** One job for a create and one for a close that publishes it; without it, several of each. */
+  createPublish?: CreatePublish | undefined;
   /** Throws when this host cannot run the kind (checked at open). */
   requireHost?: (() => void) | undefined;
 }

@@ -143,6 +143,7 @@ export class LocalSource extends SingleExportSource {
       xattr: this.#platform.xattr,
       directWrite: this.#platform.directWrite,
       renameNoReplace: this.#platform.renameNoReplace,
+      createPublish: this.#platform.createPublish,
     });
     const ctx = this.#watchContext(resolver);
     const scanner = new DirScanner({ ctx, intervalMs: this.#options.scanIntervalMs });
@@ -196,7 +197,7 @@ export class LocalSource extends SingleExportSource {
     if (live.watcher === live.scanner) live.scanner.add(dir);
   }
 
-  #attr(live: Live, local: number, st: BigIntStats): Attr {
+  #attr(live: Live, local: number, st: StatFields): Attr {
     return attrOf(st, live.table.genOf(local));
   }
 
@@ -356,8 +357,15 @@ export class LocalSource extends SingleExportSource {
     this.#open('flush').files.get(req.handle, 'flush');
   }
 
+  /** A close carrying a write is one step of `LocalFiles` (one thread-pool job for a new file). */
+  protected override get closeCarriesWrite(): boolean {
+    return true;
+  }
+
   protected override async doCloseFile(req: Parameters<Source['closeFile']>[0]): Promise<void> {
-    await this.#open('close').files.close(req.handle, req.abort === true);
+    const files = this.#open('close').files;
+    if (req.write !== undefined) await files.closeWithWrite(req.handle, req.write);
+    else await files.close(req.handle, req.abort === true);
   }
 
   protected override async doCreate(

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import type { LocalFd } from './local-fd.ts';
 import type { DirectWriter } from './local-platform.ts';
 
 /** Writes joined into one `pwritev` at most. */
@@ -36,7 +36,7 @@ interface Pending {
  * plain way from then on.
  */
 export class WriteQueue {
-  readonly #fh: () => FileHandle;
+  readonly #fh: () => LocalFd;
   #direct: DirectWriter | undefined;
   #pending: Pending[] = [];
   #running = false;
@@ -46,7 +46,7 @@ export class WriteQueue {
    * `fh`: the file written, looked up when a batch starts (it may be swapped meanwhile);
    * `direct`: the platform's page-cache-bypassing writer, if it has one.
    */
-  constructor(opts: { fh: () => FileHandle; direct?: DirectWriter | undefined }) {
+  constructor(opts: { fh: () => LocalFd; direct?: DirectWriter | undefined }) {
     this.#fh = opts.fh;
     this.#direct = opts.direct;
   }
@@ -57,6 +57,11 @@ export class WriteQueue {
       this.#pending.push({ offset, data, resolve, reject });
       if (!this.#running) void this.#drain();
     });
+  }
+
+  /** Whether no write is queued or running. */
+  get idle(): boolean {
+    return !this.#running;
   }
 
   /**
@@ -123,11 +128,11 @@ export class WriteQueue {
 }
 
 /** `pwritev` of `parts` at `offset`, again for what a short write left. */
-async function writeAll(fh: FileHandle, parts: Uint8Array[], offset: number): Promise<void> {
+async function writeAll(fh: LocalFd, parts: Uint8Array[], offset: number): Promise<void> {
   let left = parts;
   let at = offset;
   while (left.length > 0) {
-    const { bytesWritten } =
+    const bytesWritten =
       left.length === 1 ? await fh.write(left[0]!, 0, left[0]!.byteLength, at) : await fh.writev(left, at);
     at += bytesWritten;
     let skip = bytesWritten;
