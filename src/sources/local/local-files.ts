@@ -11,7 +11,7 @@ import type { CreatePublish, DirectWriter, XattrOps } from './local-platform.ts'
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
 import { renameNoReplace, UNSUPPORTED } from './rename-noreplace.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
-import { WriteQueue } from './write-queue.ts';
+import { DIRECT_FROM, WriteQueue } from './write-queue.ts';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
@@ -354,39 +354,45 @@ export class LocalFiles {
 
   /**
    * Write `write.data` at `write.offset`, then close (a close carrying the last write). A
-   * created file's handle with nothing else going on takes one thread-pool job for all of it
-   * (the write, the close, the rename giving it its name); anything else writes, then closes.
-   * Either way a failed write leaves the handle open.
+   * small created file's handle with nothing else going on takes one thread-pool job for all
+   * of it (see `#publishInOne`); anything else writes, then closes. Either way a failed write
+   * leaves the handle open.
    */
   async closeWithWrite(handle: Handle, write: { offset: number; data: Uint8Array }): Promise<void> {
-    const h = this.get(handle, 'close');
+    const fast = this.#publishInOne(this.get(handle, 'close'), write);
+    if (fast) return fast;
+    await this.write({ handle, ...write });
+    return this.close(handle);
+  }
+
+  /**
+   * The close of a created file in one thread-pool job (the platform's `closePublish`): its
+   * last write, the close of its descriptor and the rename that gives it its name. Only for a
+   * created, unpublished file written in place, not appending, with no write queued or in
+   * flight, no lock taken, nothing bigger than the page cache keeps (`DIRECT_FROM`) and its
+   * directory's path known; otherwise undefined (the caller takes the general way). A failed
+   * write leaves the handle open and registered, as it was.
+   */
+  #publishInOne(
+    h: LocalHandle,
+    write: { offset: number; data: Uint8Array } | undefined,
+  ): Promise<void> | undefined {
     const p = h.created;
     const native = this.#native;
-    const dirPath = p && native ? this.#resolver.dirPath(p.dir) : undefined;
-    if (
-      p === undefined ||
-      native === undefined ||
-      dirPath === undefined ||
-      h.mode !== 'direct' ||
-      h.flags.append === true ||
-      h.staging !== undefined ||
-      h.owners.size > 0 ||
-      !(h.writes?.idle ?? true) ||
-      !h.fh.idle ||
-      this.#commits.has(h.local)
-    ) {
-      await this.write({ handle, ...write });
-      return this.close(handle);
-    }
+    if (p === undefined || native === undefined || h.mode !== 'direct' || h.flags.append === true) return;
+    if (h.staging !== undefined || h.owners.size > 0 || !(h.writes?.idle ?? true) || !h.fh.idle) return;
+    if (write !== undefined && write.offset + write.data.byteLength > DIRECT_FROM) return;
+    const dirPath = this.#resolver.dirPath(p.dir);
+    if (dirPath === undefined || this.#commits.has(h.local)) return;
     const fd = h.fh.lend();
-    this.#handles.delete(handle);
+    this.#handles.delete(h.handle);
     let wrote = false;
     const run = (async () => {
       try {
         await native.closePublish({
           fd,
-          data: write.data,
-          offset: write.offset,
+          data: write?.data,
+          offset: write?.offset ?? 0,
           from: this.#resolver.child(dirPath, p.tmpName),
           to: this.#resolver.child(dirPath, p.name),
           noReplace: p.exclusive,
@@ -403,9 +409,7 @@ export class LocalFiles {
       h.local,
       run.catch(() => undefined),
     );
-    try {
-      await run;
-    } finally {
+    return run.finally(() => {
       this.#commits.delete(h.local);
       if (wrote) {
         h.fh.usedUp();
@@ -414,9 +418,9 @@ export class LocalFiles {
       } else {
         // The write failed and nothing else was done: the handle is open as before.
         h.fh.giveBack();
-        this.#handles.set(handle, h);
+        this.#handles.set(h.handle, h);
       }
-    }
+    });
   }
 
   /**
@@ -447,6 +451,8 @@ export class LocalFiles {
    */
   async close(handle: Handle, abort = false): Promise<void> {
     const h = this.get(handle, 'close');
+    const fast = abort ? undefined : this.#publishInOne(h, undefined);
+    if (fast) return fast;
     this.#handles.delete(handle);
     let failed: { err: unknown } | undefined;
     try {

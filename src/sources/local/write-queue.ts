@@ -10,7 +10,7 @@ const MAX_JOINED_BYTES = 16 * 1024 * 1024;
  * stream that gains from skipping the page cache; smaller files stay in it, where their next
  * read finds them.
  */
-const DIRECT_FROM = 8 * 1024 * 1024;
+export const DIRECT_FROM = 8 * 1024 * 1024;
 /** Nor a batch of fewer bytes than this (a client's stray small writes). */
 const DIRECT_MIN = 256 * 1024;
 
