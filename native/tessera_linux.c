@@ -992,6 +992,13 @@ static void create_temp_complete(napi_env env, napi_status status, void *arg) {
   if (status == napi_ok && c->err == 0 && napi_create_int32(env, c->result, &v) == napi_ok) {
     napi_resolve_deferred(env, c->deferred, v);
   } else {
+    if (status == napi_ok && c->err == 0 && c->result >= 0) {
+      // Made but cannot be answered: no stray temp file, no descriptor left behind.
+      close(c->result);
+      char *path = child_path(c->dir, c->tmp_name);
+      if (path) unlink(path);
+      free(path);
+    }
     // The job never ran (status): nothing was opened.
     v = errno_error(env, c->err ? c->err : EIO, c->syscall ? c->syscall : "open",
                     c->err_path ? c->err_path : c->dir);

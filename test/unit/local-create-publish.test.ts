@@ -294,7 +294,7 @@ describe('linux-native: closePublish', { skip }, () => {
           noReplace: true,
         }),
         'EINVAL',
-        'rename',
+        'pwrite',
       );
       assert.ok(fstatSync(fd).isFile(), 'still open');
       assert.equal(readFileSync(from, 'utf8'), '');

@@ -672,11 +672,11 @@ export async function createTemp(opts: {
  * A created file's close in one thread-pool job: `pwrite` all of `data` (if any) at `offset`
  * of `fd`, `close(fd)`, then rename `from` to `to` (with `noReplace`, renameat2's
  * `RENAME_NOREPLACE`: `EEXIST` instead of replacing). Rejects Node-style with `.syscall`
- * naming the step that failed: `'pwrite'` — nothing else was done, `fd` is still open and
- * the caller's; `'rename'` (`.path` = `from`) — `fd` is closed; `ENOENT` there means a
- * directory of the path is gone or moved, and `EINVAL`/`ENOSYS`/`ENOTSUP` with `noReplace`
- * a filesystem without the flag. From the call on, `fd` is the job's: the caller must not
- * use or close it until the promise settles.
+ * naming the step that failed: `'rename'` (`.path` = `from`) — `fd` is closed; `ENOENT`
+ * there means a directory of the path is gone or moved, and `EINVAL`/`ENOSYS`/`ENOTSUP` with
+ * `noReplace` a filesystem without the flag. Any other failure (`'pwrite'`, bad arguments)
+ * did nothing else: `fd` is still open and the caller's. From the call on, `fd` is the job's:
+ * the caller must not use or close it until the promise settles.
  */
 export async function closePublish(opts: {
   fd: number;
@@ -696,8 +696,8 @@ export async function closePublish(opts: {
     checkFd(opts.fd, s),
     opts.data ?? null,
     checkOffset(opts.offset, 'offset', s),
-    checkPath(opts.from, 'from', 'rename'),
-    checkPath(opts.to, 'to', 'rename'),
+    checkPath(opts.from, 'from', s),
+    checkPath(opts.to, 'to', s),
     opts.noReplace === true,
   );
 }

@@ -399,7 +399,8 @@ export class LocalFiles {
         });
         wrote = true;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).syscall === 'pwrite') throw err;
+        // Only a failed rename comes after the close: anything else left the descriptor open.
+        if ((err as NodeJS.ErrnoException).syscall !== 'rename') throw err;
         wrote = true;
         await this.#republish(p, dirPath, err);
       }

@@ -38,8 +38,8 @@ export interface CreatePublish {
   >;
   /**
    * Write `data` at `offset` of `fd`, close `fd`, rename `from` to `to` (`noReplace`: EEXIST
-   * rather than replace). A failed write rejects with `.syscall === 'pwrite'` and leaves `fd`
-   * open; after that `fd` is closed, and a failed rename rejects with `.syscall === 'rename'`.
+   * rather than replace). A failed rename rejects with `.syscall === 'rename'`, `fd` closed;
+   * any other failure (the write's) did nothing else and leaves `fd` open.
    */
   closePublish(opts: {
     fd: number;
