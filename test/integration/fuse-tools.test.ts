@@ -175,6 +175,22 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
     await shOk(`rm ${mp}/docs/large.bin`);
   });
 
+  it('big reads of files made on the node arrive whole, many readers at once', async () => {
+    // Nothing of these files is in the mount's page cache: every byte comes in a READ answer,
+    // the big ones written to the kernel from a pool thread while the read-ahead buffers they
+    // come from are reused by the other readers' chunks.
+    const names = ['r1', 'r2', 'r3', 'r4'];
+    await Promise.all(
+      names.map((n, i) => writeFile(join(world.docs, `${n}.bin`), randomBytes(12 * 1024 * 1024 + 1000 * i))),
+    );
+    await shOk(
+      names
+        .map((n) => `(dd if=${mp}/docs/${n}.bin bs=1M status=none | cmp - ${world.docs}/${n}.bin) &`)
+        .join(' ') + ' for j in 1 2 3 4; do wait -n || exit 1; done',
+    );
+    await shOk(`rm ${names.map((n) => `${mp}/docs/${n}.bin`).join(' ')}`);
+  });
+
   it('many files written at once arrive whole (more writes in flight than write slots)', async () => {
     // 48 writers each keep a write in flight (cp writes 128 KiB at a time): beyond the addon's
     // 16 slots, the rest are copied to the heap, and every slot is reused many times.
