@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { constants as osConstants, endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
+import type { ClosePublishRequest, CreateTempRequest } from './local-platform.ts';
 
 /** The raw addon surface; see `native/tessera_linux.c`. */
 interface NativeBinding {
@@ -634,15 +635,7 @@ function statOf(buf: ArrayBuffer): BatchStat {
  * `fstat`ed, and given `mode` exactly if the umask narrowed it. A failure after the open closes
  * the file and removes it before rejecting (Node-style error naming the syscall and path).
  */
-export async function createTemp(opts: {
-  dir: string;
-  dev: bigint;
-  ino: bigint;
-  name: string;
-  tmpName: string;
-  mode: number;
-  append: boolean;
-}): Promise<CreateTempResult> {
+export async function createTemp(opts: CreateTempRequest): Promise<CreateTempResult> {
   const s = 'open';
   const fn = binding(s).createTemp;
   if (fn === undefined)
@@ -678,14 +671,7 @@ export async function createTemp(opts: {
  * did nothing else: `fd` is still open and the caller's. From the call on, `fd` is the job's:
  * the caller must not use or close it until the promise settles.
  */
-export async function closePublish(opts: {
-  fd: number;
-  data: Uint8Array | undefined;
-  offset: number;
-  from: string;
-  to: string;
-  noReplace: boolean;
-}): Promise<void> {
+export async function closePublish(opts: ClosePublishRequest): Promise<void> {
   const s = 'pwrite';
   const fn = binding(s).closePublish;
   if (fn === undefined)

@@ -25,15 +25,9 @@ export interface CreatePublish {
    * `name` (`exists` if it does) or else create `tmpName` with exactly `mode` and answer its
    * descriptor and `fstat`. A failure after the open leaves neither the file nor the fd.
    */
-  createTemp(opts: {
-    dir: string;
-    dev: bigint;
-    ino: bigint;
-    name: string;
-    tmpName: string;
-    mode: number;
-    append: boolean;
-  }): Promise<
+  createTemp(
+    opts: CreateTempRequest,
+  ): Promise<
     { kind: 'created'; fd: number; st: StatFields } | { kind: 'exists'; st: StatFields } | { kind: 'moved' }
   >;
   /**
@@ -41,14 +35,34 @@ export interface CreatePublish {
    * rather than replace). A failed rename rejects with `.syscall === 'rename'`, `fd` closed;
    * any other failure (the write's) did nothing else and leaves `fd` open.
    */
-  closePublish(opts: {
-    fd: number;
-    data: Uint8Array | undefined;
-    offset: number;
-    from: string;
-    to: string;
-    noReplace: boolean;
-  }): Promise<void>;
+  closePublish(opts: ClosePublishRequest): Promise<void>;
+}
+
+/** What {@link CreatePublish.createTemp} is asked. */
+export interface CreateTempRequest {
+  /** The directory's path as the id map has it. */
+  dir: string;
+  /** The inode that directory must be. */
+  dev: bigint;
+  ino: bigint;
+  /** The name the file gets at close (checked to be free). */
+  name: string;
+  /** The temp name it is created under. */
+  tmpName: string;
+  mode: number;
+  append: boolean;
+}
+
+/** What {@link CreatePublish.closePublish} is asked. */
+export interface ClosePublishRequest {
+  fd: number;
+  /** The handle's last write, if the close carries one. */
+  data: Uint8Array | undefined;
+  offset: number;
+  /** The temp file's path and the path it is published at. */
+  from: string;
+  to: string;
+  noReplace: boolean;
 }
 
 /** Extended attributes by path, never following a final symlink. */
