@@ -34,6 +34,7 @@ import {
   lremovexattr,
   lsetxattr,
   lstatBatch,
+  createPublishAvailable,
   nativeAvailable,
   nativeLoadError,
   ofdGetLock,
@@ -88,6 +89,11 @@ void describe('linux-native: loading', { skip: !linux }, () => {
   void it('loads the addon on Linux', () => {
     assert.equal(nativeAvailable, true, `addon did not load: ${nativeLoadError?.message}`);
     assert.equal(nativeLoadError, undefined);
+    // The local source quietly takes its general path without them: an old build shows here.
+    assert.ok(
+      createPublishAvailable,
+      'the addon lacks createTemp/closePublish: rebuild it (node native/install.mjs)',
+    );
   });
 
   void it('mirrors the kernel constants the addon was compiled with', () => {
