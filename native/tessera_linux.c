@@ -789,6 +789,7 @@ static int64_t ns_of(struct statx_timestamp t) {
   return (int64_t)t.tv_sec * 1000000000 + (int64_t)t.tv_nsec;
 }
 
+// The figures of `sx` into entry i of n of a stat-batch layout (a batch's or createTemp's).
 static void put_statx(uint8_t *out, size_t n, size_t i, const struct statx *sx) {
   double *nu = (double *)out + STAT_NUMS * i;
   nu[0] = sx->stx_mode;
@@ -884,9 +885,6 @@ static napi_value js_stat_batch(napi_env env, napi_callback_info info) {
 // rounds of jobs for the create and two for the close): each round costs a file ~30 µs of wall
 // time and each job ~20 µs of CPU to wake a pool worker, which for `cp -r` of small files is
 // most of the node's share of the time.
-
-// The figures of `sx` into entry i of n of a stat-batch layout (see stat_batch_execute).
-static void put_statx(uint8_t *out, size_t n, size_t i, const struct statx *sx);
 
 typedef struct {
   napi_async_work work;

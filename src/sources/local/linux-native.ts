@@ -515,6 +515,28 @@ export interface BatchStat {
 }
 
 /**
+ * Entry `i` of a stat-batch result (see `native/tessera_linux.c`): its five numbers in `nums`,
+ * its six 64-bit figures in `big`.
+ */
+function statAt(nums: Float64Array, big: BigInt64Array, i: number): BatchStat {
+  const k = 5 * i;
+  const j = 6 * i;
+  return {
+    mode: nums[k]!,
+    nlink: nums[k + 1]!,
+    uid: nums[k + 2]!,
+    gid: nums[k + 3]!,
+    size: nums[k + 4]!,
+    dev: big[j]!,
+    ino: big[j + 1]!,
+    atimeNs: big[j + 2]!,
+    mtimeNs: big[j + 3]!,
+    ctimeNs: big[j + 4]!,
+    birthtimeNs: big[j + 5]!,
+  };
+}
+
+/**
  * `lstat` (statx, as libuv does it) every name of the directory `dir`, in thread-pool jobs of
  * up to 1024 names, and hand each entry to `map` as it is read from the results — no stats
  * object or `Date` per entry. An entry whose stat failed with `gone(code)` true gives
@@ -558,24 +580,7 @@ export async function lstatBatch<T>(opts: {
               path,
             });
           }
-          const k = 5 * i;
-          const j = 6 * i;
-          out[start + i] = map(
-            {
-              mode: nums[k]!,
-              nlink: nums[k + 1]!,
-              uid: nums[k + 2]!,
-              gid: nums[k + 3]!,
-              size: nums[k + 4]!,
-              dev: big[j]!,
-              ino: big[j + 1]!,
-              atimeNs: big[j + 2]!,
-              mtimeNs: big[j + 3]!,
-              ctimeNs: big[j + 4]!,
-              birthtimeNs: big[j + 5]!,
-            },
-            start + i,
-          );
+          out[start + i] = map(statAt(nums, big, i), start + i);
         }
       }),
     );
@@ -610,21 +615,7 @@ function checkName(value: unknown, what: string, syscall: string): string {
 
 /** The figures of entry 0 of a one-entry stat-batch result. */
 function statOf(buf: ArrayBuffer): BatchStat {
-  const nums = new Float64Array(buf, 0, 5);
-  const big = new BigInt64Array(buf, 40, 6);
-  return {
-    mode: nums[0]!,
-    nlink: nums[1]!,
-    uid: nums[2]!,
-    gid: nums[3]!,
-    size: nums[4]!,
-    dev: big[0]!,
-    ino: big[1]!,
-    atimeNs: big[2]!,
-    mtimeNs: big[3]!,
-    ctimeNs: big[4]!,
-    birthtimeNs: big[5]!,
-  };
+  return statAt(new Float64Array(buf, 0, 5), new BigInt64Array(buf, 40, 6), 0);
 }
 
 /**
