@@ -1128,7 +1128,13 @@ static void throw_errno(napi_env env, int err, const char *what) {
   throw_error(env, err, msg);
 }
 
-static void free_session(session *s) {
+// A session whose mount failed: what it holds so far, JavaScript references included.
+static void free_session(napi_env env, session *s) {
+  napi_ref *refs[] = {&s->in_args_ref, &s->out_args_ref, &s->slots_ref, &s->dispatch_ref,
+                      &s->resource_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof *refs; i++)
+    if (*refs[i]) napi_delete_reference(env, *refs[i]);
+  if (s->actx) napi_async_destroy(env, s->actx);
   free(s->free_slots);
   free(s->failed_fh);
   pthread_mutex_destroy(&s->mu);
@@ -1175,7 +1181,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   pthread_cond_init(&s->cv, NULL);
   s->max_background = (unsigned)num_of(env, argv[5]);
   if (!set_slots(env, s, argv[6], (size_t)num_of(env, argv[7]))) {
-    free_session(s);
+    free_session(env, s);
     napi_throw_type_error(env, NULL, "writeSlots must be a Buffer and slotSize a positive number");
     return NULL;
   }
@@ -1187,7 +1193,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
     napi_value ab;
     if (napi_get_typedarray_info(env, argv[3 + i], &type, &length, &data, &ab, &offset) != napi_ok ||
         type != napi_float64_array || length < NARGS) {
-      free_session(s);
+      free_session(env, s);
       napi_throw_type_error(env, NULL, "in/out args must be Float64Arrays of 16");
       return NULL;
     }
@@ -1205,7 +1211,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   s->se = fuse_session_new(&args, &OPS, sizeof OPS, s);
   fuse_opt_free_args(&args);
   if (!s->se) {
-    free_session(s);
+    free_session(env, s);
     char msg[4200];
     snprintf(msg, sizeof msg, "libfuse refused the mount options \"%s\" (it names the bad one on stderr)", opts);
     throw_error(env, EINVAL, msg);
@@ -1215,7 +1221,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   if (fuse_session_mount(s->se, mnt) != 0) {
     int err = errno ? errno : EIO;
     fuse_session_destroy(s->se);
-    free_session(s);
+    free_session(env, s);
     throw_errno(env, err, "fuse_session_mount");
     return NULL;
   }
@@ -1226,7 +1232,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
       napi_ok) {
     fuse_session_destroy(s->se);
     umount2(mnt, MNT_DETACH);
-    free_session(s);
+    free_session(env, s);
     return NULL;
   }
   // Requests are read on this thread (on_fuse_readable) from the non-blocking device.
@@ -1244,7 +1250,7 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     fuse_session_destroy(s->se);
     umount2(mnt, MNT_DETACH);
-    free_session(s);
+    free_session(env, s);
     throw_error(env, EIO, "cannot watch /dev/fuse on the event loop");
     return NULL;
   }
