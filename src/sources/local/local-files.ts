@@ -9,15 +9,12 @@ import { LocalFd } from './local-fd.ts';
 import type { LocalLocks } from './local-locks.ts';
 import type { CreatePublish, DirectWriter, XattrOps } from './local-platform.ts';
 import type { PendingPlace, Resolved, Resolver } from './resolver.ts';
-import { renameNoReplace, UNSUPPORTED } from './rename-noreplace.ts';
+import { renameNoReplace } from './rename-noreplace.ts';
 import { copyToNew, refuseReserved, tempName } from './temp-files.ts';
 import { DIRECT_FROM, WriteQueue } from './write-queue.ts';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
-
-/** Why an exclusively created file could not take its name. */
-const ANOTHER_WRITER = 'another writer created the file first';
 
 /** Reads above this size are clamped to the file size first (no huge allocation for a short file). */
 const CLAMP_READS_ABOVE = 4 << 20;
@@ -425,25 +422,15 @@ export class LocalFiles {
   }
 
   /**
-   * A created file's rename failed in `closePublish` (its descriptor closed, its bytes written):
-   * where the directory moved (`ENOENT`) publish it where the directory is now, where the
-   * filesystem lacks `RENAME_NOREPLACE` the portable way; otherwise it is removed and `err`
-   * (as `EEXIST` for a name another writer took) reported.
+   * A created file's rename failed in `closePublish` (its descriptor closed, its bytes
+   * written): published again the general way, where the directory is now if it moved
+   * (`ENOENT`) — which also takes the portable path where the filesystem lacks
+   * `RENAME_NOREPLACE`, and otherwise removes the temp file and reports the failure (`EEXIST`
+   * for a name another writer took).
    */
   async #republish(p: PendingCreate, dirPath: string, err: unknown): Promise<void> {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (isGone(err)) {
-      const dir = await this.#resolver.resolveDir(p.dir, 'close');
-      await this.#publish(dir.path, p, false);
-      return;
-    }
-    if (p.exclusive && UNSUPPORTED.has(code)) {
-      await this.#publish(dirPath, p, false);
-      return;
-    }
-    await rm(this.#resolver.child(dirPath, p.tmpName), { force: true }).catch(() => undefined);
-    if (code === 'EEXIST') throw FsError.EEXIST('close', p.name, ANOTHER_WRITER);
-    throw err;
+    const dir = isGone(err) ? (await this.#resolver.resolveDir(p.dir, 'close')).path : dirPath;
+    await this.#publish(dir, p, false);
   }
 
   /**
@@ -458,8 +445,7 @@ export class LocalFiles {
     let failed: { err: unknown } | undefined;
     try {
       // Writes sent before the close land first (a direct write goes by the descriptor's
-      // number, not through the LocalFd, so
-      // closing the handle would not wait for it).
+      // number, not through the LocalFd, so closing the handle would not wait for it).
       await h.writes?.settled();
       await this.#locks.release(String(h.local), handle, [`h${handle}`, ...h.owners]);
       if (h.staging) await h.staging.catch(() => undefined);
@@ -658,7 +644,7 @@ export class LocalFiles {
           isDir: false,
           name: p.name,
           op: 'close',
-          detail: ANOTHER_WRITER,
+          detail: 'another writer created the file first',
           native: this.#renameNoReplace,
         });
       else await rename(tmpPath, finalPath);

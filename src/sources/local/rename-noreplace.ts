@@ -3,7 +3,7 @@ import { FsError } from '../../core/fs-error.ts';
 import { lstatMaybe } from './fast-stat.ts';
 
 /** Codes of a filesystem that cannot do what was asked (as opposed to a real failure): without renameat2's `RENAME_NOREPLACE`, say. */
-export const UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
+const UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
 function codeOf(err: unknown): string | undefined {
