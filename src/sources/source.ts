@@ -89,7 +89,10 @@ export async function closeThrough(
   forget: () => void,
   close: () => Promise<void>,
 ): Promise<void> {
-  if (req.write === undefined) forget();
+  if (req.write === undefined) {
+    forget();
+    return close();
+  }
   await close();
   forget();
 }
