@@ -15,6 +15,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
@@ -114,7 +115,8 @@ describe('linux-native: createTemp', { skip }, () => {
       ['sub', 0o040000],
       ['link', 0o120000],
     ] as const) {
-      const got = await createTemp({ ...dirOf(dirs.root), name, tmpName: '.t', mode: 0o644, append: false });
+      const tmpName = `${TEMP_PREFIX}t`;
+      const got = await createTemp({ ...dirOf(dirs.root), name, tmpName, mode: 0o644, append: false });
       assert.equal(got.kind, 'exists');
       if (got.kind === 'exists') {
         assert.equal(got.st.mode & 0o170000, type, name);
@@ -123,7 +125,7 @@ describe('linux-native: createTemp', { skip }, () => {
     }
     assert.equal(openFds(dirs.base), before);
     assert.deepEqual(temps(dirs.root), []);
-    assert.ok(!readdirSync(dirs.root).includes('.t'));
+    assert.deepEqual(readdirSync(dirs.root).sort(), ['file', 'link', 'sub']);
   });
 
   it('answers moved for another inode at the path, a symlink to the directory, or no directory', async () => {
@@ -360,7 +362,37 @@ describe('local source: a close carrying its write publishes a created file in o
     }
   });
 
-  it('a write the file system refuses leaves the handle open and the file unpublished', async (t) => {
+  it('a write that fails in the one job (ENOSPC) leaves the handle open and the file unpublished', async (t) => {
+    using dirs = localDirs();
+    const small = join(dirs.base, 'small');
+    mkdirSync(small);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tessera-test', small], { stdio: 'ignore' });
+    } catch {
+      return t.skip('cannot mount a small tmpfs here (needs root)');
+    }
+    try {
+      const src = await openLocal({ root: small });
+      try {
+        const c = await src.create({ parent: ROOT, name: 'a', mode: 0o644, exclusive: true });
+        // Within the one-job size (8 MiB) and past the file system's 64 KiB.
+        const big = { offset: 0, data: Buffer.alloc(256 * 1024, 1) };
+        await assert.rejects(src.closeFile({ handle: c.handle, write: big }), isErr('ENOSPC'));
+        assert.equal(temps(small).length, 1, 'not published');
+        assert.ok(!readdirSync(small).includes('a'));
+        await src.setattr({ id: c.id, handle: c.handle, size: 0 });
+        await src.closeFile({ handle: c.handle, write: { offset: 0, data: Buffer.from('fits') } });
+        assert.deepEqual(readdirSync(small), ['a']);
+        assert.equal(readFileSync(join(small, 'a'), 'utf8'), 'fits');
+      } finally {
+        await src.close();
+      }
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  });
+
+  it('a write the file system refuses past 8 MiB (the general way) leaves the handle open and the file unpublished', async (t) => {
     using dirs = localDirs();
     // ext4 refuses a write past 16 TiB with EFBIG (tmpfs would take it, sparse).
     if (statfsSync(dirs.root).type !== 0xef53) return t.skip('needs ext4 for a refused write');
