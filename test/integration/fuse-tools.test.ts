@@ -177,16 +177,19 @@ describe('FUSE mount: shell tools on the namespace', { skip }, () => {
 
   it('big reads of files made on the node arrive whole, many readers at once', async () => {
     // Nothing of these files is in the mount's page cache: every byte comes in a READ answer,
-    // the big ones written to the kernel from a pool thread while the read-ahead buffers they
-    // come from are reused by the other readers' chunks.
+    // from read-ahead chunks whose buffers the other readers' chunks reuse.
     const names = ['r1', 'r2', 'r3', 'r4'];
     await Promise.all(
       names.map((n, i) => writeFile(join(world.docs, `${n}.bin`), randomBytes(12 * 1024 * 1024 + 1000 * i))),
     );
+    // Each reader waited for by its pid (`wait -n` misses a job that ended before it is called).
     await shOk(
       names
-        .map((n) => `(dd if=${mp}/docs/${n}.bin bs=1M status=none | cmp - ${world.docs}/${n}.bin) &`)
-        .join(' ') + ' for j in 1 2 3 4; do wait -n || exit 1; done',
+        .map(
+          (n, i) =>
+            `(dd if=${mp}/docs/${n}.bin bs=1M status=none | cmp - ${world.docs}/${n}.bin) & p${i}=$!;`,
+        )
+        .join(' ') + names.map((_, i) => ` wait $p${i} || exit 1;`).join(''),
     );
     await shOk(`rm ${names.map((n) => `${mp}/docs/${n}.bin`).join(' ')}`);
   });
