@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { closeSync, fstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { LocalFd } from '../../src/sources/local/local-fd.ts';
+import { localDirs } from './local-helpers.ts';
 
 describe('LocalFd', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-localfd-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
   it('reads, writes, stats, truncates and closes once, after the calls in flight', async () => {
+    using dirs = localDirs();
+    const dir = dirs.root;
     const f = await LocalFd.open(join(dir, 'a'), 'w+', 0o600);
     const fd = f.fd;
     assert.equal(await f.write(Buffer.from('hello world'), 0, 11, 0), 11);
@@ -36,6 +35,8 @@ describe('LocalFd', () => {
   });
 
   it('lends its descriptor to a job: refused meanwhile, then given back or used up', async () => {
+    using dirs = localDirs();
+    const dir = dirs.root;
     const f = await LocalFd.open(join(dir, 'b'), 'w+');
     const pending = f.stat();
     assert.throws(() => f.lend(), { code: 'EBADF' }, 'not while a call is in flight');

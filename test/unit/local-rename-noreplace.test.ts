@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { FsError } from '../../src/core/fs-error.ts';
 import { renameNoReplace } from '../../src/sources/local/rename-noreplace.ts';
+import { localDirs } from './local-helpers.ts';
 
 /** A stand-in for the platform's atomic rename that always fails with `code`, counting calls. */
 function refusing(code: string): { calls: number; native: (from: string, to: string) => Promise<void> } {
@@ -19,16 +19,9 @@ function refusing(code: string): { calls: number; native: (from: string, to: str
 }
 
 void describe('local renameNoReplace', () => {
-  let root: string;
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'tessera-rnr-'));
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
-
   it('falls back to link + unlink when the filesystem refuses the atomic rename', async () => {
-    const dir = await mkdtemp(join(root, 'a-'));
+    using dirs = localDirs();
+    const dir = dirs.root;
     await writeFile(join(dir, 'tmp'), 'data');
     for (const code of ['EINVAL', 'ENOSYS', 'ENOTSUP']) {
       const r = refusing(code);
@@ -48,7 +41,8 @@ void describe('local renameNoReplace', () => {
   });
 
   it('names the target, the operation and why for an existing name, by either route', async () => {
-    const dir = await mkdtemp(join(root, 'b-'));
+    using dirs = localDirs();
+    const dir = dirs.root;
     await writeFile(join(dir, 'tmp'), 'new');
     await writeFile(join(dir, 'taken'), 'old');
     const exists = Object.assign(new Error('EEXIST'), { code: 'EEXIST' });
@@ -75,7 +69,8 @@ void describe('local renameNoReplace', () => {
   });
 
   it('passes any other failure of the atomic rename through, without trying another way', async () => {
-    const dir = await mkdtemp(join(root, 'c-'));
+    using dirs = localDirs();
+    const dir = dirs.root;
     await writeFile(join(dir, 'tmp'), 'x');
     const r = refusing('EACCES');
     await assert.rejects(
@@ -93,7 +88,8 @@ void describe('local renameNoReplace', () => {
   });
 
   it('moves a directory to a free name and refuses an existing one', async () => {
-    const dir = await mkdtemp(join(root, 'd-'));
+    using dirs = localDirs();
+    const dir = dirs.root;
     await mkdir(join(dir, 'sub'));
     await mkdir(join(dir, 'other'));
     await assert.rejects(
