@@ -104,8 +104,8 @@ export function decodeClientMessage(
   if (!args.success) throw fail(`bad ${op} arguments: ${issueText(args.error)}`);
   if (spec.payload === 'optional-request') {
     const placed = (args.data as { offset?: unknown }).offset !== undefined;
-    if (placed !== (payload !== undefined))
-      throw fail(`${op} carries bytes together with their offset, or neither`);
+    if (placed && payload === undefined) throw fail(`${op} has an offset but no bytes to write there`);
+    if (!placed && payload !== undefined) throw fail(`${op} carries bytes but no offset for them`);
   }
   return { t: 'req', req: { id, op, args: args.data, payload } as Request };
 }

@@ -121,12 +121,12 @@ describe('protocol codec', () => {
       [
         joinFrame(encodeRequest({ id: 6, op: 'CLOSE', args: { handle: 1, offset: 0 } })),
         false,
-        /CLOSE carries bytes together with their offset, or neither/,
+        /CLOSE has an offset but no bytes to write there/,
       ],
       [
         joinFrame(encodeRequest({ id: 7, op: 'CLOSE', args: { handle: 1 }, payload: Buffer.from('x') })),
         true,
-        /CLOSE carries bytes together with their offset, or neither/,
+        /CLOSE carries bytes but no offset for them/,
       ],
       [
         joinFrame(
