@@ -30,5 +30,20 @@
         }],
       ],
     },
+    {
+      # AES-256-GCM sealing of whole messages for the sealed data channel
+      # (src/protocol/aead.ts). It calls the OpenSSL that Node itself exports: the headers come
+      # with Node's (node-gyp's include path) and the EVP symbols resolve against the node
+      # binary, so there is no -lcrypto and no OpenSSL package to install.
+      'target_name': 'tessera_seal',
+      'conditions': [
+        ['OS=="linux"', {
+          'sources': ['native/tessera_seal.c'],
+          'cflags': ['-std=gnu11', '-Wall', '-Wextra'],
+        }, {
+          'type': 'none',
+        }],
+      ],
+    },
   ],
 }
