@@ -10,9 +10,8 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { FsError } from '../core/fs-error.ts';
+import { loadAddon } from '../core/native-addon.ts';
 
 /** AES-256 key length in bytes. */
 export const AEAD_KEY_BYTES = 32;
@@ -42,22 +41,8 @@ interface SealBinding {
   aeadOpen: SealCall<boolean>;
 }
 
-function load(): { binding?: SealBinding; error?: Error } {
-  if (process.platform !== 'linux') {
-    return { error: new Error(`the tessera_seal addon is Linux-only (platform: ${process.platform})`) };
-  }
-  const file = fileURLToPath(new URL('../../build/Release/tessera_seal.node', import.meta.url));
-  try {
-    return { binding: createRequire(import.meta.url)(file) as SealBinding };
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    error.message = `cannot load the tessera_seal addon from ${file} (did \`npm ci\` build it?): ${error.message}`;
-    return { error };
-  }
-}
-
-const loaded = load();
-const native = loaded.binding;
+const loaded = loadAddon({ name: 'tessera_seal' });
+const native = loaded.exports as SealBinding | undefined;
 
 /** Whether the addon loaded. `false` (never a throw) on non-Linux or when it was not built. */
 export const aeadAvailable: boolean = native !== undefined;

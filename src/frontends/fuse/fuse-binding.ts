@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../../core/native-addon.ts';
 
 /** Operation codes of the dispatch callback (`native/tessera_fuse.c` has the same). */
 export const Op = {
@@ -194,16 +193,12 @@ export function loadFuseBinding(): LoadedFuseBinding {
     cached = { error: new Error(`FUSE mounts are Linux-only (platform: ${process.platform})`) };
     return cached;
   }
-  const file = fileURLToPath(new URL('../../../build/Release/tessera_fuse.node', import.meta.url));
-  let binding: Partial<FuseBinding>;
-  try {
-    binding = createRequire(import.meta.url)(file) as Partial<FuseBinding>;
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    error.message = `cannot load the tessera_fuse addon from ${file} (did \`npm ci\` build it?): ${error.message}`;
+  const { exports, error, file } = loadAddon({ name: 'tessera_fuse' });
+  if (!exports) {
     cached = { error };
     return cached;
   }
+  const binding = exports as Partial<FuseBinding>;
   // An addon built from an older native/tessera_fuse.c lacks newer calls: say so up front.
   const missing = BINDING_CALLS.filter((name) => typeof binding[name] !== 'function');
   cached =

@@ -11,10 +11,9 @@
  * @module
  */
 import { constants as fsConstants } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants as osConstants, endianness } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
+import { loadAddon } from '../../core/native-addon.ts';
 import type { ClosePublishRequest, CreateTempRequest } from './local-platform.ts';
 
 /** The raw addon surface; see `native/tessera_linux.c`. */
@@ -68,22 +67,8 @@ interface NativeBinding {
 declare const inotifyHandleBrand: unique symbol;
 type InotifyHandle = { readonly [inotifyHandleBrand]: true };
 
-function load(): { binding?: NativeBinding; error?: Error } {
-  if (process.platform !== 'linux') {
-    return { error: new Error(`the tessera_linux addon is Linux-only (platform: ${process.platform})`) };
-  }
-  const file = fileURLToPath(new URL('../../../build/Release/tessera_linux.node', import.meta.url));
-  try {
-    return { binding: createRequire(import.meta.url)(file) as NativeBinding };
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    error.message = `cannot load the tessera_linux addon from ${file} (did \`npm ci\` build it?): ${error.message}`;
-    return { error };
-  }
-}
-
-const loaded = load();
-const native = loaded.binding;
+const loaded = loadAddon({ name: 'tessera_linux' });
+const native = loaded.exports as NativeBinding | undefined;
 
 /** Whether the addon loaded. `false` (never a throw) on non-Linux or when it was not built. */
 export const nativeAvailable: boolean = native !== undefined;
