@@ -17,6 +17,7 @@ import {
   writeFrameHead,
 } from '../protocol/websocket.ts';
 import { FrameReader } from '../protocol/websocket-reader.ts';
+import { MessageOpener, MessageSealer, type PlainMessage, type SealKeys } from '../protocol/sealed-messages.ts';
 
 /**
  * The client side of a Tessera WebSocket (RFC 6455), written for the data path. Receiving is
@@ -58,6 +59,10 @@ export interface WireSocketOptions {
   timeoutMs: number;
   /** Split binary messages as `u32 N · N header bytes · payload` and place the payload here. */
   payloadTarget?: PayloadTarget | undefined;
+  /** More headers for the upgrade request (names and values of plain ASCII). */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Seal every data message with these keys (a sealed connection, see sealed-messages.ts). */
+  seal?: SealKeys | undefined;
 }
 
 /** A failed connection attempt, with the system error code when there is one. */
@@ -95,6 +100,7 @@ export class WireSocket extends EventEmitter {
   #maskBytes = Buffer.alloc(0);
   #maskAt = 0;
   #closeSent = false;
+  readonly #sealer: MessageSealer | undefined;
 
   readonly #url: URL;
   readonly #protocol: string;
@@ -104,17 +110,26 @@ export class WireSocket extends EventEmitter {
   private constructor(opts: WireSocketOptions) {
     super();
     const target = opts.payloadTarget;
+    const place =
+      target &&
+      ((header: Buffer, length: number) => {
+        const buf = target(header, length);
+        return buf && { buf };
+      });
+    const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
+    this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
     this.#reader = new FrameReader({
       masked: false,
-      maxMessage: opts.maxMessage,
-      place:
-        target &&
-        ((header, length) => {
-          const buf = target(header, length);
-          return buf && { buf };
-        }),
+      // Sealed: a message's length is sealed in its head, so it is always split (and opened).
+      maxMessage: opts.maxMessage + (opener ? 64 : 0),
+      place: opener ? opener.wrapPlace(place) : place,
       on: {
-        message: (data, binary) => this.emit('message', data, binary),
+        message: (data, binary) => {
+          if (opener === undefined) return this.emit('message', data, binary);
+          const opened = opener.open(data, binary);
+          if ('problem' in opened) return this.#fail(opened.problem);
+          this.emit('message', opened.data, opened.binary);
+        },
         control: (opcode, payload) => this.#control(opcode, payload),
         problem: (p) => this.#fail(p.why),
       },
@@ -193,7 +208,11 @@ export class WireSocket extends EventEmitter {
         sock.write(
           `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
             `Connection: Upgrade\r\nSec-WebSocket-Key: ${ws.#key}\r\nSec-WebSocket-Version: 13\r\n` +
-            `Sec-WebSocket-Protocol: ${opts.protocol}\r\n\r\n`,
+            `Sec-WebSocket-Protocol: ${opts.protocol}\r\n` +
+            Object.entries(opts.headers ?? {})
+              .map(([name, value]) => `${name}: ${value}\r\n`)
+              .join('') +
+            '\r\n',
         );
       });
       ws.#onHandshake = finish;
@@ -209,6 +228,17 @@ export class WireSocket extends EventEmitter {
     if (early === undefined) return;
     this.#early = undefined;
     for (const chunk of early) if (this.readyState !== CLOSED) this.#reader.push(chunk);
+  }
+
+  /**
+   * Keying material exported from the TLS session (RFC 8446 §7.5), for keys bound to it.
+   * Throws on a connection without TLS.
+   */
+  exportKeyingMaterial(opts: { length: number; label: string; context: Buffer }): Buffer {
+    const sock = this.#sock as Partial<TLSSocket> | undefined;
+    if (sock?.exportKeyingMaterial === undefined)
+      throw new WireSocketError(`${this.#url.host}: no TLS session to export keys from`);
+    return sock.exportKeyingMaterial(opts.length, opts.label, opts.context);
   }
 
   /** Bytes written but not yet taken by the kernel. */
@@ -321,11 +351,21 @@ export class WireSocket extends EventEmitter {
     return key;
   }
 
-  /** One frame carrying `parts` joined, masked into a single buffer (masking copies anyway). */
-  #sendFrame(opcode: number, parts: readonly Uint8Array[], cb?: (err?: Error | null) => void): void {
+  /**
+   * One frame carrying `parts` joined, masked into a single buffer (masking copies anyway);
+   * `sealed`: the parts are a message to seal first (into that buffer, then masked there).
+   */
+  #sendFrame(
+    opcode: number,
+    parts: readonly Uint8Array[],
+    cb?: (err?: Error | null) => void,
+    sealed?: PlainMessage['kind'],
+  ): void {
     if (!this.#writer) return;
+    const sealer = sealed !== undefined ? this.#sealer : undefined;
     let length = 0;
-    for (const p of parts) length += p.byteLength;
+    if (sealer !== undefined) length = sealer.sealedLength({ kind: sealed!, parts });
+    else for (const p of parts) length += p.byteLength;
     const headLength = frameHeadLength(length, true);
     const total = headLength + length;
     let frame: Buffer;
@@ -340,6 +380,12 @@ export class WireSocket extends EventEmitter {
     } else frame = Buffer.allocUnsafe(total);
     const key = this.#maskKey();
     writeFrameHead({ buf: frame, end: headLength, opcode, fin: true, length, key });
+    if (sealer !== undefined) {
+      sealer.sealInto({ msg: { kind: sealed!, parts }, out: frame, at: headLength });
+      maskInto(frame.subarray(headLength), key, frame, headLength);
+      this.#write(frame, pooled, cb);
+      return;
+    }
     const keys = parts.length > 1 ? maskRotations(key) : [key];
     let at = headLength;
     for (const part of parts) {
@@ -347,7 +393,12 @@ export class WireSocket extends EventEmitter {
       maskInto(part, keys[(at - headLength) & 3]!, frame, at);
       at += part.byteLength;
     }
-    this.#writer.write(frame, (err) => {
+    this.#write(frame, pooled, cb);
+  }
+
+  /** Write a frame; its pooled buffer goes back to the pool once the socket took it. */
+  #write(frame: Buffer, pooled: Buffer | undefined, cb?: (err?: Error | null) => void): void {
+    this.#writer!.write(frame, (err) => {
       if (pooled && !err && this.#sendPool.length < SEND_POOL_KEEP) this.#sendPool.push(pooled);
       cb?.(err);
     });
@@ -369,8 +420,11 @@ export class WireSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new WireSocketError('the WebSocket is not open'));
       return;
     }
-    if (typeof data === 'string') this.#sendFrame(OP.text, [Buffer.from(data, 'utf8')], cb);
-    else this.#sendFrame(OP.binary, data instanceof Uint8Array ? [data] : data, cb);
+    const sealed = this.#sealer !== undefined;
+    if (typeof data === 'string')
+      this.#sendFrame(sealed ? OP.binary : OP.text, [Buffer.from(data, 'utf8')], cb, sealed ? 'text' : undefined);
+    else
+      this.#sendFrame(OP.binary, data instanceof Uint8Array ? [data] : data, cb, sealed ? 'binary' : undefined);
   }
 
   /** Send a ping (the answer arrives as `pong`). */

@@ -15,6 +15,13 @@ import {
   writeFrameHead,
 } from '../protocol/websocket.ts';
 import { FrameReader, type PayloadLease as ReaderLease } from '../protocol/websocket-reader.ts';
+import {
+  MessageOpener,
+  MessageSealer,
+  type PlainMessage,
+  SEAL_ROOM,
+  type SealKeys,
+} from '../protocol/sealed-messages.ts';
 import { readIntoUserBuffers } from './socket-user-buffer.ts';
 
 /**
@@ -50,6 +57,8 @@ export interface AcceptOptions {
   /** Largest message accepted (all its fragments together); bigger ends the connection (1009). */
   maxMessage: number;
   payloadPlace?: PayloadPlace | undefined;
+  /** Seal every data message with these keys (a sealed connection, see sealed-messages.ts). */
+  seal?: SealKeys | undefined;
 }
 
 /** A refused upgrade: the HTTP status and why. */
@@ -106,17 +115,34 @@ export class ServerWireSocket extends EventEmitter {
   #failed = false;
   /** Bytes that arrived with the upgrade request (and after it), parsed once listeners are in place. */
   #early: Buffer[] | undefined = [];
+  readonly #sealer: MessageSealer | undefined;
 
-  private constructor(opts: { sock: Duplex; maxMessage: number; place: PayloadPlace | undefined }) {
+  private constructor(opts: {
+    sock: Duplex;
+    maxMessage: number;
+    place: PayloadPlace | undefined;
+    seal: SealKeys | undefined;
+  }) {
     super();
     this.#sock = opts.sock;
     const place = opts.place;
+    const byLength = place && ((_header: Buffer, length: number) => place(length));
+    const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
+    this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
     this.#reader = new FrameReader({
       masked: true,
-      maxMessage: opts.maxMessage,
-      place: place && ((_header, length) => place(length)),
+      maxMessage: opts.maxMessage + (opener ? 64 : 0),
+      place: opener ? opener.wrapPlace(byLength) : byLength,
       on: {
-        message: (data, binary, release) => this.emit('message', data, binary, release),
+        message: (data, binary, release) => {
+          if (opener === undefined) return this.emit('message', data, binary, release);
+          const opened = opener.open(data, binary);
+          if ('problem' in opened) {
+            release?.();
+            return this.#fail(opened.problem, 1008);
+          }
+          this.emit('message', opened.data, opened.binary, release);
+        },
         control: (opcode, payload) => this.#control(opcode, payload),
         problem: (p) => this.#fail(p.why, p.closeCode),
       },
@@ -146,7 +172,12 @@ export class ServerWireSocket extends EventEmitter {
     if (typeof key !== 'string' || !KEY_PATTERN.test(key.trim()))
       throw new UpgradeRefused(400, 'missing or malformed Sec-WebSocket-Key');
     if (!socket.readable || !socket.writable) throw new UpgradeRefused(400, 'the connection is gone');
-    const ws = new ServerWireSocket({ sock: socket, maxMessage: opts.maxMessage, place: opts.payloadPlace });
+    const ws = new ServerWireSocket({
+      sock: socket,
+      maxMessage: opts.maxMessage,
+      place: opts.payloadPlace,
+      seal: opts.seal,
+    });
     const net = socket as { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
     net.setTimeout?.(0);
     net.setNoDelay?.(true);
@@ -172,6 +203,15 @@ export class ServerWireSocket extends EventEmitter {
     // The caller attaches its listeners first.
     queueMicrotask(() => ws.#start());
     return ws;
+  }
+
+  /**
+   * Keying material exported from the connection's TLS session (RFC 8446 §7.5); undefined
+   * on a connection without TLS.
+   */
+  exportKeyingMaterial(opts: { length: number; label: string; context: Buffer }): Buffer | undefined {
+    const sock = this.#sock as { exportKeyingMaterial?: (n: number, label: string, ctx: Buffer) => Buffer };
+    return sock.exportKeyingMaterial?.(opts.length, opts.label, opts.context);
   }
 
   /** Bytes written but not yet taken by the kernel. */
@@ -311,7 +351,20 @@ export class ServerWireSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new Error('the WebSocket is not open'));
       return;
     }
-    this.#sendFrame(OP.binary, data, opts.headroom ?? 0, cb);
+    const headroom = opts.headroom ?? 0;
+    if (this.#sealer === undefined) return this.#sendFrame(OP.binary, data, headroom, cb);
+    // Sealed in place when the frame header still fits in front, else into a fresh buffer.
+    if (Buffer.isBuffer(data) && headroom >= SEAL_ROOM + 10)
+      return this.#sendFrame(OP.binary, this.#sealer.sealInPlace(data), headroom - SEAL_ROOM, cb);
+    this.#sendSealed({ kind: 'binary', parts: Buffer.isBuffer(data) ? [data] : data }, cb);
+  }
+
+  /** Seal a message into a fresh buffer (room for the frame header in front) and send it. */
+  #sendSealed(msg: PlainMessage, cb?: (err?: Error | null) => void): void {
+    const length = this.#sealer!.sealedLength(msg);
+    const buf = Buffer.allocUnsafe(10 + length);
+    this.#sealer!.sealInto({ msg, out: buf, at: 10 });
+    this.#sendFrame(OP.binary, buf.subarray(10), 10, cb);
   }
 
   /** Send one text message (encoded once, behind room for the frame header). */
@@ -321,6 +374,10 @@ export class ServerWireSocket extends EventEmitter {
       return 0;
     }
     const length = Buffer.byteLength(text);
+    if (this.#sealer !== undefined) {
+      this.#sendSealed({ kind: 'text', parts: [Buffer.from(text, 'utf8')] }, cb);
+      return length;
+    }
     const buf = Buffer.allocUnsafe(10 + length);
     buf.write(text, 10, 'utf8');
     this.#sendFrame(OP.text, buf.subarray(10), 10, cb);
