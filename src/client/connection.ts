@@ -11,7 +11,15 @@ import type { OpName, OpResult } from '../protocol/ops.ts';
 import { authMessage, clientProof, nonce, safeEqual, saltedKey } from '../protocol/scram.ts';
 import { OUR_VERSIONS, type VersionRange } from '../protocol/version.ts';
 import type { KnownNodes } from './known-nodes.ts';
-import { WireSocket } from './wire-socket.ts';
+import { type WireSocketOptions, WireSocket } from './wire-socket.ts';
+import { AeadKey, aeadAvailable } from '../protocol/aead.ts';
+import {
+  SEAL_EXPORTER_LABEL,
+  SEAL_KEYING_BYTES,
+  SEAL_TICKET_HEADER,
+  SEALED_SUBPROTOCOL,
+  sealKeyBytes,
+} from '../protocol/sealed-messages.ts';
 
 /** A credential: access key id and secret. */
 export interface Credential {
@@ -42,6 +50,11 @@ export interface ConnectOptions {
    * session speak like an older client: compatibility tests, or pinning a version.
    */
   versions?: VersionRange | undefined;
+  /**
+   * Move the session to a sealed connection when the node offers one (default: yes, over
+   * `wss://` where the tessera_seal addon loaded); see docs/protocol.md.
+   */
+  sealed?: boolean | undefined;
 }
 
 interface Pending {
@@ -87,6 +100,12 @@ export class Connection implements AsyncDisposable {
   };
   /** The server certificate's fingerprint (wss only). */
   fingerprint: string | undefined;
+  /** Whether the session runs on a sealed connection (keyed by the TLS session that set it up). */
+  sealed = false;
+  /** Why a sealed connection was offered but not used (the session stayed on TLS). */
+  sealError: FsError | undefined;
+  /** The node offered sealed connections in its HELLO answer. */
+  #sealOffered = false;
 
   private constructor(
     ws: WireSocket,
@@ -106,7 +125,11 @@ export class Connection implements AsyncDisposable {
     this.#heartbeat.unref();
   }
 
-  /** Connect, check the server certificate, and authenticate (HELLO + AUTH). */
+  /**
+   * Connect, check the server certificate, and authenticate (HELLO + AUTH); then, when the
+   * node offers it, move the session to a sealed connection (SEAL, RESUME) and close the TLS
+   * one. Should that fail, the session stays on TLS (`sealError` says why).
+   */
   static async connect(opts: ConnectOptions): Promise<Connection> {
     const url = new URL(opts.url);
     if (url.protocol !== 'wss:' && url.protocol !== 'ws:') {
@@ -114,49 +137,116 @@ export class Connection implements AsyncDisposable {
     }
     if (url.pathname === '/' || url.pathname === '') url.pathname = '/tessera';
     const hostPort = hostPortOf(url);
-    const timeoutMs = opts.timeoutMs ?? 10_000;
-    // The socket asks where a READ answer's bytes go before the Connection exists to say.
-    const owner: { conn?: Connection } = {};
-    let ws: WireSocket;
-    try {
-      ws = await WireSocket.connect({
-        url,
-        protocol: 'tessera',
-        maxMessage: MAX_FRAME_BYTES,
-        timeoutMs,
-        payloadTarget: (header, length) =>
-          owner.conn ? owner.conn.#payloadTarget(header, length) : undefined,
-      });
-    } catch (err) {
-      throw connectError(err, opts.url);
-    }
-    const fingerprint = ws.fingerprint;
-    const conn = new Connection(ws, url.toString());
-    owner.conn = conn;
-    ws.start();
+    const conn = await Connection.#open({ url, original: opts.url, timeoutMs: opts.timeoutMs });
     try {
       if (url.protocol === 'wss:') {
+        const fingerprint = conn.#ws.fingerprint;
         if (!fingerprint) throw FsError.EPROTO('connect', opts.url, 'server presented no certificate');
         conn.fingerprint = fingerprint;
         await checkTrust({ trust: opts.trust, url: opts.url, hostPort, fingerprint });
       }
       await conn.#authenticate(opts);
-      return conn;
     } catch (err) {
       conn.#ws.terminate();
       throw err;
     }
+    if (!conn.#sealOffered) return conn;
+    try {
+      const sealed = await conn.#moveToSealed({ opts, url });
+      void conn.close().catch(() => undefined);
+      return sealed;
+    } catch (err) {
+      conn.sealError = FsError.from(err, 'seal', opts.url);
+      return conn;
+    }
+  }
+
+  /** Open the WebSocket of a connection (the READ answers' bytes go where their calls say). */
+  static async #open(opts: {
+    url: URL;
+    original: string;
+    timeoutMs: number | undefined;
+    more?: Pick<WireSocketOptions, 'headers' | 'seal'>;
+  }): Promise<Connection> {
+    // The socket asks where a READ answer's bytes go before the Connection exists to say.
+    const owner: { conn?: Connection } = {};
+    let ws: WireSocket;
+    try {
+      ws = await WireSocket.connect({
+        url: opts.url,
+        protocol: opts.more?.seal ? SEALED_SUBPROTOCOL : 'tessera',
+        maxMessage: MAX_FRAME_BYTES,
+        timeoutMs: opts.timeoutMs ?? 10_000,
+        payloadTarget: (header, length) =>
+          owner.conn ? owner.conn.#payloadTarget(header, length) : undefined,
+        ...opts.more,
+      });
+    } catch (err) {
+      throw connectError(err, opts.original);
+    }
+    const conn = new Connection(ws, opts.url.toString());
+    owner.conn = conn;
+    ws.start();
+    return conn;
+  }
+
+  /**
+   * Ask for a ticket, key a plain connection to the same address from this TLS session
+   * (exporter, the ticket as context), and start the session there (RESUME).
+   */
+  async #moveToSealed(args: { opts: ConnectOptions; url: URL }): Promise<Connection> {
+    const { ticket } = (await this.call('SEAL', {})).result;
+    const material = this.#ws.exportKeyingMaterial({
+      length: SEAL_KEYING_BYTES,
+      label: SEAL_EXPORTER_LABEL,
+      context: Buffer.from(ticket, 'hex'),
+    });
+    const bytes = sealKeyBytes({ material, side: 'client' });
+    const seal = { send: AeadKey.create({ key: bytes.send }), recv: AeadKey.create({ key: bytes.recv }) };
+    material.fill(0);
+    const plainUrl = new URL(args.url);
+    plainUrl.protocol = 'ws:';
+    const sealed = await Connection.#open({
+      url: plainUrl,
+      original: args.opts.url,
+      timeoutMs: args.opts.timeoutMs,
+      more: { headers: { [SEAL_TICKET_HEADER]: ticket }, seal },
+    });
+    try {
+      const { result } = await sealed.call('RESUME', {
+        versions: args.opts.versions ?? OUR_VERSIONS,
+        client: args.opts.client ?? 'tessera',
+      });
+      if (result.node_id !== this.session.nodeId)
+        throw FsError.EPROTO('connect', args.opts.url, 'the sealed connection reached another node');
+      sealed.session = {
+        id: result.session_id,
+        version: result.version,
+        nodeId: result.node_id,
+        nodeName: result.node_name,
+        principal: result.principal,
+        caps: result.caps,
+      };
+    } catch (err) {
+      sealed.#ws.terminate();
+      throw err;
+    }
+    sealed.fingerprint = this.fingerprint;
+    sealed.sealed = true;
+    return sealed;
   }
 
   async #authenticate(opts: ConnectOptions): Promise<void> {
     const clientNonce = nonce();
+    const askSeal = opts.sealed !== false && aeadAvailable && new URL(this.url).protocol === 'wss:';
     const hello = await this.call('HELLO', {
       versions: opts.versions ?? OUR_VERSIONS,
-      caps: {},
+      caps: askSeal ? { sealed: true } : {},
       client: opts.client ?? 'tessera',
       auth: { method: 'scram-argon2id', key_id: opts.credential.id, client_nonce: clientNonce },
     });
     const { salt, argon2, server_nonce: serverNonce, version } = hello.result;
+    this.#sealOffered = askSeal && hello.result.sealed === true;
     const cacheKey = `${opts.credential.id}|${salt}|${argon2.m}|${argon2.t}|${argon2.p}|${opts.credential.secret}`;
     let salted = saltedCache.get(cacheKey);
     if (!salted) {

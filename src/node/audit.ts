@@ -22,6 +22,8 @@ export type AuditRecord =
       address: string;
       version: number;
       client?: string | undefined;
+      /** Started on a sealed connection, by the ticket the named TLS session asked for. */
+      sealedFrom?: string | undefined;
     }
   | {
       event: 'session-end';

@@ -23,6 +23,8 @@ export interface OpContext {
   lockPrefix: string;
   /** Lock owners this session named, per handle (released when the session ends). */
   lockOwners: Map<Handle, Set<string>>;
+  /** Issue a ticket for a sealed connection (SEAL); undefined where the session cannot offer one. */
+  sealTicket?: (() => string) | undefined;
   /** A pooled buffer for a READ of `length` bytes (see read-buffers.ts), if any. */
   readLease?: ((length: number) => ReadLease | undefined) | undefined;
 }
@@ -57,7 +59,16 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
   switch (req.op) {
     case 'HELLO':
     case 'AUTH':
+    case 'RESUME':
       throw FsError.EPROTO(req.op, undefined, 'the session is already authenticated');
+    case 'SEAL':
+      if (ctx.sealTicket === undefined)
+        throw FsError.EOPNOTSUPP(
+          'seal',
+          undefined,
+          'sealed connections need a TLS session and the tessera_seal addon on the node',
+        );
+      return { result: { ticket: ctx.sealTicket() } };
     case 'PING':
       return { result: { timeMs: Date.now() } };
     case 'EXPORTS':

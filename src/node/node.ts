@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { resolve } from 'node:path';
@@ -33,6 +33,10 @@ import { ReadBufferPool } from './read-buffers.ts';
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.ts';
 import { DEFAULT_SESSION_LIMITS, Session, type SessionEnv, type SessionLimits } from './session.ts';
 import { type PayloadPlace, ServerWireSocket, UpgradeRefused } from './wire-server-socket.ts';
+import { aeadAvailable } from '../protocol/aead.ts';
+import { servePlainBesideTls } from './plain-beside-tls.ts';
+import { type SealTicket, SealTickets } from './seal-tickets.ts';
+import { acceptSealed } from './sealed-upgrade.ts';
 import { loadServerTls } from './tls-ca.ts';
 
 /** The WebSocket path of the protocol on the node's listening address. */
@@ -100,6 +104,11 @@ export interface CreateNodeOptions {
   listen?: string | undefined;
   /** Serve plain `ws://` instead of TLS. */
   insecure?: boolean | undefined;
+  /**
+   * Offer sealed connections to TLS sessions (default: yes, where the tessera_seal addon
+   * loaded); see docs/protocol.md.
+   */
+  sealed?: boolean | undefined;
   /** Where the node logs (default: as tessera.toml's `[log]` says). */
   logger?: Logger | undefined;
   /** argon2id cost of an owner credential made now (tests use a cheap one). */
@@ -165,7 +174,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ error: { code: status === 404 ? 'ENOENT' : 'EPROTO', message } });
-  const reason = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
+  const reason =
+    status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status === 401 ? 'Unauthorized' : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -304,6 +314,8 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     logger,
     limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
     readBuffers: new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: READ_POOL_KEEP }),
+    // Sealed connections need TLS to key them and the addon to seal at speed.
+    sealTickets: tls && aeadAvailable && opts.sealed !== false ? new SealTickets() : undefined,
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;
@@ -458,10 +470,35 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       if (!(err instanceof UpgradeRefused)) throw err;
       return refuseUpgrade(socket, err.status, err.message);
     }
-    const session = new Session({ ws, address: req.socket.remoteAddress ?? 'unknown', env });
+    startSession(ws, req);
+  });
+  const startSession = (ws: ServerWireSocket, req: IncomingMessage, resume?: SealTicket) => {
+    const session = new Session({ ws, address: req.socket.remoteAddress ?? 'unknown', env, resume });
     sessions.add(session);
     void session.done.then(() => sessions.delete(session));
-  });
+  };
+  // Plain connections to a TLS node carry only sealed sessions (keyed by a TLS session).
+  const tickets = env.sealTickets;
+  if (tls && tickets) {
+    const plain = createHttpServer((_req, res) =>
+      sendJson(res, 400, {
+        error: {
+          code: 'EPROTO',
+          message: 'this node speaks TLS (https://, wss://); plain connections carry only sealed sessions',
+        },
+      }),
+    );
+    plain.on('clientError', (_err, socket) => socket.destroy());
+    plain.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => undefined);
+      if (closing) return refuseUpgrade(socket, 503, 'the node is shutting down');
+      if (pathOf(req) !== PROTOCOL_PATH) return refuseUpgrade(socket, 404, `no sealed endpoint at ${pathOf(req)}`);
+      const accepted = acceptSealed({ req, socket, head, tickets, maxMessage: MAX_FRAME_BYTES, payloadPlace });
+      if ('refused' in accepted) return refuseUpgrade(socket, accepted.refused.status, accepted.refused.message);
+      startSession(accepted.ws, req, accepted.ticket);
+    });
+    servePlainBesideTls({ tls: server as HttpsServer, plain });
+  }
   // Every raw connection, so shutdown can cut off the ones that never close by themselves
   // (a TLS handshake or an HTTP request left hanging) instead of waiting for their timeouts.
   const sockets = new Set<Socket>();
@@ -514,6 +551,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
       const store = await credentials.current();
       if (store.stamp === storeStamp) return;
       storeStamp = store.stamp;
+      tickets?.retain((id) => store.credentials.some((c) => c.id === id && !c.disabled));
       for (const s of sessions) {
         const id = s.credentialId;
         if (id === undefined) continue;
@@ -535,6 +573,7 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(revocationTimer);
+      tickets?.clear();
       log.info('node shutting down', { sessions: sessions.size });
       const stopped = new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...sessions].map((s) => s.shutdown('the node is shutting down')));

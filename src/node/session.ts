@@ -26,6 +26,8 @@ import { dispatch, unlockOwners } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { READ_HEADROOM, type ReadBufferPool, type ReadLease } from './read-buffers.ts';
+import type { SealTicket, SealTickets } from './seal-tickets.ts';
+import { SEAL_EXPORTER_LABEL, SEAL_KEYING_BYTES } from '../protocol/sealed-messages.ts';
 import { SessionHandles } from './session-handles.ts';
 import { Subscriptions } from './subscriptions.ts';
 import { OPEN as WS_OPEN, type ServerWireSocket } from './wire-server-socket.ts';
@@ -82,6 +84,8 @@ export interface SessionEnv {
   limits: SessionLimits;
   /** Pooled buffers READ answers are read into (optional: without it every READ allocates). */
   readBuffers?: ReadBufferPool | undefined;
+  /** Where sealed-connection tickets are kept; undefined: the node offers none. */
+  sealTickets?: SealTickets | undefined;
 }
 
 /** Ops that wait for something outside the session; a closing session cancels them at once. */
@@ -151,7 +155,9 @@ export class Session {
   #backlog: Queued[] = [];
   #drainWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
-  #expect: 'HELLO' | 'AUTH' | 'OPS' = 'HELLO';
+  #expect: 'HELLO' | 'AUTH' | 'RESUME' | 'OPS' = 'HELLO';
+  /** The ticket a sealed connection presented (its session starts with RESUME). */
+  readonly #resumeTicket: SealTicket | undefined;
   #handshake: Promise<void> = Promise.resolve();
   #pending: PendingAuth | undefined;
   #authz: Authorizer | undefined;
@@ -170,8 +176,11 @@ export class Session {
   readonly #opened = new Date();
   #started: Date | undefined;
 
-  constructor(opts: { ws: ServerWireSocket; address: string; env: SessionEnv }) {
+  /** `resume`: the ticket a sealed connection presented; the session then starts with RESUME. */
+  constructor(opts: { ws: ServerWireSocket; address: string; env: SessionEnv; resume?: SealTicket }) {
     this.#ws = opts.ws;
+    this.#resumeTicket = opts.resume;
+    if (opts.resume) this.#expect = 'RESUME';
     this.#env = opts.env;
     this.address = opts.address;
     this.#limits = opts.env.limits;
@@ -310,6 +319,13 @@ export class Session {
       void this.#send(encodeFailure({ id: req.id, error: shutdownError('the session is closing') }));
       return;
     }
+    if (this.#expect === 'RESUME') {
+      if (req.op !== 'RESUME')
+        return this.#fatal(FsError.EPROTO(req.op, undefined, 'send RESUME first on a sealed connection'), req.id);
+      this.#expect = 'OPS';
+      this.#handshake = this.#handshake.then(() => this.#resume(req));
+      return;
+    }
     if (this.#expect === 'HELLO') {
       if (req.op !== 'HELLO')
         return this.#fatal(FsError.EPROTO(req.op, undefined, 'send HELLO first'), req.id);
@@ -404,6 +420,7 @@ export class Session {
             salt,
             argon2,
             server_nonce: this.#pending.serverNonce,
+            ...(req.args.caps?.sealed === true ? { sealed: this.#canSeal } : {}),
           },
         }),
       );
@@ -517,6 +534,66 @@ export class Session {
     this.#pump();
   }
 
+  /** Whether this session can hand out sealed-connection tickets (TLS, and the node seals). */
+  get #canSeal(): boolean {
+    return this.#env.sealTickets !== undefined && this.#ws.encrypted;
+  }
+
+  #sealTicket(): string {
+    return this.#env.sealTickets!.issue({
+      grant: this.#authz!.grant,
+      material: (context) =>
+        this.#ws.exportKeyingMaterial({ length: SEAL_KEYING_BYTES, label: SEAL_EXPORTER_LABEL, context })!,
+      issuedBy: this.id,
+    });
+  }
+
+  /** A sealed connection's first op: the session its ticket grants starts. */
+  async #resume(req: Extract<Request, { op: 'RESUME' }>): Promise<void> {
+    const ticket = this.#resumeTicket!;
+    let version: number;
+    try {
+      version = negotiateVersion({ client: req.args.versions });
+    } catch (err) {
+      return this.#fatal(FsError.from(err, 'RESUME'), req.id);
+    }
+    clearTimeout(this.#handshakeTimer);
+    const { grant } = ticket;
+    this.#authz = new Authorizer({ grant, exportOfSlot: this.#env.exportOfSlot });
+    this.#started = new Date();
+    this.#env.metrics.sessionsStarted++;
+    this.#env.audit.record({
+      event: 'session-start',
+      session: this.id,
+      principal: grant.principal,
+      credential: grant.credentialId,
+      address: this.address,
+      version,
+      client: req.args.client,
+      sealedFrom: ticket.issuedBy,
+    });
+    this.#log.info('session started', {
+      principal: grant.principal,
+      credential: grant.credentialId,
+      client: req.args.client,
+      sealedFrom: ticket.issuedBy,
+    });
+    await this.#send(
+      encodeResult({
+        id: req.id,
+        result: {
+          version,
+          node_id: this.#env.nodeId,
+          node_name: this.#env.nodeName,
+          session_id: this.id,
+          principal: grant.principal,
+          caps: this.#authz.capsJSON(),
+        },
+      }),
+    );
+    this.#pump();
+  }
+
   // Requests ------------------------------------------------------------------------------
 
   #pump(): void {
@@ -560,6 +637,7 @@ export class Session {
           lockPrefix: `${this.id}:`,
           lockOwners: this.#lockOwners,
           readLease: this.#env.readBuffers ? (length) => this.#env.readBuffers!.lease(length) : undefined,
+          sealTicket: this.#canSeal ? () => this.#sealTicket() : undefined,
         },
         req,
       );

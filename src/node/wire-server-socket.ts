@@ -205,6 +205,11 @@ export class ServerWireSocket extends EventEmitter {
     return ws;
   }
 
+  /** Whether the connection is TLS. */
+  get encrypted(): boolean {
+    return (this.#sock as { encrypted?: boolean }).encrypted === true;
+  }
+
   /**
    * Keying material exported from the connection's TLS session (RFC 8446 §7.5); undefined
    * on a connection without TLS.

@@ -16,6 +16,7 @@ import {
   wireNs,
   wireOffset,
 } from './schemas.ts';
+import { SEAL_TICKET_PATTERN } from './sealed-messages.ts';
 
 /**
  * Where an op's bytes travel, if it has any. With `optional-request` the request may carry
@@ -67,6 +68,11 @@ export const OPS = {
       salt: z.string().max(256),
       argon2: z.strictObject({ m: z.number().int(), t: z.number().int(), p: z.number().int() }),
       server_nonce: z.string().max(256),
+      /**
+       * The node offers sealed connections (SEAL) to this session; only in answer to a client
+       * whose HELLO `caps` asked with `sealed: true` (an older client's strict schema would refuse it).
+       */
+      sealed: z.boolean().optional(),
     }),
     payload: 'none',
   }),
@@ -75,6 +81,25 @@ export const OPS = {
     result: z.strictObject({
       session_id: z.string().max(128),
       server_signature: z.string().max(256),
+      principal: z.string().max(256),
+      caps: z.record(z.string().max(64), z.boolean()),
+    }),
+    payload: 'none',
+  }),
+  /** A ticket for a sealed connection bound to this (TLS) session; see docs/protocol.md. */
+  SEAL: op({
+    args: empty,
+    result: z.strictObject({ ticket: z.string().regex(SEAL_TICKET_PATTERN) }),
+    payload: 'none',
+  }),
+  /** The first op on a sealed connection: the session its ticket grants starts. */
+  RESUME: op({
+    args: z.strictObject({ versions: versionRange, client: z.string().max(256).optional() }),
+    result: z.strictObject({
+      version: z.number().int(),
+      node_id: z.string().max(128),
+      node_name: z.string().max(256),
+      session_id: z.string().max(128),
       principal: z.string().max(256),
       caps: z.record(z.string().max(64), z.boolean()),
     }),

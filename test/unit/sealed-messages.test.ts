@@ -199,7 +199,7 @@ describe('a sealed WebSocket (client and node sockets)', () => {
     const payload = randomBytes(MIB);
     ws.send('{"hello":1}');
     ws.send(binaryMessage({ id: 7 }, payload));
-    await until(() => got.length === 2);
+    await until(() => got.length === 2, 'both echoes');
     assert.equal(received[0]!.binary, false);
     assert.equal(String(received[0]!.data), '{"hello":1}');
     assert.ok((received[1]!.data as Buffer[])[1]!.equals(payload));
