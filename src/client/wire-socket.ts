@@ -17,7 +17,12 @@ import {
   writeFrameHead,
 } from '../protocol/websocket.ts';
 import { FrameReader } from '../protocol/websocket-reader.ts';
-import { MessageOpener, MessageSealer, type PlainMessage, type SealKeys } from '../protocol/sealed-messages.ts';
+import {
+  MessageOpener,
+  MessageSealer,
+  type PlainMessage,
+  type SealKeys,
+} from '../protocol/sealed-messages.ts';
 
 /**
  * The client side of a Tessera WebSocket (RFC 6455), written for the data path. Receiving is
@@ -101,6 +106,7 @@ export class WireSocket extends EventEmitter {
   #maskAt = 0;
   #closeSent = false;
   readonly #sealer: MessageSealer | undefined;
+  readonly #seal: SealKeys | undefined;
 
   readonly #url: URL;
   readonly #protocol: string;
@@ -118,6 +124,7 @@ export class WireSocket extends EventEmitter {
       });
     const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
     this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
+    this.#seal = opts.seal;
     this.#reader = new FrameReader({
       masked: false,
       // Sealed: a message's length is sealed in its head, so it is always split (and opened).
@@ -336,6 +343,9 @@ export class WireSocket extends EventEmitter {
     this.readyState = CLOSED;
     this.#trimSendPool();
     this.#reader.stop({ done: true });
+    // Nothing is sealed or opened after this (sends need OPEN; the reader stopped).
+    this.#seal?.send.close();
+    this.#seal?.recv.close();
     this.emit('close');
   }
 
@@ -422,9 +432,19 @@ export class WireSocket extends EventEmitter {
     }
     const sealed = this.#sealer !== undefined;
     if (typeof data === 'string')
-      this.#sendFrame(sealed ? OP.binary : OP.text, [Buffer.from(data, 'utf8')], cb, sealed ? 'text' : undefined);
+      this.#sendFrame(
+        sealed ? OP.binary : OP.text,
+        [Buffer.from(data, 'utf8')],
+        cb,
+        sealed ? 'text' : undefined,
+      );
     else
-      this.#sendFrame(OP.binary, data instanceof Uint8Array ? [data] : data, cb, sealed ? 'binary' : undefined);
+      this.#sendFrame(
+        OP.binary,
+        data instanceof Uint8Array ? [data] : data,
+        cb,
+        sealed ? 'binary' : undefined,
+      );
   }
 
   /** Send a ping (the answer arrives as `pong`). */

@@ -175,7 +175,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ error: { code: status === 404 ? 'ENOENT' : 'EPROTO', message } });
   const reason =
-    status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : status === 401 ? 'Unauthorized' : 'Bad Request';
+    status === 404
+      ? 'Not Found'
+      : status === 503
+        ? 'Service Unavailable'
+        : status === 401
+          ? 'Unauthorized'
+          : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -492,9 +498,18 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     plain.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => undefined);
       if (closing) return refuseUpgrade(socket, 503, 'the node is shutting down');
-      if (pathOf(req) !== PROTOCOL_PATH) return refuseUpgrade(socket, 404, `no sealed endpoint at ${pathOf(req)}`);
-      const accepted = acceptSealed({ req, socket, head, tickets, maxMessage: MAX_FRAME_BYTES, payloadPlace });
-      if ('refused' in accepted) return refuseUpgrade(socket, accepted.refused.status, accepted.refused.message);
+      if (pathOf(req) !== PROTOCOL_PATH)
+        return refuseUpgrade(socket, 404, `no sealed endpoint at ${pathOf(req)}`);
+      const accepted = acceptSealed({
+        req,
+        socket,
+        head,
+        tickets,
+        maxMessage: MAX_FRAME_BYTES,
+        payloadPlace,
+      });
+      if ('refused' in accepted)
+        return refuseUpgrade(socket, accepted.refused.status, accepted.refused.message);
       startSession(accepted.ws, req, accepted.ticket);
     });
     servePlainBesideTls({ tls: server as HttpsServer, plain });

@@ -12,8 +12,7 @@ import { type PayloadPlace, ServerWireSocket, UpgradeRefused } from './wire-serv
 
 /** An accepted sealed connection and the ticket it presented, or why it was refused. */
 export type SealedUpgrade =
-  | { ws: ServerWireSocket; ticket: SealTicket }
-  | { refused: { status: number; message: string } };
+  { ws: ServerWireSocket; ticket: SealTicket } | { refused: { status: number; message: string } };
 
 /**
  * Accept the upgrade of a plain connection to a sealed one (docs/protocol.md, "Sealed

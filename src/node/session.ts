@@ -321,7 +321,10 @@ export class Session {
     }
     if (this.#expect === 'RESUME') {
       if (req.op !== 'RESUME')
-        return this.#fatal(FsError.EPROTO(req.op, undefined, 'send RESUME first on a sealed connection'), req.id);
+        return this.#fatal(
+          FsError.EPROTO(req.op, undefined, 'send RESUME first on a sealed connection'),
+          req.id,
+        );
       this.#expect = 'OPS';
       this.#handshake = this.#handshake.then(() => this.#resume(req));
       return;

@@ -116,6 +116,7 @@ export class ServerWireSocket extends EventEmitter {
   /** Bytes that arrived with the upgrade request (and after it), parsed once listeners are in place. */
   #early: Buffer[] | undefined = [];
   readonly #sealer: MessageSealer | undefined;
+  readonly #seal: SealKeys | undefined;
 
   private constructor(opts: {
     sock: Duplex;
@@ -129,6 +130,7 @@ export class ServerWireSocket extends EventEmitter {
     const byLength = place && ((_header: Buffer, length: number) => place(length));
     const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
     this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
+    this.#seal = opts.seal;
     this.#reader = new FrameReader({
       masked: true,
       maxMessage: opts.maxMessage + (opener ? 64 : 0),
@@ -293,6 +295,9 @@ export class ServerWireSocket extends EventEmitter {
     this.readyState = CLOSED;
     clearTimeout(this.#closeTimer);
     this.#reader.stop({ done: true });
+    // Nothing is sealed or opened after this (sends need OPEN; the reader stopped).
+    this.#seal?.send.close();
+    this.#seal?.recv.close();
     this.emit('close');
   }
 

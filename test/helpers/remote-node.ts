@@ -49,15 +49,16 @@ export async function startNode(opts: {
 export async function connect(
   node: TesseraNode,
   home: string,
-  opts: { versions?: VersionRange } = {},
+  opts: { versions?: VersionRange; sealed?: boolean; url?: string } = {},
 ): Promise<RemoteSource> {
   const credential = await readOwnerCredential({ home });
   const src = new RemoteSource({
     connect: {
-      url: node.url,
+      url: opts.url ?? node.url,
       credential: { id: credential.id, secret: credential.secret },
       trust: { fingerprint: node.fingerprint! },
       versions: opts.versions,
+      sealed: opts.sealed,
     },
   });
   await src.open();
