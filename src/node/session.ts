@@ -88,6 +88,13 @@ export interface SessionEnv {
   sealTickets?: SealTickets | undefined;
 }
 
+/** The handshake: the op each state accepts (anything else ends the session), and what follows. */
+const HANDSHAKE = {
+  HELLO: { next: 'AUTH', why: 'send HELLO first' },
+  AUTH: { next: 'OPS', why: 'authenticate (AUTH) before any other op' },
+  RESUME: { next: 'OPS', why: 'send RESUME first on a sealed connection' },
+} as const;
+
 /** Ops that wait for something outside the session; a closing session cancels them at once. */
 const WAITING_OPS: ReadonlySet<OpName> = new Set<OpName>(['WAIT', 'TAKE', 'LOCK']);
 
@@ -319,31 +326,19 @@ export class Session {
       void this.#send(encodeFailure({ id: req.id, error: shutdownError('the session is closing') }));
       return;
     }
-    if (this.#expect === 'RESUME') {
-      if (req.op !== 'RESUME')
-        return this.#fatal(
-          FsError.EPROTO(req.op, undefined, 'send RESUME first on a sealed connection'),
-          req.id,
-        );
-      this.#expect = 'OPS';
-      this.#handshake = this.#handshake.then(() => this.#resume(req));
-      return;
-    }
-    if (this.#expect === 'HELLO') {
-      if (req.op !== 'HELLO')
-        return this.#fatal(FsError.EPROTO(req.op, undefined, 'send HELLO first'), req.id);
-      this.#expect = 'AUTH';
-      this.#handshake = this.#handshake.then(() => this.#hello(req));
-      return;
-    }
-    if (this.#expect === 'AUTH') {
-      if (req.op !== 'AUTH')
-        return this.#fatal(
-          FsError.EPROTO(req.op, undefined, 'authenticate (AUTH) before any other op'),
-          req.id,
-        );
-      this.#expect = 'OPS';
-      this.#handshake = this.#handshake.then(() => this.#auth(req));
+    if (this.#expect !== 'OPS') {
+      const step = HANDSHAKE[this.#expect];
+      if (req.op !== this.#expect) return this.#fatal(FsError.EPROTO(req.op, undefined, step.why), req.id);
+      this.#expect = step.next;
+      this.#handshake = this.#handshake.then(() =>
+        req.op === 'HELLO'
+          ? this.#hello(req)
+          : req.op === 'AUTH'
+            ? this.#auth(req)
+            : req.op === 'RESUME'
+              ? this.#resume(req)
+              : undefined,
+      );
       return;
     }
     if (this.#inflight.has(req.id) || this.#backlog.some((q) => q.req.id === req.id)) {
