@@ -108,16 +108,35 @@ export class MessageSealer {
   /** Write the sealed form of `msg` into `out` at `at` ({@link sealedLength} bytes). */
   sealInto(opts: { msg: PlainMessage; out: Buffer; at: number }): void {
     const { msg, out, at } = opts;
-    // The plain bytes go where they end up (text behind the room, binary's u32 N under
-    // tagP's last bytes), then everything is sealed in place.
+    // The plain head goes where it ends up (text behind the room, binary's u32 N under tagP's
+    // last bytes) and is sealed there; a payload in one part is sealed from that part into
+    // place (one pass over the bytes), else copied first and sealed in place.
     let to = msg.kind === 'text' ? at + 4 + SEAL_ROOM : at + SEAL_ROOM;
-    for (const p of msg.parts) {
-      out.set(p, to);
-      to += p.byteLength;
+    const end = at + this.sealedLength(msg);
+    const prefixEnd = at + SEAL_ROOM + 4;
+    let headEnd = msg.kind === 'text' ? end : -1; // -1: not known until the u32 N is in
+    let from: Uint8Array | undefined;
+    for (let part of msg.parts) {
+      while (part.byteLength > 0) {
+        if (headEnd < 0 || to < headEnd) {
+          const take = Math.min(part.byteLength, (headEnd < 0 ? prefixEnd : headEnd) - to);
+          out.set(part.subarray(0, take), to);
+          to += take;
+          part = part.subarray(take);
+          if (to === prefixEnd && headEnd < 0) {
+            headEnd = to + out.readUInt32BE(at + SEAL_ROOM);
+            if (headEnd > end) throw new RangeError(`a binary message whose header runs past its end`);
+          }
+          continue;
+        }
+        if (to === headEnd && to + part.byteLength === end) from = part;
+        else out.set(part, to);
+        to += part.byteLength;
+        break;
+      }
     }
-    const total = to - at;
-    const bodyLength = msg.kind === 'text' ? total - 4 - SEAL_ROOM : out.readUInt32BE(at + SEAL_ROOM);
-    this.#finish(out.subarray(at, to), msg.kind, bodyLength);
+    const bodyLength = msg.kind === 'text' ? end - at - 4 - SEAL_ROOM : out.readUInt32BE(at + SEAL_ROOM);
+    this.#finish(out.subarray(at, end), msg.kind, bodyLength, from);
   }
 
   /**
@@ -130,14 +149,18 @@ export class MessageSealer {
     return sealed;
   }
 
-  /** `s` = u32 L · room · body · payload with body and payload plain: seal both, fill in the rest. */
-  #finish(s: Buffer, kind: PlainMessage['kind'], bodyLength: number): void {
+  /**
+   * `s` = u32 L · room · body · payload with the body plain, and the payload plain in place
+   * or in `from`: seal both, fill in the rest.
+   */
+  #finish(s: Buffer, kind: PlainMessage['kind'], bodyLength: number, from?: Uint8Array): void {
     const headEnd = 4 + BODY_AT + bodyLength;
     const payload = s.subarray(headEnd);
     const head = s.subarray(4 + KIND_AT, headEnd);
     const tagP = s.subarray(4 + TAG_P_AT, 4 + BODY_AT);
     if (payload.length > 0) {
-      this.#key.seal({ nonce: this.#counter.nonce(1), aad: EMPTY, src: payload, dst: payload, tag: tagP });
+      const src = from ?? payload;
+      this.#key.seal({ nonce: this.#counter.nonce(1), aad: EMPTY, src, dst: payload, tag: tagP });
     } else tagP.fill(0);
     s[4 + KIND_AT] = kind === 'text' ? KIND_TEXT : KIND_BINARY;
     s.writeUInt32BE(BODY_AT + bodyLength, 0);

@@ -93,6 +93,31 @@ describe('sealed messages', () => {
     assert.deepEqual(JSON.parse((got[2]!.data as Buffer[])[0]!.subarray(4).toString()), { id: 3 });
   });
 
+  it('seals the same bytes however the message is split into parts', () => {
+    const whole = Buffer.concat(binaryMessage({ id: 4, a: 'x'.repeat(300) }, randomBytes(70_000)));
+    const h = 4 + whole.readUInt32BE(0);
+    const splits: Buffer[][] = [
+      [whole],
+      [whole.subarray(0, 4), whole.subarray(4, h), whole.subarray(h)], // the usual: payload from its part
+      [whole.subarray(0, 2), whole.subarray(2, 9), whole.subarray(9, h + 5), whole.subarray(h + 5)],
+      [
+        whole.subarray(0, h),
+        whole.subarray(h, h + 1000),
+        whole.subarray(h + 1000, h + 1000),
+        whole.subarray(h + 1000),
+      ],
+    ];
+    const outs = splits.map((parts) => sealed(new MessageSealer({ key }), { kind: 'binary', parts }));
+    for (const out of outs.slice(1)) assert.ok(out.equals(outs[0]!));
+    const inPlace = Buffer.alloc(SEAL_ROOM + whole.length);
+    whole.copy(inPlace, SEAL_ROOM);
+    assert.ok(new MessageSealer({ key }).sealInPlace(inPlace.subarray(SEAL_ROOM)).equals(outs[0]!));
+    const { reader, got, problems } = openingReader(new MessageOpener({ key }));
+    reader.push(frameOf(outs[2]!));
+    assert.deepEqual(problems, []);
+    assert.ok(Buffer.concat(got[0]!.data as Buffer[]).equals(whole));
+  });
+
   it('seals a frame in place in the room in front of it', () => {
     const sealer = new MessageSealer({ key });
     const payload = randomBytes(100_000);
