@@ -316,7 +316,9 @@ async function main(): Promise<void> {
   if (args.doc && full) {
     await writeDocSection({
       title: 'FUSE mount (bench/fuse.bench.ts)',
-      body: `\`tessera mount-fs\` of a node (its own process on loopback; over TLS, and over plain ws for
+      body: `\`tessera mount-fs\` of a node (its own process on loopback; over TLS — the session moving,
+as every client's does by default, to a sealed connection keyed by its TLS session: AES-256-GCM
+per message, [protocol.md](protocol.md#sealed-connections) — and over plain ws for
 the comparison with rclone's plain-HTTP webdav) against sshfs
 (OpenSSH \`sshd\`, cipher ${sshd.cipher}) and \`rclone mount\` (\`--vfs-cache-mode off\`) of
 \`rclone serve webdav\`, all serving the same directory, measured in one run: ${repeats}
