@@ -167,6 +167,8 @@ export class Connection implements AsyncDisposable {
     original: string;
     timeoutMs: number | undefined;
     more?: Pick<WireSocketOptions, 'headers' | 'seal'>;
+    /** The URL the connection is known by in errors (default `url`). */
+    shownAs?: URL;
   }): Promise<Connection> {
     // The socket asks where a READ answer's bytes go before the Connection exists to say.
     const owner: { conn?: Connection } = {};
@@ -184,7 +186,7 @@ export class Connection implements AsyncDisposable {
     } catch (err) {
       throw connectError(err, opts.original);
     }
-    const conn = new Connection(ws, opts.url.toString());
+    const conn = new Connection(ws, (opts.shownAs ?? opts.url).toString());
     owner.conn = conn;
     ws.start();
     return conn;
@@ -204,13 +206,17 @@ export class Connection implements AsyncDisposable {
     const bytes = sealKeyBytes({ material, side: 'client' });
     const seal = { send: AeadKey.create({ key: bytes.send }), recv: AeadKey.create({ key: bytes.recv }) };
     material.fill(0);
+    // The same host and port, plain (a wss URL without a port means 443, not ws's 80).
     const plainUrl = new URL(args.url);
+    const port = plainUrl.port || '443';
     plainUrl.protocol = 'ws:';
+    plainUrl.port = port;
     const sealed = await Connection.#open({
       url: plainUrl,
       original: args.opts.url,
       timeoutMs: args.opts.timeoutMs,
       more: { headers: { [SEAL_TICKET_HEADER]: ticket }, seal },
+      shownAs: args.url,
     });
     try {
       const { result } = await sealed.call('RESUME', {

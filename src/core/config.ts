@@ -163,8 +163,10 @@ export const configSchema = z
             const problem = listenProblem(listen);
             if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
           }),
+        /** Offer sealed connections to TLS sessions (docs/protocol.md, "Sealed connections"). */
+        sealed: z.boolean().default(true),
       })
-      .default({ listen: DEFAULT_LISTEN }),
+      .default({ listen: DEFAULT_LISTEN, sealed: true }),
     export: z.array(exportSchema).default([]),
     mount: z.array(mountSchema).default([]),
     log: z

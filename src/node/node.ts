@@ -105,8 +105,8 @@ export interface CreateNodeOptions {
   /** Serve plain `ws://` instead of TLS. */
   insecure?: boolean | undefined;
   /**
-   * Offer sealed connections to TLS sessions (default: yes, where the tessera_seal addon
-   * loaded); see docs/protocol.md.
+   * Offer sealed connections to TLS sessions (default: `[server] sealed` of tessera.toml, itself
+   * true; only where the tessera_seal addon loaded); see docs/protocol.md.
    */
   sealed?: boolean | undefined;
   /** Where the node logs (default: as tessera.toml's `[log]` says). */
@@ -321,7 +321,8 @@ export async function createNode(opts: CreateNodeOptions): Promise<TesseraNode> 
     limits: { ...DEFAULT_SESSION_LIMITS, ...opts.limits },
     readBuffers: new ReadBufferPool({ chunk: READ_POOL_CHUNK, keep: READ_POOL_KEEP }),
     // Sealed connections need TLS to key them and the addon to seal at speed.
-    sealTickets: tls && aeadAvailable && opts.sealed !== false ? new SealTickets() : undefined,
+    sealTickets:
+      tls && aeadAvailable && (opts.sealed ?? home.config.server.sealed) ? new SealTickets() : undefined,
   };
   const sessions = new Set<Session>();
   let closing: Promise<void> | undefined;

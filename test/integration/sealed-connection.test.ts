@@ -147,6 +147,25 @@ describe('sealed connections', () => {
     assert.match(answer, /this node speaks TLS/);
   });
 
+  it('offers nothing sealed from a node told not to ([server] sealed = false)', async () => {
+    const off = await startNode({ sealed: false });
+    try {
+      const c = await readOwnerCredential({ home: off.home });
+      const conn = await Connection.connect({
+        url: off.node.url,
+        credential: { id: c.id, secret: c.secret },
+        trust: { fingerprint: off.node.fingerprint! },
+      });
+      assert.equal(conn.sealed, false);
+      assert.equal(conn.sealError, undefined, 'not offered, so not tried');
+      const err = await conn.call('SEAL', {}).catch((e: unknown) => e);
+      assert.ok(FsError.is(err, 'EOPNOTSUPP'), String(err));
+      await conn.close();
+    } finally {
+      await off.stop();
+    }
+  });
+
   it('offers nothing sealed over plain ws://', async () => {
     const insecure = await startNode({ insecure: true });
     try {

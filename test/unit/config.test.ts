@@ -40,6 +40,7 @@ describe('tessera.toml schema', () => {
   it('fills defaults for an empty file', () => {
     const cfg = parse('');
     assert.equal(cfg.server.listen, DEFAULT_LISTEN);
+    assert.equal(cfg.server.sealed, true);
     assert.equal(cfg.log.level, 'info');
     assert.equal(cfg.log.file, undefined);
     assert.deepEqual(cfg.export, []);
@@ -225,6 +226,12 @@ path = "/x"
       host: '0.0.0.0',
       port: 0,
     });
+  });
+
+  it('reads whether the node offers sealed connections', () => {
+    assert.equal(parse('[server]\nsealed = false\n').server.sealed, false);
+    assert.equal(parse('[server]\nlisten = "127.0.0.1:1"\n').server.sealed, true);
+    assert.match(errorOf(() => parse('[server]\nsealed = "no"\n')).message, /server\.sealed/);
   });
 
   it('reads the cache section: defaults, sizes with units, and bad sizes named', () => {
