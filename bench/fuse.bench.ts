@@ -141,6 +141,9 @@ async function main(): Promise<void> {
   });
   await makeTree(join(data, FIND_TREE), sizes.findFiles);
   await makeTree(join(local, COPY_TREE), sizes.copyFiles);
+  // Written back before anything is timed: the first round would otherwise share the machine
+  // with the kernel flushing the data set (every contender in it ran 1.7–2.4× slower).
+  await runCommand({ cmd: 'sync', args: [] });
   const machine = await machineInfo(root);
 
   // The servers, each in a process of its own.
@@ -253,9 +256,11 @@ async function main(): Promise<void> {
           const { size } = await stat(join(data, WRITTEN));
           if (size !== sizes.bytes) throw new Error(`${name} wrote ${size} bytes, expected ${sizes.bytes}`);
         }
-        // What a round wrote goes, on the server's side, untimed.
+        // What a round wrote goes, on the server's side, untimed, and is written back before
+        // the next contender starts (so none of them shares its time with that writeback).
         await rm(join(data, WRITTEN), { force: true });
         await rm(join(data, 'copied'), { recursive: true, force: true });
+        await runCommand({ cmd: 'sync', args: [] });
       },
     };
   };
@@ -325,7 +330,9 @@ the comparison with rclone's plain-HTTP webdav) against sshfs
 round(s), the order rotating, medians. A fresh mount for every measured call (no client
 cache carries over); the served files stay in the server side's page cache (the file to
 read is read through on the server's side before every read call, untimed: a read through
-\`rclone mount\` leaves most of it evicted, and the next contender would read from disk). Reads and
+\`rclone mount\` leaves most of it evicted, and the next contender would read from disk); the
+data set, and after every call what it wrote and its removal, are written back (\`sync\`,
+untimed) before the next call. Reads and
 writes are \`dd bs=1M\` of a ${sizes.bytes >> 20} MiB file; find is \`find -printf '%s %T@'\`
 (a stat of every entry) over ${sizes.findFiles} files in ${DIRS} directories; cp is
 \`cp -r\` of ${sizes.copyFiles} small files (0–4 KiB) in ${DIRS} directories from the local disk

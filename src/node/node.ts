@@ -172,16 +172,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  401: 'Unauthorized',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
+
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ error: { code: status === 404 ? 'ENOENT' : 'EPROTO', message } });
-  const reason =
-    status === 404
-      ? 'Not Found'
-      : status === 503
-        ? 'Service Unavailable'
-        : status === 401
-          ? 'Unauthorized'
-          : 'Bad Request';
+  const reason = STATUS_TEXT[status] ?? 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

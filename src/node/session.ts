@@ -330,15 +330,7 @@ export class Session {
       const step = HANDSHAKE[this.#expect];
       if (req.op !== this.#expect) return this.#fatal(FsError.EPROTO(req.op, undefined, step.why), req.id);
       this.#expect = step.next;
-      this.#handshake = this.#handshake.then(() =>
-        req.op === 'HELLO'
-          ? this.#hello(req)
-          : req.op === 'AUTH'
-            ? this.#auth(req)
-            : req.op === 'RESUME'
-              ? this.#resume(req)
-              : undefined,
-      );
+      this.#handshake = this.#handshake.then(() => this.#handshakeStep(req));
       return;
     }
     if (this.#inflight.has(req.id) || this.#backlog.some((q) => q.req.id === req.id)) {
@@ -387,6 +379,20 @@ export class Session {
   }
 
   // Handshake -----------------------------------------------------------------------------
+
+  /** Run one handshake op (the state machine let it through). */
+  #handshakeStep(req: Request): Promise<void> {
+    switch (req.op) {
+      case 'HELLO':
+        return this.#hello(req);
+      case 'AUTH':
+        return this.#auth(req);
+      case 'RESUME':
+        return this.#resume(req);
+      default:
+        return Promise.resolve();
+    }
+  }
 
   async #hello(req: Extract<Request, { op: 'HELLO' }>): Promise<void> {
     if (this.#finishing) return;
