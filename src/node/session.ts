@@ -380,6 +380,11 @@ export class Session {
 
   // Handshake -----------------------------------------------------------------------------
 
+  /** Who answers: the node and the version agreed (HELLO's and RESUME's results). */
+  #nodeInfo(version: number): { version: number; node_id: string; node_name: string } {
+    return { version, node_id: this.#env.nodeId, node_name: this.#env.nodeName };
+  }
+
   /** Run one handshake op (the state machine let it through). */
   #handshakeStep(req: Request): Promise<void> {
     switch (req.op) {
@@ -418,9 +423,7 @@ export class Session {
         encodeResult({
           id: req.id,
           result: {
-            version,
-            node_id: this.#env.nodeId,
-            node_name: this.#env.nodeName,
+            ...this.#nodeInfo(version),
             salt,
             argon2,
             server_nonce: this.#pending.serverNonce,
@@ -586,9 +589,7 @@ export class Session {
       encodeResult({
         id: req.id,
         result: {
-          version,
-          node_id: this.#env.nodeId,
-          node_name: this.#env.nodeName,
+          ...this.#nodeInfo(version),
           session_id: this.id,
           principal: grant.principal,
           caps: this.#authz.capsJSON(),
