@@ -108,33 +108,25 @@ export class MessageSealer {
   /** Write the sealed form of `msg` into `out` at `at` ({@link sealedLength} bytes). */
   sealInto(opts: { msg: PlainMessage; out: Buffer; at: number }): void {
     const { msg, out, at } = opts;
-    // The plain head goes where it ends up (text behind the room, binary's u32 N under tagP's
-    // last bytes) and is sealed there; a payload in one part is sealed from that part into
-    // place (one pass over the bytes), else copied first and sealed in place.
-    let to = msg.kind === 'text' ? at + 4 + SEAL_ROOM : at + SEAL_ROOM;
+    // The plain bytes go where they end up (text behind the room, binary's u32 N under tagP's
+    // last bytes) and are sealed there — but a last part that is exactly the payload (the
+    // usual `[prefix, header, bytes]`) is sealed from where it is (one pass over the bytes).
+    const { parts } = msg;
     const end = at + this.sealedLength(msg);
-    const prefixEnd = at + SEAL_ROOM + 4;
-    let headEnd = msg.kind === 'text' ? end : -1; // -1: not known until the u32 N is in
-    let from: Uint8Array | undefined;
-    for (let part of msg.parts) {
-      while (part.byteLength > 0) {
-        if (headEnd < 0 || to < headEnd) {
-          const take = Math.min(part.byteLength, (headEnd < 0 ? prefixEnd : headEnd) - to);
-          out.set(part.subarray(0, take), to);
-          to += take;
-          part = part.subarray(take);
-          if (to === prefixEnd && headEnd < 0) {
-            headEnd = to + out.readUInt32BE(at + SEAL_ROOM);
-            if (headEnd > end) throw new RangeError(`a binary message whose header runs past its end`);
-          }
-          continue;
-        }
-        if (to === headEnd && to + part.byteLength === end) from = part;
-        else out.set(part, to);
-        to += part.byteLength;
-        break;
-      }
+    let to = msg.kind === 'text' ? at + 4 + SEAL_ROOM : at + SEAL_ROOM;
+    for (let i = 0; i < parts.length - 1; i++) {
+      out.set(parts[i]!, to);
+      to += parts[i]!.byteLength;
     }
+    const last = parts.at(-1);
+    // Where a binary message's payload starts, once its u32 N is in.
+    const prefixEnd = at + SEAL_ROOM + 4;
+    const payloadAt = (): number => prefixEnd + out.readUInt32BE(at + SEAL_ROOM);
+    let from: Uint8Array | undefined;
+    if (msg.kind === 'binary' && last !== undefined && to >= prefixEnd && to === payloadAt()) from = last;
+    else if (last !== undefined) out.set(last, to);
+    if (msg.kind === 'binary' && payloadAt() > end)
+      throw new RangeError('a binary message whose header runs past its end');
     const bodyLength = msg.kind === 'text' ? end - at - 4 - SEAL_ROOM : out.readUInt32BE(at + SEAL_ROOM);
     this.#finish(out.subarray(at, end), msg.kind, bodyLength, from);
   }
@@ -225,7 +217,13 @@ export class MessageOpener {
       payload = data[1]!;
       head = early;
     } else {
-      const whole = Array.isArray(data) ? Buffer.concat(data) : data;
+      // Split with nothing after the head (a text message, a binary one without bytes): the
+      // head as it is, not a copy joined with an empty part.
+      const whole = !Array.isArray(data)
+        ? data
+        : data.length === 2 && data[1]!.length === 0
+          ? data[0]!
+          : Buffer.concat(data);
       if (whole.length < 4) return { problem: 'a sealed message shorter than its length prefix' };
       const length = whole.readUInt32BE(0);
       if (4 + length > whole.length)
