@@ -12,13 +12,13 @@ import { authMessage, clientProof, nonce, safeEqual, saltedKey } from '../protoc
 import { OUR_VERSIONS, type VersionRange } from '../protocol/version.ts';
 import type { KnownNodes } from './known-nodes.ts';
 import { type WireSocketOptions, WireSocket } from './wire-socket.ts';
-import { AeadKey, aeadAvailable } from '../protocol/aead.ts';
+import { aeadAvailable } from '../protocol/aead.ts';
 import {
   SEAL_EXPORTER_LABEL,
   SEAL_KEYING_BYTES,
   SEAL_TICKET_HEADER,
   SEALED_SUBPROTOCOL,
-  sealKeyBytes,
+  sealKeys,
 } from '../protocol/sealed-messages.ts';
 
 /** A credential: access key id and secret. */
@@ -203,9 +203,7 @@ export class Connection implements AsyncDisposable {
       label: SEAL_EXPORTER_LABEL,
       context: Buffer.from(ticket, 'hex'),
     });
-    const bytes = sealKeyBytes({ material, side: 'client' });
-    const seal = { send: AeadKey.create({ key: bytes.send }), recv: AeadKey.create({ key: bytes.recv }) };
-    material.fill(0);
+    const seal = sealKeys({ material, side: 'client' });
     // The same host and port, plain (a wss URL without a port means 443, not ws's 80).
     const plainUrl = new URL(args.url);
     const port = plainUrl.port || '443';

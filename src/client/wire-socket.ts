@@ -17,12 +17,7 @@ import {
   writeFrameHead,
 } from '../protocol/websocket.ts';
 import { FrameReader } from '../protocol/websocket-reader.ts';
-import {
-  MessageOpener,
-  MessageSealer,
-  type PlainMessage,
-  type SealKeys,
-} from '../protocol/sealed-messages.ts';
+import { type PlainMessage, SealedChannel, type SealKeys } from '../protocol/sealed-messages.ts';
 
 /**
  * The client side of a Tessera WebSocket (RFC 6455), written for the data path. Receiving is
@@ -105,8 +100,7 @@ export class WireSocket extends EventEmitter {
   #maskBytes = Buffer.alloc(0);
   #maskAt = 0;
   #closeSent = false;
-  readonly #sealer: MessageSealer | undefined;
-  readonly #seal: SealKeys | undefined;
+  readonly #sealed: SealedChannel | undefined;
 
   readonly #url: URL;
   readonly #protocol: string;
@@ -122,18 +116,17 @@ export class WireSocket extends EventEmitter {
         const buf = target(header, length);
         return buf && { buf };
       });
-    const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
-    this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
-    this.#seal = opts.seal;
+    const sealed = opts.seal && new SealedChannel(opts.seal);
+    this.#sealed = sealed;
     this.#reader = new FrameReader({
       masked: false,
-      // Sealed: a message's length is sealed in its head, so it is always split (and opened).
-      maxMessage: opts.maxMessage + (opener ? 64 : 0),
-      place: opener ? opener.wrapPlace(place) : place,
+      // Sealed: every message is split (its head opened) whether or not a target is given.
+      maxMessage: sealed ? SealedChannel.maxMessage(opts.maxMessage) : opts.maxMessage,
+      place: sealed ? sealed.wrapPlace(place) : place,
       on: {
         message: (data, binary) => {
-          if (opener === undefined) return this.emit('message', data, binary);
-          const opened = opener.open(data, binary);
+          if (sealed === undefined) return this.emit('message', data, binary);
+          const opened = sealed.open(data, binary);
           if ('problem' in opened) return this.#fail(opened.problem);
           this.emit('message', opened.data, opened.binary);
         },
@@ -344,8 +337,7 @@ export class WireSocket extends EventEmitter {
     this.#trimSendPool();
     this.#reader.stop({ done: true });
     // Nothing is sealed or opened after this (sends need OPEN; the reader stopped).
-    this.#seal?.send.close();
-    this.#seal?.recv.close();
+    this.#sealed?.close();
     this.emit('close');
   }
 
@@ -372,7 +364,7 @@ export class WireSocket extends EventEmitter {
     sealed?: PlainMessage['kind'],
   ): void {
     if (!this.#writer) return;
-    const sealer = sealed !== undefined ? this.#sealer : undefined;
+    const sealer = sealed !== undefined ? this.#sealed?.sealer : undefined;
     let length = 0;
     if (sealer !== undefined) length = sealer.sealedLength({ kind: sealed!, parts });
     else for (const p of parts) length += p.byteLength;
@@ -430,21 +422,12 @@ export class WireSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new WireSocketError('the WebSocket is not open'));
       return;
     }
-    const sealed = this.#sealer !== undefined;
-    if (typeof data === 'string')
-      this.#sendFrame(
-        sealed ? OP.binary : OP.text,
-        [Buffer.from(data, 'utf8')],
-        cb,
-        sealed ? 'text' : undefined,
-      );
-    else
-      this.#sendFrame(
-        OP.binary,
-        data instanceof Uint8Array ? [data] : data,
-        cb,
-        sealed ? 'binary' : undefined,
-      );
+    const kind = typeof data === 'string' ? 'text' : 'binary';
+    const parts =
+      typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+    // Sealed, a text message travels as binary (its kind is sealed inside).
+    if (this.#sealed) this.#sendFrame(OP.binary, parts, cb, kind);
+    else this.#sendFrame(kind === 'text' ? OP.text : OP.binary, parts, cb);
   }
 
   /** Send a ping (the answer arrives as `pong`). */

@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AeadKey } from '../protocol/aead.ts';
 import {
   SEAL_TICKET_HEADER,
   SEAL_TICKET_PATTERN,
   SEALED_SUBPROTOCOL,
-  sealKeyBytes,
+  sealKeys,
 } from '../protocol/sealed-messages.ts';
 import type { SealTicket, SealTickets } from './seal-tickets.ts';
 import { type PayloadPlace, ServerWireSocket, UpgradeRefused } from './wire-server-socket.ts';
@@ -36,9 +35,7 @@ export function acceptSealed(opts: {
     return refused(400, `missing or malformed ${SEAL_TICKET_HEADER} header (32 hex digits)`);
   const ticket = opts.tickets.take(presented);
   if (ticket === undefined) return refused(401, 'unknown, used or expired seal ticket');
-  const bytes = sealKeyBytes({ material: ticket.material, side: 'server' });
-  const seal = { send: AeadKey.create({ key: bytes.send }), recv: AeadKey.create({ key: bytes.recv }) };
-  ticket.material.fill(0);
+  const seal = sealKeys({ material: ticket.material, side: 'server' });
   try {
     const ws = ServerWireSocket.accept({
       req,

@@ -15,13 +15,7 @@ import {
   writeFrameHead,
 } from '../protocol/websocket.ts';
 import { FrameReader, type PayloadLease as ReaderLease } from '../protocol/websocket-reader.ts';
-import {
-  MessageOpener,
-  MessageSealer,
-  type PlainMessage,
-  SEAL_ROOM,
-  type SealKeys,
-} from '../protocol/sealed-messages.ts';
+import { type PlainMessage, SEAL_ROOM, SealedChannel, type SealKeys } from '../protocol/sealed-messages.ts';
 import { readIntoUserBuffers } from './socket-user-buffer.ts';
 
 /**
@@ -115,8 +109,7 @@ export class ServerWireSocket extends EventEmitter {
   #failed = false;
   /** Bytes that arrived with the upgrade request (and after it), parsed once listeners are in place. */
   #early: Buffer[] | undefined = [];
-  readonly #sealer: MessageSealer | undefined;
-  readonly #seal: SealKeys | undefined;
+  readonly #sealed: SealedChannel | undefined;
 
   private constructor(opts: {
     sock: Duplex;
@@ -128,17 +121,16 @@ export class ServerWireSocket extends EventEmitter {
     this.#sock = opts.sock;
     const place = opts.place;
     const byLength = place && ((_header: Buffer, length: number) => place(length));
-    const opener = opts.seal && new MessageOpener({ key: opts.seal.recv });
-    this.#sealer = opts.seal && new MessageSealer({ key: opts.seal.send });
-    this.#seal = opts.seal;
+    const sealed = opts.seal && new SealedChannel(opts.seal);
+    this.#sealed = sealed;
     this.#reader = new FrameReader({
       masked: true,
-      maxMessage: opts.maxMessage + (opener ? 64 : 0),
-      place: opener ? opener.wrapPlace(byLength) : byLength,
+      maxMessage: sealed ? SealedChannel.maxMessage(opts.maxMessage) : opts.maxMessage,
+      place: sealed ? sealed.wrapPlace(byLength) : byLength,
       on: {
         message: (data, binary, release) => {
-          if (opener === undefined) return this.emit('message', data, binary, release);
-          const opened = opener.open(data, binary);
+          if (sealed === undefined) return this.emit('message', data, binary, release);
+          const opened = sealed.open(data, binary);
           if ('problem' in opened) {
             release?.();
             return this.#fail(opened.problem, 1008);
@@ -151,7 +143,7 @@ export class ServerWireSocket extends EventEmitter {
     });
     this.#writer = new FrameWriter({
       sock: opts.sock,
-      serial: (opts.sock as { encrypted?: boolean }).encrypted === true,
+      serial: this.encrypted,
     });
   }
 
@@ -296,8 +288,7 @@ export class ServerWireSocket extends EventEmitter {
     clearTimeout(this.#closeTimer);
     this.#reader.stop({ done: true });
     // Nothing is sealed or opened after this (sends need OPEN; the reader stopped).
-    this.#seal?.send.close();
-    this.#seal?.recv.close();
+    this.#sealed?.close();
     this.emit('close');
   }
 
@@ -362,18 +353,19 @@ export class ServerWireSocket extends EventEmitter {
       return;
     }
     const headroom = opts.headroom ?? 0;
-    if (this.#sealer === undefined) return this.#sendFrame(OP.binary, data, headroom, cb);
+    const sealer = this.#sealed?.sealer;
+    if (sealer === undefined) return this.#sendFrame(OP.binary, data, headroom, cb);
     // Sealed in place when the frame header still fits in front, else into a fresh buffer.
     if (Buffer.isBuffer(data) && headroom >= SEAL_ROOM + 10)
-      return this.#sendFrame(OP.binary, this.#sealer.sealInPlace(data), headroom - SEAL_ROOM, cb);
+      return this.#sendFrame(OP.binary, sealer.sealInPlace(data), headroom - SEAL_ROOM, cb);
     this.#sendSealed({ kind: 'binary', parts: Buffer.isBuffer(data) ? [data] : data }, cb);
   }
 
   /** Seal a message into a fresh buffer (room for the frame header in front) and send it. */
   #sendSealed(msg: PlainMessage, cb?: (err?: Error | null) => void): void {
-    const length = this.#sealer!.sealedLength(msg);
-    const buf = Buffer.allocUnsafe(10 + length);
-    this.#sealer!.sealInto({ msg, out: buf, at: 10 });
+    const sealer = this.#sealed!.sealer;
+    const buf = Buffer.allocUnsafe(10 + sealer.sealedLength(msg));
+    sealer.sealInto({ msg, out: buf, at: 10 });
     this.#sendFrame(OP.binary, buf.subarray(10), 10, cb);
   }
 
@@ -384,7 +376,7 @@ export class ServerWireSocket extends EventEmitter {
       return 0;
     }
     const length = Buffer.byteLength(text);
-    if (this.#sealer !== undefined) {
+    if (this.#sealed !== undefined) {
       this.#sendSealed({ kind: 'text', parts: [Buffer.from(text, 'utf8')] }, cb);
       return length;
     }

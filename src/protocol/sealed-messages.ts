@@ -1,4 +1,4 @@
-import type { AeadKey } from './aead.ts';
+import { AeadKey } from './aead.ts';
 import type { PayloadLease, PayloadPlace } from './websocket-reader.ts';
 
 /**
@@ -52,16 +52,19 @@ export interface SealKeys {
 }
 
 /**
- * Split exported keying material into each side's keys: `client` takes the first half to
- * send and the second to receive, the server the other way round.
+ * One side's keys, from the keying material exported for the connection (which is wiped):
+ * the client sends with the first half and receives with the second, the server the other
+ * way round.
  */
-export function sealKeyBytes(opts: { material: Buffer; side: 'client' | 'server' }): {
-  send: Buffer;
-  recv: Buffer;
-} {
+export function sealKeys(opts: { material: Buffer; side: 'client' | 'server' }): SealKeys {
   const c2s = opts.material.subarray(0, 32);
   const s2c = opts.material.subarray(32, 64);
-  return opts.side === 'client' ? { send: c2s, recv: s2c } : { send: s2c, recv: c2s };
+  const [send, recv] = opts.side === 'client' ? [c2s, s2c] : [s2c, c2s];
+  try {
+    return { send: AeadKey.create({ key: send }), recv: AeadKey.create({ key: recv }) };
+  } finally {
+    opts.material.fill(0);
+  }
 }
 
 /** Nonces of one direction: (part, k) as u32 · u64, k the message counter. */
@@ -271,5 +274,45 @@ export class MessageOpener {
     const plain = sealedHead.subarray(BODY_AT - 4);
     plain.writeUInt32BE(length - BODY_AT, 0);
     return { kind, tagP, plain };
+  }
+}
+
+/** What a sealed message may add to its plain size (a text message: u32 L and the room). */
+const SEAL_GROWTH = 4 + SEAL_ROOM;
+
+/**
+ * A socket's record layer on a sealed connection: it seals what the socket sends and opens
+ * what it reads, in order, and wipes both keys when the connection is over.
+ */
+export class SealedChannel {
+  readonly sealer: MessageSealer;
+  readonly #opener: MessageOpener;
+  readonly #keys: SealKeys;
+
+  constructor(keys: SealKeys) {
+    this.#keys = keys;
+    this.sealer = new MessageSealer({ key: keys.send });
+    this.#opener = new MessageOpener({ key: keys.recv });
+  }
+
+  /** The largest sealed message to accept for plain messages of up to `max` bytes. */
+  static maxMessage(max: number): number {
+    return max + SEAL_GROWTH;
+  }
+
+  /** See {@link MessageOpener.wrapPlace}. */
+  wrapPlace(inner: PayloadPlace | undefined): PayloadPlace {
+    return this.#opener.wrapPlace(inner);
+  }
+
+  /** See {@link MessageOpener.open}. */
+  open(data: Buffer | Buffer[], binary: boolean): Opened {
+    return this.#opener.open(data, binary);
+  }
+
+  /** Wipe the keys (nothing is sealed or opened after this). Idempotent. */
+  close(): void {
+    this.#keys.send.close();
+    this.#keys.recv.close();
   }
 }

@@ -13,7 +13,7 @@ import {
   MessageSealer,
   SEAL_ROOM,
   type SealKeys,
-  sealKeyBytes,
+  sealKeys,
 } from '../../src/protocol/sealed-messages.ts';
 import { FrameReader } from '../../src/protocol/websocket-reader.ts';
 import { writeFrameHead, OP } from '../../src/protocol/websocket.ts';
@@ -21,9 +21,9 @@ import { until } from '../helpers/until.ts';
 
 const MIB = 1024 * 1024;
 
+/** Keys from a copy of `material` (sealKeys wipes what it is given). */
 function keysFor(material: Buffer, side: 'client' | 'server'): SealKeys {
-  const { send, recv } = sealKeyBytes({ material, side });
-  return { send: AeadKey.create({ key: send }), recv: AeadKey.create({ key: recv }) };
+  return sealKeys({ material: Buffer.from(material), side });
 }
 
 /** `u32 N · header · payload`, the plain binary message layout. */
@@ -91,6 +91,30 @@ describe('sealed messages', () => {
     assert.equal(body!.buffer, into.buffer, 'the payload landed in the placed buffer');
     assert.ok(body!.equals(payload));
     assert.deepEqual(JSON.parse((got[2]!.data as Buffer[])[0]!.subarray(4).toString()), { id: 3 });
+  });
+
+  it("pairs the two sides' keys from one keying material, and wipes it", () => {
+    const material = randomBytes(64);
+    const copy = Buffer.from(material);
+    const client = sealKeys({ material, side: 'client' });
+    assert.ok(material.equals(Buffer.alloc(64)), 'the material was wiped');
+    const server = sealKeys({ material: copy, side: 'server' });
+    const { reader, got, problems } = openingReader(new MessageOpener({ key: server.recv }));
+    reader.push(
+      frameOf(sealed(new MessageSealer({ key: client.send }), { kind: 'text', parts: [Buffer.from('{}')] })),
+    );
+    assert.deepEqual(problems, []);
+    assert.equal(got.length, 1);
+    const back = openingReader(new MessageOpener({ key: client.recv }));
+    back.reader.push(
+      frameOf(sealed(new MessageSealer({ key: server.send }), { kind: 'text', parts: [Buffer.from('{}')] })),
+    );
+    assert.equal(back.got.length, 1);
+    const crossed = openingReader(new MessageOpener({ key: client.recv }));
+    crossed.reader.push(
+      frameOf(sealed(new MessageSealer({ key: client.send }), { kind: 'text', parts: [Buffer.from('{}')] })),
+    );
+    assert.equal(crossed.got.length, 0, 'a side cannot open what it sealed itself');
   });
 
   it('seals the same bytes however the message is split into parts', () => {
