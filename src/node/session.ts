@@ -20,8 +20,9 @@ import { negotiateVersion } from '../protocol/version.ts';
 import type { Handle, Source } from '../sources/source.ts';
 import type { AuditLog, SessionEnd } from './audit.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
-import { Authorizer } from '../namespace/authorization.ts';
+import { Authorizer, type Grant } from '../namespace/authorization.ts';
 import type { CredentialRecord } from './credentials.ts';
+import { grantOfRecord } from './http-auth.ts';
 import { dispatch, unlockOwners } from './dispatch.ts';
 import type { KeyedMutex } from './file-ops.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -501,39 +502,56 @@ export class Session {
       void this.#finish();
       return;
     }
-    clearTimeout(this.#handshakeTimer);
-    this.#authz = new Authorizer({
-      grant: {
-        credentialId: record.id,
-        principal: record.name,
-        exports: record.exports === '*' ? '*' : new Set(record.exports),
-        caps: { ...record.caps },
-      },
-      exportOfSlot: this.#env.exportOfSlot,
-    });
-    this.#started = new Date();
-    metrics.sessionsStarted++;
-    audit.record({
-      event: 'session-start',
-      session: this.id,
-      principal: record.name,
-      credential: record.id,
-      address: this.address,
+    await this.#begin({
+      id: req.id,
+      grant: grantOfRecord(record),
       version: pending.version,
       client: pending.client,
+      result: { server_signature: serverSignature({ verifier: record.verifier, authMessage: message }) },
+    });
+  }
+
+  /**
+   * The session starts with `grant` (after AUTH, or RESUME on a sealed connection): recorded
+   * in the audit log and the log, answered with `result` and the session's id, principal and
+   * capabilities; requests that waited for it run.
+   */
+  async #begin(opts: {
+    id: number;
+    grant: Grant;
+    version: number;
+    client: string | undefined;
+    sealedFrom?: string;
+    result: Record<string, unknown>;
+  }): Promise<void> {
+    const { grant, client, sealedFrom } = opts;
+    clearTimeout(this.#handshakeTimer);
+    this.#authz = new Authorizer({ grant, exportOfSlot: this.#env.exportOfSlot });
+    this.#started = new Date();
+    this.#env.metrics.sessionsStarted++;
+    this.#env.audit.record({
+      event: 'session-start',
+      session: this.id,
+      principal: grant.principal,
+      credential: grant.credentialId,
+      address: this.address,
+      version: opts.version,
+      client,
+      sealedFrom,
     });
     this.#log.info('session started', {
-      principal: record.name,
-      credential: record.id,
-      client: pending.client,
+      principal: grant.principal,
+      credential: grant.credentialId,
+      client,
+      ...(sealedFrom !== undefined ? { sealedFrom } : {}),
     });
     await this.#send(
       encodeResult({
-        id: req.id,
+        id: opts.id,
         result: {
+          ...opts.result,
           session_id: this.id,
-          server_signature: serverSignature({ verifier: record.verifier, authMessage: message }),
-          principal: record.name,
+          principal: grant.principal,
           caps: this.#authz.capsJSON(),
         },
       }),
@@ -564,39 +582,14 @@ export class Session {
     } catch (err) {
       return this.#fatal(FsError.from(err, 'RESUME'), req.id);
     }
-    clearTimeout(this.#handshakeTimer);
-    const { grant } = ticket;
-    this.#authz = new Authorizer({ grant, exportOfSlot: this.#env.exportOfSlot });
-    this.#started = new Date();
-    this.#env.metrics.sessionsStarted++;
-    this.#env.audit.record({
-      event: 'session-start',
-      session: this.id,
-      principal: grant.principal,
-      credential: grant.credentialId,
-      address: this.address,
+    await this.#begin({
+      id: req.id,
+      grant: ticket.grant,
       version,
       client: req.args.client,
       sealedFrom: ticket.issuedBy,
+      result: this.#nodeInfo(version),
     });
-    this.#log.info('session started', {
-      principal: grant.principal,
-      credential: grant.credentialId,
-      client: req.args.client,
-      sealedFrom: ticket.issuedBy,
-    });
-    await this.#send(
-      encodeResult({
-        id: req.id,
-        result: {
-          ...this.#nodeInfo(version),
-          session_id: this.id,
-          principal: grant.principal,
-          caps: this.#authz.capsJSON(),
-        },
-      }),
-    );
-    this.#pump();
   }
 
   // Requests ------------------------------------------------------------------------------
