@@ -223,6 +223,18 @@ static napi_value js_aead_key_destroy(napi_env env, napi_callback_info info) {
 // ---------------------------------------------------------------------------------------------
 // Seal and open
 
+// The nonce, the AAD and the bytes through `c`, either direction (EVP_Cipher* follow the
+// context's); NULL, or the call that failed.
+static const char *gcm_run(EVP_CIPHER_CTX *c, const call_args *a) {
+  int outl;
+  if (EVP_CipherInit_ex(c, NULL, NULL, NULL, a->nonce.data, -1) != 1) return "EVP_CipherInit_ex";
+  if (a->aad.len > 0 && EVP_CipherUpdate(c, NULL, &outl, a->aad.data, (int)a->aad.len) != 1)
+    return "EVP_CipherUpdate (aad)";
+  if (a->src.len > 0 && EVP_CipherUpdate(c, a->dst.data, &outl, a->src.data, (int)a->src.len) != 1)
+    return "EVP_CipherUpdate";
+  return NULL;
+}
+
 static napi_value js_aead_seal(napi_env env, napi_callback_info info) {
   call_args a;
   if (!get_call_args(env, info, "aeadSeal", &a)) return NULL;
@@ -234,16 +246,10 @@ static napi_value js_aead_seal(napi_env env, napi_callback_info info) {
   EVP_CIPHER_CTX *c = a.key->enc;
   uint8_t none[1];
   int outl;
-  const char *failed = NULL;
-  if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, a.nonce.data) != 1)
-    failed = "EVP_EncryptInit_ex";
-  else if (a.aad.len > 0 && EVP_EncryptUpdate(c, NULL, &outl, a.aad.data, (int)a.aad.len) != 1)
-    failed = "EVP_EncryptUpdate (aad)";
-  else if (a.src.len > 0 && EVP_EncryptUpdate(c, a.dst.data, &outl, a.src.data, (int)a.src.len) != 1)
-    failed = "EVP_EncryptUpdate";
-  else if (EVP_EncryptFinal_ex(c, none, &outl) != 1) // GCM writes nothing here
+  const char *failed = gcm_run(c, &a);
+  if (!failed && EVP_EncryptFinal_ex(c, none, &outl) != 1) // GCM writes nothing here
     failed = "EVP_EncryptFinal_ex";
-  else if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.tag.data) != 1)
+  else if (!failed && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.tag.data) != 1)
     failed = "EVP_CTRL_GCM_GET_TAG";
   if (failed) throw_openssl(env, "aeadSeal", failed);
   return NULL;
@@ -257,17 +263,11 @@ static napi_value js_aead_open(napi_env env, napi_callback_info info) {
   memcpy(tag, a.tag.data, TAG_BYTES);
   EVP_CIPHER_CTX *c = a.key->dec;
   int outl;
-  const char *failed = NULL;
   bool ok = false;
-  if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, a.nonce.data) != 1)
-    failed = "EVP_DecryptInit_ex";
-  else if (a.aad.len > 0 && EVP_DecryptUpdate(c, NULL, &outl, a.aad.data, (int)a.aad.len) != 1)
-    failed = "EVP_DecryptUpdate (aad)";
-  else if (a.src.len > 0 && EVP_DecryptUpdate(c, a.dst.data, &outl, a.src.data, (int)a.src.len) != 1)
-    failed = "EVP_DecryptUpdate";
-  else if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag) != 1)
+  const char *failed = gcm_run(c, &a);
+  if (!failed && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag) != 1)
     failed = "EVP_CTRL_GCM_SET_TAG";
-  else
+  else if (!failed)
     ok = EVP_DecryptFinal_ex(c, none, &outl) == 1;
   // Unauthenticated plaintext never leaves this function.
   if (!ok) {
