@@ -182,10 +182,13 @@ export class RemoteSource extends MultiExportSource {
     // Bigger than one request: all but the last chunk go ahead as WRITEs.
     const head = Math.max(0, write.data.byteLength - CHUNK_BYTES);
     if (head > 0) {
-      await writeWhole((w) => this.doWrite(w), {
-        handle,
-        offset: write.offset,
-        data: write.data.subarray(0, head),
+      await writeWhole({
+        write: (w) => this.doWrite(w),
+        req: {
+          handle,
+          offset: write.offset,
+          data: write.data.subarray(0, head),
+        },
       });
     }
     await this.#call('CLOSE', { handle, offset: write.offset + head }, write.data.subarray(head));

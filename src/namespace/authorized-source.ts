@@ -149,11 +149,11 @@ export class AuthorizedSource implements Source {
     // A close carrying a write is authorized like a write on the handle.
     if (req.write !== undefined) this.#handle(req.handle, ['write'], 'write');
     else this.#handle(req.handle, [], 'close');
-    await closeThrough(
+    await closeThrough({
       req,
-      () => this.#handles.delete(req.handle),
-      () => this.#inner.closeFile(req),
-    );
+      forget: () => this.#handles.delete(req.handle),
+      close: () => this.#inner.closeFile(req),
+    });
   }
 
   async create(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {

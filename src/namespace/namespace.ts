@@ -380,11 +380,11 @@ export class Namespace extends BaseSource {
 
   protected override async doCloseFile(req: SourceRequest<'closeFile'>): Promise<void> {
     const h = this.#handle(req.handle, 'close');
-    await closeThrough(
+    await closeThrough({
       req,
-      () => this.#handles.delete(req.handle),
-      () => h.mount.source.closeFile({ handle: h.inner, abort: req.abort, write: req.write }),
-    );
+      forget: () => this.#handles.delete(req.handle),
+      close: () => h.mount.source.closeFile({ handle: h.inner, abort: req.abort, write: req.write }),
+    });
   }
 
   protected override async doCreate(req: SourceRequest<'create'>): Promise<Entry & { handle: Handle }> {

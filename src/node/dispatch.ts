@@ -147,7 +147,7 @@ export async function dispatch(ctx: OpContext, req: Request): Promise<OpOutcome>
       const owners = ctx.lockOwners.get(handle);
       if (write !== undefined && owners !== undefined) {
         // Locks go before the handle does, and a failed write must leave both in place.
-        await writeWhole((w) => source.write(w), { handle: inner, ...write });
+        await writeWhole({ write: (w) => source.write(w), req: { handle: inner, ...write } });
         write = undefined;
       }
       // Locks under owner names the client chose outlive a handle in the Source: drop them.

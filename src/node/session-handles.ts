@@ -81,11 +81,11 @@ export class SessionHandles {
     opts: { abort?: boolean; write?: { offset: number; data: Uint8Array } | undefined } = {},
   ): Promise<void> {
     const h = this.get(wire, op);
-    await closeThrough(
-      opts,
-      () => this.#byWire.delete(wire),
-      () => this.#source.closeFile({ handle: h.inner, abort: opts.abort, write: opts.write }),
-    );
+    await closeThrough({
+      req: opts,
+      forget: () => this.#byWire.delete(wire),
+      close: () => this.#source.closeFile({ handle: h.inner, abort: opts.abort, write: opts.write }),
+    });
   }
 
   /** Close every handle, discarding what was written; no handle can be added afterwards. */

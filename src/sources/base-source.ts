@@ -218,7 +218,7 @@ export abstract class BaseSource implements Source {
         checkWrite(write.offset, write.data.byteLength, this.caps.max_file_size);
         return this.doCloseFile(req);
       }
-      return writeWhole((w) => this.write(w), { handle: req.handle, ...write }).then(() =>
+      return writeWhole({ write: (w) => this.write(w), req: { handle: req.handle, ...write } }).then(() =>
         this.doCloseFile({ handle: req.handle }),
       );
     });

@@ -68,10 +68,11 @@ export interface OpenFlags {
  * Write all of `req.data` through `write` (a Source's `write`, or a driver's own), as a close
  * carrying a write must before it closes: a short write is `EIO`.
  */
-export async function writeWhole(
-  write: (req: { handle: Handle; offset: number; data: Uint8Array }) => Promise<{ written: number }>,
-  req: { handle: Handle; offset: number; data: Uint8Array },
-): Promise<void> {
+export async function writeWhole(opts: {
+  write: (req: { handle: Handle; offset: number; data: Uint8Array }) => Promise<{ written: number }>;
+  req: { handle: Handle; offset: number; data: Uint8Array };
+}): Promise<void> {
+  const { write, req } = opts;
   const { written } = await write(req);
   const want = req.data.byteLength;
   if (written < want)
@@ -84,11 +85,12 @@ export async function writeWhole(
  * but for a close carrying a write only once it succeeded: a failed write leaves the handle
  * open, at every layer.
  */
-export async function closeThrough(
-  req: { write?: unknown },
-  forget: () => void,
-  close: () => Promise<void>,
-): Promise<void> {
+export async function closeThrough(opts: {
+  req: { write?: unknown };
+  forget: () => void;
+  close: () => Promise<void>;
+}): Promise<void> {
+  const { req, forget, close } = opts;
   if (req.write === undefined) {
     forget();
     return close();
